@@ -1,0 +1,34 @@
+// The read-only view of mirror state that the routing decision consults. The prober and the
+// availability cache own the state and write it; the decision only reads a snapshot of it, so
+// the decision stays a pure function and can be replayed by `explain` and the bench.
+
+export interface MirrorHealth {
+  /** Whether requests may be sent to this mirror now. */
+  up: boolean;
+  /** Why the mirror is down (last probe error, breaker tripped...), for explain and debug headers. */
+  reason?: string;
+  /** Smoothed probe latency in milliseconds, when probes have run. */
+  latencyMs?: number;
+  /** Milliseconds since epoch of the last state change. */
+  since?: number;
+}
+
+/** What is known about one object on one mirror. */
+export type Availability =
+  | { state: 'present'; contentLength?: number; checkedAt: number }
+  | { state: 'absent'; status: number; checkedAt: number }
+  /** The check failed (timeout, connection refused, 5xx): the mirror cannot be trusted with it now. */
+  | { state: 'error'; reason: string; checkedAt: number };
+
+export interface MirrorStateView {
+  /** Health of a mirror; a mirror never probed is reported as up (probing is opt-in per mirror). */
+  health(mirror: string): MirrorHealth;
+  /** The cached availability of `objectKey` on `mirror`, or undefined when nothing is cached. */
+  availability(mirror: string, objectKey: string): Availability | undefined;
+}
+
+/** Every mirror up, nothing cached: the state when health checking is off. */
+export const ALL_UP: MirrorStateView = {
+  health: () => ({ up: true }),
+  availability: () => undefined,
+};
