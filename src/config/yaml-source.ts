@@ -72,17 +72,21 @@ export function problemAt(source: YamlSource, path: readonly PropertyKey[], mess
   return { file: source.file, ...locate(source, path, at), message };
 }
 
-/** Each zod issue at the node it is about; an unknown key points at the key itself. */
-export function zodProblems(source: YamlSource, error: ZodError): SourceProblem[] {
+/**
+ * Each zod issue at the node it is about; an unknown key points at the key itself.
+ * `basePath` is where the validated value sits in the document, when it is not the whole of it.
+ */
+export function zodProblems(source: YamlSource, error: ZodError, basePath: readonly PropertyKey[] = []): SourceProblem[] {
   const problems: SourceProblem[] = [];
   for (const issue of error.issues) {
+    const path = [...basePath, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        problems.push(problemAt(source, [...issue.path, key], `unknown key "${key}"${describePath(issue.path)}`, 'key'));
+        problems.push(problemAt(source, [...path, key], `unknown key "${key}"${describePath(path)}`, 'key'));
       }
       continue;
     }
-    problems.push(problemAt(source, issue.path, `${issue.message}${describePath(issue.path)}`));
+    problems.push(problemAt(source, path, `${issue.message}${describePath(path)}`));
   }
   return sortProblems(problems);
 }

@@ -1,0 +1,68 @@
+// IP addresses as numbers, so CIDR matching is bit arithmetic instead of string work on the
+// hot path. IPv4-mapped IPv6 (`::ffff:1.2.3.4`, what a dual-stack socket reports for IPv4
+// peers) is folded to IPv4: one client must get one answer whatever socket it arrived on.
+import { isIPv4, isIPv6 } from 'node:net';
+
+export type ParsedIp =
+  | { version: 4; value: number; text: string }
+  /** 128 bits as eight 16-bit groups, most significant first. */
+  | { version: 6; groups: Uint16Array; text: string };
+
+export function parseIp(input: string): ParsedIp | undefined {
+  let text = input.trim();
+  if (text.startsWith('[') && text.endsWith(']')) text = text.slice(1, -1);
+  const zone = text.indexOf('%');
+  if (zone !== -1) text = text.slice(0, zone);
+  if (isIPv4(text)) return { version: 4, value: ipv4ToNumber(text), text };
+  if (!isIPv6(text)) return undefined;
+  const groups = ipv6ToGroups(text);
+  if (isV4Mapped(groups)) {
+    const value = ((groups[6]! << 16) | groups[7]!) >>> 0;
+    return { version: 4, value, text: numberToIpv4(value) };
+  }
+  return { version: 6, groups, text: text.toLowerCase() };
+}
+
+export function ipv4ToNumber(text: string): number {
+  let value = 0;
+  for (const part of text.split('.')) value = value * 256 + Number(part);
+  return value >>> 0;
+}
+
+export function numberToIpv4(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+}
+
+function ipv6ToGroups(text: string): Uint16Array {
+  const groups = new Uint16Array(8);
+  let head = text;
+  let tail = '';
+  const gap = text.indexOf('::');
+  if (gap !== -1) {
+    head = text.slice(0, gap);
+    tail = text.slice(gap + 2);
+  }
+  const parse = (part: string): number[] => {
+    if (part === '') return [];
+    const out: number[] = [];
+    for (const piece of part.split(':')) {
+      if (piece.includes('.')) {
+        const v4 = ipv4ToNumber(piece);
+        out.push(v4 >>> 16, v4 & 0xffff);
+      } else {
+        out.push(parseInt(piece, 16));
+      }
+    }
+    return out;
+  };
+  const front = parse(head);
+  const back = parse(tail);
+  front.forEach((g, i) => (groups[i] = g));
+  back.forEach((g, i) => (groups[8 - back.length + i] = g));
+  return groups;
+}
+
+function isV4Mapped(groups: Uint16Array): boolean {
+  for (let i = 0; i < 5; i++) if (groups[i] !== 0) return false;
+  return groups[5] === 0xffff;
+}
