@@ -1,0 +1,125 @@
+// Load one image project: `manifests/<p>/promoter-manifest.yaml` (registries) beside
+// `images/<p>/images.yaml` (names, digests, tags), kpromo's "thin manifest" layout.
+import { isValidDigest, isValidName, isValidTag } from '../oci/reference.js';
+import type { ImageEntry, ImageProject } from './model.js';
+import { imagesFileSchema, promoterManifestSchema } from './schema.js';
+import { stagingViolation, type StagingDeclaration } from './staging.js';
+import { Findings, readYaml, type Parsed } from './yaml-file.js';
+import type { z } from 'zod';
+
+export async function loadImageProject(
+  project: string,
+  manifestFile: string,
+  imagesFile: string,
+  declared: StagingDeclaration,
+): Promise<{ project?: ImageProject; findings: Findings }> {
+  const findings = new Findings(project);
+  const manifest = await readYaml(manifestFile, promoterManifestSchema, findings);
+  const images = await readYaml(imagesFile, imagesFileSchema, findings);
+  // Check both files even when one is broken, so a reviewer sees every problem in one run.
+  const { src, destinations } = manifest ? checkRegistries(project, manifest, declared, findings) : { src: undefined, destinations: [] };
+  const byName = images ? checkImages(images, findings) : new Map<string, ImageEntry>();
+  // A full destination repository must be a valid name too (prefix + image name).
+  for (const dest of destinations) {
+    for (const name of byName.keys()) {
+      if (!isValidName(`${repoPath(dest)}/${name}`)) findings.file(imagesFile, `repository ${dest}/${name} is not a valid name`);
+    }
+  }
+  if (findings.hasErrors || !src || !manifest || !images) return { findings };
+  return {
+    findings,
+    project: { kind: 'images', project, files: [manifestFile, imagesFile], src, destinations, images: [...byName.values()] },
+  };
+}
+
+function checkRegistries(project: string, manifest: Parsed<z.infer<typeof promoterManifestSchema>>, declared: StagingDeclaration, findings: Findings) {
+  // Registries: exactly one source; duplicates are harmless (kpromo tolerated them), so a warning.
+  const regs = manifest.value.registries;
+  const srcIdx = regs.flatMap((r, i) => (r.src ? [i] : []));
+  if (srcIdx.length !== 1) {
+    findings.at(manifest.source, ['registries', srcIdx[1] ?? 0], `exactly one registry must have "src: true" (found ${srcIdx.length})`);
+  }
+  const src = regs[srcIdx[0] ?? -1]?.name;
+  const destinations: string[] = [];
+  regs.forEach((r, i) => {
+    if (!registryNameOk(r.name)) findings.at(manifest.source, ['registries', i, 'name'], `invalid registry "${r.name}": expected host[:port]/repository-prefix`);
+    if (r.src) return;
+    if (r.name === src) findings.at(manifest.source, ['registries', i, 'name'], `destination ${r.name} is also the source`);
+    else if (destinations.includes(r.name)) findings.at(manifest.source, ['registries', i, 'name'], `registry ${r.name} listed twice; promoting to it once`, 'warning');
+    else destinations.push(r.name);
+  });
+  if (destinations.length === 0) findings.at(manifest.source, ['registries'], 'no destination registries');
+  if (src) {
+    const why = stagingViolation(project, src, declared);
+    if (why) findings.at(manifest.source, ['registries', srcIdx[0] ?? 0, 'name'], why);
+  }
+  return { src, destinations };
+}
+
+function checkImages(images: Parsed<z.infer<typeof imagesFileSchema>>, findings: Findings): Map<string, ImageEntry> {
+
+  // Images: a name may repeat across sections (one per release); merge them, but a tag may
+  // point at only one digest per name.
+  const byName = new Map<string, ImageEntry>();
+  const tagAt = new Map<string, string>(); // `${name}\n${tag}` -> digest
+  (images.value ?? []).forEach((entry, i) => {
+    if (!isValidName(entry.name)) {
+      findings.at(images.source, [i, 'name'], `invalid image name "${entry.name}"`);
+      return;
+    }
+    let merged = byName.get(entry.name);
+    if (!merged) {
+      merged = { name: entry.name, dmap: new Map(), rollback: new Set() };
+      byName.set(entry.name, merged);
+    }
+    for (const [digest, tagsOrNull] of Object.entries(entry.dmap)) {
+      if (!isValidDigest(digest) || !digest.startsWith('sha256:')) {
+        findings.at(images.source, [i, 'dmap', digest], `invalid digest "${digest}": expected sha256: and 64 lowercase hex characters`, 'error', 'key');
+        continue;
+      }
+      const tags = merged.dmap.get(digest) ?? [];
+      merged.dmap.set(digest, tags);
+      (tagsOrNull ?? []).forEach((tag, j) => {
+        if (!isValidTag(tag)) {
+          findings.at(images.source, [i, 'dmap', digest, j], `invalid tag "${tag}"`);
+          return;
+        }
+        const key = `${entry.name}\n${tag}`;
+        const prior = tagAt.get(key);
+        if (prior !== undefined && prior !== digest) {
+          findings.at(images.source, [i, 'dmap', digest, j], `tag ${entry.name}:${tag} is already given to ${prior}; a tag can point at one digest`);
+          return;
+        }
+        if (prior === digest) {
+          findings.at(images.source, [i, 'dmap', digest, j], `tag ${entry.name}:${tag} listed twice for the same digest`, 'warning');
+          return;
+        }
+        tagAt.set(key, digest);
+        tags.push(tag);
+      });
+    }
+    (entry.rollback ?? []).forEach((tag, j) => {
+      if (!isValidTag(tag)) findings.at(images.source, [i, 'rollback', j], `invalid tag "${tag}"`);
+      else merged.rollback.add(tag);
+    });
+  });
+  // A rollback marker must name a tag the manifest sets: otherwise it is a typo that allows nothing.
+  (images.value ?? []).forEach((entry, i) => {
+    (entry.rollback ?? []).forEach((tag, j) => {
+      if (isValidTag(tag) && !tagAt.has(`${entry.name}\n${tag}`)) {
+        findings.at(images.source, [i, 'rollback', j], `rollback names tag "${tag}", which no digest of ${entry.name} has`);
+      }
+    });
+  });
+  return byName;
+}
+
+/** host[:port]/path: the part a distribution API call puts after /v2/. */
+export function repoPath(registry: string): string {
+  return registry.split('/').slice(1).join('/');
+}
+
+function registryNameOk(name: string): boolean {
+  const [host, ...rest] = name.split('/');
+  return !!host && /^[A-Za-z0-9.-]+(?::[0-9]+)?$/.test(host) && rest.length > 0 && isValidName(rest.join('/'));
+}

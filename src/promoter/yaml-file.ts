@@ -1,0 +1,57 @@
+// Read one YAML file and check it against a schema, turning every failure into a positioned
+// finding. Shared by the manifest loaders so they all report problems the same way.
+import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
+import { parseYamlSource, problemAt, zodProblems, type YamlSource } from '../config/yaml-source.js';
+import type { Finding, Severity } from './model.js';
+
+export interface Parsed<T> {
+  source: YamlSource;
+  value: T;
+}
+
+/** Collects findings for one project; `error`/`warn` position a message at a YAML path. */
+export class Findings {
+  readonly list: Finding[] = [];
+  constructor(readonly project: string) {}
+
+  at(source: YamlSource, path: readonly PropertyKey[], message: string, severity: Severity = 'error', on: 'key' | 'value' = 'value'): void {
+    this.list.push({ ...problemAt(source, path, message, on), severity, project: this.project });
+  }
+
+  file(file: string, message: string, severity: Severity = 'error'): void {
+    this.list.push({ file, line: 1, column: 1, message, severity, project: this.project });
+  }
+
+  get hasErrors(): boolean {
+    return this.list.some((f) => f.severity === 'error');
+  }
+
+  firstError(): string | undefined {
+    const f = this.list.find((x) => x.severity === 'error');
+    return f && `${f.file}:${f.line}:${f.column}: ${f.message}`;
+  }
+}
+
+export async function readYaml<S extends z.ZodType>(file: string, schema: S, findings: Findings): Promise<Parsed<z.infer<S>> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    findings.file(file, `cannot read: ${(e as Error).message}`);
+    return undefined;
+  }
+  return parseYamlText(file, text, schema, findings);
+}
+
+export function parseYamlText<S extends z.ZodType>(file: string, text: string, schema: S, findings: Findings): Parsed<z.infer<S>> | undefined {
+  const { source, problems } = parseYamlSource(file, text);
+  for (const p of problems) findings.list.push({ ...p, severity: 'error', project: findings.project });
+  if (!source) return undefined;
+  const result = schema.safeParse(source.data);
+  if (!result.success) {
+    for (const p of zodProblems(source, result.error)) findings.list.push({ ...p, severity: 'error', project: findings.project });
+    return undefined;
+  }
+  return { source, value: result.data };
+}

@@ -1,0 +1,83 @@
+import test from 'ava';
+import { join } from 'node:path';
+import { formatProblem } from '../../src/config/yaml-source.js';
+import { loadManifests } from '../../src/promoter/load.js';
+import { D1, D2, K8S_IO, tree } from './fixtures.js';
+
+test('loads every real k8s.io manifest as it is, and points at exactly the upstream quirks', async (t) => {
+  const r = await loadManifests(K8S_IO);
+  const rel = (s: string) => s.replace(`${K8S_IO}/`, '');
+  const lines = r.findings.map((f) => `${f.severity} ${rel(formatProblem(f))}`);
+  t.deepEqual(lines, [
+    'error artifacts/filestores/k8s-staging-cri-tools/filepromoter-manifest.yaml:6:9: source gs://k8s-artifacts-cri-tools/release/ is outside project k8s-staging-cri-tools\'s staging area: it must have a path segment "k8s-staging-cri-tools"',
+    'error artifacts/filestores/k8s-staging-provider-gcp/filepromoter-manifest.yaml:3:9: source gs://k8s-staging-cloud-provider-gcp is outside project k8s-staging-provider-gcp\'s staging area: it must have a path segment "k8s-staging-provider-gcp"',
+    'error registry.k8s.io/images/k8s-staging-ingress-nginx/images.yaml:203:5: invalid digest "sha256:23eb4b1775fbaa2adca55c73cf0341e1224d6308689b6f4b3aa1523312eb81c": expected sha256: and 64 lowercase hex characters',
+    'warning registry.k8s.io/manifests/k8s-staging-boskos/promoter-manifest.yaml:47:9: registry us-west1-docker.pkg.dev/k8s-artifacts-prod/images/boskos listed twice; promoting to it once',
+  ]);
+  t.deepEqual([...r.skipped.keys()].sort(), ['k8s-staging-cri-tools', 'k8s-staging-ingress-nginx', 'k8s-staging-provider-gcp']);
+  const kinds = r.projects.map((p) => `${p.kind}:${p.project}`).sort();
+  t.deepEqual(kinds, [
+    'files:k8s-staging-kops', // legacy single-file form
+    'files:k8s-staging-kops', // filestores + manifests
+    'files:k8s-staging-provider-aws',
+    'files:k8s-staging-sig-storage',
+    'images:k8s-staging-apisnoop',
+    'images:k8s-staging-boskos',
+    'images:k8s-staging-kops',
+    'images:k8s-staging-kubernetes',
+    'images:k8s-staging-sig-storage',
+  ]);
+  const boskos = r.projects.find((p) => p.kind === 'images' && p.project === 'k8s-staging-boskos');
+  t.is(boskos?.destinations.length, 21, 'the duplicate us-west1 entry is promoted to once');
+});
+
+test('kops images: repeated names across sections merge; flow and block dmap read alike', async (t) => {
+  const r = await loadManifests(join(K8S_IO, 'registry.k8s.io'), 'k8s-staging-kops');
+  const kops = r.projects[0];
+  t.is(kops?.kind, 'images');
+  if (kops?.kind !== 'images') return;
+  const dns = kops.images.find((i) => i.name === 'dns-controller');
+  t.deepEqual(dns?.dmap.get('sha256:77fc6667f8abf1ef6678fa453ac08b67db7fc229d0434f9c05ebebef447a45e7'), ['1.19.0-alpha.2']);
+  t.deepEqual(dns?.dmap.get('sha256:73b5f528da74d43d798e388902fde23fcd692a77ecfb6dad75bcdad73e3f7f1e'), ['1.19.0-alpha.1']);
+});
+
+test('a staging declaration admits a differently named bucket', async (t) => {
+  const r = await loadManifests(join(K8S_IO, 'artifacts'), 'k8s-staging-provider-gcp');
+  t.is(r.projects.length, 0);
+  const { dir, cleanup } = await tree({
+    'promoter-staging.yaml': 'staging:\n  k8s-staging-x: [gs://other-bucket/x]\n',
+    'filestores/k8s-staging-x/filepromoter-manifest.yaml': 'filestores:\n- base: gs://other-bucket/x/rel\n  src: true\n- base: file:///tmp/prod\n',
+    'manifests/k8s-staging-x/a.yaml': `files:\n- name: a\n  sha256: ${'a'.repeat(64)}\n`,
+  });
+  t.teardown(cleanup);
+  const ok = await loadManifests(dir);
+  t.deepEqual(ok.findings, []);
+  t.is(ok.projects[0]?.src, 'gs://other-bucket/x/rel/');
+});
+
+test('one bad project is reported and skipped; the others load', async (t) => {
+  const { dir, cleanup } = await tree({
+    'manifests/good/promoter-manifest.yaml': 'registries:\n- name: 127.0.0.1:5000/good\n  src: true\n- name: 127.0.0.1:5001/prod\n',
+    'images/good/images.yaml': `- name: app\n  dmap:\n    "${D1}": ["v1"]\n`,
+    'manifests/bad/promoter-manifest.yaml': 'registries:\n- name: 127.0.0.1:5000/bad\n  src: true\n  srcc: true\n- name: 127.0.0.1:5001/prod\n',
+    'images/bad/images.yaml': `- name: app\n  dmap:\n    "${D1}": ["v1"]\n    "${D2}": ["v1"]\n`,
+  });
+  t.teardown(cleanup);
+  const r = await loadManifests(dir);
+  t.deepEqual(r.projects.map((p) => p.project), ['good']);
+  t.deepEqual(
+    r.findings.map((f) => formatProblem(f).replace(`${dir}/`, '')),
+    [
+      'images/bad/images.yaml:4:81: tag app:v1 is already given to ' + D1 + '; a tag can point at one digest',
+      'manifests/bad/promoter-manifest.yaml:4:3: unknown key "srcc" (at registries[0])',
+    ],
+  );
+});
+
+test('a directory with no manifests is an error, not silence', async (t) => {
+  const { dir, cleanup } = await tree({ 'README.md': 'nothing here' });
+  t.teardown(cleanup);
+  const r = await loadManifests(dir);
+  t.is(r.findings.length, 1);
+  t.regex(r.findings[0]!.message, /no promoter manifests found/);
+});
