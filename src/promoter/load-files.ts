@@ -30,7 +30,7 @@ export async function loadFileProject(
     if (parsed) lists.push({ source: parsed.source, files: parsed.value.files });
   }
   if (!stores) return { findings };
-  return build(project, stores, lists, [filestoresFile, ...manifestFiles], declared, findings);
+  return build(`files/${project}`, project, stores, lists, [filestoresFile, ...manifestFiles], declared, findings);
 }
 
 export async function loadLegacyFileProject(project: string, file: string, declared: StagingDeclaration): Promise<{ project?: FileProject; findings: Findings }> {
@@ -38,10 +38,11 @@ export async function loadLegacyFileProject(project: string, file: string, decla
   const parsed = await readYaml(file, legacyFilesSchema, findings);
   if (!parsed) return { findings };
   const stores = { source: parsed.source, value: { filestores: parsed.value.filestores } };
-  return build(project, stores, [{ source: parsed.source, files: parsed.value.files }], [file], declared, findings);
+  return build(`files-legacy/${project}`, project, stores, [{ source: parsed.source, files: parsed.value.files }], [file], declared, findings);
 }
 
 function build(
+  id: string,
   project: string,
   stores: Parsed<{ filestores: Filestore[] }>,
   lists: FilesList[],
@@ -98,7 +99,7 @@ function build(
     });
   }
   if (findings.hasErrors || !src) return { findings };
-  return { findings, project: { kind: 'files', project, files, src: withSlash(src), destinations, entries: [...entries.values()] } };
+  return { findings, project: { kind: 'files', id, project, files, src: withSlash(src), destinations, entries: [...entries.values()] } };
 }
 
 /** Names are object keys below a base: relative, no `.`/`..` segments, no empty segments. */

@@ -28,7 +28,7 @@ export async function loadImageProject(
   if (findings.hasErrors || !src || !manifest || !images) return { findings };
   return {
     findings,
-    project: { kind: 'images', project, files: [manifestFile, imagesFile], src, destinations, images: [...byName.values()] },
+    project: { kind: 'images', id: `images/${project}`, project, files: [manifestFile, imagesFile], src, destinations, images: [...byName.values()] },
   };
 }
 

@@ -20,6 +20,8 @@ export interface FileEntry {
 }
 
 interface ProjectBase {
+  /** Unique among loaded projects: `images/<p>`, `files/<p>` or `files-legacy/<p>`; names the ledger. */
+  id: string;
   /** The project's directory name, which is also the name of its staging area. */
   project: string;
   /** Where the project's source of truth lives (manifest files), for messages. */
@@ -59,7 +61,3 @@ export interface LoadResult {
   skipped: Map<string, string>;
 }
 
-/** A key that names a project's kind too: an images project and a files project may share a name. */
-export function projectKey(p: Pick<Project, 'kind' | 'project'>): string {
-  return `${p.kind}:${p.project}`;
-}

@@ -1,0 +1,38 @@
+// A snapshot of what staging and production hold, as far as the manifests care. The observer
+// (observe.ts) fills it from real backends; tests and the bench build it in memory. The planner
+// reads only this, so planning is a pure function of (manifests, snapshot).
+import type { Ledger } from './ledger.js';
+
+export interface RepoState {
+  /** tag -> digest, for the tags asked about (or all, when listing was cheap). */
+  tags: Map<string, string>;
+  /** Manifest digests known to be present. */
+  digests: Set<string>;
+}
+
+export interface FileState {
+  size: number;
+  /** Known only when it was hashed (or recorded by us at write time). */
+  sha256?: string;
+}
+
+export interface Observed {
+  /** registry location (e.g. `gcr.io/k8s-staging-x`) -> image name -> state */
+  registries: Map<string, Map<string, RepoState>>;
+  /** filestore base (with trailing slash) -> file name -> state */
+  filestores: Map<string, Map<string, FileState>>;
+  /** ledgerKey(project id, destination) -> ledger; absent means an empty ledger. */
+  ledgers: Map<string, Ledger>;
+  /** digest -> bytes of the manifest, its children and their blobs, as read from staging. */
+  imageBytes: Map<string, number>;
+  /** Locations that could not be read, and why: planning there is an error, not "nothing to do". */
+  unreachable: Map<string, string>;
+}
+
+export function emptyObserved(): Observed {
+  return { registries: new Map(), filestores: new Map(), ledgers: new Map(), imageBytes: new Map(), unreachable: new Map() };
+}
+
+export function emptyRepo(): RepoState {
+  return { tags: new Map(), digests: new Set() };
+}

@@ -1,0 +1,211 @@
+// The planner: a pure function from the loaded manifests and an observed snapshot to what a run
+// would do, per project and destination. Nothing is fetched or written here, so a dry run and a
+// confirmed run plan identically, and the same inputs always give the same plan.
+import { ledgerKey, type Ledger } from './ledger.js';
+import type { FileProject, ImageProject, Project } from './model.js';
+import type { Observed, RepoState } from './observed.js';
+
+export type Action =
+  | { kind: 'copy-image'; name: string; digest: string; bytes: number }
+  | { kind: 'tag'; name: string; tag: string; digest: string }
+  /** A tag moving to another digest: only when the manifest marks the tag as a rollback. */
+  | { kind: 'move'; name: string; tag: string; from: string; digest: string }
+  | { kind: 'copy-file'; name: string; sha256: string; bytes: number }
+  /** A file whose production content changes: only when the manifest marks it as a rollback. */
+  | { kind: 'replace-file'; name: string; from: string; sha256: string; bytes: number }
+  | { kind: 'delete-image'; name: string; digest: string }
+  | { kind: 'delete-tag'; name: string; tag: string; digest: string }
+  | { kind: 'delete-file'; name: string; sha256: string };
+
+export type ErrorKind = 'missing-in-staging' | 'hash-mismatch' | 'tag-move' | 'file-conflict' | 'unreachable';
+
+export interface PlanError {
+  kind: ErrorKind;
+  /** Empty for staging problems (they concern every destination). */
+  destination: string;
+  message: string;
+}
+
+export interface DestinationPlan {
+  destination: string;
+  actions: Action[];
+  bytes: number;
+  /** Ledger entries that `--prune` would delete (counted also when prune is off, to say so). */
+  prunable: number;
+  /** Ledger entries no longer matching production (not deleted: someone else changed them). */
+  notOwned: string[];
+}
+
+export interface ProjectPlan {
+  id: string;
+  project: string;
+  kind: Project['kind'];
+  src: string;
+  destinations: DestinationPlan[];
+  /** Any error skips the whole project in a confirmed run: a release goes out whole or not at all. */
+  errors: PlanError[];
+}
+
+export interface Plan {
+  projects: ProjectPlan[];
+  prune: boolean;
+}
+
+export interface PlanOptions {
+  prune: boolean;
+}
+
+export function plan(projects: readonly Project[], observed: Observed, options: PlanOptions): Plan {
+  return {
+    prune: options.prune,
+    projects: projects.map((p) => (p.kind === 'images' ? planImages(p, observed, options) : planFiles(p, observed, options))),
+  };
+}
+
+const EMPTY_REPO: RepoState = { tags: new Map(), digests: new Set() };
+const EMPTY_LEDGER: Ledger = { images: new Map(), files: new Map() };
+
+function planImages(p: ImageProject, observed: Observed, options: PlanOptions): ProjectPlan {
+  const errors: PlanError[] = [];
+  const unreachableSrc = observed.unreachable.get(p.src);
+  if (unreachableSrc !== undefined) errors.push({ kind: 'unreachable', destination: '', message: `staging ${p.src}: ${unreachableSrc}` });
+  const staging = observed.registries.get(p.src);
+  if (unreachableSrc === undefined) {
+    for (const image of p.images) {
+      const repo = staging?.get(image.name) ?? EMPTY_REPO;
+      for (const digest of image.dmap.keys()) {
+        if (!repo.digests.has(digest)) errors.push({ kind: 'missing-in-staging', destination: '', message: `${p.src}/${image.name}@${digest} is not in staging` });
+      }
+    }
+  }
+  const destinations: DestinationPlan[] = [];
+  for (const dest of p.destinations) {
+    const d: DestinationPlan = { destination: dest, actions: [], bytes: 0, prunable: 0, notOwned: [] };
+    destinations.push(d);
+    const why = observed.unreachable.get(dest);
+    if (why !== undefined) {
+      errors.push({ kind: 'unreachable', destination: dest, message: `${dest}: ${why}` });
+      continue;
+    }
+    const state = observed.registries.get(dest);
+    const wanted = new Map<string, Set<string>>(); // name -> wanted digests, for prune
+    for (const image of p.images) {
+      const repo = state?.get(image.name) ?? EMPTY_REPO;
+      wanted.set(image.name, new Set(image.dmap.keys()));
+      for (const [digest, tags] of image.dmap) {
+        if (!repo.digests.has(digest)) {
+          const bytes = observed.imageBytes.get(digest) ?? 0;
+          d.actions.push({ kind: 'copy-image', name: image.name, digest, bytes });
+          d.bytes += bytes;
+        }
+        for (const tag of tags) {
+          const current = repo.tags.get(tag);
+          if (current === digest) continue;
+          if (current === undefined) d.actions.push({ kind: 'tag', name: image.name, tag, digest });
+          else if (image.rollback.has(tag)) d.actions.push({ kind: 'move', name: image.name, tag, from: current, digest });
+          else errors.push({ kind: 'tag-move', destination: dest, message: `${dest}/${image.name}:${tag} is ${current}; the manifest says ${digest} (mark the tag in "rollback:" to move it)` });
+        }
+      }
+    }
+    pruneImages(p, dest, observed, wanted, state, d, options);
+  }
+  return { id: p.id, project: p.project, kind: p.kind, src: p.src, destinations, errors };
+}
+
+function pruneImages(p: ImageProject, dest: string, observed: Observed, wanted: Map<string, Set<string>>, state: Map<string, RepoState> | undefined, d: DestinationPlan, options: PlanOptions): void {
+  const ledger = observed.ledgers.get(ledgerKey(p.id, dest)) ?? EMPTY_LEDGER;
+  if (ledger.images.size === 0) return;
+  const wantedTags = new Map<string, Set<string>>();
+  for (const image of p.images) wantedTags.set(image.name, new Set([...image.dmap.values()].flat()));
+  for (const [name, owned] of ledger.images) {
+    const repo = state?.get(name) ?? EMPTY_REPO;
+    const keep = wanted.get(name);
+    const deleted = new Set<string>();
+    for (const digest of owned.digests) {
+      if (keep?.has(digest)) continue;
+      if (!repo.digests.has(digest)) continue; // already gone: the ledger just forgets it
+      d.prunable++;
+      deleted.add(digest);
+      if (options.prune) d.actions.push({ kind: 'delete-image', name, digest });
+    }
+    const keepTags = wantedTags.get(name);
+    for (const [tag, digest] of owned.tags) {
+      if (keepTags?.has(tag) || deleted.has(digest)) continue;
+      const current = repo.tags.get(tag);
+      if (current === undefined) continue;
+      if (current !== digest) {
+        d.notOwned.push(`${name}:${tag}`);
+        continue;
+      }
+      d.prunable++;
+      if (options.prune) d.actions.push({ kind: 'delete-tag', name, tag, digest });
+    }
+  }
+}
+
+function planFiles(p: FileProject, observed: Observed, options: PlanOptions): ProjectPlan {
+  const errors: PlanError[] = [];
+  const unreachableSrc = observed.unreachable.get(p.src);
+  if (unreachableSrc !== undefined) errors.push({ kind: 'unreachable', destination: '', message: `staging ${p.src}: ${unreachableSrc}` });
+  const staging = observed.filestores.get(p.src);
+  const sizes = new Map<string, number>();
+  if (unreachableSrc === undefined) {
+    for (const f of p.entries) {
+      const s = staging?.get(f.name);
+      if (!s) errors.push({ kind: 'missing-in-staging', destination: '', message: `${p.src}${f.name} is not in staging` });
+      else if (s.sha256 !== undefined && s.sha256 !== f.sha256) errors.push({ kind: 'hash-mismatch', destination: '', message: `${p.src}${f.name} has sha256 ${s.sha256}; the manifest says ${f.sha256}` });
+      else sizes.set(f.name, s.size);
+    }
+  }
+  const destinations: DestinationPlan[] = [];
+  for (const dest of p.destinations) {
+    const d: DestinationPlan = { destination: dest, actions: [], bytes: 0, prunable: 0, notOwned: [] };
+    destinations.push(d);
+    const why = observed.unreachable.get(dest);
+    if (why !== undefined) {
+      errors.push({ kind: 'unreachable', destination: dest, message: `${dest}: ${why}` });
+      continue;
+    }
+    const state = observed.filestores.get(dest);
+    for (const f of p.entries) {
+      const cur = state?.get(f.name);
+      const bytes = sizes.get(f.name) ?? 0;
+      if (!cur) {
+        d.actions.push({ kind: 'copy-file', name: f.name, sha256: f.sha256, bytes });
+        d.bytes += bytes;
+      } else if (cur.sha256 === f.sha256) {
+        continue;
+      } else if (f.rollback) {
+        d.actions.push({ kind: 'replace-file', name: f.name, from: cur.sha256 ?? 'unknown', sha256: f.sha256, bytes });
+        d.bytes += bytes;
+      } else {
+        errors.push({ kind: 'file-conflict', destination: dest, message: `${dest}${f.name} has sha256 ${cur.sha256 ?? 'unknown'}; the manifest says ${f.sha256} (mark the file "rollback: true" to replace it)` });
+      }
+    }
+    const ledger = observed.ledgers.get(ledgerKey(p.id, dest)) ?? EMPTY_LEDGER;
+    if (ledger.files.size > 0) {
+      const wanted = new Set(p.entries.map((f) => f.name));
+      for (const [name, sha256] of ledger.files) {
+        if (wanted.has(name)) continue;
+        const cur = state?.get(name);
+        if (!cur) continue;
+        if (cur.sha256 !== sha256) {
+          d.notOwned.push(name);
+          continue;
+        }
+        d.prunable++;
+        if (options.prune) d.actions.push({ kind: 'delete-file', name, sha256 });
+      }
+    }
+  }
+  return { id: p.id, project: p.project, kind: p.kind, src: p.src, destinations, errors };
+}
+
+/** True if the plan has anything to do at all. */
+export function hasWork(plan: Plan): boolean {
+  return plan.projects.some((p) => p.destinations.some((d) => d.actions.length > 0));
+}
+
+export function hasErrors(plan: Plan): boolean {
+  return plan.projects.some((p) => p.errors.length > 0);
+}
