@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// artifact-serving: serve | validate | explain | promote. Each command is a function taking its
+// arguments and an output sink, so tests run them in-process as well as through the binary.
+import { realpathSync, statSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { explainCommand } from './commands/explain.js';
+import { serveCommand } from './commands/serve.js';
+import { validateConfigCommand } from './commands/validate.js';
+import type { CliIO } from './commands/io.js';
+
+const USAGE = `artifact-serving: serve artifacts from the best mirror for each client, and promote them there.
+
+Usage:
+  artifact-serving serve --config FILE [--port N] [--host ADDR]   run the redirector
+  artifact-serving validate FILE|DIR                              check a redirector config, or a directory of promoter manifests
+  artifact-serving explain --config FILE --ip IP PATH              show how a request from IP would be routed, and why
+  artifact-serving promote DIR [--confirm]                         plan (and with --confirm, run) a promotion
+
+Run 'artifact-serving COMMAND --help' for a command's options.`;
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'serve':
+      return serveCommand(args, io);
+    case 'validate':
+      return validateCommand(args, io);
+    case 'explain':
+      return explainCommand(args, io);
+    case 'promote': {
+      const { promoteCommand } = await import('./promoter/cli.js');
+      return promoteCommand(args, io);
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      io.stdout(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      io.stderr(`unknown command "${command}"\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+async function validateCommand(args: string[], io: CliIO): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, strict: false });
+  const target = positionals[0];
+  if (target && isDirectory(target)) {
+    const { validateManifestsCommand } = await import('./promoter/cli.js');
+    return validateManifestsCommand(args, io);
+  }
+  return validateConfigCommand(args, io);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    // npm links bin entries as symlinks: compare real paths.
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const io: CliIO = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) };
+  main(process.argv.slice(2), io).then(
+    (code) => {
+      // serve keeps running (it resolves only on shutdown); other commands exit with their code.
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,89 @@
+// `serve`: load the config (refusing to start on a bad one), start the redirector, reload on
+// SIGHUP or file change, and shut down cleanly on SIGTERM/SIGINT.
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { ConfigHolder } from '../config/config-holder.js';
+import { loadConfigFile } from '../config/load.js';
+import { formatProblem } from '../config/yaml-source.js';
+import { NO_CHECKS } from '../mirrors/state.js';
+import { createApp } from '../server/app.js';
+import { createMetrics } from '../server/metrics.js';
+import type { CliIO } from './io.js';
+
+const HELP = `Usage: artifact-serving serve --config FILE [--port N] [--host ADDR] [--access-log PATH|-|off]
+
+Runs the redirector. A bad config stops the start with every problem listed; later, a bad
+config on reload (SIGHUP or a change to the file) is reported and the old one keeps serving.
+
+Options:
+  --config FILE        redirector config (required)
+  --port N             port to listen on (default 8080; 0 picks a free one)
+  --host ADDR          address to listen on (default 0.0.0.0)
+  --access-log DEST    JSON access log: - for stdout (default), a file path, or off
+  --no-watch           reload on SIGHUP only, not on file change
+`;
+
+export async function serveCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '0.0.0.0' },
+      'access-log': { type: 'string', default: '-' },
+      'no-watch': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.stdout(HELP);
+    return 0;
+  }
+  const port = Number(values.port);
+  if (!values.config || !Number.isInteger(port) || port < 0 || port > 65535) {
+    io.stderr(`serve needs --config FILE and a valid --port\n\n${HELP}`);
+    return 2;
+  }
+  const loaded = loadConfigFile(values.config);
+  if (!loaded.ok) {
+    io.stderr(`${loaded.problems.map(formatProblem).join('\n')}\ncannot start: the config has ${loaded.problems.length} problem(s)\n`);
+    return 1;
+  }
+
+  const logger = pino({ name: 'artifact-serving' }, pino.destination(2));
+  const accessLogDest = values['access-log'];
+  const accessLog = accessLogDest === 'off' ? undefined : pino({ base: null }, pino.destination({ dest: accessLogDest === '-' ? 1 : accessLogDest, sync: false, mkdir: true }));
+  const metrics = createMetrics({ processMetrics: true });
+  const holder = new ConfigHolder(values.config, loaded.config);
+  metrics.configLoadedAt.set(loaded.config.loadedAt.getTime() / 1000);
+  holder.onReload((result) => {
+    metrics.configReloads.inc({ result: result.ok ? 'ok' : 'invalid' });
+    if (result.ok) {
+      metrics.configLoadedAt.set(result.config.loadedAt.getTime() / 1000);
+      logger.info({ config: holder.file }, 'config reloaded');
+    } else {
+      logger.error({ config: holder.file, problems: result.problems.map(formatProblem) }, 'config reload rejected; still serving the previous config');
+    }
+  });
+  if (!values['no-watch']) holder.watchFile();
+  const onHangup = () => holder.reload();
+  process.on('SIGHUP', onHangup);
+
+  const app = createApp({ holder, state: NO_CHECKS, metrics, accessLog, logger });
+  const server = app.listen(port, values.host);
+  await once(server, 'listening');
+  const address = server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  logger.info({ host: values.host, port: actualPort, config: values.config }, `listening on http://${values.host}:${actualPort}`);
+
+  const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
+  logger.info({ signal: signal[0] }, 'shutting down');
+  process.off('SIGHUP', onHangup);
+  holder.close();
+  server.close();
+  server.closeAllConnections?.();
+  await once(server, 'close');
+  accessLog?.flush();
+  return 0;
+}

@@ -1,0 +1,289 @@
+// Turns a structurally valid config into the indexed form the decision reads, and finds what
+// the schema cannot: undefined or misused mirrors, unknown regions, duplicate prefixes, routes
+// without a default. Every problem carries the position of the text that caused it.
+import { CidrTrie } from '../geo/cidr-trie.js';
+import type { GeoData } from '../geo/location.js';
+import { parseRegion, type RegionSelector } from '../geo/regions.js';
+import type { CompiledConfig, CompiledMirror, CompiledRoute, RegionMirrors } from './compiled.js';
+import type { ConfigInput, MirrorInput, RouteInput } from './schema.js';
+import { problemAt, sortProblems, type SourceProblem, type YamlSource } from './yaml-source.js';
+
+const DEFAULT_CHECK_TIMEOUT_MS = 300;
+const DEFAULT_PROBE = { intervalMs: 10_000, timeoutMs: 2_000, rise: 2, fall: 3 };
+
+/** A short-form route as written: `/prefix: [{region: host}, ...]`. */
+export interface ShortRoute {
+  prefix: string;
+  entries: Record<string, string>[];
+}
+
+interface RouteSpec {
+  prefix: string;
+  type: 'binary' | 'oci';
+  keepPrefix: boolean;
+  /** Path of the route in the document, for positions. */
+  path: PropertyKey[];
+  /** region key -> mirror references with their document paths. */
+  regions: { key: string; keyPath: PropertyKey[]; mirrors: { ref: string; path: PropertyKey[] }[] }[];
+  defaultMirrors?: { ref: string; path: PropertyKey[] }[];
+  origin?: { ref: string; path: PropertyKey[] };
+  whenAllDown: 'default' | 'unavailable';
+}
+
+export function compileConfig(
+  source: YamlSource,
+  input: ConfigInput,
+  shortRoutes: ShortRoute[],
+  geo: GeoData,
+): { config?: CompiledConfig; problems: SourceProblem[] } {
+  const problems: SourceProblem[] = [];
+  const report = (path: readonly PropertyKey[], message: string, at: 'key' | 'value' = 'value') =>
+    problems.push(problemAt(source, path, message, at));
+
+  const trustedProxies = new CidrTrie<true>();
+  (input.trustedProxies ?? []).forEach((cidr, i) => {
+    if (!trustedProxies.insert(cidr, true)) report(['trustedProxies', i], `"${cidr}" is not a valid CIDR or address`);
+  });
+
+  const mirrors = new Map<string, CompiledMirror>();
+  for (const [name, mirror] of Object.entries(input.mirrors ?? {})) mirrors.set(name, compileMirror(name, mirror));
+  // Short-form hosts are anonymous mirrors, named by their URL.
+  const anonymous = (hostOrUrl: string): CompiledMirror => {
+    const base = (/^https?:\/\//.test(hostOrUrl) ? hostOrUrl : `https://${hostOrUrl}`).replace(/\/+$/, '');
+    let mirror = mirrors.get(base);
+    if (!mirror) {
+      mirror = { name: base, kind: 'binary', base, repository: '' };
+      mirrors.set(base, mirror);
+    }
+    return mirror;
+  };
+
+  const specs = [...(input.routes ?? []).map((route, i) => longRouteSpec(route, ['routes', i])), ...shortRoutes.map(shortRouteSpec)];
+  const seenPrefixes = new Map<string, PropertyKey[]>();
+  const routes: CompiledRoute[] = [];
+  for (const spec of specs) {
+    const duplicateOf = seenPrefixes.get(`${spec.type} ${spec.prefix}`);
+    if (duplicateOf) {
+      const firstLine = problemAt(source, duplicateOf, '').line;
+      report([...spec.path, ...(spec.keepPrefix ? [] : ['prefix'])], `duplicate route prefix "${spec.prefix}" (first defined on line ${firstLine})`, spec.keepPrefix ? 'key' : 'value');
+      continue;
+    }
+    seenPrefixes.set(`${spec.type} ${spec.prefix}`, spec.path);
+    const route = compileRoute(spec, (ref, path) => {
+      if (spec.keepPrefix) return anonymous(ref);
+      const mirror = mirrors.get(ref);
+      if (!mirror) {
+        report(path, `mirror "${ref}" is not defined under mirrors:${suggest(ref, [...mirrors.keys()])}`);
+        return undefined;
+      }
+      const wanted = spec.type === 'oci' ? 'registry' : 'binary';
+      if (mirror.kind !== wanted) {
+        report(path, `mirror "${ref}" is a ${mirror.kind === 'registry' ? 'registry (registry:)' : 'file server (url:)'} but route "${spec.prefix}" is a ${spec.type} route`);
+        return undefined;
+      }
+      return mirror;
+    }, (selector, keyPath) => checkRegionExists(selector, geo, (message) => report(keyPath, message, 'key')), report);
+    if (route) routes.push(route);
+  }
+
+  if (routes.length === 0 && problems.length === 0) report([], 'no routes: add a routes: list or a short-form "/prefix:" entry');
+  if (problems.length > 0) return { problems: sortProblems(problems) };
+
+  const byLength = (key: (r: CompiledRoute) => string) => (a: CompiledRoute, b: CompiledRoute) => key(b).length - key(a).length;
+  return {
+    problems: [],
+    config: {
+      file: source.file,
+      loadedAt: new Date(),
+      binaryRoutes: routes.filter((r) => r.type === 'binary').sort(byLength((r) => r.prefix)),
+      ociRoutes: routes.filter((r) => r.type === 'oci').sort(byLength((r) => r.namePrefix)),
+      mirrors,
+      trustedProxies,
+      namespaces: new Set(input.registry?.namespaces ?? []),
+      geo,
+      checkTimeoutMs: input.health?.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
+    },
+  };
+}
+
+function compileMirror(name: string, input: MirrorInput): CompiledMirror {
+  const isRegistry = 'registry' in input;
+  const base = (isRegistry ? input.registry : input.url).replace(/\/+$/, '');
+  const mirror: CompiledMirror = {
+    name,
+    kind: isRegistry ? 'registry' : 'binary',
+    base,
+    repository: isRegistry ? (input.repository ?? '').replace(/^\/+|\/+$/g, '') : '',
+  };
+  if (input.probe) {
+    const probePath = input.probe.path ?? (isRegistry ? '/v2/' : '/');
+    mirror.probe = {
+      url: `${base}${probePath}`,
+      intervalMs: (input.probe.intervalSeconds ?? DEFAULT_PROBE.intervalMs / 1000) * 1000,
+      timeoutMs: input.probe.timeoutMs ?? DEFAULT_PROBE.timeoutMs,
+      rise: input.probe.rise ?? DEFAULT_PROBE.rise,
+      fall: input.probe.fall ?? DEFAULT_PROBE.fall,
+    };
+  }
+  if (input.ipVersions) mirror.ipVersions = new Set(input.ipVersions);
+  return mirror;
+}
+
+function normalisePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/\/+$/, '');
+  return trimmed === '' ? '/' : trimmed;
+}
+
+function inferType(prefix: string): 'binary' | 'oci' {
+  return prefix === '/v2' || prefix.startsWith('/v2/') ? 'oci' : 'binary';
+}
+
+function refs(value: string | string[], path: PropertyKey[]): { ref: string; path: PropertyKey[] }[] {
+  return Array.isArray(value) ? value.map((ref, i) => ({ ref, path: [...path, i] })) : [{ ref: value, path }];
+}
+
+function longRouteSpec(route: RouteInput, path: PropertyKey[]): RouteSpec {
+  const prefix = normalisePrefix(route.prefix);
+  const spec: RouteSpec = {
+    prefix,
+    type: route.type ?? inferType(prefix),
+    keepPrefix: false,
+    path,
+    regions: Object.entries(route.regions ?? {}).map(([key, value]) => ({
+      key,
+      keyPath: [...path, 'regions', key],
+      mirrors: refs(value, [...path, 'regions', key]),
+    })),
+    defaultMirrors: refs(route.default, [...path, 'default']),
+    whenAllDown: route.whenAllDown ?? 'default',
+  };
+  if (route.origin) spec.origin = { ref: route.origin, path: [...path, 'origin'] };
+  return spec;
+}
+
+function shortRouteSpec(route: ShortRoute): RouteSpec {
+  const prefix = normalisePrefix(route.prefix);
+  const spec: RouteSpec = { prefix, type: inferType(prefix), keepPrefix: true, path: [route.prefix], regions: [], whenAllDown: 'default' };
+  route.entries.forEach((entry, i) => {
+    const [key, host] = Object.entries(entry)[0]!;
+    const at = [route.prefix, i, key];
+    if (key === 'default') spec.defaultMirrors = [{ ref: host, path: at }];
+    else spec.regions.push({ key, keyPath: at, mirrors: [{ ref: host, path: at }] });
+  });
+  return spec;
+}
+
+function compileRoute(
+  spec: RouteSpec,
+  resolveMirror: (ref: string, path: PropertyKey[]) => CompiledMirror | undefined,
+  checkRegion: (selector: RegionSelector, keyPath: PropertyKey[]) => void,
+  report: (path: readonly PropertyKey[], message: string, at?: 'key' | 'value') => void,
+): CompiledRoute | undefined {
+  let ok = true;
+  const resolveAll = (list: { ref: string; path: PropertyKey[] }[], region: string): RegionMirrors => {
+    const resolved = list.map((m) => resolveMirror(m.ref, m.path));
+    if (resolved.some((m) => m === undefined)) ok = false;
+    return { region, mirrors: resolved.filter((m): m is CompiledMirror => m !== undefined) };
+  };
+  const route: CompiledRoute = {
+    prefix: spec.prefix,
+    type: spec.type,
+    namePrefix: spec.type === 'oci' ? spec.prefix.replace(/^\/v2\/?/, '') : '',
+    keepPrefix: spec.keepPrefix,
+    cidrs: new CidrTrie(),
+    cloudRegions: new Map(),
+    cloudProviders: new Map(),
+    countries: new Map(),
+    continents: [],
+    default: { region: 'default', mirrors: [] },
+    whenAllDown: spec.whenAllDown,
+  };
+  const continents: { codes: ReadonlySet<string>; entry: RegionMirrors }[] = [];
+  for (const region of spec.regions) {
+    const parsed = parseRegion(region.key);
+    if (!parsed.ok) {
+      report(region.keyPath, parsed.message, 'key');
+      ok = false;
+      continue;
+    }
+    const selector = parsed.selector;
+    checkRegion(selector, region.keyPath);
+    const entry = resolveAll(region.mirrors, region.key);
+    switch (selector.kind) {
+      case 'default':
+        report(region.keyPath, 'put the default under default:, not under regions:', 'key');
+        ok = false;
+        break;
+      case 'cidr':
+        route.cidrs.insert(selector.cidr, entry);
+        break;
+      case 'cloud':
+        (route.cloudRegions as Map<string, RegionMirrors>).set(selector.region, entry);
+        break;
+      case 'cloud-provider':
+        (route.cloudProviders as Map<string, RegionMirrors>).set(selector.provider, entry);
+        break;
+      case 'country':
+        (route.countries as Map<string, RegionMirrors>).set(selector.country, entry);
+        break;
+      case 'continent':
+        continents.push({ codes: new Set(selector.continents), entry });
+        break;
+    }
+  }
+  route.continents = continents.sort((a, b) => a.codes.size - b.codes.size);
+  if (!spec.defaultMirrors) {
+    report(spec.path, `route "${spec.prefix}" has no default: every route needs one for clients no region matches`, 'key');
+    ok = false;
+  } else {
+    route.default = resolveAll(spec.defaultMirrors, 'default');
+  }
+  if (spec.origin) {
+    const origin = resolveMirror(spec.origin.ref, spec.origin.path);
+    if (origin) route.origin = origin;
+    else ok = false;
+  }
+  return ok ? route : undefined;
+}
+
+function checkRegionExists(selector: RegionSelector, geo: GeoData, report: (message: string) => void): void {
+  if (selector.kind === 'cloud') {
+    const provider = selector.region.slice(0, selector.region.indexOf(':'));
+    if (!geo.cloud.providers.has(provider)) {
+      report(`"${selector.key}" needs ${provider} IP ranges: add cloudRanges.${provider} (npm run update-ranges downloads them)`);
+    } else if (!geo.cloud.regions.has(selector.region)) {
+      const known = [...geo.cloud.regions].filter((r) => r.startsWith(`${provider}:`));
+      report(`"${selector.key}" is not a region in the ${provider} ranges${suggest(selector.region, known)}`);
+    }
+  } else if (selector.kind === 'cloud-provider' && !geo.cloud.providers.has(selector.provider)) {
+    report(`"${selector.key}" needs ${selector.provider} IP ranges: add cloudRanges.${selector.provider}`);
+  }
+}
+
+/** " (did you mean X?)" for the closest known name, when one is close. */
+function suggest(name: string, known: string[]): string {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const candidate of known) {
+    const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best ? ` (did you mean "${best}"?)` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}

@@ -1,0 +1,59 @@
+// The immutable, pre-indexed form of a config that the routing decision reads. Everything that
+// can be worked out once (URLs parsed, regions indexed, routes sorted) is, so a request does
+// only lookups. A reload builds a new one and swaps it in one assignment.
+import type { CidrTrie } from '../geo/cidr-trie.js';
+import type { GeoData } from '../geo/location.js';
+
+export interface CompiledMirror {
+  name: string;
+  kind: 'binary' | 'registry';
+  /** Base URL without a trailing slash: a bucket path, or a registry's scheme://host[:port]. */
+  base: string;
+  /** Registries: repository prefix (no slashes at either end), '' for none. */
+  repository: string;
+  /** Where the prober looks, when probing is configured. */
+  probe?: { url: string; intervalMs: number; timeoutMs: number; rise: number; fall: number };
+  /** IP versions the mirror serves clients on; undefined = both. */
+  ipVersions?: ReadonlySet<4 | 6>;
+}
+
+/** Mirrors for one region of a route, in preference order. */
+export interface RegionMirrors {
+  /** The region as written in the config, for headers and explain. */
+  region: string;
+  mirrors: readonly CompiledMirror[];
+}
+
+export interface CompiledRoute {
+  /** As written, normalised: no trailing slash ('/' for the root). */
+  prefix: string;
+  type: 'binary' | 'oci';
+  /** OCI routes: the repository-name prefix this route serves ('' = every name). */
+  namePrefix: string;
+  /** Short-form routes keep the whole request path; long-form routes strip the prefix. */
+  keepPrefix: boolean;
+  cidrs: CidrTrie<RegionMirrors>;
+  cloudRegions: ReadonlyMap<string, RegionMirrors>;
+  cloudProviders: ReadonlyMap<string, RegionMirrors>;
+  countries: ReadonlyMap<string, RegionMirrors>;
+  /** Continent entries, narrowest first (NA before Americas). */
+  continents: readonly { codes: ReadonlySet<string>; entry: RegionMirrors }[];
+  default: RegionMirrors;
+  origin?: CompiledMirror;
+  whenAllDown: 'default' | 'unavailable';
+}
+
+export interface CompiledConfig {
+  file: string;
+  loadedAt: Date;
+  /** Binary routes, longest prefix first. */
+  binaryRoutes: readonly CompiledRoute[];
+  /** OCI routes, longest name prefix first. */
+  ociRoutes: readonly CompiledRoute[];
+  mirrors: ReadonlyMap<string, CompiledMirror>;
+  trustedProxies: CidrTrie<true>;
+  /** Registry names answered for as a mirror (?ns=); empty = any. */
+  namespaces: ReadonlySet<string>;
+  geo: GeoData;
+  checkTimeoutMs: number;
+}

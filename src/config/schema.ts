@@ -1,0 +1,87 @@
+// The shape of a redirector config file. Structure only: meaning (do the mirrors exist, are the
+// regions real, are prefixes unique) is checked by compile.ts, which knows positions too.
+import { z } from 'zod';
+
+const httpUrl = z
+  .string()
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.search && !url.hash && !url.username && !url.password;
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL with no query, fragment or credentials');
+
+const mirrorNames = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+const probeSchema = z.strictObject({
+  /** Path probed on the mirror; registries default to /v2/, buckets must say (there is no universal one). */
+  path: z.string().startsWith('/').optional(),
+  intervalSeconds: z.number().positive().max(3600).optional(),
+  timeoutMs: z.number().int().positive().max(60_000).optional(),
+  rise: z.number().int().min(1).max(100).optional(),
+  fall: z.number().int().min(1).max(100).optional(),
+});
+
+export const mirrorSchema = z.union([
+  z.strictObject({
+    /** Base URL of a bucket or web server holding binaries; the path after the route prefix is appended. */
+    url: httpUrl,
+    probe: probeSchema.optional(),
+    ipVersions: z.array(z.union([z.literal(4), z.literal(6)])).min(1).optional(),
+  }),
+  z.strictObject({
+    /** An OCI registry: scheme and host (and port). */
+    registry: httpUrl,
+    /** Prepended to every repository name, e.g. `k8s-artifacts-prod/images`. */
+    repository: z.string().optional(),
+    probe: probeSchema.optional(),
+    ipVersions: z.array(z.union([z.literal(4), z.literal(6)])).min(1).optional(),
+  }),
+]);
+
+export const routeSchema = z.strictObject({
+  prefix: z.string().startsWith('/', 'a route prefix starts with /'),
+  /** `oci` for /v2/ registry routes, `binary` for files; inferred from the prefix when absent. */
+  type: z.enum(['binary', 'oci']).optional(),
+  /** Region name -> mirror name or ordered list of mirror names (first is preferred). */
+  regions: z.record(z.string(), mirrorNames).optional(),
+  default: mirrorNames,
+  /** The canonical store that holds everything; the last resort when no mirror can serve. */
+  origin: z.string().min(1).optional(),
+  /** What to do when every mirror is down: send the client to the default anyway, or answer 503. */
+  whenAllDown: z.enum(['default', 'unavailable']).optional(),
+});
+
+export const configSchema = z.strictObject({
+  /** Proxies whose X-Forwarded-For is believed (CIDRs). Nobody else's is. */
+  trustedProxies: z.array(z.string()).optional(),
+  geoip: z.strictObject({ database: z.string().min(1) }).optional(),
+  cloudRanges: z
+    .strictObject({ aws: z.string().min(1).optional(), gcp: z.string().min(1).optional(), azure: z.string().min(1).optional() })
+    .optional(),
+  registry: z
+    .strictObject({
+      /** The registry names this redirector answers for as a mirror (containerd's ?ns=); empty = any. */
+      namespaces: z.array(z.string().min(1)).optional(),
+    })
+    .optional(),
+  health: z
+    .strictObject({
+      /** How long a request may wait for an availability check before falling back to the origin. */
+      checkTimeoutMs: z.number().int().positive().max(10_000).optional(),
+    })
+    .optional(),
+  mirrors: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'mirror names are letters, digits, _ . -'), mirrorSchema).optional(),
+  routes: z.array(routeSchema).optional(),
+});
+
+/** The design sketch's short form: `/kops: [{Americas: host}, {default: host}]`, a bare host being https://host. */
+export const shortRouteSchema = z
+  .array(z.record(z.string(), z.string().min(1)).refine((entry) => Object.keys(entry).length === 1, 'each entry is one `region: host` pair'))
+  .min(1);
+
+export type ConfigInput = z.infer<typeof configSchema>;
+export type MirrorInput = z.infer<typeof mirrorSchema>;
+export type RouteInput = z.infer<typeof routeSchema>;

@@ -1,0 +1,212 @@
+// The routing decision: one pure function of the request's facts, the compiled config and a
+// read-only view of mirror state. The HTTP server, `explain` and the bench all call it, so what
+// `explain` prints is exactly what a client would get.
+import type { CompiledConfig, CompiledMirror, CompiledRoute } from '../config/compiled.js';
+import { resolveClientIp } from '../geo/client-ip.js';
+import { parseIp } from '../geo/ip.js';
+import { locateClient, type ClientLocation } from '../geo/location.js';
+import { candidatesFor, type Candidate } from '../mirrors/candidates.js';
+import type { MirrorStateView } from '../mirrors/state.js';
+import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
+
+export interface RequestFacts {
+  method: string;
+  /** The path as received, still percent-encoded. */
+  path: string;
+  /** The query string as received, without the '?'; kept on redirects (tag-list pagination needs it). */
+  query: string;
+  /** The socket's remote address. */
+  peerAddress: string;
+  forwardedFor?: string | undefined;
+  /** Set on the second pass, after the availability checks asked for have been given their time. */
+  checksDone?: boolean;
+}
+
+/** Why a candidate was passed over, or that it was chosen. */
+export interface Verdict {
+  mirror: string;
+  region: string;
+  outcome: 'chosen' | 'skipped' | 'alternative';
+  reason?: string;
+}
+
+export interface AvailabilityCheck {
+  mirror: string;
+  key: string;
+  url: string;
+  kind: 'blob' | 'binary' | 'manifest-digest' | 'manifest-tag';
+}
+
+export type Decision =
+  | {
+      kind: 'redirect';
+      status: 302 | 307;
+      location: string;
+      mirror: CompiledMirror;
+      region: string;
+      route: CompiledRoute;
+      client: ClientLocation;
+      verdicts: Verdict[];
+      /** Next best mirrors that can serve, for RFC 6249 Link headers. */
+      alternatives: { mirror: CompiledMirror; region: string; url: string }[];
+    }
+  | { kind: 'v2-base' }
+  | { kind: 'error'; status: number; code: string; message: string; client?: ClientLocation; verdicts?: Verdict[]; retryAfterSeconds?: number }
+  /** The decision needs availability facts that are not cached: check these, then decide again. */
+  | { kind: 'check'; checks: AvailabilityCheck[] };
+
+/** Checksums and signatures are always fetched from the origin: a user who verifies trusts only it. */
+const INTEGRITY_SUFFIXES = ['.sha256', '.sha512', '.sha1', '.md5', '.asc', '.sig', '.pem', '.cert'];
+const MAX_ALTERNATIVES = 3;
+
+interface Target {
+  route: CompiledRoute;
+  /** Builds the URL of the object on a mirror. */
+  urlOn(mirror: CompiledMirror): string;
+  /** Availability cache key and kind, for objects worth checking before a redirect. */
+  check?: { key: string; kind: AvailabilityCheck['kind'] };
+  originOnly: boolean;
+  status: 302 | 307;
+}
+
+export function decide(facts: RequestFacts, config: CompiledConfig, state: MirrorStateView): Decision {
+  if (facts.method !== 'GET' && facts.method !== 'HEAD') {
+    return { kind: 'error', status: 405, code: 'UNSUPPORTED', message: `${facts.method} is not supported: this endpoint is read-only (GET and HEAD)` };
+  }
+  if (facts.path.length > MAX_PATH_LENGTH) {
+    return { kind: 'error', status: 414, code: 'PATH_INVALID', message: `path longer than ${MAX_PATH_LENGTH} characters` };
+  }
+  const target = facts.path === '/v2' || facts.path.startsWith('/v2/') ? ociTarget(facts, config) : binaryTarget(facts, config);
+  if ('kind' in target) return target;
+
+  const ip = resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies) ?? parseIp('0.0.0.0')!;
+  const client = locateClient(ip, config.geo);
+  return choose(target, candidatesFor(target.route, client), client, state, facts.checksDone === true);
+}
+
+function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decision {
+  const request = parseOciPath(facts.path);
+  if ('status' in request) return { kind: 'error', ...request };
+  if (request.kind === 'base') return { kind: 'v2-base' };
+  if (request.kind === 'catalog') return { kind: 'error', status: 404, code: 'UNSUPPORTED', message: 'catalog is not offered' };
+  const ns = namespaceOf(facts.query);
+  if (ns !== undefined && config.namespaces.size > 0 && !config.namespaces.has(ns)) {
+    return { kind: 'error', status: 404, code: 'NAME_UNKNOWN', message: `this redirector does not mirror registry "${ns}" (it serves ${[...config.namespaces].join(', ')})` };
+  }
+  const route = config.ociRoutes.find((r) => r.namePrefix === '' || request.name === r.namePrefix || request.name.startsWith(`${r.namePrefix}/`));
+  if (!route) return { kind: 'error', status: 404, code: 'NAME_UNKNOWN', message: `repository "${request.name}" is not served here` };
+  const query = facts.query ? `?${facts.query}` : '';
+  const target: Target = {
+    route,
+    urlOn: (mirror) => `${mirror.base}/v2/${mirror.repository ? `${mirror.repository}/` : ''}${request.name}/${request.tail}${query}`,
+    originOnly: false,
+    status: 307,
+  };
+  const check = ociCheck(request);
+  if (check) target.check = check;
+  return target;
+}
+
+function ociCheck(request: OciRequest): Target['check'] {
+  if (request.kind === 'blob') return { key: `blob:${request.reference}`, kind: 'blob' };
+  if (request.kind === 'manifest') {
+    const byDigest = request.reference!.includes(':');
+    return { key: `manifest:${request.name}:${request.reference}`, kind: byDigest ? 'manifest-digest' : 'manifest-tag' };
+  }
+  // Tag lists and referrers change with every push: only the origin has the truth.
+  return undefined;
+}
+
+function binaryTarget(facts: RequestFacts, config: CompiledConfig): Target | Decision {
+  const invalid = checkBinaryPath(facts.path);
+  if (invalid) return { kind: 'error', ...invalid };
+  const route = config.binaryRoutes.find((r) => r.prefix === '/' || facts.path === r.prefix || facts.path.startsWith(`${r.prefix}/`));
+  if (!route) return { kind: 'error', status: 404, code: 'NOT_FOUND', message: `no route serves ${facts.path}` };
+  const rest = route.prefix === '/' ? facts.path.slice(1) : facts.path.slice(route.prefix.length + 1);
+  if (rest === '') return { kind: 'error', status: 404, code: 'NOT_FOUND', message: `${facts.path} is a route prefix, not a file` };
+  const query = facts.query ? `?${facts.query}` : '';
+  const target: Target = {
+    route,
+    urlOn: (mirror) => (route.keepPrefix ? `${mirror.base}${facts.path}${query}` : `${mirror.base}/${rest}${query}`),
+    check: { key: `file:${facts.path}`, kind: 'binary' },
+    originOnly: route.origin !== undefined && INTEGRITY_SUFFIXES.some((suffix) => rest.endsWith(suffix)),
+    status: 302,
+  };
+  return target;
+}
+
+function choose(target: Target, candidates: Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean): Decision {
+  const { route } = target;
+  const verdicts: Verdict[] = [];
+  const pending: AvailabilityCheck[] = [];
+  let chosen: Candidate | undefined;
+  const alternatives: { mirror: CompiledMirror; region: string; url: string }[] = [];
+
+  for (const candidate of candidates) {
+    const { mirror, region } = candidate;
+    const skip = (reason: string) => verdicts.push({ mirror: mirror.name, region, outcome: 'skipped', reason });
+    const isOrigin = mirror === route.origin;
+    if (target.originOnly && !isOrigin) {
+      skip('checksums and signatures are served from the origin only');
+      continue;
+    }
+    if (mirror.ipVersions && !mirror.ipVersions.has(client.ip.version)) {
+      skip(`serves IPv${[...mirror.ipVersions].join('/IPv')} only; client is IPv${client.ip.version}`);
+      continue;
+    }
+    const health = state.health(mirror.name);
+    if (!health.up) {
+      skip(`down${health.reason ? `: ${health.reason}` : ''}`);
+      continue;
+    }
+    // The origin holds everything by definition; a mirror may lag behind it, so ask (from cache).
+    if (target.check && route.origin && !isOrigin) {
+      const known = state.availability(mirror.name, target.check.key);
+      if (!known) {
+        if (!checksDone) {
+          // Ask about this mirror, and about every better-ranked unknown one, in one round.
+          pending.push({ mirror: mirror.name, key: target.check.key, url: target.urlOn(mirror), kind: target.check.kind });
+          continue;
+        }
+        skip('availability unknown (check did not answer in time)');
+        continue;
+      }
+      if (known.state === 'absent') {
+        skip(`does not have it (HTTP ${known.status})`);
+        continue;
+      }
+      if (known.state === 'error') {
+        skip(`availability check failed: ${known.reason}`);
+        continue;
+      }
+    }
+    if (pending.length > 0) {
+      // This one can serve, but better-ranked mirrors are unchecked: check them before settling.
+      break;
+    }
+    if (!chosen) {
+      chosen = candidate;
+      verdicts.push({ mirror: mirror.name, region, outcome: 'chosen' });
+    } else if (alternatives.length < MAX_ALTERNATIVES) {
+      alternatives.push({ mirror, region, url: target.urlOn(mirror) });
+      verdicts.push({ mirror: mirror.name, region, outcome: 'alternative' });
+    }
+  }
+  if (pending.length > 0) return { kind: 'check', checks: pending };
+
+  if (!chosen) {
+    if (route.whenAllDown === 'unavailable' || route.default.mirrors.length === 0) {
+      return { kind: 'error', status: 503, code: 'UNAVAILABLE', message: 'no mirror can serve this right now', client, verdicts, retryAfterSeconds: 30 };
+    }
+    // Configured to prefer an answer over an error: the default mirror may still work for this object.
+    const mirror = route.default.mirrors[0]!;
+    verdicts.push({ mirror: mirror.name, region: 'default', outcome: 'chosen', reason: 'every candidate was skipped; falling back to the default' });
+    return { kind: 'redirect', status: target.status, location: target.urlOn(mirror), mirror, region: 'default', route, client, verdicts, alternatives: [] };
+  }
+  return { kind: 'redirect', status: target.status, location: target.urlOn(chosen.mirror), mirror: chosen.mirror, region: chosen.region, route, client, verdicts, alternatives };
+}
+
+function namespaceOf(query: string): string | undefined {
+  if (!query.includes('ns=')) return undefined;
+  return new URLSearchParams(query).get('ns') ?? undefined;
+}

@@ -1,0 +1,70 @@
+// What a request path asks for, checked against the OCI distribution grammar and against
+// traversal tricks before any of it is put into a redirect. Nothing here trusts the client.
+import { isValidDigest, isValidName, isValidTag } from '../oci/reference.js';
+
+export const MAX_PATH_LENGTH = 2048;
+
+export type OciKind = 'manifest' | 'blob' | 'tags' | 'referrers';
+
+export type OciRequest =
+  | { kind: 'base' }
+  | { kind: 'catalog' }
+  | { kind: OciKind; name: string; reference?: string; /** Path after the name, e.g. `manifests/v1`. */ tail: string };
+
+export type PathError = { status: number; code: string; message: string };
+
+const OCI_PATH = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/([^/]+)$/;
+const OCI_TAGS_PATH = /^\/v2\/(.+)\/tags\/list$/;
+
+export function parseOciPath(path: string): OciRequest | PathError {
+  if (path === '/v2' || path === '/v2/') return { kind: 'base' };
+  if (path === '/v2/_catalog') return { status: 404, code: 'UNSUPPORTED', message: 'this redirector does not list repositories (/v2/_catalog); ask the mirror registries directly' };
+  const tags = OCI_TAGS_PATH.exec(path);
+  if (tags) return checkedName(tags[1]!, { kind: 'tags', name: tags[1]!, tail: 'tags/list' });
+  const match = OCI_PATH.exec(path);
+  if (!match) return { status: 404, code: 'NAME_UNKNOWN', message: `no such registry endpoint: ${path}` };
+  const [, name, section, reference] = match as unknown as [string, string, 'manifests' | 'blobs' | 'referrers', string];
+  const kind: OciKind = section === 'manifests' ? 'manifest' : section === 'blobs' ? 'blob' : 'referrers';
+  const request = { kind, name, reference, tail: `${section}/${reference}` };
+  if (kind === 'manifest' && !reference.includes(':')) {
+    if (!isValidTag(reference)) return { status: 400, code: 'MANIFEST_INVALID', message: `invalid tag "${truncate(reference)}": tags are up to 128 of [A-Za-z0-9_.-], not starting with . or -` };
+  } else if (!isValidDigest(reference)) {
+    return { status: 400, code: 'DIGEST_INVALID', message: `invalid digest "${truncate(reference)}": expected algorithm:hex, e.g. sha256: and 64 hex digits` };
+  }
+  return checkedName(name, request);
+}
+
+function checkedName<T extends OciRequest>(name: string, request: T): T | PathError {
+  if (!isValidName(name)) {
+    return { status: 400, code: 'NAME_INVALID', message: `invalid repository name "${truncate(name)}": lowercase components [a-z0-9] joined by . _ __ or -, separated by /, at most 255 characters` };
+  }
+  return request;
+}
+
+/**
+ * A binary path is safe to append to a mirror's base URL when no segment can climb out of it
+ * or be read differently by the mirror than by us: no `.`/`..` (also percent-encoded), no
+ * encoded slash or backslash, no NUL or control characters, no empty segments.
+ */
+export function checkBinaryPath(path: string): PathError | undefined {
+  const bad = (why: string): PathError => ({ status: 400, code: 'PATH_INVALID', message: `invalid path: ${why}` });
+  if (path.includes('\\')) return bad('backslashes are not allowed');
+  for (const segment of path.slice(1).split('/')) {
+    if (segment === '') return bad('empty path segments (//) are not allowed');
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      return bad('malformed percent-encoding');
+    }
+    if (decoded === '.' || decoded === '..') return bad('. and .. segments are not allowed');
+    if (/[/\\]/.test(decoded)) return bad('encoded slashes or backslashes are not allowed');
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(decoded)) return bad('control characters are not allowed');
+  }
+  return undefined;
+}
+
+function truncate(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

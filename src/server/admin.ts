@@ -1,0 +1,31 @@
+// Operator endpoints: liveness, readiness, metrics. Kept off the redirect hot path: the app
+// looks these up in a set before anything else, and only then runs the router.
+import Router from '@koa/router';
+import type { ConfigHolder } from '../config/config-holder.js';
+import type { RedirectorMetrics } from './metrics.js';
+
+export const ADMIN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+export function adminRouter(holder: ConfigHolder, metrics: RedirectorMetrics): Router {
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  // Ready means a valid config and the GeoIP data are loaded: a server never starts without them.
+  router.get('/readyz', (ctx) => {
+    const config = holder.current;
+    ctx.body = {
+      status: 'ready',
+      config: config.file,
+      configLoadedAt: config.loadedAt.toISOString(),
+      geoip: { source: config.geo.geoip.source, built: config.geo.geoip.buildDate.toISOString() },
+      cloudRegions: config.geo.cloud.regions.size,
+      routes: config.binaryRoutes.length + config.ociRoutes.length,
+    };
+  });
+  router.get('/metrics', async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+  return router;
+}
