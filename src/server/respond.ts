@@ -28,7 +28,6 @@ export function respond(ctx: Context, decision: Decision, isOci: boolean): void 
         // RFC 6249: the next best mirrors, so a client can fail over without asking again.
         ctx.set('Link', decision.alternatives.map((a, i) => `<${a.url}>; rel=duplicate; pri=${i + 1}`).join(', '));
       }
-      ctx.body = null;
       return;
     }
     case 'error':

@@ -1,0 +1,34 @@
+// Writing configs for tests: a temp file per config, so positions, relative paths and reloads
+// behave exactly as they do for users.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CompiledConfig } from '../../src/config/compiled.js';
+import { loadConfigFile } from '../../src/config/load.js';
+import { formatProblem } from '../../src/config/yaml-source.js';
+
+/** Real test data beside the project (never copied into it). */
+export const SHARED_TESTDATA = fileURLToPath(new URL('../../../shared/testdata/', import.meta.url));
+export const AWS_RANGES = join(SHARED_TESTDATA, 'cloud-ranges/aws-ip-ranges.json');
+export const GCP_RANGES = join(SHARED_TESTDATA, 'cloud-ranges/gcp-cloud.json');
+
+export function writeConfig(text: string, name = 'config.yaml'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-config-'));
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+export function compile(text: string): CompiledConfig {
+  const result = loadConfigFile(writeConfig(text));
+  if (!result.ok) throw new Error(`config should be valid:\n${result.problems.map(formatProblem).join('\n')}`);
+  return result.config;
+}
+
+export function problemsOf(text: string): string[] {
+  const file = writeConfig(text);
+  const result = loadConfigFile(file);
+  if (result.ok) return [];
+  return result.problems.map((p) => formatProblem(p).replace(file, 'config.yaml'));
+}
