@@ -86,6 +86,12 @@ export function zodProblems(source: YamlSource, error: ZodError, basePath: reado
       }
       continue;
     }
+    const last = path[path.length - 1];
+    if (path.length > 0 && typeof last === 'string' && !source.doc.hasIn(path)) {
+      // Zod's words for an absent value ("expected string, received undefined") hide the point.
+      problems.push(problemAt(source, path.slice(0, -1), `missing required key "${last}"${describePath(path.slice(0, -1))}`));
+      continue;
+    }
     problems.push(problemAt(source, path, `${issue.message}${describePath(path)}`));
   }
   return sortProblems(problems);

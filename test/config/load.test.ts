@@ -1,0 +1,100 @@
+import test from 'ava';
+import { compile, problemsOf } from '../helpers/config.js';
+
+const MIRRORS = `mirrors:
+  us: { url: https://us.example/files }
+  eu: { url: https://eu.example/files }
+  reg-us: { registry: https://reg-us.example, repository: prod/images }
+`;
+
+test('the design short form compiles: a bare host keeps the whole path', (t) => {
+  const config = compile(`/kops:
+  - Americas: americas.artifacts.example
+  - Asia: asia.artifacts.example
+  - default: americas.artifacts.example
+`);
+  const route = config.binaryRoutes[0]!;
+  t.is(route.prefix, '/kops');
+  t.true(route.keepPrefix);
+  t.is(route.default.mirrors[0]!.base, 'https://americas.artifacts.example');
+  t.is(route.continents.length, 2);
+});
+
+test('long form: named mirrors, ordered lists, OCI and binary routes', (t) => {
+  const config = compile(`${MIRRORS}routes:
+  - prefix: /binaries/
+    regions: { Europe: [eu, us] }
+    default: us
+  - prefix: /v2/kops
+    regions: { 10.0.0.0/8: reg-us }
+    default: [reg-us]
+`);
+  t.is(config.binaryRoutes[0]!.prefix, '/binaries');
+  t.deepEqual(config.binaryRoutes[0]!.continents[0]!.entry.mirrors.map((m) => m.name), ['eu', 'us']);
+  t.is(config.ociRoutes[0]!.namePrefix, 'kops');
+  t.is(config.mirrors.get('reg-us')!.repository, 'prod/images');
+});
+
+// Every bad config gets every problem, each at file:line:column.
+const bad: [string, string, string[]][] = [
+  ['YAML syntax', 'routes: [\n', ['config.yaml:2:1:']],
+  ['duplicate keys', 'mirrors: {}\nmirrors: {}\n', ['config.yaml:2:1: Map keys must be unique']],
+  ['unknown top-level key', `${MIRRORS}rutes: []\n`, ['config.yaml:5:1: unknown key "rutes"']],
+  [
+    'unknown key in a route, and a bad URL',
+    `mirrors:\n  us: { url: "ftp://x" }\nroutes:\n  - prefix: /a\n    defualt: us\n    default: us\n`,
+    ['config.yaml:2:14: must be an http(s) URL', 'config.yaml:5:5: unknown key "defualt" (at routes[0])'],
+  ],
+  [
+    'a mirror that is never defined, with a suggestion',
+    `${MIRRORS}routes:\n  - prefix: /a\n    regions: { Europe: eux }\n    default: us\n`,
+    ['config.yaml:7:24: mirror "eux" is not defined under mirrors: (did you mean "eu"?)'],
+  ],
+  [
+    'a region that does not exist',
+    `${MIRRORS}routes:\n  - prefix: /a\n    regions:\n      Atlantis: eu\n    default: us\n`,
+    ['config.yaml:8:7: unknown region "Atlantis"'],
+  ],
+  [
+    'an ambiguous two-letter code',
+    `${MIRRORS}routes:\n  - prefix: /a\n    regions:\n      NA: eu\n    default: us\n`,
+    ['config.yaml:8:7: "NA" is both a continent (North America) and a country (Namibia)'],
+  ],
+  ['a route without default', `${MIRRORS}routes:\n  - prefix: /a\n    regions: { Europe: eu }\n`, ['config.yaml:6:5: missing required key "default" (at routes[0])']],
+  ['a short-form route without default', `/kops:\n  - Europe: eu.example\n`, ['config.yaml:1:1: route "/kops" has no default']],
+  [
+    'duplicate prefixes (trailing slash is the same prefix)',
+    `${MIRRORS}routes:\n  - prefix: /a\n    default: us\n  - prefix: /a/\n    default: eu\n`,
+    ['config.yaml:8:13: duplicate route prefix "/a" (first defined on line 6)'],
+  ],
+  [
+    'a registry mirror on a binary route',
+    `${MIRRORS}routes:\n  - prefix: /a\n    default: reg-us\n`,
+    ['config.yaml:7:14: mirror "reg-us" is a registry (registry:) but route "/a" is a binary route'],
+  ],
+  [
+    'a cloud region without the provider ranges',
+    `${MIRRORS}routes:\n  - prefix: /a\n    regions: { "aws:us-east-1": us }\n    default: us\n`,
+    ['config.yaml:7:16: "aws:us-east-1" needs aws IP ranges: add cloudRanges.aws'],
+  ],
+  ['a bad trusted proxy', `trustedProxies: [10.0.0.0/99]\n/a:\n  - default: a.example\n`, ['config.yaml:1:18: "10.0.0.0/99" is not a valid CIDR or address']],
+  ['no routes at all', `${MIRRORS}`, ['config.yaml:1:1: no routes']],
+  ['a missing GeoIP database', `geoip: { database: nowhere.mmdb }\n/a:\n  - default: a.example\n`, ['config.yaml:1:20: cannot open GeoIP database']],
+];
+
+for (const [name, text, expected] of bad) {
+  test(`invalid config: ${name}`, (t) => {
+    const problems = problemsOf(text);
+    t.is(problems.length, expected.length, problems.join('\n'));
+    expected.forEach((prefix, i) => t.true(problems[i]?.startsWith(prefix), `expected "${prefix}..." got "${problems[i]}"`));
+  });
+}
+
+test('all problems are reported at once, in file order', (t) => {
+  const problems = problemsOf(`${MIRRORS}routes:\n  - prefix: /a\n    regions: { Atlantis: us, Europe: nope }\n    default: nada\n`);
+  t.is(problems.length, 3, problems.join('\n'));
+  t.deepEqual(
+    problems.map((p) => p.split(': ')[0]),
+    ['config.yaml:7:16', 'config.yaml:7:38', 'config.yaml:8:14'],
+  );
+});
