@@ -1,0 +1,23 @@
+// What the file promoter needs from a place that holds files: staging or production, local
+// folder, S3 bucket or GCS bucket. Names are relative to the store's base.
+import type { Readable } from 'node:stream';
+import type { FileState } from '../observed.js';
+
+export interface FileStore {
+  /** The base URL, with a trailing slash (as in the manifest). */
+  readonly base: string;
+  /** Size, and sha256 when the store has it recorded cheaply (object metadata); undefined if absent. */
+  stat(name: string): Promise<FileState | undefined>;
+  read(name: string): Promise<Readable>;
+  /**
+   * Write `body` so that no reader ever sees it partial: it appears whole under `name` or not at
+   * all. If `body` errors (e.g. verification failed), nothing is left under `name`.
+   */
+  write(name: string, body: Readable, size: number, sha256: string): Promise<void>;
+  /** Delete; a missing object is not an error. */
+  delete(name: string): Promise<void>;
+  readText(name: string): Promise<string | undefined>;
+  writeText(name: string, text: string): Promise<void>;
+}
+
+export type StoreFactory = (base: string) => FileStore;

@@ -1,0 +1,54 @@
+// The same contract for every file store: atomic verified writes, stat, read, delete, text.
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { FsStore } from '../../src/promoter/stores/fs.js';
+import { S3Store } from '../../src/promoter/stores/s3.js';
+import type { FileStore } from '../../src/promoter/stores/store.js';
+import { DigestMismatchError, sha256OfStream, verified } from '../../src/promoter/verify.js';
+import { startS3 } from './s3.js';
+
+const body = Buffer.alloc(300_000, 7);
+const sha = createHash('sha256').update(body).digest('hex');
+const chunks = (b: Buffer) => Readable.from([b.subarray(0, 100_000), b.subarray(100_000, 200_000), b.subarray(200_000)]);
+
+async function contract(t: import('ava').ExecutionContext, store: FileStore): Promise<void> {
+  t.is(await store.stat('a/b.bin'), undefined);
+  await store.write('a/b.bin', verified(chunks(body), sha, 'a/b.bin', body.length), body.length, sha);
+  const st = await store.stat('a/b.bin');
+  t.is(st?.size, body.length);
+  t.is((await sha256OfStream(await store.read('a/b.bin'))).sha256, sha);
+
+  // A tampered body: the write fails and nothing appears under the name.
+  const tampered = Buffer.from(body);
+  tampered[299_999] = 8;
+  const err = await t.throwsAsync(store.write('a/c.bin', verified(chunks(tampered), sha, 'a/c.bin'), body.length, sha));
+  t.true(err instanceof DigestMismatchError || /sha256/.test(String(err?.message)), String(err));
+  t.is(await store.stat('a/c.bin'), undefined);
+
+  await store.writeText('.artifact-serving/ledger/x.json', '{"a":1}\n');
+  t.is(await store.readText('.artifact-serving/ledger/x.json'), '{"a":1}\n');
+  t.is(await store.readText('missing.json'), undefined);
+  await store.delete('a/b.bin');
+  await store.delete('a/b.bin');
+  t.is(await store.stat('a/b.bin'), undefined);
+}
+
+test('fs store', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fs-store-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await contract(t, new FsStore(pathToFileURL(dir).href + '/'));
+  t.deepEqual((await readdir(join(dir, 'a'))).filter((n) => n.startsWith('.artifact-serving-tmp')), [], 'no temporary files left');
+});
+
+test('s3 store against s3rver', async (t) => {
+  const s3 = await startS3(['prod']);
+  t.teardown(() => s3.stop());
+  const store = new S3Store('s3://prod/binaries/', s3.client);
+  await contract(t, store);
+  t.is((await store.stat('.artifact-serving/ledger/x.json'))?.size, 8);
+});
