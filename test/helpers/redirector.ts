@@ -1,0 +1,106 @@
+// Running the redirector in tests: in-process (fast, with access to its holder) or as the real
+// CLI process (for signals, start-up errors and the e2e tests).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { ConfigHolder } from '../../src/config/config-holder.js';
+import { loadConfigFile } from '../../src/config/load.js';
+import { formatProblem } from '../../src/config/yaml-source.js';
+import { NO_CHECKS, type MirrorStateService } from '../../src/mirrors/state.js';
+import { createApp } from '../../src/server/app.js';
+import { createMetrics, type RedirectorMetrics } from '../../src/server/metrics.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface InProcessRedirector {
+  url: string;
+  holder: ConfigHolder;
+  metrics: RedirectorMetrics;
+  close(): Promise<void>;
+}
+
+export async function startRedirector(configFile: string, state: MirrorStateService = NO_CHECKS): Promise<InProcessRedirector> {
+  const loaded = loadConfigFile(configFile);
+  if (!loaded.ok) throw new Error(loaded.problems.map(formatProblem).join('\n'));
+  const holder = new ConfigHolder(configFile, loaded.config);
+  const metrics = createMetrics();
+  const server = createApp({ holder, state, metrics }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    holder,
+    metrics,
+    async close() {
+      holder.close();
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+export interface RedirectorProcess {
+  url: string;
+  child: ChildProcess;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  /** Resolves when stderr has a line matching `pattern` (after `from` characters), or rejects after timeoutMs. */
+  waitForLog(pattern: RegExp, timeoutMs?: number, from?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** The real CLI (`tsx src/cli.ts serve`), on a free port it reports itself. */
+export async function startRedirectorProcess(configFile: string, extraArgs: string[] = []): Promise<RedirectorProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', configFile, '--port', '0', '--host', '127.0.0.1', '--access-log', 'off', ...extraArgs], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    for (const waiter of waiters) waiter();
+  });
+  child.stdout!.resume();
+  const waitForLog = (pattern: RegExp, timeoutMs = 15_000, from = 0) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(stderr.slice(from));
+        if (match) {
+          cleanup();
+          resolve(match[0]);
+        }
+      };
+      const onExit = () => {
+        cleanup();
+        reject(new Error(`redirector exited before logging ${pattern}:\n${stderr}`));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms:\n${stderr}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        child.off('exit', onExit);
+      };
+      waiters.add(check);
+      child.once('exit', onExit);
+      check();
+    });
+  const line = await waitForLog(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  const port = /:(\d+)$/.exec(line)![1];
+  return {
+    url: `http://127.0.0.1:${port}`,
+    child,
+    stderr: () => stderr,
+    waitForLog,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
