@@ -53,6 +53,11 @@ export interface Plan {
 
 export interface PlanOptions {
   prune: boolean;
+  /**
+   * Check staging for every artifact (validate --online). Otherwise only for what some destination
+   * still lacks: staging areas are allowed to be cleaned up after promotion.
+   */
+  checkAllStaging?: boolean;
 }
 
 export function plan(projects: readonly Project[], observed: Observed, options: PlanOptions): Plan {
@@ -74,7 +79,8 @@ function planImages(p: ImageProject, observed: Observed, options: PlanOptions): 
     for (const image of p.images) {
       const repo = staging?.get(image.name) ?? EMPTY_REPO;
       for (const digest of image.dmap.keys()) {
-        if (!repo.digests.has(digest)) errors.push({ kind: 'missing-in-staging', destination: '', message: `${p.src}/${image.name}@${digest} is not in staging` });
+        const needed = options.checkAllStaging || p.destinations.some((d) => !observed.registries.get(d)?.get(image.name)?.digests.has(digest));
+        if (needed && !repo.digests.has(digest)) errors.push({ kind: 'missing-in-staging', destination: '', message: `${p.src}/${image.name}@${digest} is not in staging` });
       }
     }
   }
@@ -151,6 +157,8 @@ function planFiles(p: FileProject, observed: Observed, options: PlanOptions): Pr
   const sizes = new Map<string, number>();
   if (unreachableSrc === undefined) {
     for (const f of p.entries) {
+      const needed = options.checkAllStaging || p.destinations.some((d) => observed.filestores.get(d)?.get(f.name)?.sha256 !== f.sha256);
+      if (!needed) continue;
       const s = staging?.get(f.name);
       if (!s) errors.push({ kind: 'missing-in-staging', destination: '', message: `${p.src}${f.name} is not in staging` });
       else if (s.sha256 !== undefined && s.sha256 !== f.sha256) errors.push({ kind: 'hash-mismatch', destination: '', message: `${p.src}${f.name} has sha256 ${s.sha256}; the manifest says ${f.sha256}` });

@@ -1,0 +1,57 @@
+// Turn a manifest location into a client: file:// and s3:// (and gs://) filestores, OCI
+// registries. Built once per run and passed in, so tests can point everything at local peers.
+import { S3Client } from '@aws-sdk/client-s3';
+import { FsStore } from './stores/fs.js';
+import { S3Store } from './stores/s3.js';
+import type { FileStore } from './stores/store.js';
+
+export interface Backends {
+  store(base: string): FileStore;
+}
+
+export interface BackendEnv {
+  /** S3 endpoint override (s3rver, MinIO); implies path-style addressing. */
+  AWS_ENDPOINT_URL_S3?: string | undefined;
+  AWS_ENDPOINT_URL?: string | undefined;
+  AWS_REGION?: string | undefined;
+}
+
+export function s3ClientFor(env: BackendEnv): S3Client {
+  const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  return new S3Client({
+    region: env.AWS_REGION ?? 'us-east-1',
+    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+    // Checksums only when the API requires them: S3-compatible servers differ in what they accept.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+export function createBackends(opts: { s3?: S3Client; env?: BackendEnv } = {}): Backends & { close(): void } {
+  let s3 = opts.s3;
+  const stores = new Map<string, FileStore>();
+  return {
+    store(base: string): FileStore {
+      let s = stores.get(base);
+      if (s) return s;
+      if (base.startsWith('file://')) s = new FsStore(base);
+      else if (base.startsWith('s3://')) {
+        s3 ??= s3ClientFor(opts.env ?? {});
+        s = new S3Store(base, s3);
+      } else s = unsupported(base);
+      stores.set(base, s);
+      return s;
+    },
+    close() {
+      if (!opts.s3) s3?.destroy();
+    },
+  };
+}
+
+/** A store that fails every call, so the location is reported unreachable instead of crashing the run. */
+function unsupported(base: string): FileStore {
+  const fail = async (): Promise<never> => {
+    throw new Error(`no backend for ${base}`);
+  };
+  return { base, stat: fail, read: fail, write: fail, delete: fail, readText: fail, writeText: fail };
+}

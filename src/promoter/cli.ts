@@ -1,0 +1,117 @@
+// The promoter's commands, wired into src/cli.ts: `promote DIR` and `validate DIR`.
+// Exit codes: 0 fine, 1 something is wrong (an error in a manifest or the plan, a failed action),
+// 2 usage error.
+import { parseArgs } from 'node:util';
+import { createBackends } from './backends.js';
+import { promote } from './promote.js';
+import { validateManifests } from './validate.js';
+
+export interface CliIO {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+const PROMOTE_HELP = `Usage: artifact-serving promote DIR [--confirm] [--prune] [--project NAME] [--parallel N] [--all]
+
+Promote images and files from each project's staging area to production, as the reviewed
+manifests under DIR say (kpromo layouts: manifests/+images/, filestores/+manifests/, files/).
+
+Without --confirm this is a dry run: it prints the plan per project and destination (copy, tag,
+move, delete, bytes) and exits 1 if the plan has an error (missing in staging, sha256 mismatch,
+a tag that would move). A project with errors is reported and skipped; the others go ahead.
+
+  --confirm        execute the plan
+  --prune          also delete what a manifest no longer lists, if this promoter's ledger says
+                   it wrote it and production still holds exactly that
+  --project NAME   only this project (its directory name)
+  --parallel N     concurrent transfers (default 8)
+  --all            print every planned action (default: the first 50 per destination)
+
+S3 endpoints and credentials come from the usual AWS environment (AWS_ENDPOINT_URL_S3 for
+S3-compatible servers); registry credentials from docker's config.json (DOCKER_CONFIG).
+`;
+
+const VALIDATE_HELP = `Usage: artifact-serving validate DIR [--online] [--project NAME] [--parallel N]
+
+Check promoter manifests under DIR: strict schema, digest and tag syntax, duplicate or
+overlapping tags, and that each project promotes only out of its own staging area. Problems are
+printed as file:line:column: message. With --online, also check that every digest and file exists
+in staging with the right sha256. Exits 1 if anything is wrong.
+`;
+
+export async function promoteCommand(args: string[], io: CliIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        confirm: { type: 'boolean', default: false },
+        prune: { type: 'boolean', default: false },
+        project: { type: 'string' },
+        parallel: { type: 'string', default: '8' },
+        all: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (e) {
+    io.stderr(`${(e as Error).message}\n\n${PROMOTE_HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout(PROMOTE_HELP);
+    return 0;
+  }
+  const parallel = Number(values.parallel);
+  if (positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1) {
+    io.stderr(PROMOTE_HELP);
+    return 2;
+  }
+  const backends = createBackends({ env: process.env });
+  try {
+    const r = await promote(
+      { dir: positionals[0] as string, confirm: values.confirm, prune: values.prune, project: values.project, parallel, limit: values.all ? Infinity : 50 },
+      backends,
+      io,
+    );
+    return r.exitCode;
+  } finally {
+    backends.close();
+  }
+}
+
+export async function validateManifestsCommand(args: string[], io: CliIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        online: { type: 'boolean', default: false },
+        project: { type: 'string' },
+        parallel: { type: 'string', default: '8' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (e) {
+    io.stderr(`${(e as Error).message}\n\n${VALIDATE_HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout(VALIDATE_HELP);
+    return 0;
+  }
+  const parallel = Number(values.parallel);
+  if (positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1) {
+    io.stderr(VALIDATE_HELP);
+    return 2;
+  }
+  const backends = createBackends({ env: process.env });
+  try {
+    return await validateManifests({ dir: positionals[0] as string, online: values.online, project: values.project, parallel }, backends, io);
+  } finally {
+    backends.close();
+  }
+}

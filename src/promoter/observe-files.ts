@@ -1,0 +1,80 @@
+// Fill the observed snapshot for file projects: ledgers and the state of every named file in
+// every destination (hashed when the store has no recorded sha256), then staging, hashed only
+// where something still has to be copied (or everything, for `validate --online`).
+import { ledgerKey, ledgerObjectName, parseLedger } from './ledger.js';
+import type { FileProject } from './model.js';
+import type { FileState, Observed } from './observed.js';
+import { mapPool } from './pool.js';
+import type { FileStore } from './stores/store.js';
+import { sha256OfStream } from './verify.js';
+
+export interface ObserveFilesOptions {
+  parallel: number;
+  /** Hash every staging file, not only those still to be copied. */
+  hashAllStaging: boolean;
+}
+
+export async function observeFiles(projects: readonly FileProject[], store: (base: string) => FileStore, observed: Observed, opts: ObserveFilesOptions): Promise<void> {
+  // Ledgers first: their names are observed too, for prune.
+  const ledgerTasks = projects.flatMap((p) => p.destinations.map((dest) => ({ p, dest })));
+  await mapPool(ledgerTasks, opts.parallel, async ({ p, dest }) => {
+    try {
+      const text = await store(dest).readText(ledgerObjectName(p.id));
+      if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text));
+    } catch (e) {
+      observed.unreachable.set(dest, `cannot read ledger: ${(e as Error).message}`);
+    }
+  });
+
+  const destTasks: { dest: string; name: string }[] = [];
+  for (const p of projects) {
+    for (const dest of p.destinations) {
+      if (observed.unreachable.has(dest)) continue;
+      const names = new Set(p.entries.map((f) => f.name));
+      for (const name of observed.ledgers.get(ledgerKey(p.id, dest))?.files.keys() ?? []) names.add(name);
+      for (const name of names) destTasks.push({ dest, name });
+    }
+  }
+  await mapPool(destTasks, opts.parallel, async ({ dest, name }) => {
+    try {
+      const state = await statAndHash(store(dest), name);
+      if (state) locationMap(observed, dest).set(name, state);
+    } catch (e) {
+      observed.unreachable.set(dest, `${name}: ${(e as Error).message}`);
+    }
+  });
+
+  const stagingTasks: { p: FileProject; name: string; sha256: string }[] = [];
+  for (const p of projects) {
+    for (const f of p.entries) {
+      const needed = opts.hashAllStaging || p.destinations.some((d) => observed.filestores.get(d)?.get(f.name)?.sha256 !== f.sha256);
+      if (needed) stagingTasks.push({ p, name: f.name, sha256: f.sha256 });
+    }
+  }
+  await mapPool(stagingTasks, opts.parallel, async ({ p, name }) => {
+    try {
+      const state = await statAndHash(store(p.src), name, true);
+      if (state) locationMap(observed, p.src).set(name, state);
+    } catch (e) {
+      observed.unreachable.set(p.src, `${name}: ${(e as Error).message}`);
+    }
+  });
+}
+
+/** Size and sha256 of one object; the content is read only when no sha256 is recorded (or `always`). */
+async function statAndHash(store: FileStore, name: string, always = false): Promise<FileState | undefined> {
+  const st = await store.stat(name);
+  if (!st) return undefined;
+  if (st.sha256 !== undefined && !always) return st;
+  const { sha256, size } = await sha256OfStream(await store.read(name));
+  return { size, sha256 };
+}
+
+function locationMap(observed: Observed, location: string): Map<string, FileState> {
+  let m = observed.filestores.get(location);
+  if (!m) {
+    m = new Map();
+    observed.filestores.set(location, m);
+  }
+  return m;
+}

@@ -1,0 +1,71 @@
+// One promotion run: load manifests, observe staging and production, plan, print the plan, and
+// with `confirm` execute it. A project with errors is reported and skipped; the rest go ahead.
+import { formatProblem } from '../config/yaml-source.js';
+import type { Backends } from './backends.js';
+import { executeFiles, type ActionResult } from './execute-files.js';
+import { loadManifests } from './load.js';
+import type { FileProject, Project } from './model.js';
+import { observeFiles } from './observe-files.js';
+import { emptyObserved, type Observed } from './observed.js';
+import { plan as makePlan, type Plan } from './plan.js';
+import { describe, renderPlan } from './render.js';
+import { DEFAULT_RETRY, type RetryOptions } from './retry.js';
+
+export interface PromoteOptions {
+  dir: string;
+  confirm: boolean;
+  prune: boolean;
+  project?: string | undefined;
+  parallel: number;
+  retry?: RetryOptions;
+  /** Detail lines per destination in the printed plan. */
+  limit?: number;
+}
+
+export interface Output {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+export interface PromoteResult {
+  exitCode: number;
+  plan: Plan;
+  results: ActionResult[];
+}
+
+export async function promote(opts: PromoteOptions, backends: Backends, out: Output): Promise<PromoteResult> {
+  const loaded = await loadManifests(opts.dir, opts.project);
+  for (const f of loaded.findings) out.stderr(`${f.severity === 'warning' ? 'warning: ' : ''}${formatProblem(f)}\n`);
+  if (opts.project && loaded.projects.length === 0 && loaded.skipped.size === 0) {
+    out.stderr(`no project named ${opts.project} in ${opts.dir}\n`);
+    return { exitCode: 1, plan: { projects: [], prune: opts.prune }, results: [] };
+  }
+  const observed = await observe(loaded.projects, backends, opts.parallel, false);
+  const plan = makePlan(loaded.projects, observed, { prune: opts.prune });
+  out.stdout(renderPlan(plan, loaded.skipped, { limit: opts.limit ?? 50, confirm: opts.confirm }));
+  const hadErrors = loaded.skipped.size > 0 || loaded.findings.some((f) => f.severity === 'error') || plan.projects.some((p) => p.errors.length > 0);
+  if (!opts.confirm) return { exitCode: hadErrors ? 1 : 0, plan, results: [] };
+
+  const results: ActionResult[] = [];
+  const onResult = (r: ActionResult) => {
+    // One line per finished action: progress for a long run, and the audit trail of what changed.
+    if (r.error) out.stderr(`failed: ${r.destination}: ${describe(r.action)}: ${r.error}\n`);
+    else out.stdout(`done: ${r.destination}: ${describe(r.action)}\n`);
+  };
+  for (const pp of plan.projects) {
+    if (pp.errors.length > 0) continue;
+    const project = loaded.projects.find((p) => p.id === pp.id) as Project;
+    const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult };
+    if (project.kind === 'files') results.push(...(await executeFiles(project, pp, observed, (b) => backends.store(b), execOpts)));
+  }
+  const failed = results.filter((r) => r.error);
+  out.stdout(`Done: ${results.length - failed.length} action(s) succeeded, ${failed.length} failed.\n`);
+  return { exitCode: hadErrors || failed.length > 0 ? 1 : 0, plan, results };
+}
+
+export async function observe(projects: readonly Project[], backends: Backends, parallel: number, hashAllStaging: boolean): Promise<Observed> {
+  const observed = emptyObserved();
+  const files = projects.filter((p): p is FileProject => p.kind === 'files');
+  await observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging });
+  return observed;
+}

@@ -1,0 +1,34 @@
+// `validate DIR`: every manifest problem as file:line:column; with `online`, also what staging
+// holds (each digest present, each file present with the right sha256).
+import { formatProblem } from '../config/yaml-source.js';
+import type { Backends } from './backends.js';
+import { loadManifests } from './load.js';
+import type { Output } from './promote.js';
+import { observe } from './promote.js';
+import { plan } from './plan.js';
+
+export interface ValidateOptions {
+  dir: string;
+  online: boolean;
+  project?: string | undefined;
+  parallel: number;
+}
+
+export async function validateManifests(opts: ValidateOptions, backends: Backends, out: Output): Promise<number> {
+  const loaded = await loadManifests(opts.dir, opts.project);
+  for (const f of loaded.findings) out.stderr(`${f.severity === 'warning' ? 'warning: ' : ''}${formatProblem(f)}\n`);
+  let bad = loaded.findings.filter((f) => f.severity === 'error').length;
+  if (opts.online) {
+    const observed = await observe(loaded.projects, backends, opts.parallel, true);
+    // Only staging errors matter here: production state is the plan's business.
+    for (const p of plan(loaded.projects, observed, { prune: false, checkAllStaging: true }).projects) {
+      for (const e of p.errors.filter((x) => x.destination === '')) {
+        out.stderr(`${p.id}: ${e.kind}: ${e.message}\n`);
+        bad++;
+      }
+    }
+  }
+  const n = loaded.projects.length;
+  out.stdout(bad === 0 ? `OK: ${n} project(s) valid${opts.online ? ', staging checked' : ''}.\n` : `${bad} problem(s); ${n} project(s) valid, ${loaded.skipped.size} skipped.\n`);
+  return bad === 0 ? 0 : 1;
+}
