@@ -1,7 +1,7 @@
 import test from 'ava';
-import { continentOf, parseRegion } from '../../src/geo/regions.js';
+import { continentOf, parseRegion, type RegionSelector } from '../../src/geo/regions.js';
 
-const good: [string, string, unknown][] = [
+const good: [string, RegionSelector['kind'], unknown][] = [
   ['Americas', 'continent', ['NA', 'SA']],
   ['Europe', 'continent', ['EU']],
   ['north america', 'continent', ['NA']],
@@ -27,10 +27,10 @@ for (const [input, kind, detail] of good) {
     t.is(parsed.selector.kind, kind);
     const s = parsed.selector;
     if (s.kind === 'continent') t.deepEqual(s.continents, detail);
-    if (s.kind === 'country') t.is(s.country, detail);
-    if (s.kind === 'cloud') t.is(s.region, detail);
-    if (s.kind === 'cloud-provider') t.is(s.provider, detail);
-    if (s.kind === 'cidr') t.is(s.cidr.prefixLength, detail);
+    if (s.kind === 'country') t.is<unknown, unknown>(s.country, detail);
+    if (s.kind === 'cloud') t.is<unknown, unknown>(s.region, detail);
+    if (s.kind === 'cloud-provider') t.is<unknown, unknown>(s.provider, detail);
+    if (s.kind === 'cidr') t.is<unknown, unknown>(s.cidr.prefixLength, detail);
   });
 }
 

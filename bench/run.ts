@@ -1,0 +1,188 @@
+// `npm run bench`: the redirect hot path against baselines measured in the same run, on the
+// same machine, with the same load generator: a raw node:http server answering a fixed 302,
+// and nginx `return 302` when nginx is installed. Prints requests/s, p50/p99 and ratios.
+import autocannon from 'autocannon';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const SHARED = join(ROOT, '../shared/testdata/cloud-ranges');
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non3xx: number;
+}
+
+/** Deterministic spread of public client addresses, so GeoIP and cloud lookups do real work. */
+function clientAddresses(count: number): string[] {
+  let seed = 42;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+  const ips: string[] = [];
+  for (let i = 0; i < count; i++) {
+    if (i % 10 === 9) ips.push(`2a0${next() % 9}:${(next() % 0xffff).toString(16)}::${(next() % 0xffff).toString(16)}`);
+    else ips.push(`${1 + (next() % 222)}.${next() % 256}.${next() % 256}.${1 + (next() % 254)}`);
+  }
+  return ips;
+}
+
+function benchConfig(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-bench-'));
+  const hasRanges = existsSync(join(SHARED, 'aws-ip-ranges.json'));
+  const file = join(dir, 'bench.yaml');
+  writeFileSync(
+    file,
+    `trustedProxies: [127.0.0.1/32]
+${hasRanges ? `cloudRanges:\n  aws: ${join(SHARED, 'aws-ip-ranges.json')}\n  gcp: ${join(SHARED, 'gcp-cloud.json')}\n` : ''}
+mirrors:
+  eu-files: { url: https://eu.files.example/prod }
+  us-files: { url: https://us.files.example/prod }
+  asia-files: { url: https://asia.files.example/prod }
+  eu-reg: { registry: https://eu.registry.example, repository: prod/images }
+  us-reg: { registry: https://us.registry.example, repository: prod/images }
+  asia-reg: { registry: https://asia.registry.example, repository: prod/images }
+routes:
+  - prefix: /binaries
+    regions: { Europe: eu-files, Americas: us-files, Asia: [asia-files, us-files], DE: eu-files${hasRanges ? ', "aws:*": us-files, "gcp:europe-west1": eu-files' : ''} }
+    default: us-files
+  - prefix: /v2/
+    regions: { Europe: eu-reg, Americas: us-reg, Asia: asia-reg }
+    default: us-reg
+`,
+  );
+  return file;
+}
+
+async function startProcess(command: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = ready.exec(output);
+      if (match) resolve({ child, port: Number(match[1]) });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${command} exited with ${code}:\n${output}`)));
+  });
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+async function load(name: string, port: number, paths: string[], ips: string[]): Promise<Result> {
+  // Requests cycle through paths x client addresses; the same list is sent to every server.
+  const requests = ips.map((ip, i) => ({ method: 'GET' as const, path: paths[i % paths.length]!, headers: { 'x-forwarded-for': ip } }));
+  const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections: CONNECTIONS, duration: DURATION_S, requests });
+  const non3xx = result.non2xx - (result['3xx'] ?? 0);
+  return { name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts, non3xx };
+}
+
+async function warm(port: number, paths: string[], ips: string[]): Promise<void> {
+  const requests = ips.map((ip, i) => ({ method: 'GET' as const, path: paths[i % paths.length]!, headers: { 'x-forwarded-for': ip } }));
+  await autocannon({ url: `http://127.0.0.1:${port}`, connections: CONNECTIONS, duration: 1, requests });
+}
+
+function nginxAvailable(): boolean {
+  return spawnSync('nginx', ['-v']).status === 0;
+}
+
+async function startNginx(): Promise<{ child: ChildProcess; port: number } | undefined> {
+  if (!nginxAvailable()) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-bench-nginx-'));
+  const { createServer } = await import('node:net');
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1;
+error_log ${dir}/error.log;
+pid ${dir}/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  server { listen 127.0.0.1:${port}; location / { return 302 https://mirror.example/file; } }
+}
+`,
+  );
+  const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/`, { redirect: 'manual' });
+      return { child, port };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  await stopProcess(child);
+  return undefined;
+}
+
+function printTable(results: Result[], baseline: Result): void {
+  console.log(`\n${'server'.padEnd(46)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} errors`);
+  for (const r of results) {
+    console.log(`${r.name.padEnd(46)} ${r.rps.toFixed(0).padStart(9)} ${String(r.p50).padStart(7)} ${String(r.p99).padStart(7)} ${r.errors + r.non3xx}`);
+  }
+  console.log('');
+  for (const r of results) {
+    if (r === baseline) continue;
+    console.log(`ratio ${r.name} / ${baseline.name}: ${(r.rps / baseline.rps).toFixed(2)}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const ips = clientAddresses(2000);
+  const binaryPaths = ['/binaries/v1.31.0/bin/linux/amd64/kubectl', '/binaries/v1.30.2/bin/linux/arm64/kubelet'];
+  const blobPaths = [`/v2/kube-apiserver/blobs/sha256:${'ab'.repeat(32)}`, `/v2/pause/blobs/sha256:${'cd'.repeat(32)}`];
+  const config = benchConfig();
+  console.log(`bench: ${DURATION_S}s per run, ${CONNECTIONS} connections, ${ips.length} client addresses (IPv4 and IPv6), node ${process.version}`);
+
+  const results: Result[] = [];
+  const raw = await startProcess(process.execPath, ['--import', 'tsx', 'bench/raw-302-server.ts'], /listening (\d+)/);
+  await warm(raw.port, binaryPaths, ips);
+  const baseline = await load('raw node:http fixed 302', raw.port, binaryPaths, ips);
+  results.push(baseline);
+  await stopProcess(raw.child);
+
+  const nginx = await startNginx();
+  if (nginx) {
+    await warm(nginx.port, binaryPaths, ips);
+    results.push(await load('nginx return 302', nginx.port, binaryPaths, ips));
+    await stopProcess(nginx.child);
+  } else {
+    console.log('nginx not installed: skipping the nginx baseline');
+  }
+
+  for (const [label, accessLog] of [['access log to /dev/null', '/dev/null'], ['access log off', 'off']] as const) {
+    const server = await startProcess(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', config, '--port', '0', '--host', '127.0.0.1', '--no-watch', '--access-log', accessLog],
+      /listening on http:\/\/127\.0\.0\.1:(\d+)/,
+    );
+    await warm(server.port, binaryPaths, ips);
+    results.push(await load(`redirector binary route (${label})`, server.port, binaryPaths, ips));
+    results.push(await load(`redirector blob route (${label})`, server.port, blobPaths, ips));
+    await stopProcess(server.child);
+  }
+  printTable(results, baseline);
+}
+
+await main();
