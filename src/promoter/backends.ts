@@ -1,12 +1,16 @@
 // Turn a manifest location into a client: file:// and s3:// (and gs://) filestores, OCI
 // registries. Built once per run and passed in, so tests can point everything at local peers.
 import { S3Client } from '@aws-sdk/client-s3';
+import type { CredentialLookup } from '../oci/auth.js';
+import { RegistryClient } from '../oci/client.js';
 import { FsStore } from './stores/fs.js';
 import { S3Store } from './stores/s3.js';
 import type { FileStore } from './stores/store.js';
 
 export interface Backends {
   store(base: string): FileStore;
+  /** One client per registry host, so tokens are reused across repositories. */
+  registry(host: string): RegistryClient;
 }
 
 export interface BackendEnv {
@@ -27,10 +31,19 @@ export function s3ClientFor(env: BackendEnv): S3Client {
   });
 }
 
-export function createBackends(opts: { s3?: S3Client; env?: BackendEnv } = {}): Backends & { close(): void } {
+export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credentials?: CredentialLookup; fetch?: typeof fetch } = {}): Backends & { close(): void } {
   let s3 = opts.s3;
   const stores = new Map<string, FileStore>();
+  const registries = new Map<string, RegistryClient>();
   return {
+    registry(host: string): RegistryClient {
+      let r = registries.get(host);
+      if (!r) {
+        r = new RegistryClient(host, { ...(opts.credentials ? { credentials: opts.credentials } : {}), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+        registries.set(host, r);
+      }
+      return r;
+    },
     store(base: string): FileStore {
       let s = stores.get(base);
       if (s) return s;

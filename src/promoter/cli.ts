@@ -2,6 +2,7 @@
 // Exit codes: 0 fine, 1 something is wrong (an error in a manifest or the plan, a failed action),
 // 2 usage error.
 import { parseArgs } from 'node:util';
+import { dockerCredentials } from '../oci/auth.js';
 import { createBackends } from './backends.js';
 import { promote } from './promote.js';
 import { validateManifests } from './validate.js';
@@ -68,7 +69,7 @@ export async function promoteCommand(args: string[], io: CliIO): Promise<number>
     io.stderr(PROMOTE_HELP);
     return 2;
   }
-  const backends = createBackends({ env: process.env });
+  const backends = createBackends({ env: process.env, credentials: await dockerCredentials() });
   try {
     const r = await promote(
       { dir: positionals[0] as string, confirm: values.confirm, prune: values.prune, project: values.project, parallel, limit: values.all ? Infinity : 50 },
@@ -108,7 +109,7 @@ export async function validateManifestsCommand(args: string[], io: CliIO): Promi
     io.stderr(VALIDATE_HELP);
     return 2;
   }
-  const backends = createBackends({ env: process.env });
+  const backends = createBackends({ env: process.env, credentials: await dockerCredentials() });
   try {
     return await validateManifests({ dir: positionals[0] as string, online: values.online, project: values.project, parallel }, backends, io);
   } finally {

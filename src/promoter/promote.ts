@@ -4,7 +4,9 @@ import { formatProblem } from '../config/yaml-source.js';
 import type { Backends } from './backends.js';
 import { executeFiles, type ActionResult } from './execute-files.js';
 import { loadManifests } from './load.js';
-import type { FileProject, Project } from './model.js';
+import type { FileProject, ImageProject, Project } from './model.js';
+import { executeImages } from './execute-images.js';
+import { observeImages } from './observe-images.js';
 import { observeFiles } from './observe-files.js';
 import { emptyObserved, type Observed } from './observed.js';
 import { plan as makePlan, type Plan } from './plan.js';
@@ -40,7 +42,7 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Out
     out.stderr(`no project named ${opts.project} in ${opts.dir}\n`);
     return { exitCode: 1, plan: { projects: [], prune: opts.prune }, results: [] };
   }
-  const observed = await observe(loaded.projects, backends, opts.parallel, false);
+  const observed = await observe(loaded.projects, backends, opts.parallel, false, opts.retry ?? DEFAULT_RETRY);
   const plan = makePlan(loaded.projects, observed, { prune: opts.prune });
   out.stdout(renderPlan(plan, loaded.skipped, { limit: opts.limit ?? 50, confirm: opts.confirm }));
   const hadErrors = loaded.skipped.size > 0 || loaded.findings.some((f) => f.severity === 'error') || plan.projects.some((p) => p.errors.length > 0);
@@ -57,15 +59,20 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Out
     const project = loaded.projects.find((p) => p.id === pp.id) as Project;
     const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult };
     if (project.kind === 'files') results.push(...(await executeFiles(project, pp, observed, (b) => backends.store(b), execOpts)));
+    else results.push(...(await executeImages(project, pp, observed, (h) => backends.registry(h), execOpts)));
   }
   const failed = results.filter((r) => r.error);
   out.stdout(`Done: ${results.length - failed.length} action(s) succeeded, ${failed.length} failed.\n`);
   return { exitCode: hadErrors || failed.length > 0 ? 1 : 0, plan, results };
 }
 
-export async function observe(projects: readonly Project[], backends: Backends, parallel: number, hashAllStaging: boolean): Promise<Observed> {
+export async function observe(projects: readonly Project[], backends: Backends, parallel: number, checkAllStaging: boolean, retry: RetryOptions): Promise<Observed> {
   const observed = emptyObserved();
   const files = projects.filter((p): p is FileProject => p.kind === 'files');
-  await observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging });
+  const images = projects.filter((p): p is ImageProject => p.kind === 'images');
+  await Promise.all([
+    observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging }),
+    observeImages(images, (h) => backends.registry(h), observed, { parallel, retry, checkAllStaging }),
+  ]);
   return observed;
 }

@@ -6,6 +6,7 @@ import { loadManifests } from './load.js';
 import type { Output } from './promote.js';
 import { observe } from './promote.js';
 import { plan } from './plan.js';
+import { DEFAULT_RETRY } from './retry.js';
 
 export interface ValidateOptions {
   dir: string;
@@ -19,7 +20,7 @@ export async function validateManifests(opts: ValidateOptions, backends: Backend
   for (const f of loaded.findings) out.stderr(`${f.severity === 'warning' ? 'warning: ' : ''}${formatProblem(f)}\n`);
   let bad = loaded.findings.filter((f) => f.severity === 'error').length;
   if (opts.online) {
-    const observed = await observe(loaded.projects, backends, opts.parallel, true);
+    const observed = await observe(loaded.projects, backends, opts.parallel, true, DEFAULT_RETRY);
     // Only staging errors matter here: production state is the plan's business.
     for (const p of plan(loaded.projects, observed, { prune: false, checkAllStaging: true }).projects) {
       for (const e of p.errors.filter((x) => x.destination === '')) {

@@ -1,0 +1,84 @@
+// Copy one image by digest between registries: children of an index first, then blobs (mounted
+// when both repositories are on the same registry, else streamed; the destination verifies each
+// digest), then the manifest itself, then its referrers (signatures, attestations) found via
+// the referrers API or the `sha256-<hex>[.sig|.att|.sbom]` fallback tags.
+import type { Descriptor, Manifest, RegistryClient } from '../oci/client.js';
+import { RegistryError } from '../oci/client.js';
+
+export interface ImageCopy {
+  src: RegistryClient;
+  srcRepo: string;
+  dst: RegistryClient;
+  dstRepo: string;
+  /** Manifests read from staging, by digest (shared across destinations of one project). */
+  cache: Map<string, Promise<Manifest>>;
+}
+
+const FALLBACK_SUFFIXES = ['', '.sig', '.att', '.sbom'];
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+
+export function sourceManifest(c: Pick<ImageCopy, 'src' | 'srcRepo' | 'cache'>, ref: string): Promise<Manifest> {
+  let p = c.cache.get(ref);
+  if (!p) {
+    p = c.src.getManifest(c.srcRepo, ref).then((m) => {
+      if (!m) throw new RegistryError(`${c.src.host}/${c.srcRepo}@${ref}: not found in staging`, 404);
+      return m;
+    });
+    p.catch(() => c.cache.delete(ref)); // a failed read may be retried
+    c.cache.set(ref, p);
+  }
+  return p;
+}
+
+export function references(m: Manifest): { children: Descriptor[]; blobs: Descriptor[] } {
+  const json = JSON.parse(m.bytes.toString('utf8')) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[]; blobs?: Descriptor[] };
+  return { children: json.manifests ?? [], blobs: [...(json.config ? [json.config] : []), ...(json.layers ?? []), ...(json.blobs ?? [])] };
+}
+
+/** Copy a manifest and everything it references; with referrers of it and of its children. */
+export async function copyImage(c: ImageCopy, digest: string): Promise<void> {
+  const m = await copyManifest(c, digest);
+  await copyReferrers(c, digest);
+  for (const child of references(m).children) await copyReferrers(c, child.digest);
+}
+
+async function copyManifest(c: ImageCopy, digest: string): Promise<Manifest> {
+  const m = await sourceManifest(c, digest);
+  if (await c.dst.headManifest(c.dstRepo, digest)) return m;
+  const { children, blobs } = references(m);
+  for (const child of children) await copyManifest(c, child.digest);
+  for (const blob of blobs) await copyBlob(c, blob);
+  const written = await c.dst.putManifest(c.dstRepo, digest, m);
+  if (written !== digest) throw new RegistryError(`${c.dst.host}/${c.dstRepo}: wrote ${written}, expected ${digest}`, 0);
+  return m;
+}
+
+async function copyBlob(c: ImageCopy, blob: Descriptor): Promise<void> {
+  if (await c.dst.hasBlob(c.dstRepo, blob.digest)) return;
+  if (c.src.host === c.dst.host && (await c.dst.mountBlob(c.dstRepo, blob.digest, c.srcRepo))) return;
+  const { body } = await c.src.getBlob(c.srcRepo, blob.digest);
+  await c.dst.uploadBlob(c.dstRepo, blob.digest, body, blob.size);
+}
+
+async function copyReferrers(c: ImageCopy, digest: string): Promise<void> {
+  const viaApi = await c.src.referrers(c.srcRepo, digest);
+  for (const r of viaApi ?? []) await copyManifest(c, r.digest);
+  if (viaApi && viaApi.length > 0 && (await c.dst.referrers(c.dstRepo, digest)) === undefined) {
+    // The destination cannot index referrers by subject: keep the OCI fallback tag's index instead.
+    const tag = `sha256-${digest.slice('sha256:'.length)}`;
+    const existing = await c.dst.getManifest(c.dstRepo, tag);
+    const have: Descriptor[] = existing ? (references(existing).children ?? []) : [];
+    const merged = [...have, ...viaApi.filter((r) => !have.some((h) => h.digest === r.digest))];
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: merged }));
+    if (!existing || !existing.bytes.equals(bytes)) await c.dst.putManifest(c.dstRepo, tag, { bytes, mediaType: OCI_INDEX });
+  }
+  // Tag-schema referrers (cosign's `.sig`, `.att`, `.sbom`; the OCI fallback index).
+  for (const suffix of FALLBACK_SUFFIXES) {
+    const tag = `sha256-${digest.slice('sha256:'.length)}${suffix}`;
+    const head = await c.src.headManifest(c.srcRepo, tag);
+    if (!head) continue;
+    const m = await copyManifest(c, head.digest);
+    const there = await c.dst.headManifest(c.dstRepo, tag);
+    if (there?.digest !== head.digest) await c.dst.putManifest(c.dstRepo, tag, m);
+  }
+}
