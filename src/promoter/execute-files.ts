@@ -33,7 +33,16 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
       const writes = d.actions.filter((a) => a.kind === 'copy-file' || a.kind === 'replace-file');
       const intent = cloneLedger(before);
       for (const a of writes) intent.files.set(a.name, a.sha256);
-      await saveLedger(dest, project, d.destination, intent, before);
+      try {
+        await withRetry(() => saveLedger(dest, project, d.destination, intent, before), opts.retry);
+      } catch (e) {
+        // Without the intent recorded nothing may be written: it could never be pruned later.
+        return d.actions.map((action) => {
+          const r = { destination: d.destination, action, error: `ledger not writable: ${(e as Error).message}` };
+          opts.onResult?.(r);
+          return r;
+        });
+      }
 
       const report = (r: ActionResult): ActionResult => {
         opts.onResult?.(r);
@@ -67,7 +76,12 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
         if (r.action.kind === 'delete-file') after.files.delete(r.action.name);
         else if (r.action.kind === 'copy-file' || r.action.kind === 'replace-file') after.files.set(r.action.name, r.action.sha256);
       }
-      await saveLedger(dest, project, d.destination, after, intent);
+      try {
+        await withRetry(() => saveLedger(dest, project, d.destination, after, intent), opts.retry);
+      } catch (e) {
+        // The intent ledger stays: it over-claims (safe for prune, which checks content first).
+        opts.onResult?.({ destination: d.destination, action: d.actions[0] as Action, error: `final ledger not written: ${(e as Error).message}` });
+      }
       return results;
     }),
   );

@@ -30,7 +30,16 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
       const intent = cloneLedger(before);
       for (const a of d.actions) apply(intent, a);
       const save = (l: Ledger, prev: Ledger) => saveLedger(project, d.destination, l, prev, () => registry(hostOf(d.destination)), opts);
-      await save(intent, before);
+      try {
+        await save(intent, before);
+      } catch (e) {
+        // Without the intent recorded nothing may be written: it could never be pruned later.
+        return d.actions.map((action) => {
+          const r = { destination: d.destination, action, error: `ledger not writable: ${(e as Error).message}` };
+          opts.onResult?.(r);
+          return r;
+        });
+      }
 
       const run = async (a: Action, fn: () => Promise<void>): Promise<ActionResult> => {
         try {
@@ -77,7 +86,12 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
       const results = [...copies, ...tags, ...deletes];
       const after = cloneLedger(before);
       for (const r of results) if (!r.error) apply(after, r.action);
-      await save(after, intent);
+      try {
+        await save(after, intent);
+      } catch (e) {
+        // The intent ledger stays: it over-claims (safe for prune, which checks content first).
+        opts.onResult?.({ destination: d.destination, action: d.actions[0] as Action, error: `final ledger not written: ${(e as Error).message}` });
+      }
       return results;
     }),
   );

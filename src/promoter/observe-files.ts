@@ -6,12 +6,14 @@ import type { FileProject } from './model.js';
 import type { FileState, Observed } from './observed.js';
 import { mapPool } from './pool.js';
 import type { FileStore } from './stores/store.js';
+import { withRetry, type RetryOptions } from './retry.js';
 import { sha256OfStream } from './verify.js';
 
 export interface ObserveFilesOptions {
   parallel: number;
   /** Hash every staging file, not only those still to be copied. */
   hashAllStaging: boolean;
+  retry: RetryOptions;
 }
 
 export async function observeFiles(projects: readonly FileProject[], store: (base: string) => FileStore, observed: Observed, opts: ObserveFilesOptions): Promise<void> {
@@ -19,7 +21,7 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   const ledgerTasks = projects.flatMap((p) => p.destinations.map((dest) => ({ p, dest })));
   await mapPool(ledgerTasks, opts.parallel, async ({ p, dest }) => {
     try {
-      const text = await store(dest).readText(ledgerObjectName(p.id));
+      const text = await withRetry(() => store(dest).readText(ledgerObjectName(p.id)), opts.retry);
       if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text));
     } catch (e) {
       observed.unreachable.set(dest, `cannot read ledger: ${(e as Error).message}`);
@@ -37,7 +39,7 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   }
   await mapPool(destTasks, opts.parallel, async ({ dest, name }) => {
     try {
-      const state = await statAndHash(store(dest), name);
+      const state = await withRetry(() => statAndHash(store(dest), name), opts.retry);
       if (state) locationMap(observed, dest).set(name, state);
     } catch (e) {
       observed.unreachable.set(dest, `${name}: ${(e as Error).message}`);
@@ -53,7 +55,7 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   }
   await mapPool(stagingTasks, opts.parallel, async ({ p, name }) => {
     try {
-      const state = await statAndHash(store(p.src), name, true);
+      const state = await withRetry(() => statAndHash(store(p.src), name, true), opts.retry);
       if (state) locationMap(observed, p.src).set(name, state);
     } catch (e) {
       observed.unreachable.set(p.src, `${name}: ${(e as Error).message}`);

@@ -71,7 +71,7 @@ export async function observe(projects: readonly Project[], backends: Backends, 
   const files = projects.filter((p): p is FileProject => p.kind === 'files');
   const images = projects.filter((p): p is ImageProject => p.kind === 'images');
   await Promise.all([
-    observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging }),
+    observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging, retry }),
     observeImages(images, (h) => backends.registry(h), observed, { parallel, retry, checkAllStaging }),
   ]);
   return observed;
