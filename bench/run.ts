@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SHARED = join(ROOT, '../shared/testdata/cloud-ranges');
-const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 
 interface Result {
@@ -148,41 +149,72 @@ function printTable(results: Result[], baseline: Result): void {
   }
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+interface Target {
+  name: string;
+  port: number;
+  paths: string[];
+}
+
 async function main(): Promise<void> {
   const ips = clientAddresses(2000);
   const binaryPaths = ['/binaries/v1.31.0/bin/linux/amd64/kubectl', '/binaries/v1.30.2/bin/linux/arm64/kubelet'];
   const blobPaths = [`/v2/kube-apiserver/blobs/sha256:${'ab'.repeat(32)}`, `/v2/pause/blobs/sha256:${'cd'.repeat(32)}`];
   const config = benchConfig();
-  console.log(`bench: ${DURATION_S}s per run, ${CONNECTIONS} connections, ${ips.length} client addresses (IPv4 and IPv6), node ${process.version}`);
+  console.log(`bench: ${ROUNDS} interleaved rounds of ${DURATION_S}s per server, ${CONNECTIONS} connections, ${ips.length} client addresses (IPv4 and IPv6), node ${process.version}`);
 
-  const results: Result[] = [];
+  const children: ChildProcess[] = [];
+  const targets: Target[] = [];
   const raw = await startProcess(process.execPath, ['--import', 'tsx', 'bench/raw-302-server.ts'], /listening (\d+)/);
-  await warm(raw.port, binaryPaths, ips);
-  const baseline = await load('raw node:http fixed 302', raw.port, binaryPaths, ips);
-  results.push(baseline);
-  await stopProcess(raw.child);
-
+  children.push(raw.child);
+  targets.push({ name: 'raw node:http fixed 302', port: raw.port, paths: binaryPaths });
   const nginx = await startNginx();
   if (nginx) {
-    await warm(nginx.port, binaryPaths, ips);
-    results.push(await load('nginx return 302', nginx.port, binaryPaths, ips));
-    await stopProcess(nginx.child);
+    children.push(nginx.child);
+    targets.push({ name: 'nginx return 302', port: nginx.port, paths: binaryPaths });
   } else {
-    console.log('nginx not installed: skipping the nginx baseline');
+    console.log('nginx not installed: no nginx baseline in this run');
   }
-
-  for (const [label, accessLog] of [['access log to /dev/null', '/dev/null'], ['access log off', 'off']] as const) {
+  for (const [label, accessLog] of [['access log on', '/dev/null'], ['access log off', 'off']] as const) {
     const server = await startProcess(
       process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', config, '--port', '0', '--host', '127.0.0.1', '--no-watch', '--access-log', accessLog],
+      // The built server, as production runs it (tsx adds per-closure overhead of its own).
+      ['dist/cli.js', 'serve', '--config', config, '--port', '0', '--host', '127.0.0.1', '--no-watch', '--access-log', accessLog],
       /listening on http:\/\/127\.0\.0\.1:(\d+)/,
     );
-    await warm(server.port, binaryPaths, ips);
-    results.push(await load(`redirector binary route (${label})`, server.port, binaryPaths, ips));
-    results.push(await load(`redirector blob route (${label})`, server.port, blobPaths, ips));
-    await stopProcess(server.child);
+    children.push(server.child);
+    targets.push({ name: `redirector binary route (${label})`, port: server.port, paths: binaryPaths });
+    targets.push({ name: `redirector blob route (${label})`, port: server.port, paths: blobPaths });
   }
-  printTable(results, baseline);
+  try {
+    for (const target of targets) await warm(target.port, target.paths, ips);
+    // Interleaved rounds, medians: a busy neighbour slows every server alike instead of one.
+    const runs = new Map<string, Result[]>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const target of targets) {
+        const result = await load(target.name, target.port, target.paths, ips);
+        runs.set(target.name, [...(runs.get(target.name) ?? []), result]);
+      }
+    }
+    const results = targets.map((target) => {
+      const list = runs.get(target.name)!;
+      return {
+        name: target.name,
+        rps: median(list.map((r) => r.rps)),
+        p50: median(list.map((r) => r.p50)),
+        p99: median(list.map((r) => r.p99)),
+        errors: list.reduce((sum, r) => sum + r.errors, 0),
+        non3xx: list.reduce((sum, r) => sum + r.non3xx, 0),
+      };
+    });
+    printTable(results, results[0]!);
+  } finally {
+    for (const child of children) await stopProcess(child);
+  }
 }
 
 await main();

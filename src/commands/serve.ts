@@ -7,7 +7,8 @@ import { ConfigHolder } from '../config/config-holder.js';
 import { loadConfigFile } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
 import { NO_CHECKS } from '../mirrors/state.js';
-import { createApp } from '../server/app.js';
+import { openAccessLog } from '../server/access-log.js';
+import { createRedirectorServer } from '../server/app.js';
 import { createMetrics } from '../server/metrics.js';
 import type { CliIO } from './io.js';
 
@@ -53,7 +54,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
 
   const logger = pino({ name: 'artifact-serving' }, pino.destination(2));
   const accessLogDest = values['access-log'];
-  const accessLog = accessLogDest === 'off' ? undefined : pino({ base: null }, pino.destination({ dest: accessLogDest === '-' ? 1 : accessLogDest, sync: false, mkdir: true }));
+  const accessLog = accessLogDest === 'off' ? undefined : openAccessLog(accessLogDest);
   const metrics = createMetrics({ processMetrics: true });
   const holder = new ConfigHolder(values.config, loaded.config);
   metrics.configLoadedAt.set(loaded.config.loadedAt.getTime() / 1000);
@@ -70,8 +71,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const onHangup = () => holder.reload();
   process.on('SIGHUP', onHangup);
 
-  const app = createApp({ holder, state: NO_CHECKS, metrics, accessLog, logger });
-  const server = app.listen(port, values.host);
+  const server = createRedirectorServer({ holder, state: NO_CHECKS, metrics, accessLog, logger });
+  server.listen(port, values.host);
   await once(server, 'listening');
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { buildCloudIndex, CLOUD_PROVIDERS, readCloudRangesFile, type CloudRange } from '../geo/cloud-ranges.js';
 import { openGeoIpDatabase } from '../geo/geoip.js';
-import type { GeoData } from '../geo/location.js';
+import { createLocationMemo, type GeoData } from '../geo/location.js';
 import type { CompiledConfig } from './compiled.js';
 import { compileConfig, type ShortRoute } from './compile.js';
 import { configSchema, shortRouteSchema } from './schema.js';
@@ -72,5 +72,5 @@ function loadGeoData(source: YamlSource, input: { geoip?: { database: string }; 
     }
   }
   if (!geoip || problems.length > 0) return undefined;
-  return { geoip, cloud: buildCloudIndex(ranges) };
+  return { geoip, cloud: buildCloudIndex(ranges), memo: createLocationMemo() };
 }

@@ -9,6 +9,9 @@ export type ParsedIp =
   | { version: 6; groups: Uint16Array; text: string };
 
 export function parseIp(input: string): ParsedIp | undefined {
+  // Most addresses are plain dotted quads: parse those in one pass, without regexes.
+  const quad = parseDottedQuad(input);
+  if (quad !== undefined) return { version: 4, value: quad, text: input };
   let text = input.trim();
   if (text.startsWith('[') && text.endsWith(']')) text = text.slice(1, -1);
   const zone = text.indexOf('%');
@@ -21,6 +24,31 @@ export function parseIp(input: string): ParsedIp | undefined {
     return { version: 4, value, text: numberToIpv4(value) };
   }
   return { version: 6, groups, text: text.toLowerCase() };
+}
+
+/** A strict dotted quad (no leading zeros, no spaces) as a number, or undefined. */
+export function parseDottedQuad(text: string): number | undefined {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return undefined; // leading zero
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return undefined;
+    } else if (c === 46) {
+      if (digits === 0 || ++dots > 3) return undefined;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+    } else {
+      return undefined;
+    }
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return (value * 256 + part) >>> 0;
 }
 
 export function ipv4ToNumber(text: string): number {

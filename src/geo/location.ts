@@ -1,5 +1,6 @@
 // Where a client is, as far as the routing decision cares: its address, country, continent and
 // cloud region. Computed once per request from immutable data.
+import { LRUCache } from 'lru-cache';
 import type { CloudIndex } from './cloud-ranges.js';
 import type { GeoIpDatabase } from './geoip.js';
 import type { ParsedIp } from './ip.js';
@@ -16,9 +17,27 @@ export interface ClientLocation {
 export interface GeoData {
   geoip: GeoIpDatabase;
   cloud: CloudIndex;
+  /**
+   * Locations already worked out, by address. A pull is many requests from one client, so
+   * most lookups repeat; the answer is a pure function of the address and this (immutable)
+   * data, so the memo lives and dies with it.
+   */
+  memo: LRUCache<string, ClientLocation>;
+}
+
+export function createLocationMemo(max = 65_536): LRUCache<string, ClientLocation> {
+  return new LRUCache<string, ClientLocation>({ max });
 }
 
 export function locateClient(ip: ParsedIp, geo: GeoData): ClientLocation {
+  const known = geo.memo.get(ip.text);
+  if (known) return known;
+  const location = lookUp(ip, geo);
+  geo.memo.set(ip.text, location);
+  return location;
+}
+
+function lookUp(ip: ParsedIp, geo: GeoData): ClientLocation {
   const country = geo.geoip.country(ip.text);
   const location: ClientLocation = { ip };
   if (country) {

@@ -32,14 +32,16 @@ export function matchingRegions(route: CompiledRoute, client: ClientLocation): R
 }
 
 export function candidatesFor(route: CompiledRoute, client: ClientLocation): Candidate[] {
-  const seen = new Set<string>();
   const candidates: Candidate[] = [];
-  const add = (mirror: CompiledMirror, region: string) => {
-    if (seen.has(mirror.name)) return;
-    seen.add(mirror.name);
-    candidates.push({ mirror, region });
-  };
-  for (const region of matchingRegions(route, client)) for (const mirror of region.mirrors) add(mirror, region.region);
-  if (route.origin) add(route.origin, 'origin');
+  for (const region of matchingRegions(route, client)) {
+    for (const mirror of region.mirrors) addOnce(candidates, mirror, region.region);
+  }
+  if (route.origin) addOnce(candidates, route.origin, 'origin');
   return candidates;
+}
+
+/** Lists are a handful of mirrors: a scan is cheaper than a Set per request. */
+function addOnce(candidates: Candidate[], mirror: CompiledMirror, region: string): void {
+  for (const candidate of candidates) if (candidate.mirror === mirror) return;
+  candidates.push({ mirror, region });
 }

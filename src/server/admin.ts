@@ -1,10 +1,15 @@
-// Operator endpoints: liveness, readiness, metrics. Kept off the redirect hot path: the app
-// looks these up in a set before anything else, and only then runs the router.
+// Operator endpoints: liveness, readiness, metrics. Kept off the redirect hot path: the server
+// checks isAdminPath() first and hands only these to the Koa app.
 import Router from '@koa/router';
 import type { ConfigHolder } from '../config/config-holder.js';
 import type { RedirectorMetrics } from './metrics.js';
 
-export const ADMIN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+const ADMIN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** Operator paths; `/-/` is reserved for pages (status, mirror lists) so no route can shadow them. */
+export function isAdminPath(path: string): boolean {
+  return ADMIN_PATHS.has(path) || path.startsWith('/-/');
+}
 
 export function adminRouter(holder: ConfigHolder, metrics: RedirectorMetrics): Router {
   const router = new Router();

@@ -1,40 +1,89 @@
-// The Koa app: adapts HTTP to decide() and back. No routing logic lives here.
+// The HTTP server. Redirects are the hot path and go from Node's request straight to decide()
+// and back: Koa with a router measured about half of a bare node:http server's throughput on
+// this machine class, and the redirect path is all a pull hits. Everything else (health,
+// readiness, metrics, pages) is a Koa app with @koa/router, where clarity matters more.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Koa, { type Context } from 'koa';
 import type { Logger } from 'pino';
 import type { ConfigHolder } from '../config/config-holder.js';
 import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
 import type { MirrorStateService } from '../mirrors/state.js';
-import { ADMIN_PATHS, adminRouter } from './admin.js';
+import type { AccessLog } from './access-log.js';
+import { adminRouter, isAdminPath } from './admin.js';
 import type { RedirectorMetrics } from './metrics.js';
 import { ociErrorBody } from './oci-error.js';
-import { respond } from './respond.js';
+import { respond, respondInternalError } from './respond.js';
 
 export interface AppDeps {
   holder: ConfigHolder;
   state: MirrorStateService;
   metrics: RedirectorMetrics;
   /** One JSON line per request, for `report`; omit to log nothing. */
-  accessLog?: Logger;
+  accessLog?: AccessLog;
   logger?: Logger;
 }
 
-export function createApp(deps: AppDeps): Koa {
-  const app = new Koa();
-  app.proxy = false; // X-Forwarded-For is believed only from configured proxies, by decide().
-  const admin = adminRouter(deps.holder, deps.metrics).routes();
-
-  app.use(async (ctx, next) => {
-    if (ADMIN_PATHS.has(ctx.path)) return admin(ctx as Parameters<typeof admin>[0], next);
+export function createRedirectorServer(deps: AppDeps): Server {
+  const admin = createAdminApp(deps).callback();
+  return createServer((req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (isAdminPath(path)) {
+      void admin(req, res);
+      return;
+    }
+    const facts: RequestFacts = {
+      method: req.method ?? 'GET',
+      path,
+      query: q === -1 ? '' : url.slice(q + 1),
+      peerAddress: req.socket.remoteAddress ?? '',
+      forwardedFor: req.headers['x-forwarded-for'] as string | undefined,
+    };
     const started = performance.now();
-    const decision = await decideWithChecks(requestFacts(ctx), deps);
-    const isOci = ctx.path === '/v2' || ctx.path.startsWith('/v2/');
-    respond(ctx, decision, isOci);
-    record(ctx, decision, isOci, started, deps);
+    const config = deps.holder.current;
+    const first = decide(facts, config, deps.state);
+    if (first.kind !== 'check') {
+      finish(req, res, facts, first, started, deps);
+      return;
+    }
+    // Only objects not yet in the availability cache take this slower, bounded path.
+    deps.state.ensureChecked(first.checks, config.checkTimeoutMs).then(
+      () => finish(req, res, facts, decide({ ...facts, checksDone: true }, config, deps.state), started, deps),
+      (error: unknown) => {
+        deps.logger?.error({ err: error, path }, 'availability checks failed');
+        respondInternalError(res);
+      },
+    );
   });
+}
 
-  app.on('error', (error: Error, ctx?: Context) => {
-    deps.logger?.error({ err: error, path: ctx?.path }, 'request failed');
-  });
+function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps): void {
+  const isOci = facts.path === '/v2' || facts.path.startsWith('/v2/');
+  try {
+    respond(res, decision, isOci);
+  } catch (error) {
+    deps.logger?.error({ err: error, path: facts.path }, 'request failed');
+    respondInternalError(res);
+    return;
+  }
+  record(req, res, facts, decision, isOci, started, deps);
+}
+
+/** Decides; if the decision needs availability facts, waits for them (bounded) and decides again. */
+export async function decideWithChecks(facts: RequestFacts, deps: Pick<AppDeps, 'holder' | 'state'>): Promise<Decision> {
+  // One config for the whole request, even if a reload lands while checks run.
+  const config = deps.holder.current;
+  const first = decide(facts, config, deps.state);
+  if (first.kind !== 'check') return first;
+  await deps.state.ensureChecked(first.checks, config.checkTimeoutMs);
+  return decide({ ...facts, checksDone: true }, config, deps.state);
+}
+
+export function createAdminApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  app.use(adminRouter(deps.holder, deps.metrics).routes());
+  app.on('error', (error: Error, ctx?: Context) => deps.logger?.error({ err: error, path: ctx?.path }, 'request failed'));
   // Koa's default error answer is text; clients of this service expect the OCI JSON shape.
   app.context.onerror = function onerror(this: Context, error: (Error & { status?: number }) | null) {
     if (error === null) return;
@@ -48,45 +97,23 @@ export function createApp(deps: AppDeps): Koa {
   return app;
 }
 
-function requestFacts(ctx: Context): RequestFacts {
-  const url = ctx.req.url ?? '/';
-  const q = url.indexOf('?');
-  return {
-    method: ctx.method,
-    path: q === -1 ? url : url.slice(0, q),
-    query: q === -1 ? '' : url.slice(q + 1),
-    peerAddress: ctx.req.socket.remoteAddress ?? '',
-    forwardedFor: ctx.get('X-Forwarded-For') || undefined,
-  };
-}
-
-/** Decides; if the decision needs availability facts, waits for them (bounded) and decides again. */
-export async function decideWithChecks(facts: RequestFacts, deps: Pick<AppDeps, 'holder' | 'state'>): Promise<Decision> {
-  // One config for the whole request, even if a reload lands while checks run.
-  const config = deps.holder.current;
-  const first = decide(facts, config, deps.state);
-  if (first.kind !== 'check') return first;
-  await deps.state.ensureChecked(first.checks, config.checkTimeoutMs);
-  return decide({ ...facts, checksDone: true }, config, deps.state);
-}
-
-function record(ctx: Context, decision: Decision, isOci: boolean, started: number, deps: AppDeps): void {
-  const mirror = decision.kind === 'redirect' ? decision.mirror.name : '';
-  const region = decision.kind === 'redirect' ? decision.region : '';
-  deps.metrics.requests.inc({ type: isOci ? 'oci' : 'binary', status: String(ctx.status), mirror, region });
+function record(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, isOci: boolean, started: number, deps: AppDeps): void {
+  const redirect = decision.kind === 'redirect' ? decision : undefined;
+  deps.metrics.countRequest(isOci ? 'oci' : 'binary', res.statusCode, redirect?.mirror.name ?? '', redirect?.region ?? '');
   if (!deps.accessLog) return;
-  const client = decision.kind === 'redirect' ? decision.client : decision.kind === 'error' ? decision.client : undefined;
-  deps.accessLog.info({
-    method: ctx.method,
-    path: ctx.path,
-    status: ctx.status,
-    ip: client?.ip.text ?? ctx.req.socket.remoteAddress,
+  const client = redirect ? redirect.client : decision.kind === 'error' ? decision.client : undefined;
+  deps.accessLog.write({
+    time: new Date().toISOString(),
+    method: facts.method,
+    path: facts.path,
+    status: res.statusCode,
+    ip: client?.ip.text ?? facts.peerAddress,
     country: client?.country,
     continent: client?.continent,
     cloud: client?.cloud,
-    mirror: mirror || undefined,
-    region: region || undefined,
+    mirror: redirect?.mirror.name,
+    region: redirect?.region,
     ms: Math.round((performance.now() - started) * 1000) / 1000,
-    ua: ctx.get('User-Agent') || undefined,
+    ua: req.headers['user-agent'],
   });
 }

@@ -1,51 +1,64 @@
-// Turns a decision into an HTTP answer. The only place that knows header names.
-import type { Context } from 'koa';
+// Turns a decision into an HTTP answer, written straight to Node's response: this is the hot
+// path, so headers go out in one writeHead and nothing is buffered or wrapped.
+import type { ServerResponse } from 'node:http';
 import type { Decision } from '../decision/decide.js';
 import type { ClientLocation } from '../geo/location.js';
 import { ociErrorBody } from './oci-error.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-Api-Version';
 
-export function respond(ctx: Context, decision: Decision, isOci: boolean): void {
-  if (isOci) ctx.set(API_VERSION_HEADER, 'registry/2.0');
+export function respond(res: ServerResponse, decision: Decision, isOci: boolean): void {
+  const headers: Record<string, string> = isOci ? { [API_VERSION_HEADER]: 'registry/2.0' } : {};
   switch (decision.kind) {
     case 'v2-base':
-      ctx.status = 200;
-      ctx.type = 'application/json';
-      ctx.body = '{}';
+      headers['Content-Type'] = 'application/json';
+      res.writeHead(200, headers).end('{}');
       return;
     case 'redirect': {
-      ctx.status = decision.status;
-      ctx.set('Location', decision.location);
+      headers.Location = decision.location;
       // Per-client answers: a shared cache must not hand one region's redirect to everyone.
-      ctx.set('Cache-Control', 'private, max-age=0');
-      ctx.set('X-Artifact-Mirror', decision.mirror.name);
-      ctx.set('X-Artifact-Region', decision.region);
-      ctx.set('X-Artifact-Client', describeClient(decision.client));
-      const skipped = decision.verdicts.filter((v) => v.outcome === 'skipped');
-      if (skipped.length > 0) ctx.set('X-Artifact-Skipped', skipped.map((v) => `${v.mirror} (${v.reason})`).join(', '));
+      headers['Cache-Control'] = 'private, max-age=0';
+      headers['X-Artifact-Mirror'] = decision.mirror.name;
+      headers['X-Artifact-Region'] = decision.region;
+      headers['X-Artifact-Client'] = describeClient(decision.client);
+      let skipped = '';
+      for (const v of decision.verdicts) if (v.outcome === 'skipped') skipped += `${skipped ? ', ' : ''}${v.mirror} (${v.reason})`;
+      if (skipped) headers['X-Artifact-Skipped'] = skipped;
       if (decision.alternatives.length > 0) {
         // RFC 6249: the next best mirrors, so a client can fail over without asking again.
-        ctx.set('Link', decision.alternatives.map((a, i) => `<${a.url}>; rel=duplicate; pri=${i + 1}`).join(', '));
+        headers.Link = decision.alternatives.map((a, i) => `<${a.url}>; rel=duplicate; pri=${i + 1}`).join(', ');
       }
+      headers['Content-Length'] = '0';
+      res.writeHead(decision.status, headers).end();
       return;
     }
-    case 'error':
-      ctx.status = decision.status;
-      if (decision.retryAfterSeconds) ctx.set('Retry-After', String(decision.retryAfterSeconds));
-      if (decision.client) ctx.set('X-Artifact-Client', describeClient(decision.client));
-      ctx.type = 'application/json';
-      ctx.body = ociErrorBody(decision.code, decision.message, decision.verdicts ? { skipped: decision.verdicts } : undefined);
+    case 'error': {
+      if (decision.retryAfterSeconds) headers['Retry-After'] = String(decision.retryAfterSeconds);
+      if (decision.client) headers['X-Artifact-Client'] = describeClient(decision.client);
+      headers['Content-Type'] = 'application/json';
+      const body = JSON.stringify(ociErrorBody(decision.code, decision.message, decision.verdicts ? { skipped: decision.verdicts } : undefined));
+      headers['Content-Length'] = String(Buffer.byteLength(body));
+      res.writeHead(decision.status, headers).end(body);
       return;
+    }
     case 'check':
       throw new Error('respond() needs a final decision; run the availability checks first');
   }
 }
 
+export function respondInternalError(res: ServerResponse): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(ociErrorBody('INTERNAL', 'internal error'));
+  res.writeHead(500, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) }).end(body);
+}
+
 export function describeClient(client: ClientLocation): string {
-  const parts = [`ip=${client.ip.text}`];
-  if (client.country) parts.push(`country=${client.country}`);
-  if (client.continent) parts.push(`continent=${client.continent}`);
-  if (client.cloud) parts.push(`cloud=${client.cloud}`);
-  return parts.join('; ');
+  let text = `ip=${client.ip.text}`;
+  if (client.country) text += `; country=${client.country}`;
+  if (client.continent) text += `; continent=${client.continent}`;
+  if (client.cloud) text += `; cloud=${client.cloud}`;
+  return text;
 }

@@ -8,7 +8,7 @@ import { ConfigHolder } from '../../src/config/config-holder.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { formatProblem } from '../../src/config/yaml-source.js';
 import { NO_CHECKS, type MirrorStateService } from '../../src/mirrors/state.js';
-import { createApp } from '../../src/server/app.js';
+import { createRedirectorServer } from '../../src/server/app.js';
 import { createMetrics, type RedirectorMetrics } from '../../src/server/metrics.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,7 +25,7 @@ export async function startRedirector(configFile: string, state: MirrorStateServ
   if (!loaded.ok) throw new Error(loaded.problems.map(formatProblem).join('\n'));
   const holder = new ConfigHolder(configFile, loaded.config);
   const metrics = createMetrics();
-  const server = createApp({ holder, state, metrics }).listen(0, '127.0.0.1');
+  const server = createRedirectorServer({ holder, state, metrics }).listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
