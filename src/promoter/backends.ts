@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { CredentialLookup } from '../oci/auth.js';
 import { RegistryClient } from '../oci/client.js';
 import { FsStore } from './stores/fs.js';
+import { GcsStore } from './stores/gcs.js';
 import { S3Store } from './stores/s3.js';
 import type { FileStore } from './stores/store.js';
 
@@ -18,6 +19,10 @@ export interface BackendEnv {
   AWS_ENDPOINT_URL_S3?: string | undefined;
   AWS_ENDPOINT_URL?: string | undefined;
   AWS_REGION?: string | undefined;
+  /** Cloud Storage API root (an emulator in tests); default https://storage.googleapis.com. */
+  GCS_ENDPOINT?: string | undefined;
+  /** An OAuth access token for Cloud Storage (e.g. `gcloud auth print-access-token`). */
+  GOOGLE_OAUTH_ACCESS_TOKEN?: string | undefined;
 }
 
 export function s3ClientFor(env: BackendEnv): S3Client {
@@ -51,6 +56,9 @@ export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credenti
       else if (base.startsWith('s3://')) {
         s3 ??= s3ClientFor(opts.env ?? {});
         s = new S3Store(base, s3);
+      } else if (base.startsWith('gs://')) {
+        const token = opts.env?.GOOGLE_OAUTH_ACCESS_TOKEN;
+        s = new GcsStore(base, { endpoint: opts.env?.GCS_ENDPOINT ?? 'https://storage.googleapis.com', token: async () => token, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
       } else s = unsupported(base);
       stores.set(base, s);
       return s;

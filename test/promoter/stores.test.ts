@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { FsStore } from '../../src/promoter/stores/fs.js';
+import { GcsStore } from '../../src/promoter/stores/gcs.js';
 import { S3Store } from '../../src/promoter/stores/s3.js';
+import { startFakeGcs } from './gcs-fake.js';
 import type { FileStore } from '../../src/promoter/stores/store.js';
 import { DigestMismatchError, sha256OfStream, verified } from '../../src/promoter/verify.js';
 import { startS3 } from './s3.js';
@@ -51,4 +53,12 @@ test('s3 store against s3rver', async (t) => {
   const store = new S3Store('s3://prod/binaries/', s3.client);
   await contract(t, store);
   t.is((await store.stat('.artifact-serving/ledger/x.json'))?.size, 8);
+});
+
+test('gcs store against the recorded JSON API interface', async (t) => {
+  const gcs = await startFakeGcs();
+  t.teardown(() => gcs.stop());
+  const store = new GcsStore('gs://prod/binaries/', { endpoint: gcs.endpoint, token: async () => 'tok' });
+  await contract(t, store);
+  t.deepEqual([...gcs.objects.keys()], ['prod/binaries/.artifact-serving/ledger/x.json']);
 });
