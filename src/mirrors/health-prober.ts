@@ -2,6 +2,7 @@
 // a mirror in and out of rotation. Probes never run on the request path: the decision reads
 // `health(name)`, a plain lookup. Clock, fetch and random are injected so tests drive rounds with
 // `probeNow()` instead of sleeping.
+import { setMaxListeners } from 'node:events';
 import type { MirrorHealth } from './state.js';
 
 /** Timers and time, injectable so tests can use a fake clock. */
@@ -155,7 +156,7 @@ export class HealthProber {
   private readonly probeListeners = new Set<(result: ProbeResult) => void>();
   private running = false;
   /** Aborts in-flight probes on stop(). */
-  private lifetime = new AbortController();
+  private lifetime = lifetimeController();
 
   constructor(
     targets: readonly ProbeTarget[],
@@ -207,7 +208,7 @@ export class HealthProber {
     this.running = false;
     // A fresh controller, so probeNow() after stop() still works.
     const ending = this.lifetime;
-    this.lifetime = new AbortController();
+    this.lifetime = lifetimeController();
     ending.abort();
     const pending: Promise<void>[] = [];
     for (const state of this.mirrors.values()) {
@@ -336,6 +337,13 @@ export class HealthProber {
 /** 2xx and 3xx mean the server answers; 401 is what a registry's /v2/ says to anonymous clients. */
 export function probeStatusOk(status: number): boolean {
   return (status >= 200 && status < 400) || status === 401;
+}
+
+// Every probe in flight listens on it: one per mirror, which may well be more than Node's default 10.
+function lifetimeController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 function validate(target: ProbeTarget): void {

@@ -1,0 +1,255 @@
+// Whether a mirror holds an object, learned by HEAD and kept in a bounded lru-cache, so the
+// routing decision reads it in microseconds (`peek`) and the request path waits for a HEAD only
+// when nothing at all is known.
+//
+// Freshness is tracked here (freshUntil / staleUntil on each entry, from the injected clock)
+// rather than with lru-cache's own TTLs: lru-cache only bounds the count and the size, which keeps
+// expiry deterministic under a fake clock and lets an expired entry still be served (stale) while
+// its refresh runs.
+import { setMaxListeners } from 'node:events';
+import { LRUCache } from 'lru-cache';
+import { systemClock, timedRequest, type Clock, type FetchLike } from './health-prober.js';
+import type { Availability } from './state.js';
+
+/**
+ * What kind of object a key names; it sets how long an answer may be trusted.
+ * - blob, manifest-digest: content-addressed, immutable once present.
+ * - binary: a release file under a versioned path, treated as immutable once present.
+ * - manifest-tag: a tag can move at any time, so "present" is trusted only briefly.
+ */
+export type ObjectKind = 'blob' | 'binary' | 'manifest-digest' | 'manifest-tag';
+
+export interface AvailabilityTtls {
+  /** Present, content-addressed (blob, binary, manifest-digest). */
+  immutablePresentMs: number;
+  /** Present, manifest by tag: must stay short (the tag may move). */
+  tagPresentMs: number;
+  /** 404/410: short, since a lagging mirror catches up. */
+  absentMs: number;
+  /** Errors: very short; the mirror gets another chance soon. */
+  errorMs: number;
+  /** How long past expiry an entry is still served while its refresh runs (never for manifest-tag). */
+  staleMs: number;
+}
+
+export const DEFAULT_TTLS: AvailabilityTtls = {
+  immutablePresentMs: 24 * 60 * 60_000,
+  tagPresentMs: 15_000,
+  absentMs: 30_000,
+  errorMs: 5_000,
+  staleMs: 10 * 60_000,
+};
+
+export interface CheckEvent {
+  mirror: string;
+  key: string;
+  availability: Availability;
+  /**
+   * True when the mirror itself failed (timeout, connection error, 5xx, 429): evidence for the
+   * breaker. A 404 or a 403 is an answer from a working mirror, so it is false there.
+   */
+  mirrorFailed: boolean;
+}
+
+export interface AvailabilityCacheOptions {
+  clock?: Clock;
+  fetch?: FetchLike;
+  /** Maximum number of entries; default 100 000. */
+  maxEntries?: number;
+  /** Maximum approximate size of all entries in bytes; default 32 MiB. */
+  maxSizeBytes?: number;
+  /** HEAD timeout when a check does not give one; default 2 000 ms. */
+  timeoutMs?: number;
+  ttls?: Partial<AvailabilityTtls>;
+  /** Called after every completed check (MirrorState feeds its breakers from this). */
+  onCheck?: (event: CheckEvent) => void;
+}
+
+export interface CheckOptions {
+  kind: ObjectKind;
+  timeoutMs?: number;
+}
+
+export interface AvailabilityStats {
+  entries: number;
+  /** Approximate bytes held, as counted against maxSizeBytes. */
+  sizeBytes: number;
+  hits: number;
+  staleHits: number;
+  misses: number;
+  headsSent: number;
+  inflight: number;
+}
+
+interface Entry {
+  availability: Availability;
+  url: string;
+  kind: ObjectKind;
+  freshUntil: number;
+  staleUntil: number;
+}
+
+// Per-entry bookkeeping beyond the strings: lru-cache slots, the entry and availability objects.
+const ENTRY_OVERHEAD_BYTES = 200;
+
+export class AvailabilityCache {
+  private readonly lru: LRUCache<string, Entry>;
+  private readonly inflight = new Map<string, Promise<Availability>>();
+  private readonly clock: Clock;
+  private readonly fetchFn: FetchLike;
+  private readonly ttls: AvailabilityTtls;
+  private readonly timeoutMs: number;
+  private lifetime = lifetimeController();
+  private counters = { hits: 0, staleHits: 0, misses: 0, headsSent: 0 };
+
+  constructor(private readonly options: AvailabilityCacheOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.fetchFn = options.fetch ?? (fetch as FetchLike);
+    this.ttls = { ...DEFAULT_TTLS, ...options.ttls };
+    this.timeoutMs = options.timeoutMs ?? 2_000;
+    this.lru = new LRUCache<string, Entry>({
+      max: options.maxEntries ?? 100_000,
+      maxSize: options.maxSizeBytes ?? 32 * 1024 * 1024,
+      // UTF-16 length as bytes: close enough for URLs and digests, which are ASCII.
+      sizeCalculation: (entry, key) => key.length + entry.url.length + ENTRY_OVERHEAD_BYTES,
+    });
+  }
+
+  /**
+   * What is known, synchronously, for the decision. A stale entry is returned too (except for a
+   * manifest by tag) and starts one background refresh; an entry past its stale window is gone.
+   */
+  peek(mirror: string, key: string): Availability | undefined {
+    const cacheKey = keyOf(mirror, key);
+    const entry = this.lru.get(cacheKey);
+    const now = this.clock.now();
+    if (!entry || now >= entry.staleUntil) {
+      if (entry) this.lru.delete(cacheKey);
+      this.counters.misses++;
+      return undefined;
+    }
+    if (now < entry.freshUntil) {
+      this.counters.hits++;
+      return entry.availability;
+    }
+    this.counters.staleHits++;
+    void this.check(mirror, key, entry.url, { kind: entry.kind });
+    return entry.availability;
+  }
+
+  /** True when a fresh (not stale) entry exists; does not count as a hit or miss. */
+  isFresh(mirror: string, key: string): boolean {
+    const entry = this.lru.peek(keyOf(mirror, key));
+    return entry !== undefined && this.clock.now() < entry.freshUntil;
+  }
+
+  /** True when `peek` would return something (fresh or stale). */
+  has(mirror: string, key: string): boolean {
+    const entry = this.lru.peek(keyOf(mirror, key));
+    return entry !== undefined && this.clock.now() < entry.staleUntil;
+  }
+
+  /**
+   * HEADs `url` now and caches the answer. Concurrent calls for the same (mirror, key) share one
+   * request. Never rejects: failures are an `error` availability.
+   */
+  check(mirror: string, key: string, url: string, options: CheckOptions): Promise<Availability> {
+    const cacheKey = keyOf(mirror, key);
+    const running = this.inflight.get(cacheKey);
+    if (running) return running;
+    const promise = this.head(mirror, key, url, options).finally(() => this.inflight.delete(cacheKey));
+    this.inflight.set(cacheKey, promise);
+    return promise;
+  }
+
+  /** Aborts checks in flight (their results are not cached) and resolves when they have settled. */
+  async close(): Promise<void> {
+    const ending = this.lifetime;
+    this.lifetime = lifetimeController();
+    ending.abort();
+    await Promise.all(this.inflight.values());
+  }
+
+  stats(): AvailabilityStats {
+    return { entries: this.lru.size, sizeBytes: this.lru.calculatedSize, inflight: this.inflight.size, ...this.counters };
+  }
+
+  private async head(mirror: string, key: string, url: string, options: CheckOptions): Promise<Availability> {
+    const signal = this.lifetime.signal;
+    this.counters.headsSent++;
+    const result = await timedRequest(this.fetchFn, this.clock, url, 'HEAD', options.timeoutMs ?? this.timeoutMs, signal);
+    const checkedAt = this.clock.now();
+    let availability: Availability;
+    let mirrorFailed = false;
+    if ('error' in result) {
+      availability = { state: 'error', reason: `HEAD ${url}: ${result.error}`, checkedAt };
+      mirrorFailed = true;
+    } else {
+      ({ availability, mirrorFailed } = classify(result.status, result.headers, options.kind, url, checkedAt));
+    }
+    if (signal.aborted) return availability; // shutting down: neither cache nor blame the mirror
+    this.store(mirror, key, url, options.kind, availability);
+    this.options.onCheck?.({ mirror, key, availability, mirrorFailed });
+    return availability;
+  }
+
+  private store(mirror: string, key: string, url: string, kind: ObjectKind, availability: Availability): void {
+    const ttl =
+      availability.state === 'present'
+        ? kind === 'manifest-tag'
+          ? this.ttls.tagPresentMs
+          : this.ttls.immutablePresentMs
+        : availability.state === 'absent'
+          ? this.ttls.absentMs
+          : this.ttls.errorMs;
+    const freshUntil = availability.checkedAt + ttl;
+    // A tag may have moved: an expired answer about it is not served at all.
+    const staleUntil = kind === 'manifest-tag' ? freshUntil : freshUntil + this.ttls.staleMs;
+    this.lru.set(keyOf(mirror, key), { availability, url, kind, freshUntil, staleUntil });
+  }
+}
+
+/**
+ * The meaning of a HEAD status.
+ *
+ * Redirects are not followed. A registry answers a blob HEAD with 307 to its storage backend
+ * (S3, GCS) only when it has the blob — a missing blob is a 404 from the registry itself — so a
+ * 3xx with a Location is "present" for blobs. Following it would HEAD a signed storage URL, cost
+ * a second round trip on the request path and prove nothing more. For other kinds a redirect is
+ * not evidence of the object (nginx redirects a directory, a bucket front may redirect anything),
+ * so it is an error for this object, without blaming the mirror.
+ */
+function classify(
+  status: number,
+  headers: { get(name: string): string | null },
+  kind: ObjectKind,
+  url: string,
+  checkedAt: number,
+): { availability: Availability; mirrorFailed: boolean } {
+  if (status >= 200 && status < 300) {
+    const availability: Availability = { state: 'present', checkedAt };
+    const length = Number(headers.get('content-length') ?? Number.NaN);
+    if (Number.isSafeInteger(length) && length >= 0) availability.contentLength = length;
+    return { availability, mirrorFailed: false };
+  }
+  if (status >= 300 && status < 400 && kind === 'blob' && headers.get('location')) {
+    return { availability: { state: 'present', checkedAt }, mirrorFailed: false };
+  }
+  if (status === 404 || status === 410) {
+    return { availability: { state: 'absent', status, checkedAt }, mirrorFailed: false };
+  }
+  const mirrorFailed = status >= 500 || status === 429;
+  return { availability: { state: 'error', reason: `HEAD ${url}: HTTP ${status}`, checkedAt }, mirrorFailed };
+}
+
+// Every check in flight listens on it; a flood of distinct keys legitimately means thousands.
+function lifetimeController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
+
+// A NUL cannot occur in a mirror name or an object key, so the pair maps to one string uniquely.
+function keyOf(mirror: string, key: string): string {
+  return `${mirror}\u0000${key}`;
+}

@@ -1,0 +1,232 @@
+import test from 'ava';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AvailabilityCache, type CheckEvent } from '../../src/mirrors/availability-cache.js';
+import type { FetchLike } from '../../src/mirrors/health-prober.js';
+import { FakeClock } from './fake-clock.js';
+import { startNginx } from '../helpers/peers.js';
+
+/** A fetch answering `status` (with headers) per URL path; counts calls; can hold answers back. */
+function fakeFetch(answer: (url: string) => { status: number; headers?: Record<string, string> }) {
+  let heads = 0;
+  let gate: Promise<void> | undefined;
+  const fetchFn: FetchLike = async (url) => {
+    heads++;
+    if (gate) await gate;
+    const { status, headers = {} } = answer(url);
+    return { status, headers: new Headers(headers) };
+  };
+  return {
+    fetchFn,
+    get heads() {
+      return heads;
+    },
+    /** Holds every answer until the returned function is called. */
+    hold(): () => void {
+      let release!: () => void;
+      gate = new Promise((resolve) => (release = resolve));
+      return () => {
+        gate = undefined;
+        release();
+      };
+    },
+  };
+}
+
+test('statuses: 2xx present with length, 404/410 absent, 5xx/429 error blaming the mirror, other 4xx error only', async (t) => {
+  const statusOf = (url: string) => Number(new URL(url).pathname.slice(1).split('/')[0]);
+  const headersFor: Record<number, Record<string, string>> = { 200: { 'content-length': '1234' }, 307: { location: 'http://s3/x' } };
+  const fake = fakeFetch((url) => ({ status: statusOf(url), headers: headersFor[statusOf(url)] ?? {} }));
+  const events: CheckEvent[] = [];
+  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock: new FakeClock(), onCheck: (e) => events.push(e) });
+  const check = (status: number, kind: 'blob' | 'binary' = 'blob') =>
+    cache.check('m', `${status}-${kind}`, `http://m.test/${status}/x`, { kind });
+
+  t.like(await check(200), { state: 'present', contentLength: 1234 });
+  t.like(await check(404), { state: 'absent', status: 404 });
+  t.like(await check(410), { state: 'absent', status: 410 });
+  t.like(await check(500), { state: 'error', reason: 'HEAD http://m.test/500/x: HTTP 500' });
+  t.like(await check(307), { state: 'present' }, 'a registry redirects a blob HEAD to storage only when it has it');
+  t.like(await check(307, 'binary'), { state: 'error' }, 'a redirect is no evidence for a binary');
+  t.like(await check(403), { state: 'error' });
+  t.like(await check(429), { state: 'error' });
+  t.deepEqual(
+    events.map((e) => [e.key, e.mirrorFailed]),
+    [
+      ['200-blob', false],
+      ['404-blob', false],
+      ['410-blob', false],
+      ['500-blob', true],
+      ['307-blob', false],
+      ['307-binary', false],
+      ['403-blob', false],
+      ['429-blob', true],
+    ],
+  );
+  t.like(cache.peek('m', '404-blob'), { state: 'absent' }, 'answers are cached');
+});
+
+test('TTLs per kind, from the injected clock', async (t) => {
+  const clock = new FakeClock();
+  const present = new Set(['blob', 'digest', 'tag', 'binary']);
+  const fake = fakeFetch((url) => ({ status: present.has(new URL(url).pathname.slice(1)) ? 200 : new URL(url).pathname === '/down' ? 503 : 404 }));
+  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock });
+  await cache.check('m', 'blob', 'http://m.test/blob', { kind: 'blob' });
+  await cache.check('m', 'binary', 'http://m.test/binary', { kind: 'binary' });
+  await cache.check('m', 'digest', 'http://m.test/digest', { kind: 'manifest-digest' });
+  await cache.check('m', 'tag', 'http://m.test/tag', { kind: 'manifest-tag' });
+  await cache.check('m', 'missing', 'http://m.test/missing', { kind: 'blob' });
+  await cache.check('m', 'down', 'http://m.test/down', { kind: 'blob' });
+  const fresh = () => ['blob', 'binary', 'digest', 'tag', 'missing', 'down'].filter((key) => cache.isFresh('m', key));
+
+  t.deepEqual(fresh(), ['blob', 'binary', 'digest', 'tag', 'missing', 'down']);
+  clock.advance(4_999);
+  t.deepEqual(fresh(), ['blob', 'binary', 'digest', 'tag', 'missing', 'down']);
+  clock.advance(1);
+  t.deepEqual(fresh(), ['blob', 'binary', 'digest', 'tag', 'missing'], 'errors: 5 s');
+  clock.advance(10_000);
+  t.deepEqual(fresh(), ['blob', 'binary', 'digest', 'missing'], 'a tag is trusted as present for 15 s only');
+  t.is(cache.peek('m', 'tag'), undefined, 'and an expired tag is never served stale');
+  clock.advance(15_000);
+  t.deepEqual(fresh(), ['blob', 'binary', 'digest'], 'not found: 30 s');
+  clock.advance(24 * 3600_000 - 30_001);
+  t.deepEqual(fresh(), ['blob', 'binary', 'digest']);
+  clock.advance(1);
+  t.deepEqual(fresh(), [], 'content-addressed present: 24 h');
+  t.is(fake.heads, 6);
+});
+
+test('a stale entry is served while one background refresh runs', async (t) => {
+  const clock = new FakeClock();
+  let status = 200;
+  const fake = fakeFetch(() => ({ status }));
+  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock, ttls: { absentMs: 1_000, immutablePresentMs: 1_000, staleMs: 60_000 } });
+  await cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' });
+  clock.advance(1_000);
+  status = 404;
+  const release = fake.hold();
+  t.like(cache.peek('m', 'k'), { state: 'present' }, 'stale value served');
+  t.like(cache.peek('m', 'k'), { state: 'present' });
+  t.is(fake.heads, 2, 'one refresh for both peeks');
+  t.like(cache.stats(), { staleHits: 2, inflight: 1 });
+  release();
+  const refreshed = await cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' }); // joins the refresh
+  t.like(refreshed, { state: 'absent' });
+  t.is(fake.heads, 2);
+  t.like(cache.peek('m', 'k'), { state: 'absent' });
+  clock.advance(1_000 + 60_000);
+  t.is(cache.peek('m', 'k'), undefined, 'past the stale window the entry is gone');
+  t.like(cache.stats(), { hits: 1, misses: 1 });
+});
+
+test('a flood of 10k distinct keys stays within the entry and size bounds', async (t) => {
+  const fake = fakeFetch(() => ({ status: 200, headers: { 'content-length': '1' } }));
+  const maxSizeBytes = 64 * 1024;
+  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock: new FakeClock(), maxEntries: 1_000, maxSizeBytes });
+  for (let batch = 0; batch < 10; batch++) {
+    const checks = [];
+    for (let i = 0; i < 1_000; i++) {
+      const digest = `sha256:${(batch * 1_000 + i).toString(16).padStart(64, '0')}`;
+      checks.push(cache.check('m', digest, `http://m.test/v2/library/x/blobs/${digest}`, { kind: 'blob' }));
+    }
+    await Promise.all(checks);
+    const { entries, sizeBytes } = cache.stats();
+    t.true(entries <= 1_000, `entries ${entries}`);
+    t.true(sizeBytes <= maxSizeBytes, `size ${sizeBytes}`);
+  }
+  t.is(fake.heads, 10_000);
+  t.true(cache.stats().entries > 0);
+  // Small entries but a tight byte bound: the size bound is the one that binds.
+  t.true(cache.stats().entries < 1_000);
+});
+
+async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ base: string; server: Server }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+test('real HTTP: a burst of 50 identical concurrent checks sends exactly one HEAD', async (t) => {
+  let heads = 0;
+  let answer: () => void = () => {};
+  const arrived = new Promise<void>((resolve) => {
+    answer = resolve;
+  });
+  const held: ServerResponse[] = [];
+  const { base, server } = await listen((req, res) => {
+    if (req.method === 'HEAD') heads++;
+    res.setHeader('content-length', '4096');
+    held.push(res);
+    answer();
+  });
+  t.teardown(() => closeServer(server));
+  const cache = new AvailabilityCache();
+  const url = `${base}/v2/x/blobs/sha256:abc`;
+  const burst = Array.from({ length: 50 }, () => cache.check('m', 'sha256:abc', url, { kind: 'blob' }));
+  await arrived; // the server holds the answer until the whole burst has been issued
+  for (const res of held) res.end();
+  const results = await Promise.all(burst);
+  t.is(heads, 1);
+  t.true(results.every((r) => r.state === 'present' && r.contentLength === 4096));
+  t.is(cache.stats().headsSent, 1);
+});
+
+test('real HTTP: 404 absent, 500 error, a server that never answers is an error at the timeout', async (t) => {
+  const { base, server } = await listen((req, res) => {
+    if (req.url === '/hang') return; // never answers
+    res.statusCode = req.url === '/missing' ? 404 : 500;
+    res.end();
+  });
+  t.teardown(() => closeServer(server));
+  const events: CheckEvent[] = [];
+  const cache = new AvailabilityCache({ onCheck: (e) => events.push(e) });
+  t.like(await cache.check('m', 'a', `${base}/missing`, { kind: 'binary' }), { state: 'absent', status: 404 });
+  t.like(await cache.check('m', 'b', `${base}/broken`, { kind: 'binary' }), { state: 'error', reason: `HEAD ${base}/broken: HTTP 500` });
+  const hung = await cache.check('m', 'c', `${base}/hang`, { kind: 'binary', timeoutMs: 150 });
+  t.like(hung, { state: 'error' });
+  t.regex(hung.state === 'error' ? hung.reason : '', /timeout after 150 ms/);
+  t.deepEqual(events.map((e) => e.mirrorFailed), [false, true, true]);
+});
+
+test('close aborts checks in flight without caching them', async (t) => {
+  const fake = fakeFetch(() => ({ status: 200 }));
+  const hang: FetchLike = (url, init) =>
+    new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(new Error('aborted'))));
+  const events: CheckEvent[] = [];
+  const cache = new AvailabilityCache({ fetch: hang, clock: new FakeClock(), onCheck: (e) => events.push(e) });
+  const pending = cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' });
+  await cache.close();
+  t.like(await pending, { state: 'error' });
+  t.is(cache.peek('m', 'k'), undefined);
+  t.deepEqual(events, [], 'the mirror is not blamed for our shutdown');
+  t.is(fake.heads, 0);
+});
+
+test('real nginx: object HEAD present with its length, absent after removal', async (t) => {
+  const peer = await startNginx();
+  t.teardown(() => peer.stop());
+  await mkdir(join(peer.dir, 'release/v1.0.0'), { recursive: true });
+  await writeFile(join(peer.dir, 'release/v1.0.0/tool'), 'x'.repeat(2048));
+  const cache = new AvailabilityCache();
+  t.like(await cache.check('nginx', 'release/v1.0.0/tool', `${peer.url}/release/v1.0.0/tool`, { kind: 'binary' }), {
+    state: 'present',
+    contentLength: 2048,
+  });
+  await rm(join(peer.dir, 'release/v1.0.0/tool'));
+  t.like(await cache.check('nginx', 'release/v1.0.0/tool', `${peer.url}/release/v1.0.0/tool`, { kind: 'binary' }), {
+    state: 'absent',
+    status: 404,
+  });
+  t.like(await cache.check('nginx', 'release/v1.0.0/nope', `${peer.url}/release/v1.0.0/nope`, { kind: 'binary' }), {
+    state: 'absent',
+    status: 404,
+  });
+  t.like(await cache.check('nginx', 'release/v1.0.0', `${peer.url}/release/v1.0.0`, { kind: 'binary' }), { state: 'error' }, 'a directory redirect is not an object');
+});
