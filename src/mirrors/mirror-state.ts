@@ -1,0 +1,207 @@
+// The live mirror state behind MirrorStateView: a health prober, an availability cache, and one
+// breaker per mirror fed by the cache's checks. The decision reads it synchronously; the request
+// path only ever waits in `ensureChecked`, and never longer than its deadline.
+import { AvailabilityCache, type AvailabilityCacheOptions, type AvailabilityStats, type CheckEvent, type ObjectKind } from './availability-cache.js';
+import { Breaker } from './breaker.js';
+import {
+  HealthProber,
+  systemClock,
+  type Clock,
+  type FetchLike,
+  type HealthChange,
+  type LoggerLike,
+  type ProbeResult,
+  type ProbeTarget,
+} from './health-prober.js';
+import type { Availability, MirrorHealth, MirrorStateView } from './state.js';
+
+export interface AvailabilityCheck {
+  mirror: string;
+  /** The object's identity on that mirror, e.g. "library/x@sha256:..." or "release/v1/kubectl". */
+  key: string;
+  /** The URL to HEAD on that mirror. */
+  url: string;
+  kind: ObjectKind;
+  /** HEAD timeout; it may outlast the deadline (the answer still fills the cache). */
+  timeoutMs?: number;
+}
+
+export interface MirrorStateOptions {
+  /** Mirrors with probes configured; others are never probed and count as up. */
+  probes: readonly ProbeTarget[];
+  clock?: Clock;
+  fetch?: FetchLike;
+  logger?: LoggerLike;
+  random?: () => number;
+  /** Consecutive failed checks that trip a mirror's breaker; default 3. */
+  breakerThreshold?: number;
+  /**
+   * A mirror without probes has nothing that could close its breaker, so it half-opens after this
+   * long; default 30 000 ms. Probed mirrors come back only through `rise` successful probes.
+   */
+  unprobedCooldownMs?: number;
+  cache?: Omit<AvailabilityCacheOptions, 'clock' | 'fetch' | 'onCheck'>;
+  ewmaAlpha?: number;
+  jitter?: number;
+}
+
+export interface MirrorStateChange extends HealthChange {
+  /** What caused it: a probe result, or the breaker on failed availability checks. */
+  source: 'probe' | 'breaker';
+}
+
+export interface MirrorStateStats extends AvailabilityStats {
+  /** Mirrors whose breaker is open now. */
+  openBreakers: number;
+}
+
+interface BreakerSlot {
+  breaker: Breaker;
+  /** Whether the mirror was probed when the breaker was made (decides how it closes). */
+  probed: boolean;
+}
+
+export class MirrorState implements MirrorStateView {
+  readonly prober: HealthProber;
+  readonly cache: AvailabilityCache;
+  private readonly breakers = new Map<string, BreakerSlot>();
+  private readonly listeners = new Set<(change: MirrorStateChange) => void>();
+  private readonly clock: Clock;
+  /** Set while markDown runs, so the prober's resulting change is attributed to the breaker. */
+  private trippingBreaker = false;
+
+  constructor(private readonly options: MirrorStateOptions) {
+    this.clock = options.clock ?? systemClock;
+    const shared = { clock: this.clock, ...(options.fetch && { fetch: options.fetch }) };
+    this.prober = new HealthProber(options.probes, {
+      ...shared,
+      ...(options.logger && { logger: options.logger }),
+      ...(options.random && { random: options.random }),
+      ...(options.ewmaAlpha !== undefined && { ewmaAlpha: options.ewmaAlpha }),
+      ...(options.jitter !== undefined && { jitter: options.jitter }),
+    });
+    this.cache = new AvailabilityCache({ ...options.cache, ...shared, onCheck: (event) => this.onCheck(event) });
+    this.prober.onChange((change) => {
+      // Probes brought the mirror back: that is the only way a probed mirror's breaker closes.
+      if (change.up) this.breakers.get(change.name)?.breaker.reset();
+      this.emit({ ...change, source: this.trippingBreaker ? 'breaker' : 'probe' });
+    });
+  }
+
+  /** Down if the probes or the breaker say so; the breaker's reason wins (it is the fresher news). */
+  health(mirror: string): MirrorHealth {
+    const probed = this.prober.health(mirror);
+    const breaker = this.breakers.get(mirror)?.breaker;
+    if (!breaker?.isOpen(this.clock.now())) return probed;
+    const health: MirrorHealth = { up: false };
+    const reason = breaker.reason;
+    if (reason !== undefined) health.reason = reason;
+    if (breaker.since !== undefined) health.since = breaker.since;
+    if (probed.latencyMs !== undefined) health.latencyMs = probed.latencyMs;
+    return health;
+  }
+
+  availability(mirror: string, objectKey: string): Availability | undefined {
+    return this.cache.peek(mirror, objectKey);
+  }
+
+  /**
+   * Starts the checks whose answer is unknown (nothing cached, not even stale) on mirrors that are
+   * up, and resolves when they are done or at `deadlineMs`, whichever is first. Checks still
+   * running at the deadline go on and fill the cache for the next request; the decision then sees
+   * "unknown" for them and picks the safe choice.
+   */
+  async ensureChecked(checks: readonly AvailabilityCheck[], deadlineMs: number): Promise<void> {
+    const running: Promise<unknown>[] = [];
+    for (const check of checks) {
+      if (this.cache.has(check.mirror, check.key) || !this.health(check.mirror).up) continue;
+      const options = check.timeoutMs === undefined ? { kind: check.kind } : { kind: check.kind, timeoutMs: check.timeoutMs };
+      running.push(this.cache.check(check.mirror, check.key, check.url, options));
+    }
+    if (running.length === 0) return;
+    let timer: unknown;
+    const deadline = new Promise<void>((resolve) => {
+      timer = this.clock.setTimeout(resolve, deadlineMs);
+    });
+    try {
+      await Promise.race([Promise.all(running), deadline]);
+    } finally {
+      this.clock.clearTimeout(timer);
+    }
+  }
+
+  /** Up/down transitions of any mirror, from probes or breakers; returns an unsubscribe function. */
+  onChange(listener: (change: MirrorStateChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Every probe result (for probe metrics); returns an unsubscribe function. */
+  onProbe(listener: (result: ProbeResult) => void): () => void {
+    return this.prober.onProbe(listener);
+  }
+
+  start(): void {
+    this.prober.start();
+  }
+
+  /** Stops probing and aborts checks in flight; resolves when everything has settled. */
+  async stop(): Promise<void> {
+    await Promise.all([this.prober.stop(), this.cache.close()]);
+  }
+
+  /** Config reload: probe state of mirrors that stay is kept; cached availability is kept. */
+  replaceMirrors(probes: readonly ProbeTarget[]): void {
+    this.prober.replaceMirrors(probes);
+    // A breaker made for a probed mirror waits for probes; one for an unprobed mirror has a
+    // cooldown. When that changes, start the mirror with a fresh breaker.
+    for (const [name, slot] of this.breakers) if (slot.probed !== this.prober.has(name)) this.breakers.delete(name);
+  }
+
+  stats(): MirrorStateStats {
+    const now = this.clock.now();
+    let openBreakers = 0;
+    for (const { breaker } of this.breakers.values()) if (breaker.isOpen(now)) openBreakers++;
+    return { ...this.cache.stats(), openBreakers };
+  }
+
+  private onCheck(event: CheckEvent): void {
+    const now = this.clock.now();
+    const slot = this.breakerFor(event.mirror);
+    if (!event.mirrorFailed) {
+      slot.breaker.recordSuccess(now);
+      return;
+    }
+    const reason = event.availability.state === 'error' ? event.availability.reason : event.availability.state;
+    if (!slot.breaker.recordFailure(reason, now)) return;
+    const tripReason = slot.breaker.reason ?? reason;
+    this.options.logger?.warn({ mirror: event.mirror, reason: tripReason }, 'mirror breaker open');
+    if (slot.probed) {
+      // Also restarts the probe success count: only `rise` probes from now on bring it back.
+      this.trippingBreaker = true;
+      try {
+        this.prober.markDown(event.mirror, tripReason);
+      } finally {
+        this.trippingBreaker = false;
+      }
+    } else {
+      this.emit({ name: event.mirror, up: false, reason: tripReason, since: now, source: 'breaker' });
+    }
+  }
+
+  private breakerFor(mirror: string): BreakerSlot {
+    let slot = this.breakers.get(mirror);
+    if (!slot) {
+      const probed = this.prober.has(mirror);
+      const threshold = this.options.breakerThreshold ?? 3;
+      const breaker = new Breaker(probed ? { threshold } : { threshold, cooldownMs: this.options.unprobedCooldownMs ?? 30_000 });
+      slot = { breaker, probed };
+      this.breakers.set(mirror, slot);
+    }
+    return slot;
+  }
+
+  private emit(change: MirrorStateChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+}

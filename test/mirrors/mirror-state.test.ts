@@ -1,0 +1,162 @@
+import test from 'ava';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FetchLike, ProbeTarget } from '../../src/mirrors/health-prober.js';
+import { MirrorState, type AvailabilityCheck, type MirrorStateChange } from '../../src/mirrors/mirror-state.js';
+import { FakeClock } from './fake-clock.js';
+
+const probe = (name: string, extra: Partial<ProbeTarget> = {}): ProbeTarget => ({
+  name,
+  probeUrl: `http://${name}.test/v2/`,
+  intervalMs: 10_000,
+  timeoutMs: 1_000,
+  rise: 2,
+  fall: 3,
+  ...extra,
+});
+
+const blob = (mirror: string, n: number): AvailabilityCheck => ({
+  mirror,
+  key: `x@sha256:${n}`,
+  url: `http://${mirror}.test/v2/x/blobs/sha256:${n}`,
+  kind: 'blob',
+});
+
+/** Probes (GET) and checks (HEAD) answered per method; 'hang' never answers until aborted. */
+function fakeMirror() {
+  const answers = { GET: 200 as number | 'hang', HEAD: 200 as number | 'hang' };
+  const calls = { GET: 0, HEAD: 0 };
+  const fetchFn: FetchLike = (_url, init) => {
+    calls[init.method]++;
+    const answer = answers[init.method];
+    if (answer === 'hang') return new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(new Error('aborted'))));
+    return Promise.resolve({ status: answer, headers: new Headers() });
+  };
+  return { fetchFn, answers, calls };
+}
+
+test('failed checks trip the breaker; only rise probes bring the mirror back', async (t) => {
+  const clock = new FakeClock();
+  const mirror = fakeMirror();
+  const state = new MirrorState({ probes: [probe('a')], clock, fetch: mirror.fetchFn, breakerThreshold: 3 });
+  const changes: MirrorStateChange[] = [];
+  state.onChange((change) => changes.push(change));
+
+  mirror.answers.HEAD = 503;
+  await state.cache.check('a', 'k1', 'http://a.test/k1', { kind: 'blob' });
+  await state.cache.check('a', 'k2', 'http://a.test/k2', { kind: 'blob' });
+  t.true(state.health('a').up, 'two failures: not yet');
+  await state.cache.check('a', 'k3', 'http://a.test/k3', { kind: 'blob' });
+  const down = state.health('a');
+  t.false(down.up);
+  t.regex(down.reason ?? '', /breaker open after 3 failed availability checks \(last: HEAD http:\/\/a.test\/k3: HTTP 503\)/);
+  t.deepEqual(changes.map((c) => [c.up, c.source]), [[false, 'breaker']]);
+  t.is(state.stats().openBreakers, 1);
+
+  mirror.answers.HEAD = 200;
+  await state.cache.check('a', 'k4', 'http://a.test/k4', { kind: 'blob' });
+  clock.advance(3_600_000);
+  t.false(state.health('a').up, 'neither a good check nor time closes a probed mirror breaker');
+  await state.prober.probeNow();
+  t.false(state.health('a').up, 'one probe is below rise');
+  await state.prober.probeNow();
+  t.true(state.health('a').up);
+  t.is(state.health('a').reason, undefined);
+  t.deepEqual(changes.map((c) => [c.up, c.source]), [[false, 'breaker'], [true, 'probe']]);
+  t.is(state.stats().openBreakers, 0);
+});
+
+test('404s and other answers from a working mirror never trip the breaker', async (t) => {
+  const mirror = fakeMirror();
+  const state = new MirrorState({ probes: [probe('a')], clock: new FakeClock(), fetch: mirror.fetchFn, breakerThreshold: 2 });
+  mirror.answers.HEAD = 404;
+  for (let i = 0; i < 5; i++) await state.cache.check('a', `k${i}`, `http://a.test/k${i}`, { kind: 'blob' });
+  mirror.answers.HEAD = 403;
+  for (let i = 5; i < 10; i++) await state.cache.check('a', `k${i}`, `http://a.test/k${i}`, { kind: 'blob' });
+  t.true(state.health('a').up);
+});
+
+test('a probe-down mirror is down with the probe reason', async (t) => {
+  const mirror = fakeMirror();
+  const state = new MirrorState({ probes: [probe('a', { fall: 1 })], clock: new FakeClock(), fetch: mirror.fetchFn });
+  mirror.answers.GET = 500;
+  await state.prober.probeNow();
+  t.like(state.health('a'), { up: false, reason: 'probe http://a.test/v2/: HTTP 500' });
+  t.true(state.health('unprobed').up);
+});
+
+test('an unprobed mirror breaker half-opens after its cooldown', async (t) => {
+  const clock = new FakeClock();
+  const mirror = fakeMirror();
+  const state = new MirrorState({ probes: [], clock, fetch: mirror.fetchFn, breakerThreshold: 1, unprobedCooldownMs: 30_000 });
+  const changes: MirrorStateChange[] = [];
+  state.onChange((change) => changes.push(change));
+  mirror.answers.HEAD = 502;
+  await state.cache.check('b', 'k', 'http://b.test/k', { kind: 'binary' });
+  t.false(state.health('b').up);
+  t.deepEqual(changes.map((c) => [c.name, c.up, c.source]), [['b', false, 'breaker']]);
+  clock.advance(30_000);
+  t.true(state.health('b').up);
+});
+
+test('ensureChecked checks only unknown objects on up mirrors, and waits for them', async (t) => {
+  const mirror = fakeMirror();
+  const state = new MirrorState({ probes: [probe('down', { fall: 1 })], clock: new FakeClock(), fetch: mirror.fetchFn });
+  mirror.answers.GET = 500;
+  await state.prober.probeNow();
+  await state.cache.check('a', blob('a', 1).key, blob('a', 1).url, { kind: 'blob' });
+  t.is(mirror.calls.HEAD, 1);
+  await state.ensureChecked([blob('a', 1), blob('a', 2), blob('a', 2), blob('b', 1), blob('down', 1)], 300);
+  t.is(mirror.calls.HEAD, 3, 'a/2 once (coalesced) and b/1; a/1 is cached; the down mirror is skipped');
+  t.like(state.availability('a', blob('a', 2).key), { state: 'present' });
+  t.like(state.availability('b', blob('b', 1).key), { state: 'present' });
+  t.is(state.availability('down', blob('down', 1).key), undefined);
+  await state.ensureChecked([], 300);
+  await state.ensureChecked([blob('a', 1)], 300);
+  t.is(mirror.calls.HEAD, 3);
+  t.like(state.stats(), { headsSent: 3, entries: 3 });
+});
+
+test('ensureChecked resolves at its deadline; the check goes on and fills the cache', async (t) => {
+  const clock = new FakeClock();
+  const mirror = fakeMirror();
+  const state = new MirrorState({ probes: [], clock, fetch: mirror.fetchFn });
+  mirror.answers.HEAD = 'hang';
+  const waiting = state.ensureChecked([{ ...blob('a', 1), timeoutMs: 2_000 }], 300);
+  clock.advance(300);
+  await waiting;
+  t.is(state.availability('a', blob('a', 1).key), undefined, 'still unknown at the deadline');
+  t.is(state.stats().inflight, 1);
+  clock.advance(1_700);
+  await state.cache.check('a', blob('a', 1).key, blob('a', 1).url, { kind: 'blob' }); // joins the running one
+  t.like(state.availability('a', blob('a', 1).key), { state: 'error' });
+});
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+test('real HTTP: a mirror that never answers does not hold the request past the deadline', async (t) => {
+  const server = createServer(() => {}); // accepts, never answers
+  const base = await listen(server);
+  const state = new MirrorState({ probes: [] });
+  t.teardown(async () => {
+    await state.stop();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  await state.ensureChecked([{ mirror: 'hang', key: 'k', url: `${base}/k`, kind: 'binary', timeoutMs: 60_000 }], 100);
+  t.is(state.availability('hang', 'k'), undefined);
+  t.is(state.stats().inflight, 1, 'the HEAD goes on in the background');
+});
+
+test('replaceMirrors keeps probe state of mirrors that stay', async (t) => {
+  const mirror = fakeMirror();
+  const state = new MirrorState({ probes: [probe('a', { fall: 1 }), probe('b')], clock: new FakeClock(), fetch: mirror.fetchFn });
+  mirror.answers.GET = 500;
+  await state.prober.probeNow();
+  state.replaceMirrors([probe('a', { fall: 1 })]);
+  t.false(state.health('a').up);
+  t.true(state.health('b').up, 'b is no longer probed: up');
+});
