@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -6,7 +7,7 @@ import { join } from 'node:path';
 import { AvailabilityCache, type CheckEvent } from '../../src/mirrors/availability-cache.js';
 import type { FetchLike } from '../../src/mirrors/health-prober.js';
 import { FakeClock } from './fake-clock.js';
-import { startNginx } from '../helpers/peers.js';
+import { startNginx, startRegistry } from '../helpers/peers.js';
 
 /** A fetch answering `status` (with headers) per URL path; counts calls; can hold answers back. */
 function fakeFetch(answer: (url: string) => { status: number; headers?: Record<string, string> }) {
@@ -229,4 +230,23 @@ test('real nginx: object HEAD present with its length, absent after removal', as
     status: 404,
   });
   t.like(await cache.check('nginx', 'release/v1.0.0', `${peer.url}/release/v1.0.0`, { kind: 'binary' }), { state: 'error' }, 'a directory redirect is not an object');
+});
+
+test('real docker-registry: blob HEAD present with its length, absent for an unknown digest', async (t) => {
+  const registry = await startRegistry();
+  t.teardown(() => registry.stop());
+  const content = Buffer.from('a layer, more or less');
+  const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
+  const started = await fetch(`${registry.url}/v2/probe/x/blobs/uploads/`, { method: 'POST' });
+  t.is(started.status, 202);
+  const upload = new URL(started.headers.get('location')!, registry.url);
+  upload.searchParams.set('digest', digest);
+  const put = await fetch(upload, { method: 'PUT', body: content, headers: { 'content-type': 'application/octet-stream' } });
+  t.is(put.status, 201);
+
+  const cache = new AvailabilityCache();
+  const blobUrl = (d: string) => `${registry.url}/v2/probe/x/blobs/${d}`;
+  t.like(await cache.check('reg', digest, blobUrl(digest), { kind: 'blob' }), { state: 'present', contentLength: content.length });
+  const missing = `sha256:${'0'.repeat(64)}`;
+  t.like(await cache.check('reg', missing, blobUrl(missing), { kind: 'blob' }), { state: 'absent', status: 404 });
 });
