@@ -72,6 +72,9 @@ function describe(decision: Decision): string {
   const lines: string[] = [];
   if (decision.kind === 'v2-base') return '200 OK: registry API base (/v2/), answered by the redirector itself\n';
   if (decision.kind === 'check') return `needs availability checks: ${decision.checks.map((c) => c.mirror).join(', ')}\n`;
+  if (decision.kind === 'mirrorlist') {
+    return `${decision.format} for ${decision.path}:\n${decision.entries.map((e, i) => `  ${String(i + 1).padStart(2)}. ${e.usable ? 'usable ' : 'skipped'} ${e.mirror}  [region ${e.region}]  ${e.usable ? e.url : e.reason}`).join('\n')}\n`;
+  }
   const client = decision.client;
   if (client) {
     lines.push(`client     ${client.ip.text} (IPv${client.ip.version})`);
@@ -95,6 +98,10 @@ function describe(decision: Decision): string {
 }
 
 function toJson(decision: Decision): unknown {
+  if (decision.kind === 'error' || decision.kind === 'mirrorlist') {
+    const { client, ...rest } = decision;
+    return { ...rest, ...('route' in rest ? { route: { prefix: rest.route.prefix, type: rest.route.type } } : {}), client: client && { ...client, ip: client.ip.text } };
+  }
   if (decision.kind !== 'redirect') return decision;
   const { route, mirror, client, alternatives, ...rest } = decision;
   return {

@@ -30,6 +30,14 @@ export interface Verdict {
   reason?: string;
 }
 
+export interface MirrorListEntry {
+  mirror: string;
+  region: string;
+  url: string;
+  usable: boolean;
+  reason?: string;
+}
+
 export interface AvailabilityCheck {
   mirror: string;
   key: string;
@@ -51,6 +59,8 @@ export type Decision =
       alternatives: { mirror: CompiledMirror; region: string; url: string }[];
     }
   | { kind: 'v2-base' }
+  /** `?mirrorlist` (JSON or HTML) or `<path>.meta4` (Metalink): every candidate, best first. */
+  | { kind: 'mirrorlist'; format: 'mirrorlist' | 'metalink'; file: string; path: string; client: ClientLocation; route: CompiledRoute; entries: MirrorListEntry[] }
   | { kind: 'error'; status: number; code: string; message: string; client?: ClientLocation; verdicts?: Verdict[]; retryAfterSeconds?: number }
   /** The decision needs availability facts that are not cached: check these, then decide again. */
   | { kind: 'check'; checks: AvailabilityCheck[] };
@@ -58,9 +68,12 @@ export type Decision =
 /** Checksums and signatures are always fetched from the origin: a user who verifies trusts only it. */
 const INTEGRITY_SUFFIXES = ['.sha256', '.sha512', '.sha1', '.md5', '.asc', '.sig', '.pem', '.cert'];
 const MAX_ALTERNATIVES = 3;
+const METALINK_SUFFIX = '.meta4';
 
 interface Target {
   route: CompiledRoute;
+  /** The object's path as requested (without .meta4). */
+  path: string;
   /** Builds the URL of the object on a mirror. */
   urlOn(mirror: CompiledMirror): string;
   /** Availability cache key and kind, for objects worth checking before a redirect. */
@@ -76,12 +89,18 @@ export function decide(facts: RequestFacts, config: CompiledConfig, state: Mirro
   if (facts.path.length > MAX_PATH_LENGTH) {
     return { kind: 'error', status: 414, code: 'PATH_INVALID', message: `path longer than ${MAX_PATH_LENGTH} characters` };
   }
-  const target = facts.path === '/v2' || facts.path.startsWith('/v2/') ? ociTarget(facts, config) : binaryTarget(facts, config);
+  const isOci = facts.path === '/v2' || facts.path.startsWith('/v2/');
+  // Mirror lists are for files: `<path>.meta4` (Metalink) or `<path>?mirrorlist`.
+  const listing = isOci ? undefined : facts.path.endsWith(METALINK_SUFFIX) ? 'metalink' : /(?:^|&)mirrorlist(?:[=&]|$)/.test(facts.query) ? 'mirrorlist' : undefined;
+  const objectFacts = listing === 'metalink' ? { ...facts, path: facts.path.slice(0, -METALINK_SUFFIX.length) } : listing ? { ...facts, query: '' } : facts;
+  const target = isOci ? ociTarget(objectFacts, config) : binaryTarget(objectFacts, config);
   if ('kind' in target) return target;
 
   const ip = resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies) ?? parseIp('0.0.0.0')!;
   const client = locateClient(ip, config.geo);
-  return choose(target, candidatesFor(target.route, client), client, state, facts.checksDone === true);
+  const candidates = candidatesFor(target.route, client);
+  if (listing) return list(target, candidates, client, state, facts.checksDone === true, listing, target.path.slice(target.path.lastIndexOf('/') + 1));
+  return choose(target, candidates, client, state, facts.checksDone === true);
 }
 
 function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decision {
@@ -98,6 +117,7 @@ function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decisi
   const query = facts.query ? `?${facts.query}` : '';
   const target: Target = {
     route,
+    path: facts.path,
     urlOn: (mirror) => `${mirror.base}/v2/${mirror.repository ? `${mirror.repository}/` : ''}${request.name}/${request.tail}${query}`,
     originOnly: false,
     status: 307,
@@ -127,12 +147,39 @@ function binaryTarget(facts: RequestFacts, config: CompiledConfig): Target | Dec
   const query = facts.query ? `?${facts.query}` : '';
   const target: Target = {
     route,
+    path: facts.path,
     urlOn: (mirror) => (route.keepPrefix ? `${mirror.base}${facts.path}${query}` : `${mirror.base}/${rest}${query}`),
     check: { key: `file:${facts.path}`, kind: 'binary' },
     originOnly: route.origin !== undefined && INTEGRITY_SUFFIXES.some((suffix) => rest.endsWith(suffix)),
     status: 302,
   };
   return target;
+}
+
+type Evaluation = { usable: true } | { usable: false; reason: string } | { usable: 'unknown'; check: AvailabilityCheck };
+
+/** Can this candidate serve this object now? From health and cached availability only: no I/O. */
+function evaluate(target: Target, candidate: Candidate, client: ClientLocation, state: MirrorStateView, checksDone: boolean): Evaluation {
+  const { mirror } = candidate;
+  const { route } = target;
+  const isOrigin = mirror === route.origin;
+  if (target.originOnly && !isOrigin) return { usable: false, reason: 'checksums and signatures are served from the origin only' };
+  if (mirror.ipVersions && !mirror.ipVersions.has(client.ip.version)) {
+    return { usable: false, reason: `serves IPv${[...mirror.ipVersions].join('/IPv')} only; client is IPv${client.ip.version}` };
+  }
+  const health = state.health(mirror.name);
+  if (!health.up) return { usable: false, reason: `down${health.reason ? `: ${health.reason}` : ''}` };
+  // The origin holds everything by definition; a mirror may lag behind it, so ask (from cache).
+  if (target.check && route.origin && !isOrigin) {
+    const known = state.availability(mirror.name, target.check.key);
+    if (!known) {
+      if (checksDone) return { usable: false, reason: 'availability unknown (check did not answer in time)' };
+      return { usable: 'unknown', check: { mirror: mirror.name, key: target.check.key, url: target.urlOn(mirror), kind: target.check.kind } };
+    }
+    if (known.state === 'absent') return { usable: false, reason: `does not have it (HTTP ${known.status})` };
+    if (known.state === 'error') return { usable: false, reason: `availability check failed: ${known.reason}` };
+  }
+  return { usable: true };
 }
 
 function choose(target: Target, candidates: Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean): Decision {
@@ -144,47 +191,17 @@ function choose(target: Target, candidates: Candidate[], client: ClientLocation,
 
   for (const candidate of candidates) {
     const { mirror, region } = candidate;
-    const skip = (reason: string) => verdicts.push({ mirror: mirror.name, region, outcome: 'skipped', reason });
-    const isOrigin = mirror === route.origin;
-    if (target.originOnly && !isOrigin) {
-      skip('checksums and signatures are served from the origin only');
-      continue;
-    }
-    if (mirror.ipVersions && !mirror.ipVersions.has(client.ip.version)) {
-      skip(`serves IPv${[...mirror.ipVersions].join('/IPv')} only; client is IPv${client.ip.version}`);
-      continue;
-    }
-    const health = state.health(mirror.name);
-    if (!health.up) {
-      skip(`down${health.reason ? `: ${health.reason}` : ''}`);
-      continue;
-    }
-    // The origin holds everything by definition; a mirror may lag behind it, so ask (from cache).
-    if (target.check && route.origin && !isOrigin) {
-      const known = state.availability(mirror.name, target.check.key);
-      if (!known) {
-        if (!checksDone) {
-          // Ask about this mirror, and about every better-ranked unknown one, in one round.
-          pending.push({ mirror: mirror.name, key: target.check.key, url: target.urlOn(mirror), kind: target.check.kind });
-          continue;
-        }
-        skip('availability unknown (check did not answer in time)');
-        continue;
-      }
-      if (known.state === 'absent') {
-        skip(`does not have it (HTTP ${known.status})`);
-        continue;
-      }
-      if (known.state === 'error') {
-        skip(`availability check failed: ${known.reason}`);
-        continue;
-      }
-    }
-    if (pending.length > 0) {
+    const verdict = evaluate(target, candidate, client, state, checksDone);
+    if (verdict.usable === false) {
+      verdicts.push({ mirror: mirror.name, region, outcome: 'skipped', reason: verdict.reason });
+    } else if (verdict.usable === 'unknown') {
+      // Before a choice: ask about this one and every better-ranked unknown one, in one round.
+      // After it: an unchecked mirror is simply not offered as an alternative.
+      if (!chosen) pending.push(verdict.check);
+    } else if (pending.length > 0) {
       // This one can serve, but better-ranked mirrors are unchecked: check them before settling.
       break;
-    }
-    if (!chosen) {
+    } else if (!chosen) {
       chosen = candidate;
       verdicts.push({ mirror: mirror.name, region, outcome: 'chosen' });
     } else if (alternatives.length < MAX_ALTERNATIVES) {
@@ -204,6 +221,19 @@ function choose(target: Target, candidates: Candidate[], client: ClientLocation,
     return { kind: 'redirect', status: target.status, location: target.urlOn(mirror), mirror, region: 'default', route, client, verdicts, alternatives: [] };
   }
   return { kind: 'redirect', status: target.status, location: target.urlOn(chosen.mirror), mirror: chosen.mirror, region: chosen.region, route, client, verdicts, alternatives };
+}
+
+/** Every candidate with its state, for `?mirrorlist` and `.meta4`: checks all unknown ones first. */
+function list(target: Target, candidates: Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean, format: 'mirrorlist' | 'metalink', file: string): Decision {
+  const entries: MirrorListEntry[] = [];
+  const pending: AvailabilityCheck[] = [];
+  for (const candidate of candidates) {
+    const verdict = evaluate(target, candidate, client, state, checksDone);
+    if (verdict.usable === 'unknown') pending.push(verdict.check);
+    else entries.push({ mirror: candidate.mirror.name, region: candidate.region, url: target.urlOn(candidate.mirror), usable: verdict.usable, ...(verdict.usable ? {} : { reason: verdict.reason }) });
+  }
+  if (pending.length > 0) return { kind: 'check', checks: pending };
+  return { kind: 'mirrorlist', format, file, path: target.path, client, route: target.route, entries };
 }
 
 function namespaceOf(query: string): string | undefined {

@@ -61,7 +61,7 @@ export function createRedirectorServer(deps: AppDeps): Server {
 function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps): void {
   const isOci = facts.path === '/v2' || facts.path.startsWith('/v2/');
   try {
-    respond(res, decision, isOci);
+    respond(res, decision, isOci, req.headers.accept);
   } catch (error) {
     deps.logger?.error({ err: error, path: facts.path }, 'request failed');
     respondInternalError(res);

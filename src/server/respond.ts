@@ -3,11 +3,12 @@
 import type { ServerResponse } from 'node:http';
 import type { Decision } from '../decision/decide.js';
 import type { ClientLocation } from '../geo/location.js';
+import { metalink, mirrorListHtml, mirrorListJson, wantsHtml } from './mirror-list.js';
 import { ociErrorBody } from './oci-error.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-Api-Version';
 
-export function respond(res: ServerResponse, decision: Decision, isOci: boolean): void {
+export function respond(res: ServerResponse, decision: Decision, isOci: boolean, accept?: string): void {
   const headers: Record<string, string> = isOci ? { [API_VERSION_HEADER]: 'registry/2.0' } : {};
   switch (decision.kind) {
     case 'v2-base':
@@ -39,6 +40,21 @@ export function respond(res: ServerResponse, decision: Decision, isOci: boolean)
       const body = JSON.stringify(ociErrorBody(decision.code, decision.message, decision.verdicts ? { skipped: decision.verdicts } : undefined));
       headers['Content-Length'] = String(Buffer.byteLength(body));
       res.writeHead(decision.status, headers).end(body);
+      return;
+    }
+    case 'mirrorlist': {
+      const [type, body] =
+        decision.format === 'metalink'
+          ? ['application/metalink4+xml', metalink(decision, new Date())]
+          : wantsHtml(accept)
+            ? ['text/html; charset=utf-8', mirrorListHtml(decision)]
+            : ['application/json', mirrorListJson(decision)];
+      headers['Content-Type'] = type;
+      headers['Cache-Control'] = 'private, max-age=0';
+      headers['Vary'] = 'Accept';
+      headers['X-Artifact-Client'] = describeClient(decision.client);
+      headers['Content-Length'] = String(Buffer.byteLength(body));
+      res.writeHead(200, headers).end(body);
       return;
     }
     case 'check':

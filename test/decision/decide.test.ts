@@ -228,3 +228,26 @@ test('every mirror down: the default anyway, or 503 when so configured', (t) => 
   t.is(refused.status, 503);
   t.is(refused.retryAfterSeconds, 30);
 });
+
+test('?mirrorlist lists every candidate with its state, best first', (t) => {
+  const state: MirrorStateView = { ...EVERYTHING_PRESENT, health: (name) => (name === 'us-files' ? { up: false, reason: 'probe failed' } : { up: true }) };
+  const decision = run('/files/v1/tool?mirrorlist', '81.2.69.160', {}, state);
+  if (decision.kind !== 'mirrorlist') return t.fail(JSON.stringify(decision));
+  t.is(decision.format, 'mirrorlist');
+  t.is(decision.path, '/files/v1/tool');
+  t.deepEqual(decision.entries, [
+    { mirror: 'eu-files', region: 'Europe', url: 'https://eu.files.example/base/v1/tool', usable: true },
+    { mirror: 'us-files', region: 'default', url: 'https://us.files.example/base/v1/tool', usable: false, reason: 'down: probe failed' },
+    { mirror: 'origin-files', region: 'origin', url: 'https://origin.example/prod/v1/tool', usable: true },
+  ]);
+});
+
+test('<path>.meta4 is a metalink for <path>; a list checks every unknown mirror first', (t) => {
+  const decision = run('/files/v1/tool.meta4', '81.2.69.160', { checksDone: false }, ALL_UP);
+  if (decision.kind !== 'check') return t.fail(JSON.stringify(decision));
+  t.deepEqual(decision.checks.map((c) => c.mirror), ['eu-files', 'us-files']);
+  const listed = run('/files/v1/tool.meta4', '81.2.69.160');
+  if (listed.kind !== 'mirrorlist') return t.fail();
+  t.is(listed.format, 'metalink');
+  t.is(listed.file, 'tool');
+});

@@ -121,4 +121,26 @@ test.serial('a change to the file is picked up by the watcher', async (t) => {
   writeFileSync(configFile, CONFIG.replace('Europe: eu-files', 'Europe: us-files'));
   t.true(await reloaded);
   t.is((await get('/bin/x', { headers: { 'X-Forwarded-For': '81.2.69.160' } })).headers.get('x-artifact-mirror'), 'us-files');
+  const restored = new Promise<boolean>((resolve) => redirector.holder.onReload((r) => resolve(r.ok)));
+  writeFileSync(configFile, CONFIG);
+  t.true(await restored);
+});
+
+test.serial('mirror lists: JSON for tools, HTML for browsers, Metalink for .meta4', async (t) => {
+  const json = await get('/bin/v1/tool?mirrorlist', { headers: { 'X-Forwarded-For': '81.2.69.160' } });
+  t.is(json.status, 200);
+  const body = (await json.json()) as { path: string; mirrors: { rank: number; mirror: string; url: string }[] };
+  t.is(body.path, '/bin/v1/tool');
+  t.deepEqual(body.mirrors.map((m) => m.mirror), ['eu-files', 'us-files']);
+
+  const html = await get('/bin/v1/tool?mirrorlist', { headers: { 'X-Forwarded-For': '81.2.69.160', Accept: 'text/html,application/xhtml+xml' } });
+  t.regex(html.headers.get('content-type') ?? '', /text\/html/);
+  t.regex(await html.text(), /<a href="https:\/\/eu\.files\.example\/v1\/tool">/);
+
+  const meta = await get('/bin/v1/tool.meta4', { headers: { 'X-Forwarded-For': '81.2.69.160' } });
+  t.is(meta.headers.get('content-type'), 'application/metalink4+xml');
+  const xml = await meta.text();
+  t.regex(xml, /<file name="tool">/);
+  t.regex(xml, /<url priority="1">https:\/\/eu\.files\.example\/v1\/tool<\/url>/);
+  t.regex(xml, /<url priority="2">https:\/\/us\.files\.example\/v1\/tool<\/url>/);
 });
