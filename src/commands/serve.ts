@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { ConfigHolder } from '../config/config-holder.js';
 import { loadConfigFile } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
-import { NO_CHECKS } from '../mirrors/state.js';
+import { createMirrorState, probeTargets } from '../mirrors/live-state.js';
 import { openAccessLog } from '../server/access-log.js';
 import { createRedirectorServer } from '../server/app.js';
 import { createMetrics } from '../server/metrics.js';
@@ -67,11 +67,17 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       logger.error({ config: holder.file, problems: result.problems.map(formatProblem) }, 'config reload rejected; still serving the previous config');
     }
   });
+  const state = createMirrorState(loaded.config, logger);
+  holder.onReload((result) => {
+    if (result.ok) state.replaceMirrors(probeTargets(result.config));
+  });
+  metrics.observeMirrors(() => holder.current, state);
+  state.start();
   if (!values['no-watch']) holder.watchFile();
   const onHangup = () => holder.reload();
   process.on('SIGHUP', onHangup);
 
-  const server = createRedirectorServer({ holder, state: NO_CHECKS, metrics, accessLog, logger });
+  const server = createRedirectorServer({ holder, state, metrics, accessLog, logger });
   server.listen(port, values.host);
   await once(server, 'listening');
   const address = server.address();
@@ -82,6 +88,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   logger.info({ signal: signal[0] }, 'shutting down');
   process.off('SIGHUP', onHangup);
   holder.close();
+  await state.stop();
   server.close();
   server.closeAllConnections?.();
   await once(server, 'close');

@@ -102,6 +102,24 @@ export function compileConfig(
       namespaces: new Set(input.registry?.namespaces ?? []),
       geo,
       checkTimeoutMs: input.health?.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
+      health: compileHealth(input.health),
+    },
+  };
+}
+
+function compileHealth(input: ConfigInput['health']): CompiledConfig['health'] {
+  const a = input?.availability ?? {};
+  const seconds = (value: number | undefined, fallback: number) => (value ?? fallback) * 1000;
+  return {
+    breakerThreshold: input?.breakerThreshold ?? 3,
+    availability: {
+      maxEntries: a.maxEntries ?? 100_000,
+      maxBytes: (a.maxMegabytes ?? 32) * 1024 * 1024,
+      presentMs: seconds(a.presentSeconds, 24 * 3600),
+      tagMs: seconds(a.tagSeconds, 15),
+      absentMs: seconds(a.absentSeconds, 30),
+      errorMs: seconds(a.errorSeconds, 5),
+      staleMs: seconds(a.staleSeconds, 600),
     },
   };
 }
@@ -115,14 +133,17 @@ function compileMirror(name: string, input: MirrorInput): CompiledMirror {
     base,
     repository: isRegistry ? (input.repository ?? '').replace(/^\/+|\/+$/g, '') : '',
   };
-  if (input.probe) {
-    const probePath = input.probe.path ?? (isRegistry ? '/v2/' : '/');
+  // Registries have a standard health URL (/v2/), so they are probed unless told otherwise;
+  // a file server has none, so it is probed only when its config names a path.
+  if (input.probe !== false && (input.probe || isRegistry)) {
+    const probe = input.probe ?? {};
+    const probePath = probe.path ?? (isRegistry ? '/v2/' : '/');
     mirror.probe = {
       url: `${base}${probePath}`,
-      intervalMs: (input.probe.intervalSeconds ?? DEFAULT_PROBE.intervalMs / 1000) * 1000,
-      timeoutMs: input.probe.timeoutMs ?? DEFAULT_PROBE.timeoutMs,
-      rise: input.probe.rise ?? DEFAULT_PROBE.rise,
-      fall: input.probe.fall ?? DEFAULT_PROBE.fall,
+      intervalMs: (probe.intervalSeconds ?? DEFAULT_PROBE.intervalMs / 1000) * 1000,
+      timeoutMs: probe.timeoutMs ?? DEFAULT_PROBE.timeoutMs,
+      rise: probe.rise ?? DEFAULT_PROBE.rise,
+      fall: probe.fall ?? DEFAULT_PROBE.fall,
     };
   }
   if (input.ipVersions) mirror.ipVersions = new Set(input.ipVersions);

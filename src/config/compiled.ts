@@ -56,4 +56,8 @@ export interface CompiledConfig {
   namespaces: ReadonlySet<string>;
   geo: GeoData;
   checkTimeoutMs: number;
+  health: {
+    breakerThreshold: number;
+    availability: { maxEntries: number; maxBytes: number; presentMs: number; tagMs: number; absentMs: number; errorMs: number; staleMs: number };
+  };
 }

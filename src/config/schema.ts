@@ -28,7 +28,7 @@ export const mirrorSchema = z.union([
   z.strictObject({
     /** Base URL of a bucket or web server holding binaries; the path after the route prefix is appended. */
     url: httpUrl,
-    probe: probeSchema.optional(),
+    probe: z.union([probeSchema, z.literal(false)]).optional(),
     ipVersions: z.array(z.union([z.literal(4), z.literal(6)])).min(1).optional(),
   }),
   z.strictObject({
@@ -36,7 +36,7 @@ export const mirrorSchema = z.union([
     registry: httpUrl,
     /** Prepended to every repository name, e.g. `k8s-artifacts-prod/images`. */
     repository: z.string().optional(),
-    probe: probeSchema.optional(),
+    probe: z.union([probeSchema, z.literal(false)]).optional(),
     ipVersions: z.array(z.union([z.literal(4), z.literal(6)])).min(1).optional(),
   }),
 ]);
@@ -71,6 +71,23 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** How long a request may wait for an availability check before falling back to the origin. */
       checkTimeoutMs: z.number().int().positive().max(10_000).optional(),
+      /** Consecutive failed availability checks that take a mirror out until probes bring it back. */
+      breakerThreshold: z.number().int().min(1).max(1000).optional(),
+      /** The availability cache (read at start; a change needs a restart). */
+      availability: z
+        .strictObject({
+          maxEntries: z.number().int().min(100).optional(),
+          maxMegabytes: z.number().positive().optional(),
+          /** Found, immutable (blobs, manifests by digest, release files). */
+          presentSeconds: z.number().positive().optional(),
+          /** Found, manifest by tag: tags move. */
+          tagSeconds: z.number().positive().optional(),
+          absentSeconds: z.number().positive().optional(),
+          errorSeconds: z.number().positive().optional(),
+          /** How long an expired immutable answer may still be used while it is refreshed. */
+          staleSeconds: z.number().min(0).optional(),
+        })
+        .optional(),
     })
     .optional(),
   mirrors: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'mirror names are letters, digits, _ . -'), mirrorSchema).optional(),

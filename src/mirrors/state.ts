@@ -36,7 +36,7 @@ export const ALL_UP: MirrorStateView = {
 /** The state view plus the one thing the request path may ask of it: check these objects, within a bound. */
 export interface MirrorStateService extends MirrorStateView {
   /** Runs the checks (sharing any already in flight); resolves by `deadlineMs` even if some are still running. */
-  ensureChecked(checks: readonly { mirror: string; key: string; url: string; kind: string }[], deadlineMs: number): Promise<void>;
+  ensureChecked(checks: readonly { mirror: string; key: string; url: string; kind: 'blob' | 'binary' | 'manifest-digest' | 'manifest-tag' }[], deadlineMs: number): Promise<void>;
 }
 
 /** No health checking and no availability cache: every mirror is taken to be up and complete. */

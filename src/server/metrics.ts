@@ -1,6 +1,9 @@
 // Prometheus metrics for the redirector, on a registry of its own (no process-wide default),
 // so two apps in one process (tests) do not share counters.
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { CompiledConfig } from '../config/compiled.js';
+import type { MirrorStateStats } from '../mirrors/mirror-state.js';
+import type { MirrorStateView } from '../mirrors/state.js';
 
 export interface RedirectorMetrics {
   registry: Registry;
@@ -9,6 +12,8 @@ export interface RedirectorMetrics {
   countRequest(type: string, status: number, mirror: string, region: string): void;
   configReloads: Counter<'result'>;
   configLoadedAt: Gauge;
+  /** Exposes mirror health and availability-cache figures, read at scrape time. */
+  observeMirrors(config: () => CompiledConfig, state: MirrorStateView & { stats(): MirrorStateStats }): void;
 }
 
 export function createMetrics(options: { processMetrics?: boolean } = {}): RedirectorMetrics {
@@ -45,5 +50,32 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Redir
       help: 'When the config now serving was loaded.',
       registers: [registry],
     }),
+    observeMirrors(config, state) {
+      new Gauge({
+        name: 'artifact_mirror_up',
+        help: 'Whether a mirror is taken as up (probes and breaker), by mirror.',
+        labelNames: ['mirror'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const name of config().mirrors.keys()) this.set({ mirror: name }, state.health(name).up ? 1 : 0);
+        },
+      });
+      const cacheGauge = (name: string, help: string, read: (stats: MirrorStateStats) => number) =>
+        new Gauge({
+          name,
+          help,
+          registers: [registry],
+          collect() {
+            this.set(read(state.stats()));
+          },
+        });
+      cacheGauge('artifact_availability_cache_entries', 'Objects whose availability on a mirror is cached.', (s) => s.entries);
+      cacheGauge('artifact_availability_cache_bytes', 'Approximate bytes held by the availability cache.', (s) => s.sizeBytes);
+      cacheGauge('artifact_availability_heads_total', 'HEAD requests sent to mirrors to check availability.', (s) => s.headsSent);
+      cacheGauge('artifact_availability_cache_hits_total', 'Availability answers served from cache.', (s) => s.hits + s.staleHits);
+      cacheGauge('artifact_availability_cache_misses_total', 'Availability lookups with nothing cached.', (s) => s.misses);
+      cacheGauge('artifact_mirror_breakers_open', 'Mirrors taken out by failed availability checks.', (s) => s.openBreakers);
+    },
   };
 }

@@ -1,0 +1,253 @@
+// Faults on real mirrors while clients download through the redirector: a mirror that lacks
+// the object, answers 500, is stopped, or hangs. Every download succeeds and no redirect points
+// at a mirror that cannot serve. skopeo pulls keep working when a registry mirror lacks the
+// image or is down.
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeConfig } from '../helpers/config.js';
+import { buildMultiArchImage, pushImage, writeRandomFile, type BuiltImage } from '../helpers/image.js';
+import { requireTool, skopeo, startNginx, startRegistry, type Peer } from '../helpers/peers.js';
+import { startForwardingProxy, type ForwardingProxy } from '../helpers/forwarding-proxy.js';
+import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+
+const GB = '81.2.69.160';
+const FILE_SIZE = 64 * 1024 + 3;
+const LOOP = 25;
+
+let roots: { eu: string; us: string; origin: string };
+let eu: Peer;
+let us: Peer;
+let origin: Peer;
+let hang: { port: number; server: Server; sockets: Set<Socket> };
+let euRegistry: Peer;
+let usRegistry: Peer;
+let originRegistry: Peer;
+let image: BuiltImage;
+let redirector: RedirectorProcess;
+let gbProxy: ForwardingProxy;
+const sha: Record<string, string> = {};
+
+/** A server that accepts connections and never answers: the worst kind of broken mirror. */
+async function startHangServer(port = 0): Promise<{ port: number; server: Server; sockets: Set<Socket> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  }).listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as { port: number }).port, server, sockets };
+}
+
+async function stopHangServer(h: { server: Server; sockets: Set<Socket> }): Promise<void> {
+  for (const socket of h.sockets) socket.destroy();
+  h.server.close();
+  await once(h.server, 'close');
+}
+
+async function writeFiles(root: string, names: string[]): Promise<void> {
+  await mkdir(join(root, 'v1'), { recursive: true });
+  for (const name of names) sha[name] = await writeRandomFile(join(root, 'v1', name), FILE_SIZE, name);
+  await writeRandomFile(join(root, 'health'), 2, 'health');
+}
+
+test.before(async () => {
+  requireTool('nginx', 'nginx');
+  requireTool('docker-registry', 'docker-registry');
+  requireTool('skopeo', 'skopeo');
+  roots = {
+    eu: await mkdtemp(join(tmpdir(), 'failover-eu-')),
+    us: await mkdtemp(join(tmpdir(), 'failover-us-')),
+    origin: await mkdtemp(join(tmpdir(), 'failover-origin-')),
+  };
+  // The EU mirror lags: it never received "new-tool".
+  await writeFiles(roots.eu, ['tool']);
+  await writeFiles(roots.us, ['tool', 'new-tool']);
+  await writeFiles(roots.origin, ['tool', 'new-tool', 'origin-only']);
+  [eu, us, origin, euRegistry, usRegistry, originRegistry] = await Promise.all([
+    startNginx({ root: roots.eu }),
+    startNginx({ root: roots.us }),
+    startNginx({ root: roots.origin }),
+    startRegistry(),
+    startRegistry(),
+    startRegistry(),
+  ]);
+  hang = await startHangServer();
+  image = await buildMultiArchImage(await mkdtemp(join(tmpdir(), 'failover-image-')), { seed: 'failover', tag: 'v1' });
+  // The EU registry lags too: it has nothing.
+  await Promise.all([pushImage(image, usRegistry.host, 'app', 'v1'), pushImage(image, originRegistry.host, 'app', 'v1')]);
+
+  const probe = '{ path: /health, intervalSeconds: 0.1, timeoutMs: 250, rise: 1, fall: 1 }';
+  const config = writeConfig(`
+trustedProxies: [127.0.0.1/32]
+health:
+  checkTimeoutMs: 300
+mirrors:
+  eu: { url: ${eu.url}, probe: ${probe} }
+  us: { url: ${us.url}, probe: ${probe} }
+  origin: { url: ${origin.url}, probe: ${probe} }
+  # Never probed: only availability checks (and the breaker) can tell it is broken.
+  hanging: { url: http://127.0.0.1:${hang.port} }
+  eu-reg: { registry: ${euRegistry.url}, probe: { intervalSeconds: 0.1, timeoutMs: 250, rise: 1, fall: 1 } }
+  us-reg: { registry: ${usRegistry.url}, probe: { intervalSeconds: 0.1, timeoutMs: 250, rise: 1, fall: 1 } }
+  origin-reg: { registry: ${originRegistry.url}, probe: { intervalSeconds: 0.1, timeoutMs: 250, rise: 1, fall: 1 } }
+routes:
+  - prefix: /files
+    regions: { Europe: [eu, us] }
+    default: us
+    origin: origin
+  - prefix: /slow
+    regions: { Europe: [hanging, us] }
+    default: us
+    origin: origin
+  - prefix: /v2/
+    regions: { Europe: eu-reg }
+    default: us-reg
+    origin: origin-reg
+`);
+  redirector = await startRedirectorProcess(config);
+  gbProxy = await startForwardingProxy(redirector.url, GB);
+});
+
+test.after.always(async () => {
+  await gbProxy?.close();
+  await redirector?.stop();
+  if (hang) await stopHangServer(hang);
+  await Promise.all([eu, us, origin, euRegistry, usRegistry, originRegistry].map((p) => p?.stop()));
+});
+
+interface LoopResult {
+  failures: string[];
+  mirrors: Set<string>;
+  locations: string[];
+}
+
+/** Downloads `path` LOOP times as a GB client, checking every byte; records where each redirect went. */
+async function downloadLoop(path: string, expectedSha: string): Promise<LoopResult> {
+  const result: LoopResult = { failures: [], mirrors: new Set(), locations: [] };
+  for (let i = 0; i < LOOP; i++) {
+    const redirect = await fetch(`${redirector.url}${path}`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB } });
+    const location = redirect.headers.get('location');
+    if (redirect.status !== 302 || !location) {
+      result.failures.push(`${redirect.status} without redirect`);
+      continue;
+    }
+    result.mirrors.add(redirect.headers.get('x-artifact-mirror') ?? '?');
+    result.locations.push(location);
+    try {
+      const download = await fetch(location, { signal: AbortSignal.timeout(5000) });
+      const bytes = Buffer.from(await download.arrayBuffer());
+      if (download.status !== 200) result.failures.push(`${download.status} from ${location}`);
+      else if (createHash('sha256').update(bytes).digest('hex') !== expectedSha) result.failures.push(`wrong bytes from ${location}`);
+    } catch (error) {
+      result.failures.push(`${(error as Error).message} from ${location}`);
+    }
+  }
+  return result;
+}
+
+function mirrorEvent(mirror: string, up: boolean): RegExp {
+  return new RegExp(`"mirror":"${mirror}","up":${up}[^\\n]*"msg":"mirror ${up ? 'up' : 'down'}"`);
+}
+
+test.serial('baseline: a client in Europe downloads from the EU mirror', async (t) => {
+  const result = await downloadLoop('/v1/tool'.replace(/^/, '/files'), sha.tool!);
+  t.deepEqual(result.failures, []);
+  t.deepEqual([...result.mirrors], ['eu']);
+});
+
+test.serial('a mirror that lacks the object is skipped: never a redirect into a 404', async (t) => {
+  const result = await downloadLoop('/files/v1/new-tool', sha['new-tool']!);
+  t.deepEqual(result.failures, []);
+  t.deepEqual([...result.mirrors], ['us']);
+  // Only the origin has this one.
+  const originOnly = await downloadLoop('/files/v1/origin-only', sha['origin-only']!);
+  t.deepEqual(originOnly.failures, []);
+  t.deepEqual([...originOnly.mirrors], ['origin']);
+  // The explanation is in the headers.
+  const response = await fetch(`${redirector.url}/files/v1/new-tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB } });
+  t.regex(response.headers.get('x-artifact-skipped') ?? '', /eu \(does not have it \(HTTP 404\)\)/);
+});
+
+test.serial('a mirror answering 500 is taken out by its probes', async (t) => {
+  const mark = redirector.stderr().length;
+  const port = eu.port;
+  await eu.stop();
+  eu = await startNginx({ root: roots.eu, port, extraServerConfig: 'location / { return 500; }' });
+  await redirector.waitForLog(mirrorEvent('eu', false), 15_000, mark);
+  const result = await downloadLoop('/files/v1/tool', sha.tool!);
+  t.deepEqual(result.failures, []);
+  t.false(result.mirrors.has('eu'));
+
+  const back = redirector.stderr().length;
+  await eu.stop();
+  eu = await startNginx({ root: roots.eu, port });
+  await redirector.waitForLog(mirrorEvent('eu', true), 15_000, back);
+  t.deepEqual([...(await downloadLoop('/files/v1/tool', sha.tool!)).mirrors], ['eu']);
+});
+
+test.serial('a stopped mirror is taken out, and comes back when it does', async (t) => {
+  const mark = redirector.stderr().length;
+  const port = eu.port;
+  await eu.stop();
+  await redirector.waitForLog(mirrorEvent('eu', false), 15_000, mark);
+  const result = await downloadLoop('/files/v1/tool', sha.tool!);
+  t.deepEqual(result.failures, []);
+  t.deepEqual([...result.mirrors], ['us']);
+
+  const back = redirector.stderr().length;
+  eu = await startNginx({ root: roots.eu, port });
+  await redirector.waitForLog(mirrorEvent('eu', true), 15_000, back);
+  t.deepEqual([...(await downloadLoop('/files/v1/tool', sha.tool!)).mirrors], ['eu']);
+});
+
+test.serial('a mirror that hangs costs a bounded wait, then the next mirror serves', async (t) => {
+  // "hanging" is never probed, so only the availability check (300 ms bound) can find out.
+  const result = await downloadLoop('/slow/v1/tool', sha.tool!);
+  t.deepEqual(result.failures, []);
+  t.false(result.mirrors.has('hanging'));
+  const response = await fetch(`${redirector.url}/slow/v1/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB } });
+  t.regex(response.headers.get('x-artifact-skipped') ?? '', /hanging \((availability unknown|availability check failed|down)/);
+});
+
+test.serial('a probed mirror that hangs is taken out by probe timeouts', async (t) => {
+  const mark = redirector.stderr().length;
+  const port = eu.port;
+  await eu.stop();
+  const hungEu = await startHangServer(port);
+  t.teardown(() => stopHangServer(hungEu));
+  await redirector.waitForLog(mirrorEvent('eu', false), 15_000, mark);
+  const result = await downloadLoop('/files/v1/tool', sha.tool!);
+  t.deepEqual(result.failures, []);
+  t.deepEqual([...result.mirrors], ['us']);
+  await stopHangServer(hungEu);
+  const back = redirector.stderr().length;
+  eu = await startNginx({ root: roots.eu, port });
+  await redirector.waitForLog(mirrorEvent('eu', true), 15_000, back);
+});
+
+async function pullThroughRedirector(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'failover-pulled-'));
+  await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${gbProxy.host}/app:v1`, `oci:${dir}:v1`], { timeoutMs: 90_000 });
+  const layout = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+  return layout.manifests[0]!.digest;
+}
+
+test.serial('skopeo pulls succeed when the region registry lacks the image, and when the next is down too', async (t) => {
+  // The EU registry has nothing: manifests and blobs come from the US registry.
+  t.is(await pullThroughRedirector(), image.indexDigest);
+  const head = await fetch(`${gbProxy.url}/v2/app/blobs/${image.platforms[0]!.layerDigests[0]}`, { method: 'HEAD', redirect: 'manual' });
+  t.is(head.headers.get('x-artifact-mirror'), 'us-reg');
+
+  const mark = redirector.stderr().length;
+  await usRegistry.stop();
+  await redirector.waitForLog(mirrorEvent('us-reg', false), 15_000, mark);
+  // Now only the origin registry can serve.
+  t.is(await pullThroughRedirector(), image.indexDigest);
+  const fromOrigin = await fetch(`${gbProxy.url}/v2/app/manifests/v1`, { method: 'HEAD', redirect: 'manual' });
+  t.is(fromOrigin.headers.get('x-artifact-mirror'), 'origin-reg');
+});
