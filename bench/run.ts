@@ -36,7 +36,16 @@ function clientAddresses(count: number): string[] {
   return ips;
 }
 
-function benchConfig(): string {
+/** Mirrors that hold everything: a local server answering every HEAD (and GET) with 200. */
+async function startMirrorStub(): Promise<{ port: number; close(): void }> {
+  const { createServer } = await import('node:http');
+  const server = createServer((_req, res) => res.writeHead(200, { 'Content-Length': '0' }).end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return { port: typeof address === 'object' && address ? address.port : 0, close: () => server.close() };
+}
+
+function benchConfig(mirrorPort: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-bench-'));
   const hasRanges = existsSync(join(SHARED, 'aws-ip-ranges.json'));
   const file = join(dir, 'bench.yaml');
@@ -48,10 +57,18 @@ mirrors:
   eu-files: { url: https://eu.files.example/prod }
   us-files: { url: https://us.files.example/prod }
   asia-files: { url: https://asia.files.example/prod }
-  eu-reg: { registry: https://eu.registry.example, repository: prod/images }
-  us-reg: { registry: https://us.registry.example, repository: prod/images }
-  asia-reg: { registry: https://asia.registry.example, repository: prod/images }
+  eu-reg: { registry: https://eu.registry.example, repository: prod/images, probe: false }
+  us-reg: { registry: https://us.registry.example, repository: prod/images, probe: false }
+  asia-reg: { registry: https://asia.registry.example, repository: prod/images, probe: false }
+  eu-checked: { url: http://127.0.0.1:${mirrorPort}/eu }
+  us-checked: { url: http://127.0.0.1:${mirrorPort}/us }
+  origin: { url: http://127.0.0.1:${mirrorPort}/origin }
 routes:
+  # With an origin: every redirect to a mirror is backed by a (cached) availability check.
+  - prefix: /checked
+    regions: { Europe: [eu-checked, us-checked], Americas: us-checked }
+    default: us-checked
+    origin: origin
   - prefix: /binaries
     regions: { Europe: eu-files, Americas: us-files, Asia: [asia-files, us-files], DE: eu-files${hasRanges ? ', "aws:*": us-files, "gcp:europe-west1": eu-files' : ''} }
     default: us-files
@@ -164,7 +181,9 @@ async function main(): Promise<void> {
   const ips = clientAddresses(2000);
   const binaryPaths = ['/binaries/v1.31.0/bin/linux/amd64/kubectl', '/binaries/v1.30.2/bin/linux/arm64/kubelet'];
   const blobPaths = [`/v2/kube-apiserver/blobs/sha256:${'ab'.repeat(32)}`, `/v2/pause/blobs/sha256:${'cd'.repeat(32)}`];
-  const config = benchConfig();
+  const mirrorStub = await startMirrorStub();
+  const config = benchConfig(mirrorStub.port);
+  const checkedPaths = binaryPaths.map((p) => p.replace('/binaries', '/checked'));
   console.log(`bench: ${ROUNDS} interleaved rounds of ${DURATION_S}s per server, ${CONNECTIONS} connections, ${ips.length} client addresses (IPv4 and IPv6), node ${process.version}`);
 
   const children: ChildProcess[] = [];
@@ -189,6 +208,7 @@ async function main(): Promise<void> {
     children.push(server.child);
     targets.push({ name: `redirector binary route (${label})`, port: server.port, paths: binaryPaths });
     targets.push({ name: `redirector blob route (${label})`, port: server.port, paths: blobPaths });
+    if (accessLog === 'off') targets.push({ name: `redirector failover path, warm cache (${label})`, port: server.port, paths: checkedPaths });
   }
   try {
     for (const target of targets) await warm(target.port, target.paths, ips);
@@ -212,8 +232,12 @@ async function main(): Promise<void> {
       };
     });
     printTable(results, results[0]!);
+    const plain = results.find((r) => r.name === 'redirector binary route (access log off)');
+    const failover = results.find((r) => r.name.startsWith('redirector failover path'));
+    if (plain && failover) console.log(`ratio failover path (warm availability cache) / plain redirect path: ${(failover.rps / plain.rps).toFixed(2)}`);
   } finally {
     for (const child of children) await stopProcess(child);
+    mirrorStub.close();
   }
 }
 

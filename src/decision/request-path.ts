@@ -13,18 +13,24 @@ export type OciRequest =
 
 export type PathError = { status: number; code: string; message: string };
 
-const OCI_PATH = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/([^/]+)$/;
-const OCI_TAGS_PATH = /^\/v2\/(.+)\/tags\/list$/;
+const SECTIONS: Record<string, OciKind> = { manifests: 'manifest', blobs: 'blob', referrers: 'referrers' };
+const TAGS_LIST = '/tags/list';
 
 export function parseOciPath(path: string): OciRequest | PathError {
   if (path === '/v2' || path === '/v2/') return { kind: 'base' };
   if (path === '/v2/_catalog') return { status: 404, code: 'UNSUPPORTED', message: 'this redirector does not list repositories (/v2/_catalog); ask the mirror registries directly' };
-  const tags = OCI_TAGS_PATH.exec(path);
-  if (tags) return checkedName(tags[1]!, { kind: 'tags', name: tags[1]!, tail: 'tags/list' });
-  const match = OCI_PATH.exec(path);
-  if (!match) return { status: 404, code: 'NAME_UNKNOWN', message: `no such registry endpoint: ${path}` };
-  const [, name, section, reference] = match as unknown as [string, string, 'manifests' | 'blobs' | 'referrers', string];
-  const kind: OciKind = section === 'manifests' ? 'manifest' : section === 'blobs' ? 'blob' : 'referrers';
+  if (path.endsWith(TAGS_LIST) && path.length > 4 + TAGS_LIST.length) {
+    const name = path.slice(4, -TAGS_LIST.length);
+    return checkedName(name, { kind: 'tags', name, tail: 'tags/list' });
+  }
+  // /v2/<name>/<section>/<reference>: the name may hold slashes, the last two parts cannot.
+  const last = path.lastIndexOf('/');
+  const previous = path.lastIndexOf('/', last - 1);
+  const section = path.slice(previous + 1, last);
+  const kind = previous > 4 ? SECTIONS[section] : undefined;
+  const reference = path.slice(last + 1);
+  if (!kind || reference === '') return { status: 404, code: 'NAME_UNKNOWN', message: `no such registry endpoint: ${path}` };
+  const name = path.slice(4, previous);
   const request = { kind, name, reference, tail: `${section}/${reference}` };
   if (kind === 'manifest' && !reference.includes(':')) {
     if (!isValidTag(reference)) return { status: 400, code: 'MANIFEST_INVALID', message: `invalid tag "${truncate(reference)}": tags are up to 128 of [A-Za-z0-9_.-], not starting with . or -` };

@@ -4,7 +4,8 @@
 import { pino } from 'pino';
 
 export interface AccessLogEntry {
-  time: string;
+  /** Milliseconds since the epoch (as pino writes it): cheaper than a formatted date per request. */
+  time: number;
   method: string;
   path: string;
   status: number;
@@ -24,11 +25,34 @@ export interface AccessLog {
   flush(): void;
 }
 
-/** `dest` is '-' for stdout or a file path. */
+const BATCH_BYTES = 64 * 1024;
+
+/**
+ * `dest` is '-' for stdout or a file path. Lines are batched per event-loop turn (or per 64 KiB)
+ * and handed to the stream in one write: one write per request cost a third of the throughput.
+ */
 export function openAccessLog(dest: string): AccessLog {
-  const stream = pino.destination({ dest: dest === '-' ? 1 : dest, sync: false, mkdir: true, minLength: 4096 });
+  const stream = pino.destination({ dest: dest === '-' ? 1 : dest, sync: false, mkdir: true });
+  let batch = '';
+  let scheduled = false;
+  const drain = () => {
+    scheduled = false;
+    if (batch === '') return;
+    stream.write(batch);
+    batch = '';
+  };
   return {
-    write: (entry) => void stream.write(`${JSON.stringify(entry)}\n`),
-    flush: () => stream.flushSync(),
+    write(entry) {
+      batch += `${JSON.stringify(entry)}\n`;
+      if (batch.length >= BATCH_BYTES) drain();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(drain);
+      }
+    },
+    flush() {
+      drain();
+      stream.flushSync();
+    },
   };
 }

@@ -103,7 +103,7 @@ function record(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
   if (!deps.accessLog) return;
   const client = redirect ? redirect.client : decision.kind === 'error' ? decision.client : undefined;
   deps.accessLog.write({
-    time: new Date().toISOString(),
+    time: Date.now(),
     method: facts.method,
     path: facts.path,
     status: res.statusCode,

@@ -16,21 +16,27 @@ export function respond(res: ServerResponse, decision: Decision, isOci: boolean,
       res.writeHead(200, headers).end('{}');
       return;
     case 'redirect': {
-      headers.Location = decision.location;
-      // Per-client answers: a shared cache must not hand one region's redirect to everyone.
-      headers['Cache-Control'] = 'private, max-age=0';
-      headers['X-Artifact-Mirror'] = decision.mirror.name;
-      headers['X-Artifact-Region'] = decision.region;
-      headers['X-Artifact-Client'] = describeClient(decision.client);
+      // A flat [name, value, ...] list: Node writes it without building a header map first.
+      const list: string[] = isOci ? [API_VERSION_HEADER, 'registry/2.0'] : [];
+      list.push(
+        'Location', decision.location,
+        // Per-client answers: a shared cache must not hand one region's redirect to everyone.
+        'Cache-Control', 'private, max-age=0',
+        'X-Artifact-Mirror', decision.mirror.name,
+        'X-Artifact-Region', decision.region,
+        'X-Artifact-Client', describeClient(decision.client),
+        'Content-Length', '0',
+      );
       let skipped = '';
       for (const v of decision.verdicts) if (v.outcome === 'skipped') skipped += `${skipped ? ', ' : ''}${v.mirror} (${v.reason})`;
-      if (skipped) headers['X-Artifact-Skipped'] = skipped;
+      if (skipped) list.push('X-Artifact-Skipped', skipped);
       if (decision.alternatives.length > 0) {
         // RFC 6249: the next best mirrors, so a client can fail over without asking again.
-        headers.Link = decision.alternatives.map((a, i) => `<${a.url}>; rel=duplicate; pri=${i + 1}`).join(', ');
+        let link = '';
+        decision.alternatives.forEach((a, i) => (link += `${i ? ', ' : ''}<${a.url}>; rel=duplicate; pri=${i + 1}`));
+        list.push('Link', link);
       }
-      headers['Content-Length'] = '0';
-      res.writeHead(decision.status, headers).end();
+      res.writeHead(decision.status, list).end();
       return;
     }
     case 'error': {

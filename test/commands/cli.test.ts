@@ -111,3 +111,22 @@ test('serve: SIGHUP reloads a valid config without dropping requests, and keeps 
   t.regex(server.stderr().slice(mark), /mirror \\"nowhere\\" is not defined/);
   t.is(await mirrorFor(), '302 eu');
 });
+
+test('serve writes one JSON access-log line per request, flushed on shutdown', async (t) => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const log = join(mkdtempSync(join(tmpdir(), 'access-log-')), 'access.jsonl');
+  const file = writeConfig(`trustedProxies: [127.0.0.1/32]\n${GOOD}`);
+  const server = await startRedirectorProcess(file, ['--no-watch', '--access-log', log]);
+  t.teardown(() => server.stop());
+  await fetch(`${server.url}/bin/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': '81.2.69.160', 'User-Agent': 'test-agent' } });
+  await fetch(`${server.url}/v2/Bad/manifests/x`, { redirect: 'manual' });
+  await server.stop();
+  const lines = readFileSync(log, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.is(lines.length, 2);
+  t.like(lines[0], { method: 'GET', path: '/bin/tool', status: 302, ip: '81.2.69.160', country: 'GB', continent: 'EU', mirror: 'eu', region: 'Europe', ua: 'test-agent' });
+  t.is(typeof lines[0]!.time, 'number');
+  t.is(typeof lines[0]!.ms, 'number');
+  t.like(lines[1], { path: '/v2/Bad/manifests/x', status: 400 });
+});
