@@ -17,6 +17,11 @@ export interface ShortRoute {
   entries: Record<string, string>[];
 }
 
+interface MirrorRef {
+  ref: string;
+  path: PropertyKey[];
+}
+
 interface RouteSpec {
   prefix: string;
   type: 'binary' | 'oci';
@@ -24,10 +29,11 @@ interface RouteSpec {
   /** Path of the route in the document, for positions. */
   path: PropertyKey[];
   /** region key -> mirror references with their document paths. */
-  regions: { key: string; keyPath: PropertyKey[]; mirrors: { ref: string; path: PropertyKey[] }[] }[];
-  defaultMirrors?: { ref: string; path: PropertyKey[] }[];
+  regions: { key: string; keyPath: PropertyKey[]; mirrors: MirrorRef[][] }[];
+  defaultMirrors?: MirrorRef[][];
   origin?: { ref: string; path: PropertyKey[] };
   whenAllDown: 'default' | 'unavailable';
+  checksums: ReadonlyMap<string, string>;
 }
 
 export function compileConfig(
@@ -35,6 +41,8 @@ export function compileConfig(
   input: ConfigInput,
   shortRoutes: ShortRoute[],
   geo: GeoData,
+  /** sha256 by file path, per long-form route index (read by load.ts, which does the I/O). */
+  routeChecksums: ReadonlyMap<number, ReadonlyMap<string, string>> = new Map(),
 ): { config?: CompiledConfig; problems: SourceProblem[] } {
   const problems: SourceProblem[] = [];
   const report = (path: readonly PropertyKey[], message: string, at: 'key' | 'value' = 'value') =>
@@ -52,13 +60,16 @@ export function compileConfig(
     const base = (/^https?:\/\//.test(hostOrUrl) ? hostOrUrl : `https://${hostOrUrl}`).replace(/\/+$/, '');
     let mirror = mirrors.get(base);
     if (!mirror) {
-      mirror = { name: base, kind: 'binary', base, repository: '' };
+      mirror = { name: base, kind: 'binary', base, repository: '', weight: 1 };
       mirrors.set(base, mirror);
     }
     return mirror;
   };
 
-  const specs = [...(input.routes ?? []).map((route, i) => longRouteSpec(route, ['routes', i])), ...shortRoutes.map(shortRouteSpec)];
+  const specs = [
+    ...(input.routes ?? []).map((route, i) => longRouteSpec(route, ['routes', i], routeChecksums.get(i) ?? new Map())),
+    ...shortRoutes.map(shortRouteSpec),
+  ];
   const seenPrefixes = new Map<string, PropertyKey[]>();
   const routes: CompiledRoute[] = [];
   for (const spec of specs) {
@@ -132,6 +143,7 @@ function compileMirror(name: string, input: MirrorInput): CompiledMirror {
     kind: isRegistry ? 'registry' : 'binary',
     base,
     repository: isRegistry ? (input.repository ?? '').replace(/^\/+|\/+$/g, '') : '',
+    weight: input.weight ?? 1,
   };
   // Registries have a standard health URL (/v2/), so they are probed unless told otherwise;
   // a file server has none, so it is probed only when its config names a path.
@@ -159,11 +171,13 @@ function inferType(prefix: string): 'binary' | 'oci' {
   return prefix === '/v2' || prefix.startsWith('/v2/') ? 'oci' : 'binary';
 }
 
-function refs(value: string | string[], path: PropertyKey[]): { ref: string; path: PropertyKey[] }[] {
-  return Array.isArray(value) ? value.map((ref, i) => ({ ref, path: [...path, i] })) : [{ ref: value, path }];
+/** Mirror references as tiers: a name or a list item is a tier of one; a nested list is one tier. */
+function refs(value: string | (string | string[])[], path: PropertyKey[]): MirrorRef[][] {
+  if (!Array.isArray(value)) return [[{ ref: value, path }]];
+  return value.map((item, i) => (Array.isArray(item) ? item.map((ref, j) => ({ ref, path: [...path, i, j] })) : [{ ref: item, path: [...path, i] }]));
 }
 
-function longRouteSpec(route: RouteInput, path: PropertyKey[]): RouteSpec {
+function longRouteSpec(route: RouteInput, path: PropertyKey[], checksums: ReadonlyMap<string, string>): RouteSpec {
   const prefix = normalisePrefix(route.prefix);
   const spec: RouteSpec = {
     prefix,
@@ -177,6 +191,7 @@ function longRouteSpec(route: RouteInput, path: PropertyKey[]): RouteSpec {
     })),
     defaultMirrors: refs(route.default, [...path, 'default']),
     whenAllDown: route.whenAllDown ?? 'default',
+    checksums,
   };
   if (route.origin) spec.origin = { ref: route.origin, path: [...path, 'origin'] };
   return spec;
@@ -184,12 +199,12 @@ function longRouteSpec(route: RouteInput, path: PropertyKey[]): RouteSpec {
 
 function shortRouteSpec(route: ShortRoute): RouteSpec {
   const prefix = normalisePrefix(route.prefix);
-  const spec: RouteSpec = { prefix, type: inferType(prefix), keepPrefix: true, path: [route.prefix], regions: [], whenAllDown: 'default' };
+  const spec: RouteSpec = { prefix, type: inferType(prefix), keepPrefix: true, path: [route.prefix], regions: [], whenAllDown: 'default', checksums: new Map() };
   route.entries.forEach((entry, i) => {
     const [key, host] = Object.entries(entry)[0]!;
     const at = [route.prefix, i, key];
-    if (key === 'default') spec.defaultMirrors = [{ ref: host, path: at }];
-    else spec.regions.push({ key, keyPath: at, mirrors: [{ ref: host, path: at }] });
+    if (key === 'default') spec.defaultMirrors = [[{ ref: host, path: at }]];
+    else spec.regions.push({ key, keyPath: at, mirrors: [[{ ref: host, path: at }]] });
   });
   return spec;
 }
@@ -201,10 +216,11 @@ function compileRoute(
   report: (path: readonly PropertyKey[], message: string, at?: 'key' | 'value') => void,
 ): CompiledRoute | undefined {
   let ok = true;
-  const resolveAll = (list: { ref: string; path: PropertyKey[] }[], region: string): RegionMirrors => {
-    const resolved = list.map((m) => resolveMirror(m.ref, m.path));
-    if (resolved.some((m) => m === undefined)) ok = false;
-    return { region, mirrors: resolved.filter((m): m is CompiledMirror => m !== undefined) };
+  const resolveAll = (tiers: MirrorRef[][], region: string): RegionMirrors => {
+    const resolved = tiers.map((tier) => tier.map((m) => resolveMirror(m.ref, m.path)));
+    const known = resolved.map((tier) => tier.filter((m): m is CompiledMirror => m !== undefined));
+    if (known.some((tier, i) => tier.length !== resolved[i]!.length)) ok = false;
+    return { region, mirrors: known.flat(), tiers: known };
   };
   const route: CompiledRoute = {
     prefix: spec.prefix,
@@ -216,7 +232,8 @@ function compileRoute(
     cloudProviders: new Map(),
     countries: new Map(),
     continents: [],
-    default: { region: 'default', mirrors: [] },
+    default: { region: 'default', mirrors: [], tiers: [] },
+    checksums: spec.checksums,
     whenAllDown: spec.whenAllDown,
   };
   const continents: { codes: ReadonlySet<string>; entry: RegionMirrors }[] = [];

@@ -15,13 +15,18 @@ export interface CompiledMirror {
   probe?: { url: string; intervalMs: number; timeoutMs: number; rise: number; fall: number };
   /** IP versions the mirror serves clients on; undefined = both. */
   ipVersions?: ReadonlySet<4 | 6>;
+  /** Share of the load within a tier; 1 unless configured. */
+  weight: number;
 }
 
 /** Mirrors for one region of a route, in preference order. */
 export interface RegionMirrors {
   /** The region as written in the config, for headers and explain. */
   region: string;
+  /** Every mirror of the region, tiers flattened in order. */
   mirrors: readonly CompiledMirror[];
+  /** Preference tiers: each tier is tried before the next; members of a tier share the load by weight. */
+  tiers: readonly (readonly CompiledMirror[])[];
 }
 
 export interface CompiledRoute {
@@ -41,6 +46,8 @@ export interface CompiledRoute {
   default: RegionMirrors;
   origin?: CompiledMirror;
   whenAllDown: 'default' | 'unavailable';
+  /** sha256 of files by their path below the route prefix, from the route's checksum manifests. */
+  checksums: ReadonlyMap<string, string>;
 }
 
 export interface CompiledConfig {

@@ -7,6 +7,7 @@ import { openGeoIpDatabase } from '../geo/geoip.js';
 import { createLocationMemo, type GeoData } from '../geo/location.js';
 import type { CompiledConfig } from './compiled.js';
 import { compileConfig, type ShortRoute } from './compile.js';
+import { z } from 'zod';
 import { configSchema, shortRouteSchema } from './schema.js';
 import { parseYamlSource, problemAt, zodProblems, type SourceProblem, type YamlSource } from './yaml-source.js';
 
@@ -48,8 +49,9 @@ export function loadConfigText(file: string, text: string): LoadResult {
   if (!input.success || problems.length > 0) return { ok: false, problems };
 
   const geo = loadGeoData(source, input.data, problems);
-  if (!geo) return { ok: false, problems };
-  const compiled = compileConfig(source, input.data, shortRoutes, geo);
+  const checksums = loadRouteChecksums(source, input.data.routes ?? [], problems);
+  if (!geo || problems.length > 0) return { ok: false, problems };
+  const compiled = compileConfig(source, input.data, shortRoutes, geo, checksums);
   return compiled.config ? { ok: true, config: compiled.config } : { ok: false, problems: compiled.problems };
 }
 
@@ -73,4 +75,38 @@ function loadGeoData(source: YamlSource, input: { geoip?: { database: string }; 
   }
   if (!geoip || problems.length > 0) return undefined;
   return { geoip, cloud: buildCloudIndex(ranges), memo: createLocationMemo() };
+}
+
+/** A kpromo file manifest, as far as checksums go (its other keys, like filestores, are ignored here). */
+const checksumManifestSchema = z.object({
+  files: z.array(z.object({ name: z.string().min(1), sha256: z.string().regex(/^[a-f0-9]{64}$/, 'sha256 must be 64 lowercase hex digits') })),
+});
+
+/** sha256 by file name for each route that names checksum manifests, read relative to the config. */
+function loadRouteChecksums(source: YamlSource, routes: readonly { checksums?: string | string[] | undefined }[], problems: SourceProblem[]): Map<number, Map<string, string>> {
+  const base = dirname(resolve(source.file));
+  const byRoute = new Map<number, Map<string, string>>();
+  routes.forEach((route, i) => {
+    if (!route.checksums) return;
+    const files = Array.isArray(route.checksums) ? route.checksums : [route.checksums];
+    const sums = new Map<string, string>();
+    files.forEach((file, j) => {
+      const at = Array.isArray(route.checksums) ? ['routes', i, 'checksums', j] : ['routes', i, 'checksums'];
+      const path = resolve(base, file);
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch (error) {
+        problems.push(problemAt(source, at, `cannot read checksum manifest: ${(error as Error).message}`));
+        return;
+      }
+      const parsed = parseYamlSource(path, text);
+      if (!parsed.source) return void problems.push(...parsed.problems);
+      const manifest = checksumManifestSchema.safeParse(parsed.source.data);
+      if (!manifest.success) return void problems.push(...zodProblems(parsed.source, manifest.error));
+      for (const entry of manifest.data.files) sums.set(entry.name.replace(/^\/+/, ''), entry.sha256);
+    });
+    byRoute.set(i, sums);
+  });
+  return byRoute;
 }

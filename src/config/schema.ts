@@ -13,7 +13,9 @@ const httpUrl = z
     }
   }, 'must be an http(s) URL with no query, fragment or credentials');
 
-const mirrorNames = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+const mirrorName = z.string().min(1);
+/** A name, or a list in preference order; a list inside the list is one tier that shares the load by weight. */
+const mirrorNames = z.union([mirrorName, z.array(z.union([mirrorName, z.array(mirrorName).min(1)])).min(1)]);
 
 const probeSchema = z.strictObject({
   /** Path probed on the mirror; registries default to /v2/, buckets must say (there is no universal one). */
@@ -28,6 +30,8 @@ export const mirrorSchema = z.union([
   z.strictObject({
     /** Base URL of a bucket or web server holding binaries; the path after the route prefix is appended. */
     url: httpUrl,
+    /** Share of the load within a tier of mirrors (`[[a, b]]`); default 1. */
+    weight: z.number().positive().max(1000).optional(),
     probe: z.union([probeSchema, z.literal(false)]).optional(),
     ipVersions: z.array(z.union([z.literal(4), z.literal(6)])).min(1).optional(),
   }),
@@ -36,6 +40,7 @@ export const mirrorSchema = z.union([
     registry: httpUrl,
     /** Prepended to every repository name, e.g. `k8s-artifacts-prod/images`. */
     repository: z.string().optional(),
+    weight: z.number().positive().max(1000).optional(),
     probe: z.union([probeSchema, z.literal(false)]).optional(),
     ipVersions: z.array(z.union([z.literal(4), z.literal(6)])).min(1).optional(),
   }),
@@ -48,6 +53,8 @@ export const routeSchema = z.strictObject({
   /** Region name -> mirror name or ordered list of mirror names (first is preferred). */
   regions: z.record(z.string(), mirrorNames).optional(),
   default: mirrorNames,
+  /** kpromo-style file manifests (`files: [{name, sha256}]`) naming this route's files, for Metalink hashes. */
+  checksums: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
   /** The canonical store that holds everything; the last resort when no mirror can serve. */
   origin: z.string().min(1).optional(),
   /** What to do when every mirror is down: send the client to the default anyway, or answer 503. */

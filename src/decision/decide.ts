@@ -60,7 +60,7 @@ export type Decision =
     }
   | { kind: 'v2-base' }
   /** `?mirrorlist` (JSON or HTML) or `<path>.meta4` (Metalink): every candidate, best first. */
-  | { kind: 'mirrorlist'; format: 'mirrorlist' | 'metalink'; file: string; path: string; client: ClientLocation; route: CompiledRoute; entries: MirrorListEntry[] }
+  | { kind: 'mirrorlist'; format: 'mirrorlist' | 'metalink'; file: string; path: string; sha256?: string; client: ClientLocation; route: CompiledRoute; entries: MirrorListEntry[] }
   | { kind: 'error'; status: number; code: string; message: string; client?: ClientLocation; verdicts?: Verdict[]; retryAfterSeconds?: number }
   /** The decision needs availability facts that are not cached: check these, then decide again. */
   | { kind: 'check'; checks: AvailabilityCheck[] };
@@ -74,6 +74,8 @@ interface Target {
   route: CompiledRoute;
   /** The object's path as requested (without .meta4). */
   path: string;
+  /** The path below the route prefix, as file manifests name it. */
+  relativePath: string;
   /** Builds the URL of the object on a mirror. */
   urlOn(mirror: CompiledMirror): string;
   /** Availability cache key and kind, for objects worth checking before a redirect. */
@@ -118,6 +120,7 @@ function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decisi
   const target: Target = {
     route,
     path: facts.path,
+    relativePath: request.name,
     urlOn: (mirror) => `${mirror.base}/v2/${mirror.repository ? `${mirror.repository}/` : ''}${request.name}/${request.tail}${query}`,
     originOnly: false,
     status: 307,
@@ -148,6 +151,7 @@ function binaryTarget(facts: RequestFacts, config: CompiledConfig): Target | Dec
   const target: Target = {
     route,
     path: facts.path,
+    relativePath: rest,
     urlOn: (mirror) => (route.keepPrefix ? `${mirror.base}${facts.path}${query}` : `${mirror.base}/${rest}${query}`),
     check: { key: `file:${facts.path}`, kind: 'binary' },
     originOnly: route.origin !== undefined && INTEGRITY_SUFFIXES.some((suffix) => rest.endsWith(suffix)),
@@ -233,7 +237,10 @@ function list(target: Target, candidates: Candidate[], client: ClientLocation, s
     else entries.push({ mirror: candidate.mirror.name, region: candidate.region, url: target.urlOn(candidate.mirror), usable: verdict.usable, ...(verdict.usable ? {} : { reason: verdict.reason }) });
   }
   if (pending.length > 0) return { kind: 'check', checks: pending };
-  return { kind: 'mirrorlist', format, file, path: target.path, client, route: target.route, entries };
+  const listing: Decision = { kind: 'mirrorlist', format, file, path: target.path, client, route: target.route, entries };
+  const sha256 = target.route.checksums.get(target.relativePath);
+  if (sha256) listing.sha256 = sha256;
+  return listing;
 }
 
 function namespaceOf(query: string): string | undefined {

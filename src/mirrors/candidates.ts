@@ -34,7 +34,10 @@ export function matchingRegions(route: CompiledRoute, client: ClientLocation): R
 export function candidatesFor(route: CompiledRoute, client: ClientLocation): Candidate[] {
   const candidates: Candidate[] = [];
   for (const region of matchingRegions(route, client)) {
-    for (const mirror of region.mirrors) addOnce(candidates, mirror, region.region);
+    for (const tier of region.tiers) {
+      if (tier.length === 1) addOnce(candidates, tier[0]!, region.region);
+      else for (const mirror of spreadByWeight(tier, client.ip.text)) addOnce(candidates, mirror, region.region);
+    }
   }
   if (route.origin) addOnce(candidates, route.origin, 'origin');
   return candidates;
@@ -44,4 +47,31 @@ export function candidatesFor(route: CompiledRoute, client: ClientLocation): Can
 function addOnce(candidates: Candidate[], mirror: CompiledMirror, region: string): void {
   for (const candidate of candidates) if (candidate.mirror === mirror) return;
   candidates.push({ mirror, region });
+}
+
+/**
+ * Orders a tier of equal-preference mirrors for one client by weighted rendezvous hashing: each
+ * mirror gets a share of clients proportional to its weight, a client keeps its mirror across
+ * requests (the layers of one pull come from one place), and adding or removing a mirror moves
+ * only that mirror's share. Deterministic, so the decision stays a pure function.
+ */
+export function spreadByWeight(tier: readonly CompiledMirror[], clientKey: string): CompiledMirror[] {
+  return tier
+    .map((mirror) => ({ mirror, score: -mirror.weight / Math.log(unitHash(`${clientKey}|${mirror.name}`)) }))
+    .sort((a, b) => b.score - a.score)
+    .map((entry) => entry.mirror);
+}
+
+/** FNV-1a, mapped into (0, 1). */
+function unitHash(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  // Mix the low bits up: FNV's low bits are weak for short keys that differ at the end.
+  hash ^= hash >>> 15;
+  hash = Math.imul(hash, 0x2c1b3c6d);
+  hash ^= hash >>> 12;
+  return ((hash >>> 0) + 1) / 4294967297;
 }

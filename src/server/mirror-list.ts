@@ -7,6 +7,7 @@ type MirrorList = Extract<Decision, { kind: 'mirrorlist' }>;
 export function mirrorListJson(list: MirrorList): string {
   return JSON.stringify({
     path: list.path,
+    sha256: list.sha256,
     client: { ip: list.client.ip.text, country: list.client.country, continent: list.client.continent, cloud: list.client.cloud },
     route: list.route.prefix,
     mirrors: list.entries.map((entry, i) => ({ rank: i + 1, ...entry })),
@@ -45,7 +46,7 @@ export function metalink(list: MirrorList, published: Date): string {
 <metalink xmlns="urn:ietf:params:xml:ns:metalink">
   <published>${published.toISOString().replace(/\.\d{3}Z$/, 'Z')}</published>
   <file name="${escapeXml(list.file)}">
-${urls}
+${list.sha256 ? `    <hash type="sha-256">${list.sha256}</hash>\n` : ''}${urls}
   </file>
 </metalink>
 `;

@@ -1,5 +1,9 @@
 import test from 'ava';
-import { compile, problemsOf } from '../helpers/config.js';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { loadConfigFile } from '../../src/config/load.js';
+import { formatProblem } from '../../src/config/yaml-source.js';
+import { compile, problemsOf, writeConfig } from '../helpers/config.js';
 
 const MIRRORS = `mirrors:
   us: { url: https://us.example/files }
@@ -97,4 +101,17 @@ test('all problems are reported at once, in file order', (t) => {
     problems.map((p) => p.split(': ')[0]),
     ['config.yaml:7:16', 'config.yaml:7:38', 'config.yaml:8:14'],
   );
+});
+
+test('checksum manifests: a missing one, and a bad entry reported in its own file by line and column', (t) => {
+  const missing = problemsOf(`${MIRRORS}routes:\n  - prefix: /a\n    default: us\n    checksums: [missing.yaml]\n`);
+  t.is(missing.length, 1);
+  t.regex(missing[0]!, /^config\.yaml:8:17: cannot read checksum manifest/);
+
+  const file = writeConfig(`${MIRRORS}routes:\n  - prefix: /a\n    default: us\n    checksums: sums.yaml\n`);
+  const sums = join(dirname(file), 'sums.yaml');
+  writeFileSync(sums, 'files:\n- name: a/tool\n  sha256: nothex\n');
+  const result = loadConfigFile(file);
+  t.false(result.ok);
+  if (!result.ok) t.is(formatProblem(result.problems[0]!), `${sums}:3:11: sha256 must be 64 lowercase hex digits (at files[0].sha256)`);
 });

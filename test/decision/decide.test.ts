@@ -2,7 +2,7 @@
 import test from 'ava';
 import { decide, type Decision, type RequestFacts } from '../../src/decision/decide.js';
 import { ALL_UP, type MirrorStateView } from '../../src/mirrors/state.js';
-import { AWS_RANGES, compile, GCP_RANGES } from '../helpers/config.js';
+import { AWS_RANGES, compile, GCP_RANGES, SHARED_TESTDATA } from '../helpers/config.js';
 
 const config = compile(`
 trustedProxies: [127.0.0.1/32, ::1/128]
@@ -250,4 +250,21 @@ test('<path>.meta4 is a metalink for <path>; a list checks every unknown mirror 
   if (listed.kind !== 'mirrorlist') return t.fail();
   t.is(listed.format, 'metalink');
   t.is(listed.file, 'tool');
+});
+
+test('Metalink carries the sha256 that the route’s file manifest gives (real kops manifest)', (t) => {
+  const kops = compile(`
+mirrors:
+  a: { url: https://a.example/kops }
+routes:
+  - prefix: /kops
+    default: a
+    checksums: ${SHARED_TESTDATA}promoter/k8s.io/artifacts/manifests/k8s-staging-kops/1.24.0.yaml
+`);
+  const decision = decide(facts('/kops/1.24.0/darwin/amd64/kops.meta4', '8.8.8.8'), kops, ALL_UP);
+  if (decision.kind !== 'mirrorlist') return t.fail(JSON.stringify(decision));
+  t.is(decision.sha256, 'ba6d43a2e6858f0c53ed23b5ca241a9937628575bd0f1f768e57118d30abb40b');
+  t.is(decision.entries[0]!.url, 'https://a.example/kops/1.24.0/darwin/amd64/kops');
+  const unknown = decide(facts('/kops/9.9.9/kops.meta4', '8.8.8.8'), kops, ALL_UP);
+  t.is(unknown.kind === 'mirrorlist' ? unknown.sha256 : 'x', undefined);
 });
