@@ -36,6 +36,8 @@ export const ALL_UP: MirrorStateView = {
 /** The state view plus the one thing the request path may ask of it: check these objects, within a bound. */
 export interface MirrorStateService extends MirrorStateView {
   /** Runs the checks (sharing any already in flight); resolves by `deadlineMs` even if some are still running. */
+  /** Figures for the status page and metrics, when the state keeps any. */
+  stats?(): object;
   ensureChecked(checks: readonly { mirror: string; key: string; url: string; kind: 'blob' | 'binary' | 'manifest-digest' | 'manifest-tag' }[], deadlineMs: number): Promise<void>;
 }
 

@@ -2,7 +2,9 @@
 // checks isAdminPath() first and hands only these to the Koa app.
 import Router from '@koa/router';
 import type { ConfigHolder } from '../config/config-holder.js';
+import type { MirrorStateService } from '../mirrors/state.js';
 import type { RedirectorMetrics } from './metrics.js';
+import { statusHtml, statusReport } from './status-page.js';
 
 const ADMIN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -11,8 +13,18 @@ export function isAdminPath(path: string): boolean {
   return ADMIN_PATHS.has(path) || path.startsWith('/-/');
 }
 
-export function adminRouter(holder: ConfigHolder, metrics: RedirectorMetrics): Router {
+export function adminRouter(holder: ConfigHolder, metrics: RedirectorMetrics, state: MirrorStateService): Router {
   const router = new Router();
+  const report = () => statusReport(holder.current, state, state.stats?.() as Record<string, number> | undefined);
+  router.get('/-/status', (ctx) => {
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = statusHtml(report());
+  });
+  router.get('/-/status.json', (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = report();
+  });
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });

@@ -82,7 +82,7 @@ export async function decideWithChecks(facts: RequestFacts, deps: Pick<AppDeps, 
 
 export function createAdminApp(deps: AppDeps): Koa {
   const app = new Koa();
-  app.use(adminRouter(deps.holder, deps.metrics).routes());
+  app.use(adminRouter(deps.holder, deps.metrics, deps.state).routes());
   app.on('error', (error: Error, ctx?: Context) => deps.logger?.error({ err: error, path: ctx?.path }, 'request failed'));
   // Koa's default error answer is text; clients of this service expect the OCI JSON shape.
   app.context.onerror = function onerror(this: Context, error: (Error & { status?: number }) | null) {

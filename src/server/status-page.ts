@@ -1,0 +1,88 @@
+// The status page: what the redirector serves from, and the health of every mirror, for the
+// people who run it. `/-/status` is HTML (it refreshes itself), `/-/status.json` the same data.
+import type { CompiledConfig } from '../config/compiled.js';
+import type { MirrorStateView } from '../mirrors/state.js';
+
+export interface MirrorStatus {
+  name: string;
+  kind: 'binary' | 'registry';
+  url: string;
+  up: boolean;
+  reason?: string;
+  latencyMs?: number;
+  since?: string;
+  probe?: string;
+}
+
+export interface StatusReport {
+  config: string;
+  configLoadedAt: string;
+  geoip: { source: string; built: string };
+  cloudRegions: number;
+  routes: { prefix: string; type: string; origin?: string }[];
+  mirrors: MirrorStatus[];
+  availabilityCache?: Record<string, number>;
+}
+
+export function statusReport(config: CompiledConfig, state: MirrorStateView, cacheStats?: Record<string, number>): StatusReport {
+  const mirrors: MirrorStatus[] = [...config.mirrors.values()].map((mirror) => {
+    const health = state.health(mirror.name);
+    const status: MirrorStatus = { name: mirror.name, kind: mirror.kind, url: mirror.repository ? `${mirror.base}/v2/${mirror.repository}` : mirror.base, up: health.up };
+    if (health.reason) status.reason = health.reason;
+    if (health.latencyMs !== undefined) status.latencyMs = Math.round(health.latencyMs * 10) / 10;
+    if (health.since !== undefined) status.since = new Date(health.since).toISOString();
+    if (mirror.probe) status.probe = mirror.probe.url;
+    return status;
+  });
+  const report: StatusReport = {
+    config: config.file,
+    configLoadedAt: config.loadedAt.toISOString(),
+    geoip: { source: config.geo.geoip.source, built: config.geo.geoip.buildDate.toISOString() },
+    cloudRegions: config.geo.cloud.regions.size,
+    routes: [...config.ociRoutes, ...config.binaryRoutes].map((r) => ({ prefix: r.prefix, type: r.type, ...(r.origin ? { origin: r.origin.name } : {}) })),
+    mirrors,
+  };
+  if (cacheStats) report.availabilityCache = cacheStats;
+  return report;
+}
+
+export function statusHtml(report: StatusReport): string {
+  const down = report.mirrors.filter((m) => !m.up).length;
+  const rows = report.mirrors
+    .map(
+      (m) => `<tr class="${m.up ? 'up' : 'down'}" data-mirror="${esc(m.name)}">
+  <td>${esc(m.name)}</td><td>${m.kind}</td><td><code>${esc(m.url)}</code></td>
+  <td class="state">${m.up ? 'up' : 'down'}</td><td>${m.reason ? esc(m.reason) : ''}</td>
+  <td>${m.latencyMs !== undefined ? `${m.latencyMs} ms` : ''}</td><td>${m.since ? esc(m.since) : ''}</td><td>${m.probe ? 'probed' : 'not probed'}</td></tr>`,
+    )
+    .join('\n');
+  const routes = report.routes.map((r) => `<li><code>${esc(r.prefix)}</code> (${r.type})${r.origin ? `, origin ${esc(r.origin)}` : ''}</li>`).join('');
+  const cache = report.availabilityCache
+    ? `<h2>Availability cache</h2><p>${Object.entries(report.availabilityCache).map(([k, v]) => `${esc(k)}: ${v}`).join(' · ')}</p>`
+    : '';
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
+<title>artifact-serving status: ${down === 0 ? 'all mirrors up' : `${down} down`}</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
+td,th{padding:.35em .8em;border-bottom:1px solid #ddd;text-align:left}
+tr.up .state{color:#0a7d28;font-weight:600}tr.down{background:#fdecec}tr.down .state{color:#b3261e;font-weight:600}
+.summary{font-size:1.2em}
+</style></head><body>
+<h1>artifact-serving</h1>
+<p class="summary">${down === 0 ? 'All mirrors up.' : `${down} of ${report.mirrors.length} mirrors down.`}</p>
+<table><thead><tr><th>mirror</th><th>kind</th><th>URL</th><th>state</th><th>why</th><th>probe latency</th><th>since</th><th>probes</th></tr></thead>
+<tbody>
+${rows}
+</tbody></table>
+<h2>Routes</h2><ul>${routes}</ul>
+${cache}
+<p>Config <code>${esc(report.config)}</code>, loaded ${esc(report.configLoadedAt)}. GeoIP: ${esc(report.geoip.source)} (built ${esc(report.geoip.built)}). Cloud regions known: ${report.cloudRegions}.</p>
+<p><small>IP geolocation by <a href="https://db-ip.com">DB-IP</a> (CC BY 4.0).</small></p>
+</body></html>
+`;
+}
+
+function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
