@@ -57,6 +57,8 @@ export type Decision =
       verdicts: Verdict[];
       /** Next best mirrors that can serve, for RFC 6249 Link headers. */
       alternatives: { mirror: CompiledMirror; region: string; url: string }[];
+      /** The object's size when an availability check recorded it: egress figures for `report`. */
+      bytes?: number;
     }
   | { kind: 'v2-base' }
   /** `?mirrorlist` (JSON or HTML) or `<path>.meta4` (Metalink): every candidate, best first. */
@@ -224,7 +226,23 @@ function choose(target: Target, candidates: Candidate[], client: ClientLocation,
     verdicts.push({ mirror: mirror.name, region: 'default', outcome: 'chosen', reason: 'every candidate was skipped; falling back to the default' });
     return { kind: 'redirect', status: target.status, location: target.urlOn(mirror), mirror, region: 'default', route, client, verdicts, alternatives: [] };
   }
-  return { kind: 'redirect', status: target.status, location: target.urlOn(chosen.mirror), mirror: chosen.mirror, region: chosen.region, route, client, verdicts, alternatives };
+  const decision: Decision = { kind: 'redirect', status: target.status, location: target.urlOn(chosen.mirror), mirror: chosen.mirror, region: chosen.region, route, client, verdicts, alternatives };
+  const bytes = knownSize(target, chosen.mirror, state);
+  if (bytes !== undefined) decision.bytes = bytes;
+  return decision;
+}
+
+/** Size of the object from any cached availability answer (the chosen mirror's, else another's: same object). */
+function knownSize(target: Target, chosen: CompiledMirror, state: MirrorStateView): number | undefined {
+  // Only routes with an origin check availability; elsewhere there is nothing to look up.
+  if (!target.check || !target.route.origin) return undefined;
+  const own = state.availability(chosen.name, target.check.key);
+  if (own?.state === 'present' && own.contentLength !== undefined) return own.contentLength;
+  for (const mirror of target.route.default.mirrors) {
+    const other = state.availability(mirror.name, target.check.key);
+    if (other?.state === 'present' && other.contentLength !== undefined) return other.contentLength;
+  }
+  return undefined;
 }
 
 /** Every candidate with its state, for `?mirrorlist` and `.meta4`: checks all unknown ones first. */

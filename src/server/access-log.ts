@@ -17,6 +17,8 @@ export interface AccessLogEntry {
   region?: string | undefined;
   /** Time to decide and answer, in milliseconds. */
   ms: number;
+  /** Size of the object sent to the mirror, when known (from availability checks): egress. */
+  bytes?: number | undefined;
   ua?: string | undefined;
 }
 

@@ -114,6 +114,7 @@ function record(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
     mirror: redirect?.mirror.name,
     region: redirect?.region,
     ms: Math.round((performance.now() - started) * 1000) / 1000,
+    bytes: redirect?.bytes,
     ua: req.headers['user-agent'],
   });
 }
