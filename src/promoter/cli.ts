@@ -40,79 +40,70 @@ printed as file:line:column: message. With --online, also check that every diges
 in staging with the right sha256. Exits 1 if anything is wrong.
 `;
 
-export async function promoteCommand(args: string[], io: CliIO): Promise<number> {
+type Options = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
+type Values = Record<string, string | boolean | undefined>;
+
+/** Parses DIR plus options, answering --help and usage errors itself (then it returns the exit code). */
+function parseCommand(args: string[], options: Options, help: string, io: CliIO): number | { values: Values; dir: string; parallel: number } {
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        confirm: { type: 'boolean', default: false },
-        prune: { type: 'boolean', default: false },
-        project: { type: 'string' },
-        parallel: { type: 'string', default: '8' },
-        all: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
+    parsed = parseArgs({ args, allowPositionals: true, options: { ...options, help: { type: 'boolean', short: 'h', default: false } } });
   } catch (e) {
-    io.stderr(`${(e as Error).message}\n\n${PROMOTE_HELP}`);
+    io.stderr(`${(e as Error).message}\n\n${help}`);
     return 2;
   }
-  const { values, positionals } = parsed;
+  const values = parsed.values as Values;
+  const positionals = parsed.positionals;
   if (values.help) {
-    io.stdout(PROMOTE_HELP);
+    io.stdout(help);
     return 0;
   }
   const parallel = Number(values.parallel);
   if (positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1) {
-    io.stderr(PROMOTE_HELP);
+    io.stderr(help);
     return 2;
   }
+  return { values, dir: positionals[0] as string, parallel };
+}
+
+async function withBackends<T>(run: (backends: ReturnType<typeof createBackends>) => Promise<T>): Promise<T> {
   const backends = createBackends({ env: process.env, credentials: await dockerCredentials() });
   try {
-    const r = await promote(
-      { dir: positionals[0] as string, confirm: values.confirm, prune: values.prune, project: values.project, parallel, limit: values.all ? Infinity : 50 },
-      backends,
-      io,
-    );
-    return r.exitCode;
+    return await run(backends);
   } finally {
     backends.close();
   }
 }
 
+export async function promoteCommand(args: string[], io: CliIO): Promise<number> {
+  const options = {
+    confirm: { type: 'boolean', default: false },
+    prune: { type: 'boolean', default: false },
+    project: { type: 'string' },
+    parallel: { type: 'string', default: '8' },
+    all: { type: 'boolean', default: false },
+  } as const;
+  const parsed = parseCommand(args, options, PROMOTE_HELP, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values, dir, parallel } = parsed;
+  return withBackends(async (backends) => {
+    const r = await promote(
+      { dir, confirm: values.confirm === true, prune: values.prune === true, project: values.project as string | undefined, parallel, limit: values.all ? Infinity : 50 },
+      backends,
+      io,
+    );
+    return r.exitCode;
+  });
+}
+
 export async function validateManifestsCommand(args: string[], io: CliIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        online: { type: 'boolean', default: false },
-        project: { type: 'string' },
-        parallel: { type: 'string', default: '8' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (e) {
-    io.stderr(`${(e as Error).message}\n\n${VALIDATE_HELP}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout(VALIDATE_HELP);
-    return 0;
-  }
-  const parallel = Number(values.parallel);
-  if (positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1) {
-    io.stderr(VALIDATE_HELP);
-    return 2;
-  }
-  const backends = createBackends({ env: process.env, credentials: await dockerCredentials() });
-  try {
-    return await validateManifests({ dir: positionals[0] as string, online: values.online, project: values.project, parallel }, backends, io);
-  } finally {
-    backends.close();
-  }
+  const options = {
+    online: { type: 'boolean', default: false },
+    project: { type: 'string' },
+    parallel: { type: 'string', default: '8' },
+  } as const;
+  const parsed = parseCommand(args, options, VALIDATE_HELP, io);
+  if (typeof parsed === 'number') return parsed;
+  const { values, dir, parallel } = parsed;
+  return withBackends((backends) => validateManifests({ dir, online: values.online === true, project: values.project as string | undefined, parallel }, backends, io));
 }
