@@ -124,7 +124,8 @@ function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decisi
     path: facts.path,
     relativePath: request.name,
     urlOn: (mirror) => `${mirror.base}/v2/${mirror.repository ? `${mirror.repository}/` : ''}${request.name}/${request.tail}${query}`,
-    originOnly: false,
+    // Tag lists and referrers change with every push: where there is an origin, only it has the truth.
+    originOnly: route.origin !== undefined && (request.kind === 'tags' || request.kind === 'referrers'),
     status: 307,
   };
   const check = ociCheck(request);
@@ -133,12 +134,13 @@ function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decisi
 }
 
 function ociCheck(request: OciRequest): Target['check'] {
-  if (request.kind === 'blob') return { key: `blob:${request.reference}`, kind: 'blob' };
+  // Registries link blobs per repository: having a digest under one name says nothing about another.
+  if (request.kind === 'blob') return { key: `blob:${request.name}@${request.reference}`, kind: 'blob' };
   if (request.kind === 'manifest') {
     const byDigest = request.reference!.includes(':');
     return { key: `manifest:${request.name}:${request.reference}`, kind: byDigest ? 'manifest-digest' : 'manifest-tag' };
   }
-  // Tag lists and referrers change with every push: only the origin has the truth.
+  // Tag lists and referrers are never cached as present: they are sent to the origin (see originOnly).
   return undefined;
 }
 
@@ -169,7 +171,7 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
   const { mirror } = candidate;
   const { route } = target;
   const isOrigin = mirror === route.origin;
-  if (target.originOnly && !isOrigin) return { usable: false, reason: 'checksums and signatures are served from the origin only' };
+  if (target.originOnly && !isOrigin) return { usable: false, reason: target.route.type === 'oci' ? 'tag lists and referrers are served from the origin only' : 'checksums and signatures are served from the origin only' };
   if (mirror.ipVersions && !mirror.ipVersions.has(client.ip.version)) {
     return { usable: false, reason: `serves IPv${[...mirror.ipVersions].join('/IPv')} only; client is IPv${client.ip.version}` };
   }

@@ -268,3 +268,25 @@ routes:
   const unknown = decide(facts('/kops/9.9.9/kops.meta4', '8.8.8.8'), kops, ALL_UP);
   t.is(unknown.kind === 'mirrorlist' ? unknown.sha256 : 'x', undefined);
 });
+
+test('with an origin, tag lists and referrers go to the origin; blobs are checked per repository', (t) => {
+  const withOrigin = compile(`
+mirrors:
+  eu: { registry: https://eu.example, probe: false }
+  origin: { registry: https://origin.example, probe: false }
+routes:
+  - prefix: /v2/
+    regions: { Europe: eu }
+    default: eu
+    origin: origin
+`);
+  for (const path of ['/v2/app/tags/list', `/v2/app/referrers/sha256:${'e'.repeat(64)}`]) {
+    const decision = decide(facts(path, '81.2.69.160'), withOrigin, EVERYTHING_PRESENT);
+    if (decision.kind !== 'redirect') return t.fail();
+    t.is(decision.mirror.name, 'origin', path);
+    t.regex(decision.verdicts[0]!.reason!, /served from the origin only/);
+  }
+  const blob = decide(facts(`/v2/app/blobs/sha256:${'e'.repeat(64)}`, '81.2.69.160', { checksDone: false }), withOrigin, ALL_UP);
+  if (blob.kind !== 'check') return t.fail();
+  t.is(blob.checks[0]!.key, `blob:app@sha256:${'e'.repeat(64)}`);
+});
