@@ -41,20 +41,24 @@ export function createRedirectorServer(deps: AppDeps): Server {
       forwardedFor: req.headers['x-forwarded-for'] as string | undefined,
     };
     const started = performance.now();
+    // One config for the whole request, even if a reload lands while checks run.
     const config = deps.holder.current;
-    const first = decide(facts, config, deps.state);
-    if (first.kind !== 'check') {
-      finish(req, res, facts, first, started, deps);
-      return;
+    const fail = (error: unknown) => {
+      deps.logger?.error({ err: error, path }, 'request failed');
+      respondInternalError(res);
+    };
+    let first: Decision;
+    try {
+      first = decide(facts, config, deps.state);
+    } catch (error) {
+      return fail(error);
     }
+    if (first.kind !== 'check') return finish(req, res, facts, first, started, deps);
     // Only objects not yet in the availability cache take this slower, bounded path.
-    deps.state.ensureChecked(first.checks, config.checkTimeoutMs).then(
-      () => finish(req, res, facts, decide({ ...facts, checksDone: true }, config, deps.state), started, deps),
-      (error: unknown) => {
-        deps.logger?.error({ err: error, path }, 'availability checks failed');
-        respondInternalError(res);
-      },
-    );
+    deps.state
+      .ensureChecked(first.checks, config.checkTimeoutMs)
+      .then(() => finish(req, res, facts, decide({ ...facts, checksDone: true }, config, deps.state), started, deps))
+      .catch(fail);
   });
 }
 
@@ -68,16 +72,6 @@ function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
     return;
   }
   record(req, res, facts, decision, isOci, started, deps);
-}
-
-/** Decides; if the decision needs availability facts, waits for them (bounded) and decides again. */
-export async function decideWithChecks(facts: RequestFacts, deps: Pick<AppDeps, 'holder' | 'state'>): Promise<Decision> {
-  // One config for the whole request, even if a reload lands while checks run.
-  const config = deps.holder.current;
-  const first = decide(facts, config, deps.state);
-  if (first.kind !== 'check') return first;
-  await deps.state.ensureChecked(first.checks, config.checkTimeoutMs);
-  return decide({ ...facts, checksDone: true }, config, deps.state);
 }
 
 export function createAdminApp(deps: AppDeps): Koa {
