@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { ConfigHolder } from '../config/config-holder.js';
 import { loadConfigFile } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
-import { createMirrorState, probeTargets } from '../mirrors/live-state.js';
+import { applyReload, createMirrorState } from '../mirrors/live-state.js';
 import { openAccessLog } from '../server/access-log.js';
 import { createRedirectorServer } from '../server/app.js';
 import { createMetrics } from '../server/metrics.js';
@@ -68,8 +68,11 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     }
   });
   const state = createMirrorState(loaded.config, logger);
+  let serving = loaded.config;
   holder.onReload((result) => {
-    if (result.ok) state.replaceMirrors(probeTargets(result.config));
+    if (!result.ok) return;
+    applyReload(state, serving, result.config);
+    serving = result.config;
   });
   metrics.observeMirrors(() => holder.current, state);
   state.start();

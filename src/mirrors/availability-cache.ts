@@ -170,6 +170,19 @@ export class AvailabilityCache {
     await Promise.all(this.inflight.values());
   }
 
+  /** Drops everything known about a mirror: after a reload points its name at another place. */
+  forgetMirror(mirror: string): number {
+    const prefix = keyOf(mirror, '');
+    let dropped = 0;
+    for (const key of [...this.lru.keys()]) {
+      if (key.startsWith(prefix)) {
+        this.lru.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
   stats(): AvailabilityStats {
     return { entries: this.lru.size, sizeBytes: this.lru.calculatedSize, inflight: this.inflight.size, ...this.counters };
   }

@@ -33,3 +33,13 @@ export function createMirrorState(config: CompiledConfig, logger?: LoggerLike): 
     },
   });
 }
+
+/** Keeps the live state in step with a reloaded config: new probes, and no cached answers for a
+ *  mirror whose name now points somewhere else (they would be about another server). */
+export function applyReload(state: MirrorState, previous: CompiledConfig, next: CompiledConfig): void {
+  state.replaceMirrors(probeTargets(next));
+  for (const [name, mirror] of previous.mirrors) {
+    const now = next.mirrors.get(name);
+    if (!now || now.base !== mirror.base || now.repository !== mirror.repository) state.cache.forgetMirror(name);
+  }
+}
