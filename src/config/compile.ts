@@ -33,6 +33,7 @@ interface RouteSpec {
   defaultMirrors?: MirrorRef[][];
   origin?: { ref: string; path: PropertyKey[] };
   whenAllDown: 'default' | 'unavailable';
+  order: 'listed' | 'latency';
   checksums: ReadonlyMap<string, string>;
 }
 
@@ -191,6 +192,7 @@ function longRouteSpec(route: RouteInput, path: PropertyKey[], checksums: Readon
     })),
     defaultMirrors: refs(route.default, [...path, 'default']),
     whenAllDown: route.whenAllDown ?? 'default',
+    order: route.order ?? 'listed',
     checksums,
   };
   if (route.origin) spec.origin = { ref: route.origin, path: [...path, 'origin'] };
@@ -199,7 +201,7 @@ function longRouteSpec(route: RouteInput, path: PropertyKey[], checksums: Readon
 
 function shortRouteSpec(route: ShortRoute): RouteSpec {
   const prefix = normalisePrefix(route.prefix);
-  const spec: RouteSpec = { prefix, type: inferType(prefix), keepPrefix: true, path: [route.prefix], regions: [], whenAllDown: 'default', checksums: new Map() };
+  const spec: RouteSpec = { prefix, type: inferType(prefix), keepPrefix: true, path: [route.prefix], regions: [], whenAllDown: 'default', order: 'listed', checksums: new Map() };
   route.entries.forEach((entry, i) => {
     const [key, host] = Object.entries(entry)[0]!;
     const at = [route.prefix, i, key];
@@ -235,6 +237,7 @@ function compileRoute(
     default: { region: 'default', mirrors: [], tiers: [] },
     checksums: spec.checksums,
     whenAllDown: spec.whenAllDown,
+    order: spec.order,
   };
   const continents: { codes: ReadonlySet<string>; entry: RegionMirrors }[] = [];
   for (const region of spec.regions) {

@@ -46,6 +46,8 @@ export interface CompiledRoute {
   default: RegionMirrors;
   origin?: CompiledMirror;
   whenAllDown: 'default' | 'unavailable';
+  /** 'latency': within a region, mirrors with lower probe latency first. */
+  order: 'listed' | 'latency';
   /** sha256 of files by their path below the route prefix, from the route's checksum manifests. */
   checksums: ReadonlyMap<string, string>;
 }

@@ -57,6 +57,8 @@ export const routeSchema = z.strictObject({
   checksums: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
   /** The canonical store that holds everything; the last resort when no mirror can serve. */
   origin: z.string().min(1).optional(),
+  /** Within a region: mirrors in the listed order (and weight), or the fastest by probe latency first. */
+  order: z.enum(['listed', 'latency']).optional(),
   /** What to do when every mirror is down: send the client to the default anyway, or answer 503. */
   whenAllDown: z.enum(['default', 'unavailable']).optional(),
 });

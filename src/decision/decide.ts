@@ -5,7 +5,7 @@ import type { CompiledConfig, CompiledMirror, CompiledRoute } from '../config/co
 import { resolveClientIp } from '../geo/client-ip.js';
 import { parseIp } from '../geo/ip.js';
 import { locateClient, type ClientLocation } from '../geo/location.js';
-import { candidatesFor, type Candidate } from '../mirrors/candidates.js';
+import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
 import type { MirrorStateView } from '../mirrors/state.js';
 import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
 
@@ -102,7 +102,8 @@ export function decide(facts: RequestFacts, config: CompiledConfig, state: Mirro
 
   const ip = resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies) ?? parseIp('0.0.0.0')!;
   const client = locateClient(ip, config.geo);
-  const candidates = candidatesFor(target.route, client);
+  const listed = candidatesFor(target.route, client);
+  const candidates = target.route.order === 'latency' ? byLatencyWithinRegions(listed, (name) => state.health(name).latencyMs) : listed;
   if (listing) return list(target, candidates, client, state, facts.checksDone === true, listing, target.path.slice(target.path.lastIndexOf('/') + 1));
   return choose(target, candidates, client, state, facts.checksDone === true);
 }

@@ -75,3 +75,21 @@ function unitHash(text: string): number {
   hash ^= hash >>> 12;
   return ((hash >>> 0) + 1) / 4294967297;
 }
+
+/**
+ * Reorders each region's mirrors by probe latency, fastest first, keeping regions (and the
+ * origin) where they are: a wider region never jumps ahead of a narrower one. Mirrors without a
+ * latency yet keep their listed order after those with one.
+ */
+export function byLatencyWithinRegions(candidates: Candidate[], latencyOf: (mirror: string) => number | undefined): Candidate[] {
+  const ordered: Candidate[] = [];
+  for (let start = 0; start < candidates.length; ) {
+    let end = start + 1;
+    while (end < candidates.length && candidates[end]!.region === candidates[start]!.region) end++;
+    const group = candidates.slice(start, end).map((c, i) => ({ c, i, latency: latencyOf(c.mirror.name) ?? Infinity }));
+    group.sort((a, b) => a.latency - b.latency || a.i - b.i);
+    for (const { c } of group) ordered.push(c);
+    start = end;
+  }
+  return ordered;
+}

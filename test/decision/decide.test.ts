@@ -290,3 +290,24 @@ routes:
   if (blob.kind !== 'check') return t.fail();
   t.is(blob.checks[0]!.key, `blob:app@sha256:${'e'.repeat(64)}`);
 });
+
+test('order: latency puts the fastest mirror of a region first, without crossing regions', (t) => {
+  const byLatency = compile(`
+mirrors:
+  slow: { url: https://slow.example }
+  fast: { url: https://fast.example }
+  unprobed: { url: https://unprobed.example }
+  wide: { url: https://wide.example }
+routes:
+  - prefix: /f
+    regions: { GB: [slow, unprobed, fast], Europe: wide }
+    default: wide
+    order: latency
+`);
+  const latency: Record<string, number> = { slow: 80, fast: 5, wide: 1 };
+  const state: MirrorStateView = { ...EVERYTHING_PRESENT, health: (name) => ({ up: true, ...(latency[name] !== undefined ? { latencyMs: latency[name] } : {}) }) };
+  const decision = decide(facts('/f/x', '81.2.69.160'), byLatency, state);
+  if (decision.kind !== 'redirect') return t.fail();
+  t.is(decision.mirror.name, 'fast');
+  t.deepEqual(decision.alternatives.map((a) => a.mirror.name), ['slow', 'unprobed', 'wide']);
+});
