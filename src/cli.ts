@@ -20,6 +20,19 @@ Usage:
 Run 'artifact-serving COMMAND --help' for a command's options.`;
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
+  try {
+    return await run(argv, io);
+  } catch (error) {
+    // An unknown or malformed option is the user's mistake: say which, and where to look.
+    if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr(`${(error as Error).message}\nRun 'artifact-serving ${argv[0] ?? ''} --help' for the options.\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+async function run(argv: string[], io: CliIO): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
     case 'serve':

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
 import { decide, type Decision } from '../decision/decide.js';
+import { parseIp } from '../geo/ip.js';
 import { ALL_UP, type MirrorStateView } from '../mirrors/state.js';
 import type { CliIO } from './io.js';
 
@@ -41,6 +42,10 @@ export function explainCommand(args: string[], io: CliIO): number {
   }
   if (!values.config || !values.ip || positionals.length !== 1) {
     io.stderr(`explain needs --config, --ip and one PATH\n\n${HELP}`);
+    return 2;
+  }
+  if (!parseIp(values.ip)) {
+    io.stderr(`--ip: "${values.ip}" is not an IPv4 or IPv6 address\n`);
     return 2;
   }
   const loaded = loadConfigFile(values.config);

@@ -130,3 +130,16 @@ test('serve writes one JSON access-log line per request, flushed on shutdown', a
   t.is(typeof lines[0]!.ms, 'number');
   t.like(lines[1], { path: '/v2/Bad/manifests/x', status: 400 });
 });
+
+test('usage mistakes get a one-line reason and exit 2, never a stack trace', async (t) => {
+  const unknown = await run(['serve', '--bogus']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.err, /^Unknown option '--bogus'/);
+  t.regex(unknown.err, /artifact-serving serve --help/);
+  const badIp = await run(['explain', '--config', writeConfig(GOOD), '--ip', 'nope', '/bin/x']);
+  t.is(badIp.code, 2);
+  t.is(badIp.err, '--ip: "nope" is not an IPv4 or IPv6 address\n');
+  const noConfig = await run(['validate', '/nonexistent/config.yaml']);
+  t.is(noConfig.code, 1);
+  t.regex(noConfig.err, /^\/nonexistent\/config\.yaml:1:1: cannot read config: ENOENT/);
+});
