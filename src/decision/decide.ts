@@ -90,6 +90,9 @@ export function decide(facts: RequestFacts, config: CompiledConfig, state: Mirro
   if (facts.method !== 'GET' && facts.method !== 'HEAD') {
     return { kind: 'error', status: 405, code: 'UNSUPPORTED', message: `${facts.method} is not supported: this endpoint is read-only (GET and HEAD)` };
   }
+  if (!facts.path.startsWith('/')) {
+    return { kind: 'error', status: 400, code: 'PATH_INVALID', message: 'the request target must be a path starting with /' };
+  }
   if (facts.path.length > MAX_PATH_LENGTH) {
     return { kind: 'error', status: 414, code: 'PATH_INVALID', message: `path longer than ${MAX_PATH_LENGTH} characters` };
   }

@@ -13,6 +13,9 @@ export function parseIp(input: string): ParsedIp | undefined {
   const quad = parseDottedQuad(input);
   if (quad !== undefined) return { version: 4, value: quad, text: input };
   let text = input.trim();
+  // Some proxies write the client's port too: "1.2.3.4:5678", "[2001:db8::1]:5678".
+  const withPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(text) ?? /^\[([^\]]+)\]:\d{1,5}$/.exec(text);
+  if (withPort) text = withPort[1]!;
   if (text.startsWith('[') && text.endsWith(']')) text = text.slice(1, -1);
   const zone = text.indexOf('%');
   if (zone !== -1) text = text.slice(0, zone);

@@ -127,6 +127,7 @@ const refused: [string, string, string, number, string][] = [
   ['encoded double slash', 'GET', '/files/%2F%2Fevil.example', 400, 'PATH_INVALID'],
   ['overlong path', 'GET', `/files/${'a'.repeat(3000)}`, 414, 'PATH_INVALID'],
   ['no route', 'GET', '/elsewhere/x', 404, 'NOT_FOUND'],
+  ['absolute-form target', 'GET', 'http://evil.example/files/x', 400, 'PATH_INVALID'],
   ['a route prefix itself', 'GET', '/files', 404, 'NOT_FOUND'],
 ];
 

@@ -9,6 +9,8 @@ const cases: [string, string | undefined, 4 | 6 | undefined][] = [
   ['fe80::1%eth0', 'fe80::1', 6],
   ['2001:DB8::1', '2001:db8::1', 6],
   ['::', '::', 6],
+  ['1.2.3.4:5678', '1.2.3.4', 4],
+  ['[2001:db8::1]:443', '2001:db8::1', 6],
   ['1.2.3', undefined, undefined],
   ['256.1.1.1', undefined, undefined],
   ['not-an-ip', undefined, undefined],
