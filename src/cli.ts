@@ -16,6 +16,7 @@ Usage:
   artifact-serving validate FILE|DIR                              check a redirector config, or a directory of promoter manifests
   artifact-serving explain --config FILE --ip IP PATH              show how a request from IP would be routed, and why
   artifact-serving promote DIR [--confirm]                         plan (and with --confirm, run) a promotion
+  artifact-serving report [--prices FILE] [--json] LOG...          cost, latency and reach per mirror and country from access logs
 
 Run 'artifact-serving COMMAND --help' for a command's options.`;
 
@@ -44,6 +45,10 @@ async function run(argv: string[], io: CliIO): Promise<number> {
     case 'promote': {
       const { promoteCommand } = await import('./promoter/cli.js');
       return promoteCommand(args, io);
+    }
+    case 'report': {
+      const { reportCommand } = await import('./report/cli.js');
+      return reportCommand(args, io);
     }
     case undefined:
     case '--help':
