@@ -103,7 +103,8 @@ function pct(share: number | null): string {
 
 function usd(cost: number | null): string {
   if (cost === null) return '-';
-  return `$${cost.toFixed(cost !== 0 && cost < 1 ? 4 : 2)}`;
+  // Cents, except for amounts under a cent, which would all print as $0.00.
+  return `$${cost === 0 || cost >= 0.01 ? cost.toFixed(2) : cost.toPrecision(2)}`;
 }
 
 export function bytes(n: number): string {
