@@ -70,6 +70,7 @@ export async function reportCommand(args: string[], io: CliIO, stdin: Readable =
   const until = values.until === undefined ? undefined : Date.parse(values.until);
   if (Number.isNaN(since)) return usage(`--since is not an ISO time: "${values.since}"`);
   if (Number.isNaN(until)) return usage(`--until is not an ISO time: "${values.until}"`);
+  if (since !== undefined && until !== undefined && since >= until) return usage('--since must be before --until');
   let prices: Prices | null = null;
   if (values.prices !== undefined) {
     const loaded = loadPrices(values.prices);

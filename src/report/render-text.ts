@@ -103,8 +103,8 @@ function pct(share: number | null): string {
 
 function usd(cost: number | null): string {
   if (cost === null) return '-';
-  // Cents, except for amounts under a cent, which would all print as $0.00.
-  return `$${cost === 0 || cost >= 0.01 ? cost.toFixed(2) : cost.toPrecision(2)}`;
+  // Cents; amounts under a cent say so rather than print as $0.00 (--json has them exact).
+  return cost > 0 && cost < 0.01 ? '<$0.01' : `$${cost.toFixed(2)}`;
 }
 
 export function bytes(n: number): string {

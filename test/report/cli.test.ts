@@ -255,7 +255,7 @@ test('exit codes: 1 with no valid lines, 2 for usage errors; --help', async (t) 
   writeFileSync(empty, '');
   t.is((await run([empty])).code, 1);
 
-  for (const args of [[], ['/nonexistent/log'], ['--top', 'x', FILES.plain], ['--since', 'yesterday', FILES.plain], ['--prices', '/nonexistent', FILES.plain], ['--bogus', FILES.plain], [FILES.dir]]) {
+  for (const args of [[], ['/nonexistent/log'], ['--top', 'x', FILES.plain], ['--since', 'yesterday', FILES.plain], ['--since', '2026-06-02', '--until', '2026-06-01', FILES.plain], ['--prices', '/nonexistent', FILES.plain], ['--bogus', FILES.plain], [FILES.dir]]) {
     const result = await run(args);
     t.is(result.code, 2, args.join(' '));
     t.regex(result.err, /Usage: artifact-serving report/, args.join(' '));
