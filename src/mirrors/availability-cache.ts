@@ -89,6 +89,21 @@ interface Entry {
   staleUntil: number;
 }
 
+/**
+ * A registry answers a manifest request only in a media type the client accepts: without this,
+ * distribution answers 404 for an OCI index or manifest and the mirror would look empty.
+ */
+const MANIFEST_ACCEPT = {
+  Accept: [
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json',
+    'application/vnd.docker.distribution.manifest.v2+json',
+    'application/vnd.docker.distribution.manifest.v1+prettyjws',
+    'application/vnd.docker.distribution.manifest.v1+json',
+  ].join(', '),
+};
+
 // Per-entry bookkeeping beyond the strings: lru-cache slots, the entry and availability objects.
 const ENTRY_OVERHEAD_BYTES = 200;
 
@@ -190,7 +205,8 @@ export class AvailabilityCache {
   private async head(mirror: string, key: string, url: string, options: CheckOptions): Promise<Availability> {
     const signal = this.lifetime.signal;
     this.counters.headsSent++;
-    const result = await timedRequest(this.fetchFn, this.clock, url, 'HEAD', options.timeoutMs ?? this.timeoutMs, signal);
+    const headers = options.kind === 'manifest-tag' || options.kind === 'manifest-digest' ? MANIFEST_ACCEPT : undefined;
+    const result = await timedRequest(this.fetchFn, this.clock, url, 'HEAD', options.timeoutMs ?? this.timeoutMs, signal, headers);
     const checkedAt = this.clock.now();
     let availability: Availability;
     let mirrorFailed = false;

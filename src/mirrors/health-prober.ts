@@ -32,7 +32,7 @@ export interface ResponseLike {
 
 export type FetchLike = (
   url: string,
-  init: { method: 'GET' | 'HEAD'; redirect: 'manual'; signal: AbortSignal },
+  init: { method: 'GET' | 'HEAD'; redirect: 'manual'; signal: AbortSignal; headers?: Record<string, string> },
 ) => Promise<ResponseLike>;
 
 /** The pino methods we call; a pino Logger fits. */
@@ -55,6 +55,7 @@ export async function timedRequest(
   method: 'GET' | 'HEAD',
   timeoutMs: number,
   signal?: AbortSignal,
+  headers?: Record<string, string>,
 ): Promise<RequestResult> {
   if (signal?.aborted) return { error: 'aborted', timedOut: false };
   const controller = new AbortController();
@@ -72,7 +73,8 @@ export async function timedRequest(
     controller.signal.addEventListener('abort', fail, { once: true });
   });
   try {
-    const response = await Promise.race([fetchFn(url, { method, redirect: 'manual', signal: controller.signal }), timeout]);
+    const init = headers ? { method, redirect: 'manual' as const, signal: controller.signal, headers } : { method, redirect: 'manual' as const, signal: controller.signal };
+    const response = await Promise.race([fetchFn(url, init), timeout]);
     response.body?.cancel().catch(() => {});
     return { status: response.status, headers: response.headers };
   } catch (error) {

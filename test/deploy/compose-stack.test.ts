@@ -126,10 +126,8 @@ test('compose stack: an image only the origin registry holds is served from it, 
   t.is(await manifestMirror(t, 'v2', '8.8.8.8'), 'registry-us');
 });
 
-// Known failure: the availability check HEADs a manifest without an Accept header, and a
-// distribution registry (registry:2, Debian's docker-registry) answers 404 for an OCI image index
-// unless the Accept header names it, so registry-eu is thought not to hold v2 and the origin is
-// chosen. Remove .failing once the check sends the manifest media types.
-test.failing('compose stack: an image both registries hold is served to Europe from registry-eu', async (t) => {
+// A distribution registry answers 404 for an OCI image index unless the Accept header names it:
+// the availability check must send the manifest media types, or registry-eu would look empty.
+test('compose stack: an image both registries hold is served to Europe from registry-eu', async (t) => {
   t.is(await manifestMirror(t, 'v2', '81.2.69.160'), 'registry-eu');
 });

@@ -268,6 +268,9 @@ async function pullThroughRedirector(): Promise<string> {
 test.serial('skopeo pulls succeed when the region registry lacks the image, and when the next is down too', async (t) => {
   // The EU registry has nothing: manifests and blobs come from the US registry.
   t.is(await pullThroughRedirector(), image.indexDigest);
+  const manifest = await fetch(`${gbProxy.url}/v2/app/manifests/v1`, { method: 'HEAD', redirect: 'manual' });
+  t.is(manifest.headers.get('x-artifact-mirror'), 'us-reg');
+  t.regex(manifest.headers.get('x-artifact-skipped') ?? '', /eu-reg \(does not have it \(HTTP 404\)\)/);
   const head = await fetch(`${gbProxy.url}/v2/app/blobs/${image.platforms[0]!.layerDigests[0]}`, { method: 'HEAD', redirect: 'manual' });
   t.is(head.headers.get('x-artifact-mirror'), 'us-reg');
 
