@@ -71,6 +71,8 @@ export type Decision =
 const INTEGRITY_SUFFIXES = ['.sha256', '.sha512', '.sha1', '.md5', '.asc', '.sig', '.pem', '.cert'];
 const MAX_ALTERNATIVES = 3;
 const METALINK_SUFFIX = '.meta4';
+/** Stands in for a peer address that does not parse (it cannot happen on a real socket). */
+const UNKNOWN_ADDRESS = parseIp('0.0.0.0')!;
 
 interface Target {
   route: CompiledRoute;
@@ -87,24 +89,22 @@ interface Target {
 }
 
 export function decide(facts: RequestFacts, config: CompiledConfig, state: MirrorStateView): Decision {
+  // Located for refusals too: the access log and `report` count bad requests per country.
+  const locate = () => locateClient(resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies) ?? UNKNOWN_ADDRESS, config.geo);
+  const refuse = (status: number, code: string, message: string): Decision => ({ kind: 'error', status, code, message, client: locate() });
   if (facts.method !== 'GET' && facts.method !== 'HEAD') {
-    return { kind: 'error', status: 405, code: 'UNSUPPORTED', message: `${facts.method} is not supported: this endpoint is read-only (GET and HEAD)` };
+    return refuse(405, 'UNSUPPORTED', `${facts.method} is not supported: this endpoint is read-only (GET and HEAD)`);
   }
-  if (!facts.path.startsWith('/')) {
-    return { kind: 'error', status: 400, code: 'PATH_INVALID', message: 'the request target must be a path starting with /' };
-  }
-  if (facts.path.length > MAX_PATH_LENGTH) {
-    return { kind: 'error', status: 414, code: 'PATH_INVALID', message: `path longer than ${MAX_PATH_LENGTH} characters` };
-  }
+  if (!facts.path.startsWith('/')) return refuse(400, 'PATH_INVALID', 'the request target must be a path starting with /');
+  if (facts.path.length > MAX_PATH_LENGTH) return refuse(414, 'PATH_INVALID', `path longer than ${MAX_PATH_LENGTH} characters`);
   const isOci = facts.path === '/v2' || facts.path.startsWith('/v2/');
   // Mirror lists are for files: `<path>.meta4` (Metalink) or `<path>?mirrorlist`.
   const listing = isOci ? undefined : facts.path.endsWith(METALINK_SUFFIX) ? 'metalink' : /(?:^|&)mirrorlist(?:[=&]|$)/.test(facts.query) ? 'mirrorlist' : undefined;
   const objectFacts = listing === 'metalink' ? { ...facts, path: facts.path.slice(0, -METALINK_SUFFIX.length) } : listing ? { ...facts, query: '' } : facts;
   const target = isOci ? ociTarget(objectFacts, config) : binaryTarget(objectFacts, config);
-  if ('kind' in target) return target;
+  if ('kind' in target) return target.kind === 'error' ? { ...target, client: locate() } : target;
 
-  const ip = resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies) ?? parseIp('0.0.0.0')!;
-  const client = locateClient(ip, config.geo);
+  const client = locate();
   const listed = candidatesFor(target.route, client);
   const candidates = target.route.order === 'latency' ? byLatencyWithinRegions(listed, (name) => state.health(name).latencyMs) : listed;
   if (listing) return list(target, candidates, client, state, facts.checksDone === true, listing, target.path.slice(target.path.lastIndexOf('/') + 1));
