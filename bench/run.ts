@@ -104,16 +104,35 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   await once(child, 'exit');
 }
 
-async function load(name: string, port: number, paths: string[], ips: string[]): Promise<Result> {
-  // Requests cycle through paths x client addresses; the same list is sent to every server.
-  const requests = ips.map((ip, i) => ({ method: 'GET' as const, path: paths[i % paths.length]!, headers: { 'x-forwarded-for': ip } }));
+/** Requests cycling through paths x client addresses; the same list is sent to every server. */
+function requestList(paths: string[], ips: string[] | 'all-new'): autocannon.Request[] {
+  if (ips === 'all-new') {
+    // A fresh address for every request (autocannon copies a request list per connection, so a
+    // list longer than the memo would cost gigabytes): generated as each request is sent.
+    let n = 0;
+    return [
+      {
+        method: 'GET' as const,
+        path: paths[0]!,
+        setupRequest: (request: autocannon.Request) => {
+          n = (n + 7919) % 16_000_000;
+          return { ...request, headers: { 'x-forwarded-for': `${11 + (n >>> 16)}.${(n >>> 8) & 255}.${n & 255}.7` } };
+        },
+      },
+    ];
+  }
+  return ips.map((ip, i) => ({ method: 'GET' as const, path: paths[i % paths.length]!, headers: { 'x-forwarded-for': ip } }));
+}
+
+async function load(name: string, port: number, paths: string[], ips: string[] | 'all-new'): Promise<Result> {
+  const requests = requestList(paths, ips);
   const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections: CONNECTIONS, duration: DURATION_S, requests });
   const non3xx = result.non2xx - (result['3xx'] ?? 0);
   return { name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors - result.timeouts, timeouts: result.timeouts, non3xx };
 }
 
-async function warm(port: number, paths: string[], ips: string[]): Promise<void> {
-  const requests = ips.map((ip, i) => ({ method: 'GET' as const, path: paths[i % paths.length]!, headers: { 'x-forwarded-for': ip } }));
+async function warm(port: number, paths: string[], ips: string[] | 'all-new'): Promise<void> {
+  const requests = requestList(paths, ips);
   await autocannon({ url: `http://127.0.0.1:${port}`, connections: CONNECTIONS, duration: 1, requests });
 }
 
@@ -179,12 +198,11 @@ interface Target {
   port: number;
   paths: string[];
   /** Client addresses for this target; the shared list unless given. */
-  ips?: string[];
+  ips?: string[] | 'all-new';
 }
 
 async function main(): Promise<void> {
   const ips = clientAddresses(2000);
-  const coldIps = clientAddresses(300_000);
   const binaryPaths = ['/binaries/v1.31.0/bin/linux/amd64/kubectl', '/binaries/v1.30.2/bin/linux/arm64/kubelet'];
   const blobPaths = [`/v2/kube-apiserver/blobs/sha256:${'ab'.repeat(32)}`, `/v2/pause/blobs/sha256:${'cd'.repeat(32)}`];
   const mirrorStub = await startMirrorStub();
@@ -216,7 +234,7 @@ async function main(): Promise<void> {
     targets.push({ name: `redirector blob route (${label})`, port: server.port, paths: blobPaths });
     if (accessLog === 'off') targets.push({ name: `redirector failover path, warm cache (${label})`, port: server.port, paths: checkedPaths });
     // More distinct clients than the location memo holds: every request pays for GeoIP and cloud lookups.
-    if (accessLog === '/dev/null') targets.push({ name: `redirector binary route, all-new clients (${label})`, port: server.port, paths: binaryPaths, ips: coldIps });
+    if (accessLog === '/dev/null') targets.push({ name: `redirector binary route, all-new clients (${label})`, port: server.port, paths: binaryPaths, ips: 'all-new' });
   }
   try {
     for (const target of targets) await warm(target.port, target.paths, target.ips ?? ips);
