@@ -70,6 +70,20 @@ export function plan(projects: readonly Project[], observed: Observed, options: 
 const EMPTY_REPO: RepoState = { tags: new Map(), digests: new Set() };
 const EMPTY_LEDGER: Ledger = { images: new Map(), files: new Map() };
 
+/** An empty plan per destination, and those of them that can be planned: an unreachable one is an error. */
+function destinationPlans(names: readonly string[], observed: Observed, errors: PlanError[]): { destinations: DestinationPlan[]; reachable: DestinationPlan[] } {
+  const destinations: DestinationPlan[] = [];
+  const reachable: DestinationPlan[] = [];
+  for (const dest of names) {
+    const d: DestinationPlan = { destination: dest, actions: [], bytes: 0, prunable: 0, notOwned: [] };
+    destinations.push(d);
+    const why = observed.unreachable.get(dest);
+    if (why === undefined) reachable.push(d);
+    else errors.push({ kind: 'unreachable', destination: dest, message: `${dest}: ${why}` });
+  }
+  return { destinations, reachable };
+}
+
 function planImages(p: ImageProject, observed: Observed, options: PlanOptions): ProjectPlan {
   const errors: PlanError[] = [];
   const unreachableSrc = observed.unreachable.get(p.src);
@@ -84,15 +98,9 @@ function planImages(p: ImageProject, observed: Observed, options: PlanOptions): 
       }
     }
   }
-  const destinations: DestinationPlan[] = [];
-  for (const dest of p.destinations) {
-    const d: DestinationPlan = { destination: dest, actions: [], bytes: 0, prunable: 0, notOwned: [] };
-    destinations.push(d);
-    const why = observed.unreachable.get(dest);
-    if (why !== undefined) {
-      errors.push({ kind: 'unreachable', destination: dest, message: `${dest}: ${why}` });
-      continue;
-    }
+  const { destinations, reachable } = destinationPlans(p.destinations, observed, errors);
+  for (const d of reachable) {
+    const dest = d.destination;
     const state = observed.registries.get(dest);
     const wanted = new Map<string, Set<string>>(); // name -> wanted digests, for prune
     for (const image of p.images) {
@@ -165,15 +173,9 @@ function planFiles(p: FileProject, observed: Observed, options: PlanOptions): Pr
       else sizes.set(f.name, s.size);
     }
   }
-  const destinations: DestinationPlan[] = [];
-  for (const dest of p.destinations) {
-    const d: DestinationPlan = { destination: dest, actions: [], bytes: 0, prunable: 0, notOwned: [] };
-    destinations.push(d);
-    const why = observed.unreachable.get(dest);
-    if (why !== undefined) {
-      errors.push({ kind: 'unreachable', destination: dest, message: `${dest}: ${why}` });
-      continue;
-    }
+  const { destinations, reachable } = destinationPlans(p.destinations, observed, errors);
+  for (const d of reachable) {
+    const dest = d.destination;
     const state = observed.filestores.get(dest);
     for (const f of p.entries) {
       const cur = state?.get(f.name);
