@@ -5,7 +5,7 @@ import { CidrTrie } from '../geo/cidr-trie.js';
 import type { GeoData } from '../geo/location.js';
 import { parseRegion, type RegionSelector } from '../geo/regions.js';
 import type { CompiledConfig, CompiledMirror, CompiledRoute, RegionMirrors } from './compiled.js';
-import type { ConfigInput, MirrorInput, RouteInput } from './schema.js';
+import { isPlainHttpUrl, type ConfigInput, type MirrorInput, type RouteInput } from './schema.js';
 import { problemAt, sortProblems, type SourceProblem, type YamlSource } from './yaml-source.js';
 
 const DEFAULT_CHECK_TIMEOUT_MS = 300;
@@ -57,8 +57,12 @@ export function compileConfig(
   const mirrors = new Map<string, CompiledMirror>();
   for (const [name, mirror] of Object.entries(input.mirrors ?? {})) mirrors.set(name, compileMirror(name, mirror));
   // Short-form hosts are anonymous mirrors, named by their URL.
-  const anonymous = (hostOrUrl: string): CompiledMirror => {
+  const anonymous = (hostOrUrl: string, path: PropertyKey[]): CompiledMirror | undefined => {
     const base = (/^https?:\/\//.test(hostOrUrl) ? hostOrUrl : `https://${hostOrUrl}`).replace(/\/+$/, '');
+    if (!isPlainHttpUrl(base)) {
+      report(path, `"${hostOrUrl}" is not a host name or an http(s) URL without query, fragment or credentials`);
+      return undefined;
+    }
     let mirror = mirrors.get(base);
     if (!mirror) {
       mirror = { name: base, kind: 'binary', base, repository: '', weight: 1 };
@@ -82,7 +86,7 @@ export function compileConfig(
     }
     seenPrefixes.set(`${spec.type} ${spec.prefix}`, spec.path);
     const route = compileRoute(spec, (ref, path) => {
-      if (spec.keepPrefix) return anonymous(ref);
+      if (spec.keepPrefix) return anonymous(ref, path);
       const mirror = mirrors.get(ref);
       if (!mirror) {
         report(path, `mirror "${ref}" is not defined under mirrors:${suggest(ref, [...mirrors.keys()])}`);

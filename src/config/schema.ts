@@ -2,16 +2,17 @@
 // regions real, are prefixes unique) is checked by compile.ts, which knows positions too.
 import { z } from 'zod';
 
-const httpUrl = z
-  .string()
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.search && !url.hash && !url.username && !url.password;
-    } catch {
-      return false;
-    }
-  }, 'must be an http(s) URL with no query, fragment or credentials');
+/** An http(s) URL a redirect may point into: no query, fragment, credentials or spaces. */
+export function isPlainHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '' && !url.search && !url.hash && !url.username && !url.password && !/\s/.test(text);
+  } catch {
+    return false;
+  }
+}
+
+const httpUrl = z.string().refine(isPlainHttpUrl, 'must be an http(s) URL with no query, fragment or credentials');
 
 const mirrorName = z.string().min(1);
 /** A name, or a list in preference order; a list inside the list is one tier that shares the load by weight. */

@@ -67,6 +67,7 @@ const bad: [string, string, string[]][] = [
   ],
   ['a route without default', `${MIRRORS}routes:\n  - prefix: /a\n    regions: { Europe: eu }\n`, ['config.yaml:6:5: missing required key "default" (at routes[0])']],
   ['a short-form route without default', `/kops:\n  - Europe: eu.example\n`, ['config.yaml:1:1: route "/kops" has no default']],
+  ['a short-form host that is not one', `/kops:\n  - default: "bad host!"\n`, ['config.yaml:2:14: "bad host!" is not a host name or an http(s) URL']],
   [
     'duplicate prefixes (trailing slash is the same prefix)',
     `${MIRRORS}routes:\n  - prefix: /a\n    default: us\n  - prefix: /a/\n    default: eu\n`,
