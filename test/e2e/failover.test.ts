@@ -86,9 +86,9 @@ test.before(async () => {
     origin: await mkdtemp(join(tmpdir(), 'failover-origin-')),
   };
   // The EU mirror lags: it never received "new-tool".
-  await writeFiles(roots.eu, ['tool']);
-  await writeFiles(roots.us, ['tool', 'new-tool']);
-  await writeFiles(roots.origin, ['tool', 'new-tool', 'origin-only']);
+  await writeFiles(roots.eu, ['tool', 'dropped']);
+  await writeFiles(roots.us, ['tool', 'new-tool', 'dropped']);
+  await writeFiles(roots.origin, ['tool', 'new-tool', 'origin-only', 'dropped']);
   [eu, us, origin, euRegistry, usRegistry, originRegistry] = await Promise.all([
     startNginx({ root: roots.eu }),
     startNginx({ root: roots.us }),
@@ -108,6 +108,8 @@ test.before(async () => {
 trustedProxies: [127.0.0.1/32]
 health:
   checkTimeoutMs: 300
+  # Short enough that a mirror losing an object is noticed within the test.
+  availability: { presentSeconds: 0.5, staleSeconds: 0 }
 mirrors:
   eu: { url: ${eu.url}, probe: ${probe} }
   us: { url: ${us.url}, probe: ${probe} }
@@ -199,6 +201,23 @@ test.serial('a mirror that lacks the object is skipped: never a redirect into a 
   // The explanation is in the headers.
   const response = await fetch(`${redirector.url}/files/v1/new-tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB } });
   t.regex(response.headers.get('x-artifact-skipped') ?? '', /eu \(does not have it \(HTTP 404\)\)/);
+});
+
+test.serial('a mirror that loses an object is skipped once its cached answer expires', async (t) => {
+  t.deepEqual([...(await downloadLoop('/files/v1/dropped', sha.dropped!)).mirrors], ['eu']);
+  const { rm } = await import('node:fs/promises');
+  await rm(join(roots.eu, 'v1', 'dropped'));
+  // Wait (bounded) until the redirector has re-checked and learned it is gone.
+  const deadline = Date.now() + 10_000;
+  let mirror: string | null = 'eu';
+  while (mirror === 'eu' && Date.now() < deadline) {
+    const response = await fetch(`${redirector.url}/files/v1/dropped`, { method: 'HEAD', redirect: 'manual', headers: { 'X-Forwarded-For': GB } });
+    mirror = response.headers.get('x-artifact-mirror');
+  }
+  t.is(mirror, 'us');
+  const result = await downloadLoop('/files/v1/dropped', sha.dropped!);
+  t.deepEqual(result.failures, []);
+  t.deepEqual([...result.mirrors], ['us']);
 });
 
 test.serial('a mirror answering 500 is taken out by its probes', async (t) => {
