@@ -4,7 +4,7 @@
 // Exit codes: 0 at least one valid line was read, 1 no valid lines, 2 usage error.
 import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import type { CliIO } from '../commands/io.js';
@@ -111,9 +111,28 @@ export async function reportCommand(args: string[], io: CliIO, stdin: Readable =
 
 function openLog(log: string, stdin: Readable): Readable {
   const source = log === '-' ? stdin : createReadStream(log);
-  if (!log.endsWith('.gz')) return source;
-  // pipeline() forwards errors from either stage to the gunzip stream the reader iterates.
+  // A named .gz is gunzipped; anything else is sniffed (zcat-less pipes: `cat log.gz | report -`).
+  if (log.endsWith('.gz')) return gunzip(source);
+  return Readable.from(sniffGzip(source));
+}
+
+/** pipeline() forwards errors from either stage to the gunzip stream the reader iterates. */
+function gunzip(source: Readable): Readable {
   return pipeline(source, createGunzip(), () => {});
+}
+
+/** Yields the stream's bytes, gunzipped when they start with the gzip magic number. */
+async function* sniffGzip(source: Readable): AsyncGenerator<Buffer> {
+  const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  const first = await iterator.next();
+  if (first.done) return;
+  const head = Buffer.isBuffer(first.value) ? first.value : Buffer.from(first.value);
+  const rest = async function* () {
+    yield head;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+  };
+  if (head[0] === 0x1f && head[1] === 0x8b) yield* gunzip(Readable.from(rest()));
+  else yield* rest();
 }
 
 async function readLog(stream: Readable, name: string, agg: Aggregates, input: InputFacts, since: number | undefined, until: number | undefined): Promise<void> {

@@ -231,6 +231,14 @@ test('- reads stdin', async (t) => {
   t.deepEqual(report.input.files, ['-']);
 });
 
+test('- reads gzip from stdin too (sniffed, not named)', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const plain = await run(['--json', FILES.gz]);
+  const piped = await run(['--json', '-'], Readable.from([readFileSync(FILES.gz)]));
+  t.is(piped.code, 0);
+  t.is((JSON.parse(piped.out) as Report).totals.requests, (JSON.parse(plain.out) as Report).totals.requests);
+});
+
 test('a truncated gzip keeps the lines before the cut and says where it stopped', async (t) => {
   const { readFileSync } = await import('node:fs');
   const whole = readFileSync(FILES.gz);
