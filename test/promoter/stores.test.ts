@@ -47,6 +47,24 @@ test('fs store', async (t) => {
   t.deepEqual((await readdir(join(dir, 'a'))).filter((n) => n.startsWith('.artifact-serving-tmp')), [], 'no temporary files left');
 });
 
+test('fs store: a rerun removes temp files a killed writer left, and leaves a live writer’s alone', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fs-store-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { spawnSync } = await import('node:child_process');
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  // A process that has exited: its PID is the writer that was killed.
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+  await mkdir(join(dir, 'a'), { recursive: true });
+  const abandoned = `.artifact-serving-tmp-b.bin-${gone}-0123456789ab`;
+  const live = `.artifact-serving-tmp-b.bin-${process.pid}-ba9876543210`;
+  const other = `.artifact-serving-tmp-c.bin-${gone}-0123456789ab`;
+  for (const name of [abandoned, live, other]) await writeFile(join(dir, 'a', name), 'partial');
+  const store = new FsStore(pathToFileURL(dir).href + '/');
+  await store.write('a/b.bin', verified(chunks(body), sha, 'a/b.bin', body.length), body.length, sha);
+  const left = (await readdir(join(dir, 'a'))).sort();
+  t.deepEqual(left, [live, other, 'b.bin'].sort());
+});
+
 test('s3 store against s3rver', async (t) => {
   const s3 = await startS3(['prod']);
   t.teardown(() => s3.stop());
