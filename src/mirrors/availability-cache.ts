@@ -9,6 +9,7 @@
 import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import { systemClock, timedRequest, type Clock, type FetchLike } from './health-prober.js';
+import { MANIFEST_MEDIA_TYPES } from '../oci/reference.js';
 import type { Availability } from './state.js';
 
 /**
@@ -94,14 +95,8 @@ interface Entry {
  * distribution answers 404 for an OCI index or manifest and the mirror would look empty.
  */
 const MANIFEST_ACCEPT = {
-  Accept: [
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.oci.image.manifest.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json',
-    'application/vnd.docker.distribution.manifest.v2+json',
-    'application/vnd.docker.distribution.manifest.v1+prettyjws',
-    'application/vnd.docker.distribution.manifest.v1+json',
-  ].join(', '),
+  // Old schema-1 manifests too: a mirror serving only those still holds the image.
+  Accept: [...MANIFEST_MEDIA_TYPES, 'application/vnd.docker.distribution.manifest.v1+prettyjws', 'application/vnd.docker.distribution.manifest.v1+json'].join(', '),
 };
 
 // Per-entry bookkeeping beyond the strings: lru-cache slots, the entry and availability objects.

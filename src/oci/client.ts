@@ -7,14 +7,9 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { TransientError, isTransientStatus, retryAfterMs } from '../promoter/retry.js';
 import { basicHeader, parseChallenge, type CredentialLookup } from './auth.js';
+import { MANIFEST_MEDIA_TYPES } from './reference.js';
 
-export const MANIFEST_TYPES = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-];
-const ACCEPT = MANIFEST_TYPES.join(', ');
+const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 
 export interface Descriptor {
   mediaType: string;

@@ -34,6 +34,14 @@ export function isValidDigest(digest: string): boolean {
   return encodedForm === undefined || encodedForm.test(digest.slice(colon + 1));
 }
 
+/** Manifest media types a client accepts: a registry answers 404 for a type the request does not name. */
+export const MANIFEST_MEDIA_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+] as const;
+
 /** A manifest reference is a tag or a digest; a `:` can only appear in a digest. */
 export function isValidReference(reference: string): boolean {
   return reference.includes(':') ? isValidDigest(reference) : isValidTag(reference);
