@@ -5,7 +5,6 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { CompiledConfig } from './compiled.js';
 import { loadConfigFile, type LoadResult } from './load.js';
-import { formatProblem } from './yaml-source.js';
 
 export interface ReloadListener {
   (result: LoadResult): void;
@@ -52,8 +51,4 @@ export class ConfigHolder {
     this.watcher?.close();
     this.watcher = undefined;
   }
-}
-
-export function describeProblems(result: LoadResult): string {
-  return result.ok ? 'ok' : result.problems.map(formatProblem).join('\n');
 }

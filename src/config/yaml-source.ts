@@ -28,14 +28,6 @@ export function formatProblem(p: SourceProblem): string {
   return `${p.file}:${p.line}:${p.column}: ${p.message}`;
 }
 
-/** A failure that carries every problem found, so callers can print them all at once. */
-export class SourceError extends Error {
-  constructor(readonly problems: SourceProblem[]) {
-    super(problems.map(formatProblem).join('\n'));
-    this.name = 'SourceError';
-  }
-}
-
 export function parseYamlSource(file: string, text: string): { source?: YamlSource; problems: SourceProblem[] } {
   const lines = new LineCounter();
   // uniqueKeys: a repeated key is a mistake in a reviewed file, never an intended override.

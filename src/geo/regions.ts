@@ -1,4 +1,5 @@
-// The region names a config may use, and how specific each is. Most specific wins:
+// The region names a config may use. Most specific wins (matchingRegions in
+// src/mirrors/candidates.ts applies this order):
 // client CIDR > cloud region > cloud provider > country > continent > continent group > default.
 import { continents, countries } from 'countries-list';
 import { parseCidr, type ParsedCidr } from './cidr-trie.js';
@@ -11,9 +12,6 @@ export type RegionSelector =
   | { kind: 'cloud-provider'; key: string; provider: string }
   | { kind: 'country'; key: string; country: string }
   | { kind: 'continent'; key: string; continents: readonly string[] };
-
-/** Higher is more specific; CIDRs are further ordered by prefix length. */
-export const SPECIFICITY = { cidr: 6, cloud: 5, 'cloud-provider': 4, country: 3, continent: 2, default: 0 } as const;
 
 export const CONTINENT_CODES = Object.keys(continents);
 

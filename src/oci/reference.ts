@@ -41,8 +41,3 @@ export const MANIFEST_MEDIA_TYPES = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
   'application/vnd.docker.distribution.manifest.v2+json',
 ] as const;
-
-/** A manifest reference is a tag or a digest; a `:` can only appear in a digest. */
-export function isValidReference(reference: string): boolean {
-  return reference.includes(':') ? isValidDigest(reference) : isValidTag(reference);
-}
