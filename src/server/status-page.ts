@@ -2,6 +2,7 @@
 // people who run it. `/-/status` is HTML (it refreshes itself), `/-/status.json` the same data.
 import type { CompiledConfig } from '../config/compiled.js';
 import type { MirrorStateView } from '../mirrors/state.js';
+import { escapeMarkup } from './escape.js';
 
 export interface MirrorStatus {
   name: string;
@@ -50,15 +51,15 @@ export function statusHtml(report: StatusReport): string {
   const down = report.mirrors.filter((m) => !m.up).length;
   const rows = report.mirrors
     .map(
-      (m) => `<tr class="${m.up ? 'up' : 'down'}" data-mirror="${esc(m.name)}">
-  <td>${esc(m.name)}</td><td>${m.kind}</td><td><code>${esc(m.url)}</code></td>
-  <td class="state">${m.up ? 'up' : 'down'}</td><td>${m.reason ? esc(m.reason) : ''}</td>
-  <td>${m.latencyMs !== undefined ? `${m.latencyMs} ms` : ''}</td><td>${m.since ? esc(m.since) : ''}</td><td>${m.probe ? 'probed' : 'not probed'}</td></tr>`,
+      (m) => `<tr class="${m.up ? 'up' : 'down'}" data-mirror="${escapeMarkup(m.name)}">
+  <td>${escapeMarkup(m.name)}</td><td>${m.kind}</td><td><code>${escapeMarkup(m.url)}</code></td>
+  <td class="state">${m.up ? 'up' : 'down'}</td><td>${m.reason ? escapeMarkup(m.reason) : ''}</td>
+  <td>${m.latencyMs !== undefined ? `${m.latencyMs} ms` : ''}</td><td>${m.since ? escapeMarkup(m.since) : ''}</td><td>${m.probe ? 'probed' : 'not probed'}</td></tr>`,
     )
     .join('\n');
-  const routes = report.routes.map((r) => `<li><code>${esc(r.prefix)}</code> (${r.type})${r.origin ? `, origin ${esc(r.origin)}` : ''}</li>`).join('');
+  const routes = report.routes.map((r) => `<li><code>${escapeMarkup(r.prefix)}</code> (${r.type})${r.origin ? `, origin ${escapeMarkup(r.origin)}` : ''}</li>`).join('');
   const cache = report.availabilityCache
-    ? `<h2>Availability cache</h2><p>${Object.entries(report.availabilityCache).map(([k, v]) => `${esc(k)}: ${v}`).join(' · ')}</p>`
+    ? `<h2>Availability cache</h2><p>${Object.entries(report.availabilityCache).map(([k, v]) => `${escapeMarkup(k)}: ${v}`).join(' · ')}</p>`
     : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
@@ -77,12 +78,8 @@ ${rows}
 </tbody></table>
 <h2>Routes</h2><ul>${routes}</ul>
 ${cache}
-<p>Config <code>${esc(report.config)}</code>, loaded ${esc(report.configLoadedAt)}. GeoIP: ${esc(report.geoip.source)} (built ${esc(report.geoip.built)}). Cloud regions known: ${report.cloudRegions}.</p>
+<p>Config <code>${escapeMarkup(report.config)}</code>, loaded ${escapeMarkup(report.configLoadedAt)}. GeoIP: ${escapeMarkup(report.geoip.source)} (built ${escapeMarkup(report.geoip.built)}). Cloud regions known: ${report.cloudRegions}.</p>
 <p><small>IP geolocation by <a href="https://db-ip.com">DB-IP</a> (CC BY 4.0).</small></p>
 </body></html>
 `;
-}
-
-function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
