@@ -2,15 +2,12 @@
 // Exit codes: 0 fine, 1 something is wrong (an error in a manifest or the plan, a failed action),
 // 2 usage error.
 import { parseArgs } from 'node:util';
+import type { CliIO } from '../commands/io.js';
 import { dockerCredentials } from '../oci/auth.js';
 import { createBackends } from './backends.js';
 import { promote } from './promote.js';
 import { validateManifests } from './validate.js';
 
-export interface CliIO {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-}
 
 const PROMOTE_HELP = `Usage: artifact-serving promote DIR [--confirm] [--prune] [--project NAME] [--parallel N] [--all]
 

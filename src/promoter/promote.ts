@@ -1,5 +1,6 @@
 // One promotion run: load manifests, observe staging and production, plan, print the plan, and
 // with `confirm` execute it. A project with errors is reported and skipped; the rest go ahead.
+import type { CliIO } from '../commands/io.js';
 import { formatProblem } from '../config/yaml-source.js';
 import type { Backends } from './backends.js';
 import { executeFiles, type ActionResult } from './execute-files.js';
@@ -24,18 +25,13 @@ export interface PromoteOptions {
   limit?: number;
 }
 
-export interface Output {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-}
-
 export interface PromoteResult {
   exitCode: number;
   plan: Plan;
   results: ActionResult[];
 }
 
-export async function promote(opts: PromoteOptions, backends: Backends, out: Output): Promise<PromoteResult> {
+export async function promote(opts: PromoteOptions, backends: Backends, out: CliIO): Promise<PromoteResult> {
   const loaded = await loadManifests(opts.dir, opts.project);
   for (const f of loaded.findings) out.stderr(`${f.severity === 'warning' ? 'warning: ' : ''}${formatProblem(f)}\n`);
   if (opts.project && loaded.projects.length === 0 && loaded.skipped.size === 0) {

@@ -3,7 +3,7 @@
 import { formatProblem } from '../config/yaml-source.js';
 import type { Backends } from './backends.js';
 import { loadManifests } from './load.js';
-import type { Output } from './promote.js';
+import type { CliIO } from '../commands/io.js';
 import { observe } from './promote.js';
 import { plan } from './plan.js';
 import { DEFAULT_RETRY } from './retry.js';
@@ -15,7 +15,7 @@ export interface ValidateOptions {
   parallel: number;
 }
 
-export async function validateManifests(opts: ValidateOptions, backends: Backends, out: Output): Promise<number> {
+export async function validateManifests(opts: ValidateOptions, backends: Backends, out: CliIO): Promise<number> {
   const loaded = await loadManifests(opts.dir, opts.project);
   for (const f of loaded.findings) out.stderr(`${f.severity === 'warning' ? 'warning: ' : ''}${formatProblem(f)}\n`);
   let bad = loaded.findings.filter((f) => f.severity === 'error').length;
