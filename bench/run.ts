@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/peers.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SHARED = join(ROOT, '../shared/testdata/cloud-ranges');
@@ -143,13 +144,7 @@ function nginxAvailable(): boolean {
 async function startNginx(): Promise<{ child: ChildProcess; port: number } | undefined> {
   if (!nginxAvailable()) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-bench-nginx-'));
-  const { createServer } = await import('node:net');
-  const port = await new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+  const port = await freePort();
   writeFileSync(
     join(dir, 'nginx.conf'),
     `worker_processes 1;
