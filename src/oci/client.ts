@@ -5,7 +5,7 @@
 // 429 and 5xx become TransientError so callers' retry loops back off.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { TransientError, isTransientStatus, retryAfterMs } from '../promoter/retry.js';
+import { TransientError, isTransientStatus, retryAfterMs } from '../net/retry.js';
 import { basicHeader, parseChallenge, type CredentialLookup } from './auth.js';
 import { MANIFEST_MEDIA_TYPES } from './reference.js';
 

@@ -6,7 +6,7 @@ import type { FileProject } from './model.js';
 import type { Observed } from './observed.js';
 import type { Action, ProjectPlan } from './plan.js';
 import { mapPool } from './pool.js';
-import { withRetry, type RetryOptions } from './retry.js';
+import { withRetry, type RetryOptions } from '../net/retry.js';
 import type { FileStore } from './stores/store.js';
 import { verified } from './verify.js';
 

@@ -12,7 +12,7 @@ import type { Observed } from './observed.js';
 import type { Action, ProjectPlan } from './plan.js';
 import { mapPool } from './pool.js';
 import { writeRegistryLedger } from './registry-ledger.js';
-import { withRetry } from './retry.js';
+import { withRetry } from '../net/retry.js';
 
 export async function executeImages(project: ImageProject, plan: ProjectPlan, observed: Observed, registry: RegistryFor, opts: ExecuteOptions): Promise<ActionResult[]> {
   const src = registry(hostOf(project.src));

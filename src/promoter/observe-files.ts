@@ -6,7 +6,7 @@ import type { FileProject } from './model.js';
 import type { FileState, Observed } from './observed.js';
 import { mapPool } from './pool.js';
 import type { FileStore } from './stores/store.js';
-import { withRetry, type RetryOptions } from './retry.js';
+import { withRetry, type RetryOptions } from '../net/retry.js';
 import { sha256OfStream } from './verify.js';
 
 export interface ObserveFilesOptions {

@@ -9,7 +9,7 @@ import type { ImageProject } from './model.js';
 import { emptyRepo, type Observed, type RepoState } from './observed.js';
 import { mapPool } from './pool.js';
 import { readRegistryLedger } from './registry-ledger.js';
-import { withRetry, type RetryOptions } from './retry.js';
+import { withRetry, type RetryOptions } from '../net/retry.js';
 
 export type RegistryFor = (host: string) => RegistryClient;
 

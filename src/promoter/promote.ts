@@ -12,7 +12,7 @@ import { observeFiles } from './observe-files.js';
 import { emptyObserved, type Observed } from './observed.js';
 import { plan as makePlan, type Plan } from './plan.js';
 import { describe, renderPlan } from './render.js';
-import { DEFAULT_RETRY, type RetryOptions } from './retry.js';
+import { DEFAULT_RETRY, type RetryOptions } from '../net/retry.js';
 
 export interface PromoteOptions {
   dir: string;

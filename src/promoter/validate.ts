@@ -6,7 +6,7 @@ import { loadManifests } from './load.js';
 import type { CliIO } from '../commands/io.js';
 import { observe } from './promote.js';
 import { plan } from './plan.js';
-import { DEFAULT_RETRY } from './retry.js';
+import { DEFAULT_RETRY } from '../net/retry.js';
 
 export interface ValidateOptions {
   dir: string;

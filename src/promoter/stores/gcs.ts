@@ -4,7 +4,7 @@
 // that aborts the request on a mismatch, so no partial or unverified object appears.
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { TransientError, isTransientStatus, retryAfterMs } from '../retry.js';
+import { TransientError, isTransientStatus, retryAfterMs } from '../../net/retry.js';
 import type { FileState } from '../observed.js';
 import type { FileStore } from './store.js';
 

@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { credentialsFromConfig, parseChallenge } from '../../../src/oci/auth.js';
 import { RegistryClient, nextLink, sha256Digest } from '../../../src/oci/client.js';
-import { TransientError } from '../../../src/promoter/retry.js';
+import { TransientError } from '../../../src/net/retry.js';
 import { startRegistry } from '../../helpers/peers.js';
 
 async function fake(handler: (req: IncomingMessage, res: ServerResponse, base: string) => void) {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { TransientError, isTransient, retryAfterMs, withRetry } from '../../src/promoter/retry.js';
+import { TransientError, isTransient, retryAfterMs, withRetry } from '../../src/net/retry.js';
 
 test('retries transient failures, honours Retry-After, gives up on permanent ones', async (t) => {
   const waits: number[] = [];
