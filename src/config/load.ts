@@ -8,8 +8,8 @@ import { createLocationMemo, type GeoData } from '../geo/location.js';
 import type { CompiledConfig } from './compiled.js';
 import { compileConfig, type ShortRoute } from './compile.js';
 import { z } from 'zod';
-import { configSchema, shortRouteSchema } from './schema.js';
-import { parseYamlSource, problemAt, zodProblems, type SourceProblem, type YamlSource } from './yaml-source.js';
+import { configSchema, shortRouteSchema, type ConfigInput } from './schema.js';
+import { parseYamlSource, problemAt, sortProblems, zodProblems, type SourceProblem, type YamlSource } from './yaml-source.js';
 
 export type LoadResult = { ok: true; config: CompiledConfig } | { ok: false; problems: SourceProblem[] };
 
@@ -44,19 +44,84 @@ export function loadConfigText(file: string, text: string): LoadResult {
     if (route.success) shortRoutes.push({ prefix: key, entries: route.data });
     else problems.push(...zodProblems(source, route.error, [key]));
   }
-  const input = configSchema.safeParse(settings);
-  if (!input.success) problems.push(...zodProblems(source, input.error));
-  if (!input.success || problems.length > 0) return { ok: false, problems };
+  const input = parseSettings(settings);
+  if (input.error) problems.push(...zodProblems(source, input.error));
+  if (!input.data) return { ok: false, problems };
 
+  // With schema errors, the rest of the file is still checked (on a copy without the bad values),
+  // so one unknown key does not hide every other problem; no config is served from it.
   const geo = loadGeoData(source, input.data, problems);
   const checksums = loadRouteChecksums(source, input.data.routes ?? [], problems);
-  if (!geo || problems.length > 0) return { ok: false, problems };
+  if (!geo) return { ok: false, problems: sortProblems(problems) };
   const compiled = compileConfig(source, input.data, shortRoutes, geo, checksums);
-  return compiled.config ? { ok: true, config: compiled.config } : { ok: false, problems: compiled.problems };
+  if (problems.length === 0 && compiled.config) return { ok: true, config: compiled.config };
+  // Not news after a schema error: uses of a mirror taken out, and "no routes" when a key like `rutes:` was.
+  const follow = compiled.problems.filter(
+    (p) => !input.dropped.some((name) => p.message.startsWith(`mirror "${name}" is not defined`)) && !(problems.length > 0 && p.message.startsWith('no routes')),
+  );
+  return { ok: false, problems: sortProblems([...problems, ...follow]) };
+}
+
+/**
+ * The settings validated against the schema. On errors, also the settings with each offending
+ * value taken out (an unknown key, a bad value; a mirror whose entry cannot stand without it), so
+ * the checks that need typed input still run. `dropped` names mirrors taken out entirely: their
+ * uses are not reported again as undefined. A route (a list entry) is never taken out, as that
+ * would shift the positions of the ones after it: then only the schema errors are reported.
+ */
+function parseSettings(settings: Record<string, unknown>): { data?: ConfigInput; error?: z.ZodError; dropped: string[] } {
+  const first = configSchema.safeParse(settings);
+  if (first.success) return { data: first.data, dropped: [] };
+  const copy = structuredClone(settings);
+  const dropped: string[] = [];
+  let issues = first.error.issues;
+  for (let round = 0; round < 5; round++) {
+    for (const issue of issues) if (!dropOffending(copy, issue, dropped)) return { error: first.error, dropped };
+    const again = configSchema.safeParse(copy);
+    if (again.success) return { data: again.data, error: first.error, dropped };
+    issues = again.error.issues;
+  }
+  return { error: first.error, dropped };
+}
+
+function dropOffending(root: Record<string, unknown>, issue: z.core.$ZodIssue, dropped: string[]): boolean {
+  const path = issue.path;
+  if (issue.code === 'unrecognized_keys') {
+    const holder = valueAt(root, path);
+    if (!isPlainObject(holder)) return false;
+    for (const key of issue.keys) delete holder[key];
+    return true;
+  }
+  // A missing required value: the object that needs it goes.
+  let end = valueAt(root, path) === undefined ? path.length - 1 : path.length;
+  // A bad list item: the whole list goes with it, up to the first mapping key.
+  while (end > 0 && !isPlainObject(valueAt(root, path.slice(0, end - 1)))) end--;
+  // Never the whole routes or mirrors, nor a route (list entry): see parseSettings.
+  if (end <= 1) return false;
+  const holder = valueAt(root, path.slice(0, end - 1));
+  const key = path[end - 1];
+  if (!isPlainObject(holder) || typeof key !== 'string') return false;
+  delete holder[key];
+  if (end === 2 && path[0] === 'mirrors') dropped.push(key);
+  return true;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node = root;
+  for (const segment of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[segment];
+  }
+  return node;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function loadGeoData(source: YamlSource, input: { geoip?: { database: string }; cloudRanges?: Partial<Record<string, string>> }, problems: SourceProblem[]): GeoData | undefined {
   const base = dirname(resolve(source.file));
+  const before = problems.length;
   let geoip;
   try {
     geoip = openGeoIpDatabase(input.geoip ? resolve(base, input.geoip.database) : undefined);
@@ -73,7 +138,7 @@ function loadGeoData(source: YamlSource, input: { geoip?: { database: string }; 
       problems.push(problemAt(source, ['cloudRanges', provider], (error as Error).message));
     }
   }
-  if (!geoip || problems.length > 0) return undefined;
+  if (!geoip || problems.length > before) return undefined;
   return { geoip, cloud: buildCloudIndex(ranges), memo: createLocationMemo() };
 }
 

@@ -124,3 +124,28 @@ test('a configured .mmdb replaces the embedded GeoIP database', (t) => {
   t.is(config.geo.geoip.source, ipv4Only);
   t.is(config.geo.geoip.country('81.2.69.160'), 'GB');
 });
+
+test('schema errors do not hide the other problems in the file', (t) => {
+  // An unknown key and a bad enum value (schema), next to an unknown region and an undefined
+  // mirror (meaning): an operator fixing the file wants all four in one run.
+  const problems = problemsOf(
+    `mirrors:\n  us: { url: https://us.example/files, colour: blue }\n  eu: { url: https://eu.example/files }\n` +
+      `routes:\n  - prefix: /a\n    regions: { Atlantis: eu, Europe: nope }\n    default: us\n    order: fastest\n`,
+  );
+  t.deepEqual(
+    problems.map((p) => p.slice(0, 44)),
+    [
+      'config.yaml:2:40: unknown key "colour" (at m',
+      'config.yaml:6:16: unknown region "Atlantis":',
+      'config.yaml:6:38: mirror "nope" is not defin',
+      'config.yaml:8:12: Invalid option: expected o',
+    ],
+  );
+});
+
+test('a mirror dropped for a schema error is not also reported as undefined where it is used', (t) => {
+  const problems = problemsOf(`mirrors:\n  us: { url: ftp://us.example/files }\n  eu: { url: https://eu.example/files }\nroutes:\n  - prefix: /a\n    regions: { Europa: us }\n    default: eu\n`);
+  t.is(problems.length, 2, problems.join('\n'));
+  t.regex(problems[0]!, /^config\.yaml:2:/);
+  t.regex(problems[1]!, /^config\.yaml:6:16: unknown region "Europa"/);
+});
