@@ -1,11 +1,14 @@
 // `explain`: the same decision a client would get, with the reasoning printed. It calls the
-// very function the server calls, with every mirror taken as up unless told otherwise.
+// very function the server calls, with every mirror taken as up unless told otherwise, and on a
+// route with an origin it runs the availability checks serve would run (HEAD on each mirror
+// the decision asks about), or with --offline lists them and makes none.
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
-import { decide, type Decision } from '../decision/decide.js';
+import { decide, type AvailabilityCheck, type Decision, type RequestFacts } from '../decision/decide.js';
 import { parseIp } from '../geo/ip.js';
-import { ALL_UP, type MirrorStateView } from '../mirrors/state.js';
+import { createMirrorState } from '../mirrors/live-state.js';
+import type { Availability, MirrorStateView } from '../mirrors/state.js';
 import type { CliIO } from './io.js';
 
 const HELP = `Usage: artifact-serving explain --config FILE --ip IP [options] PATH
@@ -19,10 +22,16 @@ Options:
   --forwarded-for LIST  an X-Forwarded-For header value (believed only if --ip is a trusted proxy)
   --method M            GET (default) or HEAD
   --down NAME           treat mirror NAME as down (repeatable)
+  --offline             make no availability checks: list the ones serve would make (HEAD URLs)
+                        and decide as if none answered in time
   --json                print the decision as JSON
+
+Mirror health is not probed: every mirror counts as up unless --down names it. On a route with
+an origin, the availability checks serve makes before redirecting to a mirror are made too (and
+waited for, up to each check's own timeout), so the answer is what serve gives once they are in.
 `;
 
-export function explainCommand(args: string[], io: CliIO): number {
+export async function explainCommand(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -32,6 +41,7 @@ export function explainCommand(args: string[], io: CliIO): number {
       'forwarded-for': { type: 'string' },
       method: { type: 'string', default: 'GET' },
       down: { type: 'string', multiple: true, default: [] },
+      offline: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -56,24 +66,65 @@ export function explainCommand(args: string[], io: CliIO): number {
   const target = positionals[0]!;
   const q = target.indexOf('?');
   const down = new Set(values.down);
-  const state: MirrorStateView = { ...ALL_UP, health: (name) => (down.has(name) ? { up: false, reason: 'marked down with --down' } : { up: true }) };
-  const decision = decide(
-    {
-      method: values.method.toUpperCase(),
-      path: q === -1 ? target : target.slice(0, q),
-      query: q === -1 ? '' : target.slice(q + 1),
-      peerAddress: values.ip,
-      forwardedFor: values['forwarded-for'],
-      checksDone: true,
-    },
-    loaded.config,
-    state,
-  );
-  io.stdout(values.json ? `${JSON.stringify(toJson(decision), null, 2)}\n` : describe(decision));
-  return decision.kind === 'error' ? 1 : 0;
+  const facts: RequestFacts = {
+    method: values.method.toUpperCase(),
+    path: q === -1 ? target : target.slice(0, q),
+    query: q === -1 ? '' : target.slice(q + 1),
+    peerAddress: values.ip,
+    forwardedFor: values['forwarded-for'],
+  };
+  // serve's own state, without probes (they take rounds to say anything): the availability cache
+  // and breakers fed by real HEADs, exactly as a request on a cold server uses them.
+  const live = createMirrorState(loaded.config);
+  live.replaceMirrors([]);
+  const state: MirrorStateView = {
+    health: (name) => (down.has(name) ? { up: false, reason: 'marked down with --down' } : live.health(name)),
+    availability: (mirror, key) => live.availability(mirror, key),
+  };
+  try {
+    let decision = decide(facts, loaded.config, state);
+    let checks: CheckReport[] = [];
+    if (decision.kind === 'check') {
+      const asked = decision.checks.filter((c) => !down.has(c.mirror));
+      if (!values.offline) await live.ensureChecked(asked, CHECKS_DEADLINE_MS);
+      checks = asked.map((c) => ({ ...c, result: values.offline ? NOT_CHECKED : describeAvailability(live.availability(c.mirror, c.key)) }));
+      decision = decide({ ...facts, checksDone: true }, loaded.config, state);
+      if (values.offline) decision = markOffline(decision, checks);
+    }
+    io.stdout(values.json ? `${JSON.stringify({ ...(toJson(decision) as object), ...(checks.length > 0 && { checks, offline: values.offline === true }) }, null, 2)}\n` : describe(decision, checks, values.offline === true));
+    return decision.kind === 'error' ? 1 : 0;
+  } finally {
+    await live.stop();
+  }
 }
 
-function describe(decision: Decision): string {
+/** explain waits for its checks (each has its own HEAD timeout); this only bounds a stuck one. */
+const CHECKS_DEADLINE_MS = 30_000;
+const NOT_CHECKED = 'not checked (--offline)';
+
+interface CheckReport extends AvailabilityCheck {
+  result: string;
+}
+
+function describeAvailability(known: Availability | undefined): string {
+  if (!known) return 'no answer';
+  if (known.state === 'present') return `present${known.contentLength === undefined ? '' : ` (${known.contentLength} bytes)`}`;
+  if (known.state === 'absent') return `absent (HTTP ${known.status})`;
+  return `error: ${known.reason}`;
+}
+
+/** With --offline, a mirror skipped for want of a check says so, and which URL serve would HEAD. */
+function markOffline(decision: Decision, checks: CheckReport[]): Decision {
+  if (decision.kind !== 'redirect' && decision.kind !== 'error') return decision;
+  const urls = new Map(checks.map((c) => [c.mirror, c.url]));
+  const verdicts = decision.verdicts?.map((v) => {
+    const url = urls.get(v.mirror);
+    return url && v.outcome === 'skipped' ? { ...v, reason: `availability not checked (--offline): serve would HEAD ${url}` } : v;
+  });
+  return verdicts ? { ...decision, verdicts } : decision;
+}
+
+function describe(decision: Decision, checks: CheckReport[], offline: boolean): string {
   const lines: string[] = [];
   if (decision.kind === 'v2-base') return '200 OK: registry API base (/v2/), answered by the redirector itself\n';
   if (decision.kind === 'check') return `needs availability checks: ${decision.checks.map((c) => c.mirror).join(', ')}\n`;
@@ -93,9 +144,24 @@ function describe(decision: Decision): string {
     lines.push('candidates (best first):');
     for (const v of verdicts) lines.push(`  ${v.outcome.padEnd(11)} ${v.mirror}  [region ${v.region}]${v.reason ? `  ${v.reason}` : ''}`);
   }
+  if (checks.length > 0) {
+    if (offline) lines.push('offline: no availability checks were made; serve would make these before answering');
+    checks.forEach((c, i) => lines.push(`${i === 0 ? 'checks    ' : '          '} HEAD ${c.url} -> ${c.result}`));
+  }
   if (decision.kind === 'redirect') {
+    const passedOver = decision.verdicts.some((v) => v.outcome === 'skipped');
     lines.push(`decision   ${decision.status} -> ${decision.location}`);
-    lines.push(`  because  ${decision.region === 'default' ? 'no more specific region matched the client' : `the client matches region "${decision.region}"`}`);
+    lines.push(
+      `  because  ${
+        decision.region === 'origin'
+          ? "no mirror could serve it: the route's origin is the last resort"
+          : decision.region !== 'default'
+            ? `the client matches region "${decision.region}"`
+            : passedOver
+              ? 'the better-ranked mirrors were skipped (see above)'
+              : 'no more specific region matched the client'
+      }`,
+    );
   } else {
     lines.push(`decision   ${decision.status} ${decision.code}: ${decision.message}`);
   }

@@ -281,21 +281,21 @@ test('compose: every mirror URL is localhost:PORT, published on the host, and se
   t.regex(template, /listen \$\{NGINX_PORT\};/);
 });
 
-test('compose: the address the redirector sees for a published port (the network gateway) is a trusted proxy', (t) => {
+test('compose: the address the redirector sees for a published port (the network gateway) is a trusted proxy', async (t) => {
   const ipam = compose['networks'].default.ipam.config[0] as { subnet: string; gateway: string };
   t.truthy(ipam.gateway, 'the gateway is pinned');
-  const explain = (peer: string) => {
+  const explain = async (peer: string) => {
     let out = '';
-    const code = explainCommand(['--config', repoPath('config/compose/config.yaml'), '--ip', peer, '--forwarded-for', '81.2.69.160', '--json', '/releases/v1.0.0/hello.txt'], { stdout: (s) => (out += s), stderr: () => {} });
+    const code = await explainCommand(['--config', repoPath('config/compose/config.yaml'), '--ip', peer, '--forwarded-for', '81.2.69.160', '--offline', '--json', '/releases/v1.0.0/hello.txt'], { stdout: (s) => (out += s), stderr: () => {} });
     t.is(code, 0);
     return JSON.parse(out) as { client: { ip: string; country: string }; verdicts: { mirror: string; region: string }[] };
   };
-  const viaGateway = explain(ipam.gateway);
+  const viaGateway = await explain(ipam.gateway);
   t.is(viaGateway.client.ip, '81.2.69.160', 'X-Forwarded-For is believed from the gateway');
   t.is(viaGateway.client.country, 'GB');
   t.is(viaGateway.verdicts[0]!.mirror, 'mirror-eu');
   // From anyone else it is ignored: the peer is the client.
-  const stranger = explain('192.0.2.10');
+  const stranger = await explain('192.0.2.10');
   t.is(stranger.client.ip, '192.0.2.10');
   t.is(stranger.verdicts[0]!.mirror, 'mirror-us');
 });
