@@ -169,7 +169,7 @@ function describe(decision: Decision, checks: CheckReport[], offline: boolean): 
 }
 
 function toJson(decision: Decision): unknown {
-  if (decision.kind === 'error' || decision.kind === 'mirrorlist') {
+  if (decision.kind === 'error' || decision.kind === 'mirrorlist' || decision.kind === 'v2-base') {
     const { client, ...rest } = decision;
     return { ...rest, ...('route' in rest ? { route: { prefix: rest.route.prefix, type: rest.route.type } } : {}), client: client && { ...client, ip: client.ip.text } };
   }

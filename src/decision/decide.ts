@@ -60,7 +60,8 @@ export type Decision =
       /** The object's size when an availability check recorded it: egress figures for `report`. */
       bytes?: number;
     }
-  | { kind: 'v2-base' }
+  /** `GET /v2/`: answered here; the client is located for the access log, as for every answer. */
+  | { kind: 'v2-base'; client?: ClientLocation }
   /** `?mirrorlist` (JSON or HTML) or `<path>.meta4` (Metalink): every candidate, best first. */
   | { kind: 'mirrorlist'; format: 'mirrorlist' | 'metalink'; file: string; path: string; sha256?: string; client: ClientLocation; route: CompiledRoute; entries: MirrorListEntry[] }
   | { kind: 'error'; status: number; code: string; message: string; client?: ClientLocation; verdicts?: Verdict[]; retryAfterSeconds?: number }
@@ -102,7 +103,7 @@ export function decide(facts: RequestFacts, config: CompiledConfig, state: Mirro
   const listing = isOci ? undefined : facts.path.endsWith(METALINK_SUFFIX) ? 'metalink' : /(?:^|&)mirrorlist(?:[=&]|$)/.test(facts.query) ? 'mirrorlist' : undefined;
   const objectFacts = listing === 'metalink' ? { ...facts, path: facts.path.slice(0, -METALINK_SUFFIX.length) } : listing ? { ...facts, query: '' } : facts;
   const target = isOci ? ociTarget(objectFacts, config) : binaryTarget(objectFacts, config);
-  if ('kind' in target) return target.kind === 'error' ? { ...target, client: locate() } : target;
+  if ('kind' in target) return target.kind === 'error' || target.kind === 'v2-base' ? { ...target, client: locate() } : target;
 
   const client = locate();
   const listed = candidatesFor(target.route, client);

@@ -95,7 +95,8 @@ function record(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
   const redirect = decision.kind === 'redirect' ? decision : undefined;
   deps.metrics.countRequest(isOci ? 'oci' : 'binary', res.statusCode, redirect?.mirror.name ?? '', redirect?.region ?? '');
   if (!deps.accessLog) return;
-  const client = redirect ? redirect.client : decision.kind === 'error' ? decision.client : undefined;
+  // Every answer carries the located client (behind a proxy, the forwarded one), except 'check'.
+  const client = decision.kind === 'check' ? undefined : decision.client;
   deps.accessLog.write({
     time: Date.now(),
     method: facts.method,
