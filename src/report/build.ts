@@ -61,7 +61,8 @@ export interface Report {
   prices: Prices | null;
   cost: { byMirror: CostRow[]; byContinent: CostRow[]; byCountry: CostRow[] };
   latency: { overall: LatencyRow; byRoute: LatencyRow[]; byMirror: LatencyRow[] };
-  reachability: { countries: ReachRow[]; servedByDefault: string[]; servedByOrigin: string[] };
+  /** Flagged countries: most redirects on the default, on the origin, or on the two together. */
+  reachability: { countries: ReachRow[]; servedByDefault: string[]; servedByOrigin: string[]; servedByDefaultAndOrigin: string[] };
   /** Rows per table, 0 for all; tables cut to it say how many rows they had in `rows`. */
   top: number;
   rows: { mirrors: number; continents: number; countries: number; routes: number };
@@ -75,8 +76,16 @@ export interface BuildOptions {
   until: number | undefined;
 }
 
-/** More than this share of a country's redirects on the default (or origin) flags it. */
+/** More than this share of a country's redirects on the default, the origin or both together flags it. */
 export const FALLBACK_FLAG_SHARE = 0.5;
+
+function fallbackNote(byDefault: number, byOrigin: number): string {
+  if (byDefault > FALLBACK_FLAG_SHARE) return 'served by default';
+  if (byOrigin > FALLBACK_FLAG_SHARE) return 'served by origin';
+  // Split between the two (say 50/50): no regional mirror serves it either.
+  if (byDefault + byOrigin > FALLBACK_FLAG_SHARE) return 'served by default and origin';
+  return '';
+}
 
 export function buildReport(agg: Aggregates, options: BuildOptions): Report {
   const { prices, top } = options;
@@ -120,6 +129,7 @@ export function buildReport(agg: Aggregates, options: BuildOptions): Report {
       // Every flagged country, not only the top rows: a small, badly served country matters.
       servedByDefault: countries.filter((c) => c.note === 'served by default').map((c) => c.country).sort(),
       servedByOrigin: countries.filter((c) => c.note === 'served by origin').map((c) => c.country).sort(),
+      servedByDefaultAndOrigin: countries.filter((c) => c.note === 'served by default and origin').map((c) => c.country).sort(),
     },
     top,
     rows: { mirrors: mirrorRows.length, continents: agg.continents.size, countries: agg.countries.size, routes: agg.latencyByRoute.size },
@@ -180,6 +190,6 @@ function reachRow(country: string, p: PlaceStats): ReachRow {
     topRegion: topOf(p.byRegion),
     fallbackShare: share(fallback, redirects),
     // The unknown "country" is private or unlocated addresses: a default there is expected.
-    note: country === UNKNOWN ? '' : byDefault > FALLBACK_FLAG_SHARE ? 'served by default' : byOrigin > FALLBACK_FLAG_SHARE ? 'served by origin' : '',
+    note: country === UNKNOWN ? '' : fallbackNote(byDefault, byOrigin),
   };
 }

@@ -62,9 +62,10 @@ export function renderText(report: Report): string {
       ]),
     ),
   );
-  const { servedByDefault, servedByOrigin } = report.reachability;
+  const { servedByDefault, servedByOrigin, servedByDefaultAndOrigin } = report.reachability;
   out.push(`  served by default: ${servedByDefault.length === 0 ? 'none' : servedByDefault.join(' ')}`);
   if (servedByOrigin.length > 0) out.push(`  served by origin: ${servedByOrigin.join(' ')}`);
+  if (servedByDefaultAndOrigin.length > 0) out.push(`  served by default and origin: ${servedByDefaultAndOrigin.join(' ')}`);
 
   if (input.malformed > 0 || input.readErrors.length > 0) {
     out.push('', `Malformed lines: ${input.malformed}${input.malformed > input.malformedSamples.length ? ` (first ${input.malformedSamples.length})` : ''}`);

@@ -69,3 +69,18 @@ test('--top cuts every table but the flagged list; rows say how many there were'
   t.is(report.rows.countries, 3);
   t.deepEqual(report.reachability.servedByDefault, ['BR']);
 });
+
+test('a country split between the default and the origin is flagged too', (t) => {
+  // Half on the default, half on the origin: neither alone is "most", yet no regional mirror serves it.
+  const agg = createAggregates();
+  add(agg, 2, { country: 'ZA', continent: 'AF', mirror: 'us', region: 'default' });
+  add(agg, 2, { country: 'ZA', continent: 'AF', mirror: 'origin-bucket', region: 'origin' });
+  add(agg, 1, { country: 'KE', continent: 'AF', mirror: 'us', region: 'default' });
+  add(agg, 1, { country: 'KE', continent: 'AF', mirror: 'origin-bucket', region: 'origin' });
+  add(agg, 2, { country: 'KE', continent: 'AF', mirror: 'af', region: 'Africa' });
+  const report = buildReport(agg, { input: INPUT, prices: null, top: 0, since: undefined, until: undefined });
+  const rows = Object.fromEntries(report.reachability.countries.map((r) => [r.country, r]));
+  t.like(rows.ZA, { fallbackShare: 1, note: 'served by default and origin' });
+  t.like(rows.KE, { fallbackShare: 0.5, note: '' });
+  t.deepEqual(report.reachability.servedByDefaultAndOrigin, ['ZA']);
+});
