@@ -63,13 +63,19 @@ export type Decision =
   /** `GET /v2/`: answered here; the client is located for the access log, as for every answer. */
   | { kind: 'v2-base'; client?: ClientLocation }
   /** `?mirrorlist` (JSON or HTML) or `<path>.meta4` (Metalink): every candidate, best first. */
-  | { kind: 'mirrorlist'; format: 'mirrorlist' | 'metalink'; file: string; path: string; sha256?: string; client: ClientLocation; route: CompiledRoute; entries: MirrorListEntry[] }
+  | { kind: 'mirrorlist'; format: 'mirrorlist' | 'metalink'; file: string; path: string; sha256?: string; /** Bytes, when an availability check recorded it. */ size?: number; client: ClientLocation; route: CompiledRoute; entries: MirrorListEntry[] }
   | { kind: 'error'; status: number; code: string; message: string; client?: ClientLocation; verdicts?: Verdict[]; retryAfterSeconds?: number }
   /** The decision needs availability facts that are not cached: check these, then decide again. */
   | { kind: 'check'; checks: AvailabilityCheck[] };
 
 /** Checksums and signatures are always fetched from the origin: a user who verifies trusts only it. */
-const INTEGRITY_SUFFIXES = ['.sha256', '.sha512', '.sha1', '.md5', '.asc', '.sig', '.pem', '.cert'];
+const INTEGRITY_SUFFIXES = ['.sha256', '.sha512', '.sha1', '.md5', '.asc', '.sig', '.pem', '.cert', '.gpg', '.sha256sum', '.sha512sum', '.sha1sum', '.md5sum'];
+/** Checksum files known by name: SHA256SUMS (Debian, Ubuntu, Go), goreleaser's checksums.txt. */
+const CHECKSUM_FILE = /(?:^|\/)(?:(?:SHA(?:1|224|256|384|512)|MD5|B2)SUMS|(?:[^/]*[_.-])?checksums\.txt)$/i;
+
+function isIntegrityFile(path: string): boolean {
+  return INTEGRITY_SUFFIXES.some((suffix) => path.endsWith(suffix)) || CHECKSUM_FILE.test(path);
+}
 const MAX_ALTERNATIVES = 3;
 const METALINK_SUFFIX = '.meta4';
 /** Stands in for a peer address that does not parse (it cannot happen on a real socket). */
@@ -123,7 +129,7 @@ function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decisi
   }
   const route = config.ociRoutes.find((r) => r.namePrefix === '' || request.name === r.namePrefix || request.name.startsWith(`${r.namePrefix}/`));
   if (!route) return { kind: 'error', status: 404, code: 'NAME_UNKNOWN', message: `repository "${request.name}" is not served here` };
-  const query = facts.query ? `?${facts.query}` : '';
+  const query = apiQuery(facts.query, request.kind);
   const target: Target = {
     route,
     path: facts.path,
@@ -136,6 +142,20 @@ function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decisi
   const check = ociCheck(request);
   if (check) target.check = check;
   return target;
+}
+
+/** The query parameters the distribution API defines for a request; the rest (containerd's `ns`) are for us. */
+const API_PARAMETERS: Partial<Record<OciRequest['kind'], ReadonlySet<string>>> = {
+  tags: new Set(['n', 'last']),
+  referrers: new Set(['artifactType']),
+};
+
+/** `?…` with only the API's own parameters, as received (encoding untouched), or ''. */
+function apiQuery(query: string, kind: OciRequest['kind']): string {
+  const allowed = API_PARAMETERS[kind];
+  if (!query || !allowed) return '';
+  const kept = query.split('&').filter((part) => allowed.has(part.split('=', 1)[0]!));
+  return kept.length > 0 ? `?${kept.join('&')}` : '';
 }
 
 function ociCheck(request: OciRequest): Target['check'] {
@@ -163,7 +183,7 @@ function binaryTarget(facts: RequestFacts, config: CompiledConfig): Target | Dec
     relativePath: rest,
     urlOn: (mirror) => (route.keepPrefix ? `${mirror.base}${facts.path}${query}` : `${mirror.base}/${rest}${query}`),
     check: { key: `file:${facts.path}`, kind: 'binary' },
-    originOnly: route.origin !== undefined && INTEGRITY_SUFFIXES.some((suffix) => rest.endsWith(suffix)),
+    originOnly: route.origin !== undefined && isIntegrityFile(rest),
     status: 302,
   };
   return target;
@@ -234,20 +254,18 @@ function choose(target: Target, candidates: Candidate[], client: ClientLocation,
     return { kind: 'redirect', status: target.status, location: target.urlOn(mirror), mirror, region: 'default', route, client, verdicts, alternatives: [] };
   }
   const decision: Decision = { kind: 'redirect', status: target.status, location: target.urlOn(chosen.mirror), mirror: chosen.mirror, region: chosen.region, route, client, verdicts, alternatives };
-  const bytes = knownSize(target, chosen.mirror, state);
+  const bytes = knownSize(target, [chosen.mirror, ...route.default.mirrors], state);
   if (bytes !== undefined) decision.bytes = bytes;
   return decision;
 }
 
-/** Size of the object from any cached availability answer (the chosen mirror's, else another's: same object). */
-function knownSize(target: Target, chosen: CompiledMirror, state: MirrorStateView): number | undefined {
+/** Size of the object from the first cached availability answer that has one (the same object everywhere). */
+function knownSize(target: Target, mirrors: readonly CompiledMirror[], state: MirrorStateView): number | undefined {
   // Only routes with an origin check availability; elsewhere there is nothing to look up.
   if (!target.check || !target.route.origin) return undefined;
-  const own = state.availability(chosen.name, target.check.key);
-  if (own?.state === 'present' && own.contentLength !== undefined) return own.contentLength;
-  for (const mirror of target.route.default.mirrors) {
-    const other = state.availability(mirror.name, target.check.key);
-    if (other?.state === 'present' && other.contentLength !== undefined) return other.contentLength;
+  for (const mirror of mirrors) {
+    const known = state.availability(mirror.name, target.check.key);
+    if (known?.state === 'present' && known.contentLength !== undefined) return known.contentLength;
   }
   return undefined;
 }
@@ -265,6 +283,8 @@ function list(target: Target, candidates: Candidate[], client: ClientLocation, s
   const listing: Decision = { kind: 'mirrorlist', format, file, path: target.path, client, route: target.route, entries };
   const sha256 = target.route.checksums.get(target.relativePath);
   if (sha256) listing.sha256 = sha256;
+  const size = knownSize(target, candidates.map((c) => c.mirror), state);
+  if (size !== undefined) listing.size = size;
   return listing;
 }
 

@@ -9,6 +9,7 @@ export function mirrorListJson(list: MirrorList): string {
   return JSON.stringify({
     path: list.path,
     sha256: list.sha256,
+    size: list.size,
     client: { ip: list.client.ip.text, country: list.client.country, continent: list.client.continent, cloud: list.client.cloud },
     route: list.route.prefix,
     mirrors: list.entries.map((entry, i) => ({ rank: i + 1, ...entry })),
@@ -47,7 +48,7 @@ export function metalink(list: MirrorList, published: Date): string {
 <metalink xmlns="urn:ietf:params:xml:ns:metalink">
   <published>${published.toISOString().replace(/\.\d{3}Z$/, 'Z')}</published>
   <file name="${escapeMarkup(list.file)}">
-${list.sha256 ? `    <hash type="sha-256">${list.sha256}</hash>\n` : ''}${urls}
+${list.size === undefined ? '' : `    <size>${list.size}</size>\n`}${list.sha256 ? `    <hash type="sha-256">${list.sha256}</hash>\n` : ''}${urls}
   </file>
 </metalink>
 `;

@@ -27,8 +27,9 @@ export function respond(res: ServerResponse, decision: Decision, isOci: boolean,
         'X-Artifact-Client', describeClient(decision.client),
         'Content-Length', '0',
       );
+      // With every mirror down the default is chosen anyway: it was not passed over, so not listed.
       let skipped = '';
-      for (const v of decision.verdicts) if (v.outcome === 'skipped') skipped += `${skipped ? ', ' : ''}${v.mirror} (${v.reason})`;
+      for (const v of decision.verdicts) if (v.outcome === 'skipped' && v.mirror !== decision.mirror.name) skipped += `${skipped ? ', ' : ''}${v.mirror} (${v.reason})`;
       if (skipped) list.push('X-Artifact-Skipped', skipped);
       if (decision.alternatives.length > 0) {
         // RFC 6249: the next best mirrors, so a client can fail over without asking again.

@@ -85,7 +85,11 @@ const routing: [string, string, string, string | undefined, string, string, stri
   ['OCI referrers', `/v2/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=x`, '8.8.8.8', undefined, 'us-reg', 'default', `https://us.registry.example/v2/prod/images/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=x`],
   ['OCI name prefix route (longest)', '/v2/kops/dns-controller/manifests/v1', '81.2.69.160', undefined, 'kops-reg', 'default', 'https://kops.registry.example/v2/kops/dns-controller/manifests/v1'],
   ['OCI name prefix matches whole components only', '/v2/kopsx/manifests/v1', '81.2.69.160', undefined, 'eu-reg', 'Europe', 'https://eu.registry.example/v2/prod/images/kopsx/manifests/v1'],
-  ['registry-mirror mode: known namespace', '/v2/pause/manifests/3.10?ns=registry.example', '8.8.8.8', undefined, 'us-reg', 'default', 'https://us.registry.example/v2/prod/images/pause/manifests/3.10?ns=registry.example'],
+  // ?ns= (and anything else) is for this redirector, not the mirror: only the API's own parameters go on.
+  ['registry-mirror mode: known namespace, not passed on', '/v2/pause/manifests/3.10?ns=registry.example', '8.8.8.8', undefined, 'us-reg', 'default', 'https://us.registry.example/v2/prod/images/pause/manifests/3.10'],
+  ['a blob request keeps no query', `/v2/org/app/blobs/sha256:${'a'.repeat(64)}?ns=registry.example&x=1`, '8.8.8.8', undefined, 'us-reg', 'default', `https://us.registry.example/v2/prod/images/org/app/blobs/sha256:${'a'.repeat(64)}`],
+  ['a tag list keeps n and last, not ns', '/v2/pause/tags/list?ns=registry.example&n=10&last=3.9', '8.8.8.8', undefined, 'us-reg', 'default', 'https://us.registry.example/v2/prod/images/pause/tags/list?n=10&last=3.9'],
+  ['referrers keep artifactType, not ns', `/v2/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=application%2Fvnd.x&ns=registry.example`, '8.8.8.8', undefined, 'us-reg', 'default', `https://us.registry.example/v2/prod/images/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=application%2Fvnd.x`],
 ];
 
 for (const [name, path, ip, xff, mirror, region, location] of routing) {
@@ -165,6 +169,17 @@ test('checksums and signatures go to the origin only', (t) => {
     t.is(decision.mirror.name, 'origin-files', suffix);
     t.is(decision.location, `https://origin.example/prod/v1/tool${suffix}`);
   }
+});
+
+test('checksum files by name (SHA256SUMS, *.sha256sum, checksums.txt) go to the origin only', (t) => {
+  for (const file of ['SHA256SUMS', 'SHA512SUMS', 'SHA1SUMS', 'MD5SUMS', 'SHA256SUMS.asc', 'SHA256SUMS.gpg', 'tool.sha256sum', 'tool.sha512sum', 'checksums.txt', 'tool_1.0_checksums.txt']) {
+    const decision = run(`/files/v1/${file}`, '81.2.69.160');
+    if (decision.kind !== 'redirect') return t.fail();
+    t.is(decision.mirror.name, 'origin-files', file);
+  }
+  // A file that merely mentions a checksum is an ordinary file.
+  const plain = run('/files/v1/SHA256SUMS-tool.tar.gz', '81.2.69.160');
+  t.is(plain.kind === 'redirect' ? plain.mirror.name : '', 'eu-files');
 });
 
 test('an IPv6 client is not sent to an IPv4-only mirror', (t) => {
@@ -251,6 +266,15 @@ test('<path>.meta4 is a metalink for <path>; a list checks every unknown mirror 
   if (listed.kind !== 'mirrorlist') return t.fail();
   t.is(listed.format, 'metalink');
   t.is(listed.file, 'tool');
+});
+
+test('a mirror list carries the size an availability check recorded', (t) => {
+  const state: MirrorStateView = { ...ALL_UP, availability: () => ({ state: 'present', contentLength: 1234, checkedAt: 0 }) };
+  const listed = run('/files/v1/tool.meta4', '81.2.69.160', {}, state);
+  if (listed.kind !== 'mirrorlist') return t.fail(JSON.stringify(listed));
+  t.is(listed.size, 1234);
+  const unsized = run('/files/v1/tool.meta4', '81.2.69.160');
+  t.is(unsized.kind === 'mirrorlist' ? unsized.size : -1, undefined);
 });
 
 test('Metalink carries the sha256 that the route’s file manifest gives (real kops manifest)', (t) => {

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { startRedirector, type InProcessRedirector } from '../helpers/redirector.js';
 import { writeConfig } from '../helpers/config.js';
+import { NO_CHECKS, type MirrorStateService } from '../../src/mirrors/state.js';
 
 const CONFIG = `
 trustedProxies: [127.0.0.1/32]
@@ -143,4 +144,17 @@ test.serial('mirror lists: JSON for tools, HTML for browsers, Metalink for .meta
   t.regex(xml, /<file name="tool">/);
   t.regex(xml, /<url priority="1">https:\/\/eu\.files\.example\/v1\/tool<\/url>/);
   t.regex(xml, /<url priority="2">https:\/\/us\.files\.example\/v1\/tool<\/url>/);
+});
+
+test.serial('every mirror down: X-Artifact-Skipped names the mirrors passed over, not the one chosen', async (t) => {
+  const allDown: MirrorStateService = { ...NO_CHECKS, health: (name) => ({ up: false, reason: `${name} probe failed` }) };
+  const own = await startRedirector(writeConfig(CONFIG), allDown);
+  try {
+    const response = await fetch(`${own.url}/bin/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': '81.2.69.160' } });
+    t.is(response.status, 302);
+    t.is(response.headers.get('x-artifact-mirror'), 'us-files');
+    t.is(response.headers.get('x-artifact-skipped'), 'eu-files (down: eu-files probe failed)');
+  } finally {
+    await own.close();
+  }
 });
