@@ -54,6 +54,8 @@ export interface CompiledRoute {
 
 export interface CompiledConfig {
   file: string;
+  /** Other files the config was built from (checksum manifests): a change to one reloads it too. */
+  dependencies?: readonly string[];
   loadedAt: Date;
   /** Binary routes, longest prefix first. */
   binaryRoutes: readonly CompiledRoute[];

@@ -2,7 +2,7 @@
 // it in one assignment: requests in flight keep the config they started with, and a bad file
 // leaves the old one serving.
 import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { CompiledConfig } from './compiled.js';
 import { loadConfigFile, type LoadResult } from './load.js';
 
@@ -12,7 +12,11 @@ export interface ReloadListener {
 
 export class ConfigHolder {
   private config: CompiledConfig;
-  private watcher: FSWatcher | undefined;
+  /** One watcher per directory holding the config or a file it was built from. */
+  private readonly watchers = new Map<string, FSWatcher>();
+  /** The names watched in each directory. */
+  private watched = new Map<string, Set<string>>();
+  private debounceMs: number | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private readonly listeners: ReloadListener[] = [];
 
@@ -30,25 +34,56 @@ export class ConfigHolder {
 
   reload(): LoadResult {
     const result = loadConfigFile(this.file);
-    if (result.ok) this.config = result.config;
+    if (result.ok) {
+      this.config = result.config;
+      // The new config may name other checksum manifests: watch those from now on.
+      if (this.debounceMs !== undefined) this.watchFiles();
+    }
     for (const listener of this.listeners) listener(result);
     return result;
   }
 
-  /** Reloads when the file changes. Watches the directory: editors and ConfigMaps replace files by rename. */
+  /**
+   * Reloads when the file, or a checksum manifest it names, changes. Watches directories: editors
+   * and ConfigMaps replace files by rename.
+   */
   watchFile(debounceMs = 100): void {
-    if (this.watcher) return;
-    const name = basename(this.file);
-    this.watcher = watch(dirname(this.file), (_event, changed) => {
-      if (changed !== null && changed !== name && !changed.startsWith('..data')) return;
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => this.reload(), debounceMs);
-    });
+    if (this.debounceMs !== undefined) return;
+    this.debounceMs = debounceMs;
+    this.watchFiles();
   }
 
   close(): void {
     clearTimeout(this.debounce);
-    this.watcher?.close();
-    this.watcher = undefined;
+    for (const watcher of this.watchers.values()) watcher.close();
+    this.watchers.clear();
+    this.debounceMs = undefined;
+  }
+
+  private watchFiles(): void {
+    const wanted = new Map<string, Set<string>>();
+    for (const file of [this.file, ...(this.config.dependencies ?? [])]) {
+      const dir = dirname(resolve(file));
+      const names = wanted.get(dir) ?? new Set<string>();
+      names.add(basename(file));
+      wanted.set(dir, names);
+    }
+    this.watched = wanted;
+    for (const [dir, watcher] of this.watchers) {
+      if (wanted.has(dir)) continue;
+      watcher.close();
+      this.watchers.delete(dir);
+    }
+    for (const dir of wanted.keys()) {
+      if (this.watchers.has(dir)) continue;
+      this.watchers.set(
+        dir,
+        watch(dir, (_event, changed) => {
+          if (changed !== null && !this.watched.get(dir)?.has(changed) && !changed.startsWith('..data')) return;
+          clearTimeout(this.debounce);
+          this.debounce = setTimeout(() => this.reload(), this.debounceMs);
+        }),
+      );
+    }
   }
 }

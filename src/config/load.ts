@@ -51,10 +51,11 @@ export function loadConfigText(file: string, text: string): LoadResult {
   // With schema errors, the rest of the file is still checked (on a copy without the bad values),
   // so one unknown key does not hide every other problem; no config is served from it.
   const geo = loadGeoData(source, input.data, problems);
-  const checksums = loadRouteChecksums(source, input.data.routes ?? [], problems);
+  const dependencies: string[] = [];
+  const checksums = loadRouteChecksums(source, input.data.routes ?? [], problems, dependencies);
   if (!geo) return { ok: false, problems: sortProblems(problems) };
   const compiled = compileConfig(source, input.data, shortRoutes, geo, checksums);
-  if (problems.length === 0 && compiled.config) return { ok: true, config: compiled.config };
+  if (problems.length === 0 && compiled.config) return { ok: true, config: { ...compiled.config, dependencies } };
   // Not news after a schema error: uses of a mirror taken out, and "no routes" when a key like `rutes:` was.
   const follow = compiled.problems.filter(
     (p) => !input.dropped.some((name) => p.message.startsWith(`mirror "${name}" is not defined`)) && !(problems.length > 0 && p.message.startsWith('no routes')),
@@ -148,7 +149,12 @@ const checksumManifestSchema = z.object({
 });
 
 /** sha256 by file name for each route that names checksum manifests, read relative to the config. */
-function loadRouteChecksums(source: YamlSource, routes: readonly { checksums?: string | string[] | undefined }[], problems: SourceProblem[]): Map<number, Map<string, string>> {
+function loadRouteChecksums(
+  source: YamlSource,
+  routes: readonly { checksums?: string | string[] | undefined }[],
+  problems: SourceProblem[],
+  read: string[],
+): Map<number, Map<string, string>> {
   const base = dirname(resolve(source.file));
   const byRoute = new Map<number, Map<string, string>>();
   routes.forEach((route, i) => {
@@ -158,6 +164,7 @@ function loadRouteChecksums(source: YamlSource, routes: readonly { checksums?: s
     files.forEach((file, j) => {
       const at = Array.isArray(route.checksums) ? ['routes', i, 'checksums', j] : ['routes', i, 'checksums'];
       const path = resolve(base, file);
+      read.push(path);
       let text: string;
       try {
         text = readFileSync(path, 'utf8');
