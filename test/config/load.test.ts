@@ -149,3 +149,9 @@ test('a mirror dropped for a schema error is not also reported as undefined wher
   t.regex(problems[0]!, /^config\.yaml:2:/);
   t.regex(problems[1]!, /^config\.yaml:6:16: unknown region "Europa"/);
 });
+
+test('a probe path is appended to the mirror URL, not taken from the host root (as the README shows)', (t) => {
+  const config = compile(`mirrors:\n  eu-bucket:\n    url: https://eu.bucket.example/releases\n    probe: { path: /healthz.txt }\n  reg: { registry: https://reg.example, repository: prod/images }\nroutes:\n  - prefix: /r\n    default: eu-bucket\n`);
+  t.is(config.mirrors.get('eu-bucket')!.probe!.url, 'https://eu.bucket.example/releases/healthz.txt');
+  t.is(config.mirrors.get('reg')!.probe!.url, 'https://reg.example/v2/');
+});
