@@ -3,7 +3,7 @@
 // this machine class, and the redirect path is all a pull hits. Everything else (health,
 // readiness, metrics, pages) is a Koa app with @koa/router, where clarity matters more.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import Koa, { type Context } from 'koa';
+import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from 'pino';
 import type { ConfigHolder } from '../config/config-holder.js';
 import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
@@ -76,19 +76,36 @@ function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
 
 export function createAdminApp(deps: AppDeps): Koa {
   const app = new Koa();
-  app.use(adminRouter(deps.holder, deps.metrics, deps.state).routes());
+  app.use(ociErrors);
+  const router = adminRouter(deps.holder, deps.metrics, deps.state);
+  app.use(router.routes()).use(router.allowedMethods());
   app.on('error', (error: Error, ctx?: Context) => deps.logger?.error({ err: error, path: ctx?.path }, 'request failed'));
-  // Koa's default error answer is text; clients of this service expect the OCI JSON shape.
-  app.context.onerror = function onerror(this: Context, error: (Error & { status?: number }) | null) {
-    if (error === null) return;
-    this.app.emit('error', error, this);
-    if (this.headerSent || !this.writable) return;
-    const status = error.status && error.status < 500 ? error.status : 500;
-    this.res.statusCode = status;
-    this.res.setHeader('Content-Type', 'application/json');
-    this.res.end(JSON.stringify(ociErrorBody(status === 500 ? 'INTERNAL' : 'BAD_REQUEST', status === 500 ? 'internal error' : error.message)));
-  };
   return app;
+}
+
+const CODE_OF_STATUS: Record<number, string> = { 404: 'NOT_FOUND', 405: 'UNSUPPORTED', 501: 'UNSUPPORTED' };
+
+/**
+ * First in the chain: every error answer is OCI JSON, as on the redirect path. A thrown error
+ * becomes 500 (or its own 4xx status) and is logged; a 4xx or 5xx left without a body (no route,
+ * wrong method) gets one that says what and where.
+ */
+async function ociErrors(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+  } catch (error) {
+    const status = (error as { status?: number }).status;
+    const clientError = status !== undefined && status >= 400 && status < 500;
+    if (!clientError) ctx.app.emit('error', error, ctx);
+    ctx.status = clientError ? status : 500;
+    ctx.body = ociErrorBody(clientError ? (CODE_OF_STATUS[status] ?? 'BAD_REQUEST') : 'INTERNAL', clientError ? (error as Error).message : 'internal error');
+    return;
+  }
+  if (ctx.status < 400 || ctx.body !== undefined) return;
+  const message = ctx.status === 404 ? `no operator page at ${ctx.path}` : ctx.status === 405 ? `${ctx.method} is not allowed on ${ctx.path} (allowed: ${ctx.response.get('Allow')})` : `${ctx.method} ${ctx.path} failed`;
+  const status = ctx.status;
+  ctx.body = ociErrorBody(CODE_OF_STATUS[status] ?? 'INTERNAL', message);
+  ctx.status = status;
 }
 
 function record(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, isOci: boolean, started: number, deps: AppDeps): void {

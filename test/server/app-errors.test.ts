@@ -43,3 +43,30 @@ test('a failing availability check gives a 500', async (t) => {
   t.is(response.status, 500);
   t.is((await fetch(`${redirector.url}/broken/x`, { redirect: 'manual' })).status, 302);
 });
+
+test('operator paths answer errors in the OCI JSON shape: unknown page, wrong method, a failing page', async (t) => {
+  const state: MirrorStateService = {
+    ...NO_CHECKS,
+    stats: () => {
+      throw new Error('stats exploded');
+    },
+  };
+  const redirector = await startRedirector(CONFIG, state);
+  t.teardown(() => redirector.close());
+  const cases: [string, RequestInit, number, string][] = [
+    ['/-/nope', {}, 404, 'NOT_FOUND'],
+    ['/-/status', { method: 'POST' }, 405, 'UNSUPPORTED'],
+    ['/-/status.json', {}, 500, 'INTERNAL'],
+  ];
+  for (const [path, init, status, code] of cases) {
+    const response = await fetch(`${redirector.url}${path}`, init);
+    t.is(response.status, status, path);
+    t.regex(response.headers.get('content-type') ?? '', /^application\/json/, path);
+    const body = (await response.json()) as { errors: { code: string; message: string }[] };
+    t.is(body.errors[0]?.code, code, path);
+    t.true((body.errors[0]?.message.length ?? 0) > 5, path);
+  }
+  const wrongMethod = await fetch(`${redirector.url}/-/status`, { method: 'POST' });
+  t.regex(wrongMethod.headers.get('allow') ?? '', /GET/);
+  t.is((await fetch(`${redirector.url}/healthz`)).status, 200);
+});
