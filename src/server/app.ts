@@ -74,7 +74,7 @@ function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
   record(req, res, facts, decision, isOci, started, deps);
 }
 
-export function createAdminApp(deps: AppDeps): Koa {
+function createAdminApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.use(ociErrors);
   const router = adminRouter(deps.holder, deps.metrics, deps.state);
