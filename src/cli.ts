@@ -8,6 +8,7 @@ import { explainCommand } from './commands/explain.js';
 import { serveCommand } from './commands/serve.js';
 import { validateConfigCommand } from './commands/validate.js';
 import type { CliIO } from './commands/io.js';
+import { errorMessage } from './util/error-message.js';
 
 const USAGE = `artifact-serving: serve artifacts from the best mirror for each client, and promote them there.
 
@@ -26,7 +27,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   } catch (error) {
     // An unknown or malformed option is the user's mistake: say which, and where to look.
     if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr(`${(error as Error).message}\nRun 'artifact-serving ${argv[0] ?? ''} --help' for the options.\n`);
+      io.stderr(`${errorMessage(error)}\nRun 'artifact-serving ${argv[0] ?? ''} --help' for the options.\n`);
       return 2;
     }
     throw error;

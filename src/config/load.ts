@@ -10,6 +10,7 @@ import { compileConfig, type ShortRoute } from './compile.js';
 import { z } from 'zod';
 import { configSchema, shortRouteSchema, type ConfigInput } from './schema.js';
 import { parseYamlSource, problemAt, sortProblems, zodProblems, type SourceProblem, type YamlSource } from './yaml-source.js';
+import { errorMessage } from '../util/error-message.js';
 
 export type LoadResult = { ok: true; config: CompiledConfig } | { ok: false; problems: SourceProblem[] };
 
@@ -18,7 +19,7 @@ export function loadConfigFile(file: string): LoadResult {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    return { ok: false, problems: [{ file, line: 1, column: 1, message: `cannot read config: ${(error as Error).message}` }] };
+    return { ok: false, problems: [{ file, line: 1, column: 1, message: `cannot read config: ${errorMessage(error)}` }] };
   }
   return loadConfigText(file, text);
 }
@@ -127,7 +128,7 @@ function loadGeoData(source: YamlSource, input: { geoip?: { database: string }; 
   try {
     geoip = openGeoIpDatabase(input.geoip ? resolve(base, input.geoip.database) : undefined);
   } catch (error) {
-    problems.push(problemAt(source, ['geoip', 'database'], `cannot open GeoIP database: ${(error as Error).message}`));
+    problems.push(problemAt(source, ['geoip', 'database'], `cannot open GeoIP database: ${errorMessage(error)}`));
   }
   const ranges: CloudRange[] = [];
   for (const provider of CLOUD_PROVIDERS) {
@@ -136,7 +137,7 @@ function loadGeoData(source: YamlSource, input: { geoip?: { database: string }; 
     try {
       ranges.push(...readCloudRangesFile(provider, resolve(base, path)));
     } catch (error) {
-      problems.push(problemAt(source, ['cloudRanges', provider], (error as Error).message));
+      problems.push(problemAt(source, ['cloudRanges', provider], errorMessage(error)));
     }
   }
   if (!geoip || problems.length > before) return undefined;
@@ -169,7 +170,7 @@ function loadRouteChecksums(
       try {
         text = readFileSync(path, 'utf8');
       } catch (error) {
-        problems.push(problemAt(source, at, `cannot read checksum manifest: ${(error as Error).message}`));
+        problems.push(problemAt(source, at, `cannot read checksum manifest: ${errorMessage(error)}`));
         return;
       }
       const parsed = parseYamlSource(path, text);

@@ -2,6 +2,7 @@
 // drop in the files they download (`npm run update-ranges`) without a conversion step.
 import { readFileSync } from 'node:fs';
 import { CidrTrie } from './cidr-trie.js';
+import { errorMessage } from '../util/error-message.js';
 
 export const CLOUD_PROVIDERS = ['aws', 'gcp', 'azure'] as const;
 export type CloudProvider = (typeof CLOUD_PROVIDERS)[number];
@@ -49,7 +50,7 @@ export function readCloudRangesFile(provider: CloudProvider, path: string): Clou
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new Error(`cannot read ${provider} ranges from ${path}: ${(error as Error).message}`);
+    throw new Error(`cannot read ${provider} ranges from ${path}: ${errorMessage(error)}`);
   }
   return parseCloudRanges(provider, json);
 }

@@ -2,6 +2,7 @@
 // connections). A server's Retry-After is honoured, capped, so a throttling mirror slows us down
 // instead of failing the run.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../util/error-message.js';
 
 export interface RetryOptions {
   attempts: number;
@@ -30,7 +31,7 @@ export function isTransient(error: unknown): boolean {
   if (e?.cause?.code && TRANSIENT_CODES.has(e.cause.code)) return true;
   const status = e?.$metadata?.httpStatusCode;
   if (status !== undefined && (status === 429 || status >= 500)) return true;
-  if (e?.name === 'TypeError' && String((error as Error).message).includes('fetch failed')) return true;
+  if (e?.name === 'TypeError' && errorMessage(error).includes('fetch failed')) return true;
   return false;
 }
 

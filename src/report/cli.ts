@@ -14,6 +14,7 @@ import { parseLine } from './parse.js';
 import { loadPrices, type Prices } from './prices.js';
 import { renderJson } from './render-json.js';
 import { renderText } from './render-text.js';
+import { errorMessage } from '../util/error-message.js';
 
 const REPORT_HELP = `Usage: artifact-serving report [options] LOG...
 
@@ -56,7 +57,7 @@ export async function reportCommand(args: string[], io: CliIO, stdin: Readable =
       },
     });
   } catch (e) {
-    return usage((e as Error).message);
+    return usage(errorMessage(e));
   }
   const { values, positionals: logs } = parsed;
   if (values.help) {
@@ -84,7 +85,7 @@ export async function reportCommand(args: string[], io: CliIO, stdin: Readable =
     try {
       if (!statSync(log).isFile()) return usage(`${log} is not a file`);
     } catch (e) {
-      return usage(`cannot read ${log}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      return usage(`cannot read ${log}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
     }
   }
 
@@ -96,7 +97,7 @@ export async function reportCommand(args: string[], io: CliIO, stdin: Readable =
       await readLog(openLog(log, stdin), name, agg, input, since, until);
     } catch (e) {
       // A truncated gzip or an I/O error: keep what was read, say where it stopped.
-      input.readErrors.push({ file: name, message: (e as Error).message });
+      input.readErrors.push({ file: name, message: errorMessage(e) });
     }
   }
 

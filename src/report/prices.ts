@@ -2,6 +2,7 @@
 // optional `default:` for mirrors not listed), and the cost of some bytes at those prices.
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { errorMessage } from '../util/error-message.js';
 
 export interface Prices {
   perMirror: Record<string, number>;
@@ -18,7 +19,7 @@ export function loadPrices(file: string): PricesResult {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    return { ok: false, problem: `cannot read price file ${file}: ${(e as Error).message}` };
+    return { ok: false, problem: `cannot read price file ${file}: ${errorMessage(e)}` };
   }
   return parsePrices(text, file);
 }
@@ -28,7 +29,7 @@ export function parsePrices(text: string, file = 'prices'): PricesResult {
   try {
     doc = parse(text);
   } catch (e) {
-    return { ok: false, problem: `${file}: not YAML: ${(e as Error).message}` };
+    return { ok: false, problem: `${file}: not YAML: ${errorMessage(e)}` };
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { ok: false, problem: `${file}: expected a map of mirror name to USD per GB` };
   const prices: Prices = { perMirror: {}, default: undefined };

@@ -13,6 +13,7 @@ import { adminRouter, isAdminPath } from './admin.js';
 import type { RedirectorMetrics } from './metrics.js';
 import { ociErrorBody } from './oci-error.js';
 import { respond, respondInternalError } from './respond.js';
+import { errorMessage } from '../util/error-message.js';
 
 export interface AppDeps {
   holder: ConfigHolder;
@@ -98,7 +99,7 @@ async function ociErrors(ctx: Context, next: Next): Promise<void> {
     const clientError = status !== undefined && status >= 400 && status < 500;
     if (!clientError) ctx.app.emit('error', error, ctx);
     ctx.status = clientError ? status : 500;
-    ctx.body = ociErrorBody(clientError ? (CODE_OF_STATUS[status] ?? 'BAD_REQUEST') : 'INTERNAL', clientError ? (error as Error).message : 'internal error');
+    ctx.body = ociErrorBody(clientError ? (CODE_OF_STATUS[status] ?? 'BAD_REQUEST') : 'INTERNAL', clientError ? errorMessage(error) : 'internal error');
     return;
   }
   if (ctx.status < 400 || ctx.body !== undefined) return;
