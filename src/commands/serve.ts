@@ -80,7 +80,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const onHangup = () => holder.reload();
   process.on('SIGHUP', onHangup);
 
-  const server = createRedirectorServer({ holder, state, metrics, accessLog, logger });
+  const server = createRedirectorServer({ holder, state, metrics, logger, ...(accessLog && { accessLog }) });
   server.listen(port, values.host);
   await once(server, 'listening');
   const address = server.address();

@@ -121,7 +121,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-function loadGeoData(source: YamlSource, input: { geoip?: { database: string }; cloudRanges?: Partial<Record<string, string>> }, problems: SourceProblem[]): GeoData | undefined {
+function loadGeoData(source: YamlSource, input: Pick<ConfigInput, 'geoip' | 'cloudRanges'>, problems: SourceProblem[]): GeoData | undefined {
   const base = dirname(resolve(source.file));
   const before = problems.length;
   let geoip;

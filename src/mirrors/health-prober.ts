@@ -139,12 +139,12 @@ interface MirrorProbeState {
   target: ProbeTarget;
   up: boolean;
   since: number;
-  reason?: string;
+  reason?: string | undefined;
   latencyMs?: number;
   successes: number;
   failures: number;
   timer?: unknown;
-  inflight?: Promise<void>;
+  inflight?: Promise<void> | undefined;
 }
 
 export class HealthProber {

@@ -23,7 +23,7 @@ const quiet = { stdout: () => undefined, stderr: () => undefined };
 test('a registry and an S3 endpoint answering 500 then 429 for a while: the run backs off and converges', async (t) => {
   const [staging, prod, s3] = await Promise.all([startRegistry(), startRegistry(), startS3(['prod'])]);
   // Writes fail first: the first three PUT/POST requests get 500, the next three 429.
-  const isWrite = (req: { method?: string }) => req.method === 'PUT' || req.method === 'POST';
+  const isWrite = (req: { method?: string | undefined }) => req.method === 'PUT' || req.method === 'POST';
   const regProxy = await startFaultProxy(prod.url, [500, 500, 500, 429, 429, 429], isWrite);
   const s3Proxy = await startFaultProxy(s3.endpoint, [500, 429, 500, 429], isWrite);
   t.teardown(() => Promise.all([staging.stop(), prod.stop(), s3.stop(), regProxy.stop(), s3Proxy.stop()]));
