@@ -2,13 +2,16 @@
 import test from 'ava';
 import { decide, type Decision, type RequestFacts } from '../../src/decision/decide.js';
 import { ALL_UP, type MirrorStateView } from '../../src/mirrors/state.js';
-import { AWS_RANGES, compile, GCP_RANGES, SHARED_TESTDATA } from '../helpers/config.js';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { compile, FIXTURE_AWS_RANGES, FIXTURE_GCP_RANGES, writeConfig } from '../helpers/config.js';
+import { loadConfigFile } from '../../src/config/load.js';
 
 const config = compile(`
 trustedProxies: [127.0.0.1/32, ::1/128]
 cloudRanges:
-  aws: ${AWS_RANGES}
-  gcp: ${GCP_RANGES}
+  aws: ${FIXTURE_AWS_RANGES}
+  gcp: ${FIXTURE_GCP_RANGES}
 registry:
   namespaces: [registry.example]
 mirrors:
@@ -277,20 +280,17 @@ test('a mirror list carries the size an availability check recorded', (t) => {
   t.is(unsized.kind === 'mirrorlist' ? unsized.size : -1, undefined);
 });
 
-test('Metalink carries the sha256 that the route’s file manifest gives (real kops manifest)', (t) => {
-  const kops = compile(`
-mirrors:
-  a: { url: https://a.example/kops }
-routes:
-  - prefix: /kops
-    default: a
-    checksums: ${SHARED_TESTDATA}promoter/k8s.io/artifacts/manifests/k8s-staging-kops/1.24.0.yaml
-`);
-  const decision = decide(facts('/kops/1.24.0/darwin/amd64/kops.meta4', '8.8.8.8'), kops, ALL_UP);
+test('Metalink carries the sha256 that the route’s file manifest gives', (t) => {
+  const file = writeConfig(`mirrors:\n  a: { url: https://a.example/kops }\nroutes:\n  - prefix: /kops\n    default: a\n    checksums: kops-1.24.0.yaml\n`);
+  // A kpromo file manifest, as far as checksums go: file names below the route prefix.
+  writeFileSync(join(dirname(file), 'kops-1.24.0.yaml'), `filestores:\n- base: gs://x\n  src: true\nfiles:\n- name: 1.24.0/darwin/amd64/kops\n  sha256: ${'c'.repeat(64)}\n`);
+  const loaded = loadConfigFile(file);
+  if (!loaded.ok) return t.fail(JSON.stringify(loaded.problems));
+  const decision = decide(facts('/kops/1.24.0/darwin/amd64/kops.meta4', '8.8.8.8'), loaded.config, ALL_UP);
   if (decision.kind !== 'mirrorlist') return t.fail(JSON.stringify(decision));
-  t.is(decision.sha256, 'ba6d43a2e6858f0c53ed23b5ca241a9937628575bd0f1f768e57118d30abb40b');
+  t.is(decision.sha256, 'c'.repeat(64));
   t.is(decision.entries[0]!.url, 'https://a.example/kops/1.24.0/darwin/amd64/kops');
-  const unknown = decide(facts('/kops/9.9.9/kops.meta4', '8.8.8.8'), kops, ALL_UP);
+  const unknown = decide(facts('/kops/9.9.9/kops.meta4', '8.8.8.8'), loaded.config, ALL_UP);
   t.is(unknown.kind === 'mirrorlist' ? unknown.sha256 : 'x', undefined);
 });
 

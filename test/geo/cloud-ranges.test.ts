@@ -1,9 +1,9 @@
 import test from 'ava';
 import { buildCloudIndex, parseCloudRanges, readCloudRangesFile } from '../../src/geo/cloud-ranges.js';
-import { AWS_RANGES, GCP_RANGES } from '../helpers/config.js';
+import { FIXTURE_AWS_RANGES, FIXTURE_GCP_RANGES } from '../helpers/config.js';
 
-test('real AWS and GCP files locate addresses to regions', (t) => {
-  const index = buildCloudIndex([...readCloudRangesFile('aws', AWS_RANGES), ...readCloudRangesFile('gcp', GCP_RANGES)]);
+test('AWS and GCP files (hand-made, in their formats) locate addresses to regions', (t) => {
+  const index = buildCloudIndex([...readCloudRangesFile('aws', FIXTURE_AWS_RANGES), ...readCloudRangesFile('gcp', FIXTURE_GCP_RANGES)]);
   t.is(index.trie.lookup('52.94.152.9')?.value, 'aws:us-east-1');
   t.is(index.trie.lookup('2a05:d06a:8000::1')?.value, 'aws:eu-west-1');
   t.is(index.trie.lookup('8.34.208.1')?.value, 'gcp:europe-west1');

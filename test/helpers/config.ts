@@ -12,6 +12,9 @@ import { formatProblem } from '../../src/config/yaml-source.js';
 export const SHARED_TESTDATA = fileURLToPath(new URL('../../../shared/testdata/', import.meta.url));
 export const AWS_RANGES = join(SHARED_TESTDATA, 'cloud-ranges/aws-ip-ranges.json');
 export const GCP_RANGES = join(SHARED_TESTDATA, 'cloud-ranges/gcp-cloud.json');
+/** Hand-made few-line range files in the providers' formats, for the unit tier (no ../shared). */
+export const FIXTURE_AWS_RANGES = fileURLToPath(new URL('../fixtures/cloud-ranges/aws-ip-ranges.json', import.meta.url));
+export const FIXTURE_GCP_RANGES = fileURLToPath(new URL('../fixtures/cloud-ranges/gcp-cloud.json', import.meta.url));
 
 export function writeConfig(text: string, name = 'config.yaml'): string {
   const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-config-'));

@@ -3,7 +3,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HealthProber, type FetchLike, type HealthChange, type ProbeResult, type ProbeTarget } from '../../src/mirrors/health-prober.js';
 import { FakeClock } from './fake-clock.js';
-import { startRegistry } from '../helpers/peers.js';
 
 const target = (name: string, extra: Partial<ProbeTarget> = {}): ProbeTarget => ({
   name,
@@ -230,23 +229,5 @@ test('real HTTP: a registry-like 401 is up, a 500 goes down, a closed port goes 
   await prober.probeNow();
   t.false(prober.health('reg').up);
   t.regex(prober.health('reg').reason ?? '', /HTTP 500/);
-  await prober.stop();
-});
-
-test('real docker-registry: up, down once stopped (after fall probes), up again after restart and rise probes', async (t) => {
-  let registry = await startRegistry();
-  t.teardown(() => registry.stop());
-  const prober = new HealthProber([{ ...target('reg', { fall: 2, rise: 2 }), probeUrl: `${registry.url}/v2/` }]);
-  await prober.probeNow();
-  t.true(prober.health('reg').up);
-  await registry.stop();
-  await prober.probeNow();
-  t.true(prober.health('reg').up, 'one lost probe does not flap');
-  await prober.probeNow();
-  t.false(prober.health('reg').up);
-  registry = await startRegistry({ dir: registry.dir, port: registry.port });
-  await prober.probeNow();
-  await prober.probeNow();
-  t.true(prober.health('reg').up);
   await prober.stop();
 });

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { updateRanges } from '../../scripts/update-ranges.js';
-import { AWS_RANGES, GCP_RANGES } from '../helpers/config.js';
+import { FIXTURE_AWS_RANGES as AWS_RANGES, FIXTURE_GCP_RANGES as GCP_RANGES } from '../helpers/config.js';
 
 test('downloads each provider file, checks it parses, and never keeps a broken one', async (t) => {
   const server = createServer((req, res) => {

@@ -9,10 +9,10 @@ import { pathToFileURL } from 'node:url';
 import { FsStore } from '../../src/promoter/stores/fs.js';
 import { GcsStore } from '../../src/promoter/stores/gcs.js';
 import { S3Store } from '../../src/promoter/stores/s3.js';
-import { startFakeGcs } from './gcs-fake.js';
+import { startFakeGcs } from '../promoter/gcs-fake.js';
 import type { FileStore } from '../../src/promoter/stores/store.js';
 import { DigestMismatchError, sha256OfStream, verified } from '../../src/promoter/verify.js';
-import { startS3 } from './s3.js';
+import { startS3 } from '../promoter/s3.js';
 
 const body = Buffer.alloc(300_000, 7);
 const sha = createHash('sha256').update(body).digest('hex');

@@ -3,10 +3,10 @@
 import test from 'ava';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { credentialsFromConfig, parseChallenge } from '../../../src/oci/auth.js';
-import { RegistryClient, nextLink, sha256Digest } from '../../../src/oci/client.js';
-import { TransientError } from '../../../src/net/retry.js';
-import { startRegistry } from '../../helpers/peers.js';
+import { credentialsFromConfig, parseChallenge } from '../../src/oci/auth.js';
+import { RegistryClient, nextLink, sha256Digest } from '../../src/oci/client.js';
+import { TransientError } from '../../src/net/retry.js';
+import { startRegistry } from '../helpers/peers.js';
 
 async function fake(handler: (req: IncomingMessage, res: ServerResponse, base: string) => void) {
   const server = createServer((req, res) => handler(req, res, `http://127.0.0.1:${(server.address() as AddressInfo).port}`));

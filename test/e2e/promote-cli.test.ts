@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { promoteCommand, validateManifestsCommand } from '../../src/promoter/cli.js';
-import { K8S_IO, tree } from './fixtures.js';
+import { K8S_IO, tree } from '../promoter/fixtures.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 

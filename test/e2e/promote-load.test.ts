@@ -2,7 +2,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { formatProblem } from '../../src/config/yaml-source.js';
 import { loadManifests } from '../../src/promoter/load.js';
-import { D1, D2, K8S_IO, tree } from './fixtures.js';
+import { D1, D2, K8S_IO, tree } from '../promoter/fixtures.js';
 
 test('loads every real k8s.io manifest as it is, and points at exactly the upstream quirks', async (t) => {
   const r = await loadManifests(K8S_IO);
