@@ -28,10 +28,25 @@ export class ConfigHolder {
     this.listeners.push(listener);
   }
 
+  /** Never throws: whatever the file holds, the answer is a config or problems, and the old config keeps serving. */
   reload(): LoadResult {
-    const result = loadConfigFile(this.file);
+    let result: LoadResult;
+    try {
+      result = loadConfigFile(this.file);
+    } catch (error) {
+      // loadConfigFile reports bad files as problems; this is the net under a bug in it, since a
+      // throw here would come from a signal handler or a timer and stop the process.
+      result = { ok: false, problems: [{ file: this.file, line: 1, column: 1, message: `cannot load config: ${(error as Error).message}` }] };
+    }
     if (result.ok) this.config = result.config;
-    for (const listener of this.listeners) listener(result);
+    for (const listener of this.listeners) {
+      try {
+        listener(result);
+      } catch (error) {
+        // A listener's failure (logging, metrics) must not stop the others or the process.
+        process.emitWarning(error as Error);
+      }
+    }
     return result;
   }
 
