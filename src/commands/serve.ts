@@ -9,6 +9,7 @@ import { formatProblem } from '../config/yaml-source.js';
 import { applyReload, createMirrorState } from '../mirrors/live-state.js';
 import { openAccessLog } from '../server/access-log.js';
 import { createRedirectorServer } from '../server/app.js';
+import { trackConnections } from '../server/drain.js';
 import { createMetrics } from '../server/metrics.js';
 import type { CliIO } from './io.js';
 
@@ -16,6 +17,9 @@ const HELP = `Usage: artifact-serving serve --config FILE [--port N] [--host ADD
 
 Runs the redirector. A bad config stops the start with every problem listed; later, a bad
 config on reload (SIGHUP or a change to the file) is reported and the old one keeps serving.
+SIGTERM or SIGINT drains: no new connections, every request already sent is answered (with
+Connection: close), idle connections close after 1 s, and the process exits within 15 s
+(a second signal exits at once).
 
 Options:
   --config FILE        redirector config (required)
@@ -24,6 +28,15 @@ Options:
   --access-log DEST    JSON access log: - for stdout (default), a file path, or off
   --no-watch           reload on SIGHUP only, not on file change
 `;
+
+/**
+ * The longest SIGTERM waits for connections to finish: requests wait at most checkTimeoutMs
+ * (300 ms by default) for checks, so this is mostly for slow clients reading their answer. It
+ * fits the deployment's terminationGracePeriodSeconds (40) after its 10 s preStop sleep.
+ */
+const DRAIN_TIMEOUT_MS = 15_000;
+/** While draining, a connection with no request for this long is closed (idle keep-alives). */
+const DRAIN_IDLE_GRACE_MS = 1000;
 
 export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
@@ -81,6 +94,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   process.on('SIGHUP', onHangup);
 
   const server = createRedirectorServer({ holder, state, metrics, accessLog, logger });
+  const drainer = trackConnections(server);
   server.listen(port, values.host);
   await once(server, 'listening');
   const address = server.address();
@@ -88,13 +102,17 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   logger.info({ host: values.host, port: actualPort, config: values.config }, `listening on http://${values.host}:${actualPort}`);
 
   const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
-  logger.info({ signal: signal[0] }, 'shutting down');
+  logger.info({ signal: signal[0], drainSeconds: DRAIN_TIMEOUT_MS / 1000 }, 'shutting down: draining connections');
   process.off('SIGHUP', onHangup);
   holder.close();
+  // A second signal cuts the drain short.
+  const again = () => void drainer.drain(0);
+  process.once('SIGTERM', again).once('SIGINT', again);
+  const { forced } = await drainer.drain(DRAIN_TIMEOUT_MS, DRAIN_IDLE_GRACE_MS);
+  process.off('SIGTERM', again).off('SIGINT', again);
+  // Probes and checks stop only now: requests answered while draining may still need them.
   await state.stop();
-  server.close();
-  server.closeAllConnections?.();
-  await once(server, 'close');
+  logger.info({ forced }, forced ? `drained; ${forced} connection(s) closed at the deadline` : 'drained');
   accessLog?.flush();
   return 0;
 }
