@@ -11,6 +11,7 @@ import type { MirrorStateService } from '../mirrors/state.js';
 import type { AccessLog } from './access-log.js';
 import { adminRouter, isAdminPath } from './admin.js';
 import type { RedirectorMetrics } from './metrics.js';
+import { applyLimits, DEFAULT_LIMITS, serverOptions, type ServerLimits } from './limits.js';
 import { ociErrorBody } from './oci-error.js';
 import { respond, respondInternalError } from './respond.js';
 
@@ -21,11 +22,14 @@ export interface AppDeps {
   /** One JSON line per request, for `report`; omit to log nothing. */
   accessLog?: AccessLog;
   logger?: Logger;
+  /** Server limits other than DEFAULT_LIMITS (tests shorten the timeouts). */
+  limits?: Partial<ServerLimits>;
 }
 
 export function createRedirectorServer(deps: AppDeps): Server {
   const admin = createAdminApp(deps).callback();
-  return createServer((req, res) => {
+  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const server = createServer(serverOptions(limits), (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -60,6 +64,8 @@ export function createRedirectorServer(deps: AppDeps): Server {
       .then(() => finish(req, res, facts, decide({ ...facts, checksDone: true }, config, deps.state), started, deps))
       .catch(fail);
   });
+  applyLimits(server, limits);
+  return server;
 }
 
 function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps): void {
