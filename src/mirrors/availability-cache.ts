@@ -206,10 +206,12 @@ export class AvailabilityCache {
     let availability: Availability;
     let mirrorFailed = false;
     if ('error' in result) {
-      availability = { state: 'error', reason: `HEAD ${url}: ${result.error}`, checkedAt };
+      // Reasons never hold the URL: its path came from a client, and a reason reaches other
+      // clients (X-Artifact-Skipped, mirror lists, a breaker's reason for the whole mirror).
+      availability = { state: 'error', reason: `HEAD: ${result.error.split(url).join('<url>')}`, checkedAt };
       mirrorFailed = true;
     } else {
-      ({ availability, mirrorFailed } = classify(result.status, result.headers, options.kind, url, checkedAt));
+      ({ availability, mirrorFailed } = classify(result.status, result.headers, options.kind, checkedAt));
     }
     if (signal.aborted) return availability; // shutting down: neither cache nor blame the mirror
     this.store(mirror, key, url, options.kind, availability);
@@ -247,7 +249,6 @@ function classify(
   status: number,
   headers: { get(name: string): string | null },
   kind: ObjectKind,
-  url: string,
   checkedAt: number,
 ): { availability: Availability; mirrorFailed: boolean } {
   if (status >= 200 && status < 300) {
@@ -263,7 +264,7 @@ function classify(
     return { availability: { state: 'absent', status, checkedAt }, mirrorFailed: false };
   }
   const mirrorFailed = status >= 500 || status === 429;
-  return { availability: { state: 'error', reason: `HEAD ${url}: HTTP ${status}`, checkedAt }, mirrorFailed };
+  return { availability: { state: 'error', reason: `HEAD: HTTP ${status}`, checkedAt }, mirrorFailed };
 }
 
 // Every check in flight listens on it; a flood of distinct keys legitimately means thousands.

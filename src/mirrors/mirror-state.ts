@@ -175,7 +175,7 @@ export class MirrorState implements MirrorStateView {
     const reason = event.availability.state === 'error' ? event.availability.reason : event.availability.state;
     if (!slot.breaker.recordFailure(reason, now)) return;
     const tripReason = slot.breaker.reason ?? reason;
-    this.options.logger?.warn({ mirror: event.mirror, reason: tripReason }, 'mirror breaker open');
+    this.options.logger?.warn({ mirror: event.mirror, key: event.key, reason: tripReason }, 'mirror breaker open');
     if (slot.probed) {
       // Also restarts the probe success count: only `rise` probes from now on bring it back.
       this.trippingBreaker = true;
