@@ -250,3 +250,31 @@ test('real docker-registry: blob HEAD present with its length, absent for an unk
   const missing = `sha256:${'0'.repeat(64)}`;
   t.like(await cache.check('reg', missing, blobUrl(missing), { kind: 'blob' }), { state: 'absent', status: 404 });
 });
+
+// The byte bound is honest: what the cache counts is at least the heap its entries really take
+// (counted 486 bytes for 652 real before), so maxMegabytes bounds memory.
+test.serial('the counted size of an entry is at least its real heap size', async (t) => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { fetchFn } = fakeFetch(() => ({ status: 200, headers: { 'content-length': '12345' } }));
+  const cache = new AvailabilityCache({ fetch: fetchFn, maxEntries: 1_000_000, maxSizeBytes: 1e12 });
+  const n = 30_000;
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < n; i += 1000) {
+    const batch = [];
+    for (let j = i; j < i + 1000; j++) {
+      const digest = `sha256:${j.toString(16).padStart(64, '0')}`;
+      batch.push(cache.check('ar-europe-west1', `blob:kubernetes/kube-apiserver@${digest}`, `https://europe-west1-docker.pkg.dev/v2/k8s-artifacts-prod/images/kubernetes/kube-apiserver/blobs/${digest}`, { kind: 'blob' }));
+    }
+    await Promise.all(batch);
+  }
+  gc();
+  const real = (process.memoryUsage().heapUsed - before) / n;
+  const counted = cache.stats().sizeBytes / n;
+  t.log(`real ${real.toFixed(0)} B, counted ${counted.toFixed(0)} B per entry`);
+  t.is(cache.stats().entries, n);
+  t.true(counted >= real * 0.95, `counted ${counted.toFixed(0)} B per entry, real ${real.toFixed(0)} B`);
+});
