@@ -45,6 +45,9 @@ export const DEFAULT_TTLS: AvailabilityTtls = {
 export interface CheckEvent {
   mirror: string;
   key: string;
+  /** What was asked, so the same check can be repeated (a breaker's trial). */
+  url: string;
+  kind: ObjectKind;
   availability: Availability;
   /**
    * True when the mirror itself failed (timeout, connection error, 5xx, 429): evidence for the
@@ -219,7 +222,7 @@ export class AvailabilityCache {
     }
     if (signal.aborted) return availability; // shutting down: neither cache nor blame the mirror
     this.store(mirror, key, url, options.kind, availability);
-    this.options.onCheck?.({ mirror, key, availability, mirrorFailed });
+    this.options.onCheck?.({ mirror, key, url, kind: options.kind, availability, mirrorFailed });
     return availability;
   }
 
