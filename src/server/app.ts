@@ -7,12 +7,15 @@ import Koa, { type Context } from 'koa';
 import type { Logger } from 'pino';
 import type { ConfigHolder } from '../config/config-holder.js';
 import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
+import { resolveClientIp } from '../geo/client-ip.js';
+import { locateClient } from '../geo/location.js';
 import type { MirrorStateService } from '../mirrors/state.js';
 import type { AccessLog } from './access-log.js';
 import { adminRouter, isAdminPath } from './admin.js';
 import type { RedirectorMetrics } from './metrics.js';
 import { applyLimits, DEFAULT_LIMITS, serverOptions, type ServerLimits } from './limits.js';
 import { ociErrorBody } from './oci-error.js';
+import { isManifestPath, RateLimiter, rateLimitHeaders } from './rate-limit.js';
 import { respond, respondInternalError } from './respond.js';
 
 export interface AppDeps {
@@ -29,6 +32,8 @@ export interface AppDeps {
 export function createRedirectorServer(deps: AppDeps): Server {
   const admin = createAdminApp(deps).callback();
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const limiter = new RateLimiter();
+  deps.metrics.observeRateLimiter(() => limiter.clients);
   const server = createServer(serverOptions(limits), (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -47,6 +52,25 @@ export function createRedirectorServer(deps: AppDeps): Server {
     const started = performance.now();
     // One config for the whole request, even if a reload lands while checks run.
     const config = deps.holder.current;
+    if (config.rateLimit && facts.method === 'GET' && isManifestPath(path)) {
+      const ip = resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies);
+      const verdict = ip && limiter.take(ip, config.rateLimit);
+      if (verdict) {
+        for (const [name, value] of rateLimitHeaders(verdict, config.rateLimit.burst)) res.setHeader(name, value);
+        if (!verdict.allowed) {
+          deps.metrics.rateLimited.inc();
+          const refusal: Decision = {
+            kind: 'error',
+            status: 429,
+            code: 'TOOMANYREQUESTS',
+            message: `too many manifest requests from your address: at most ${config.rateLimit.perMinute} a minute; retry in ${verdict.retryAfterSeconds} s`,
+            client: locateClient(ip, config.geo),
+            retryAfterSeconds: verdict.retryAfterSeconds,
+          };
+          return finish(req, res, facts, refusal, started, deps);
+        }
+      }
+    }
     const fail = (error: unknown) => {
       deps.logger?.error({ err: error, path }, 'request failed');
       respondInternalError(res);
