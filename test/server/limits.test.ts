@@ -104,6 +104,7 @@ test('connections beyond maxConnections are closed at once', async (t) => {
   const sockets = await Promise.all(
     Array.from({ length: 5 }, async () => {
       const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => {});
       await once(socket, 'connect');
       return socket;
     }),
