@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import Koa, { type Context } from 'koa';
 import type { Logger } from 'pino';
 import type { ConfigHolder } from '../config/config-holder.js';
+import type { CompiledConfig } from '../config/compiled.js';
 import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
 import { resolveClientIp } from '../geo/client-ip.js';
 import { locateClient } from '../geo/location.js';
@@ -67,7 +68,7 @@ export function createRedirectorServer(deps: AppDeps): Server {
             client: locateClient(ip, config.geo),
             retryAfterSeconds: verdict.retryAfterSeconds,
           };
-          return finish(req, res, facts, refusal, started, deps);
+          return finish(req, res, facts, refusal, started, deps, config);
         }
       }
     }
@@ -81,20 +82,26 @@ export function createRedirectorServer(deps: AppDeps): Server {
     } catch (error) {
       return fail(error);
     }
-    if (first.kind !== 'check') return finish(req, res, facts, first, started, deps);
+    if (first.kind !== 'check') return finish(req, res, facts, first, started, deps, config);
     // Only objects not yet in the availability cache take this slower, bounded path.
     deps.state
       .ensureChecked(first.checks, config.checkTimeoutMs)
-      .then(() => finish(req, res, facts, decide({ ...facts, checksDone: true }, config, deps.state), started, deps))
+      .then(() => finish(req, res, facts, decide({ ...facts, checksDone: true }, config, deps.state), started, deps, config))
       .catch(fail);
   });
   applyLimits(server, limits);
   return server;
 }
 
-function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps): void {
+function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps, config: CompiledConfig): void {
   const isOci = facts.path === '/v2' || facts.path.startsWith('/v2/');
   try {
+    // The distribution spec's proxying: a registry that honoured `?ns=` says which namespace it
+    // answered for, so a client can tell a mirror that understood it from one that ignored it.
+    if (isOci && (decision.kind === 'redirect' || decision.kind === 'v2-base') && facts.query.includes('ns=')) {
+      const ns = honouredNamespace(facts.query, config);
+      if (ns) res.setHeader('OCI-Namespace', ns);
+    }
     respond(res, decision, isOci, req.headers.accept);
   } catch (error) {
     deps.logger?.error({ err: error, path: facts.path }, 'request failed');
@@ -141,4 +148,12 @@ function record(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
     bytes: redirect?.bytes,
     ua: req.headers['user-agent'],
   });
+}
+
+/** The `ns` of a query when it is a registry host name this redirector answers for. */
+function honouredNamespace(query: string, config: CompiledConfig): string | undefined {
+  const ns = new URLSearchParams(query).get('ns');
+  // A host name with an optional port: nothing a client writes goes into a header unchecked.
+  if (!ns || ns.length > 255 || !/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?$/.test(ns)) return undefined;
+  return config.namespaces.size === 0 || config.namespaces.has(ns) ? ns : undefined;
 }
