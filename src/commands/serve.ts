@@ -1,6 +1,7 @@
 // `serve`: load the config (refusing to start on a bad one), start the redirector, reload on
 // SIGHUP or file change, and shut down cleanly on SIGTERM/SIGINT.
 import { once } from 'node:events';
+import type { Server as HttpsServer } from 'node:https';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigHolder } from '../config/config-holder.js';
@@ -10,10 +11,12 @@ import { applyReload, createMirrorState } from '../mirrors/live-state.js';
 import { openAccessLog } from '../server/access-log.js';
 import { createRedirectorServer } from '../server/app.js';
 import { trackConnections } from '../server/drain.js';
+import { readTlsPair, watchTlsFiles, type TlsPair } from '../server/tls-files.js';
 import { createMetrics } from '../server/metrics.js';
 import type { CliIO } from './io.js';
 
 const HELP = `Usage: artifact-serving serve --config FILE [--port N] [--host ADDR] [--access-log PATH|-|off]
+                              [--tls-cert FILE --tls-key FILE]
 
 Runs the redirector. A bad config stops the start with every problem listed; later, a bad
 config on reload (SIGHUP or a change to the file) is reported and the old one keeps serving.
@@ -27,6 +30,8 @@ Options:
   --host ADDR          address to listen on (default 0.0.0.0)
   --access-log DEST    JSON access log: - for stdout (default), a file path, or off
   --no-watch           reload on SIGHUP only, not on file change
+  --tls-cert FILE      serve HTTPS with this PEM certificate chain (with --tls-key); both
+  --tls-key FILE       files are reloaded on change and on SIGHUP, a bad pair keeps the old
 `;
 
 /**
@@ -47,6 +52,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       host: { type: 'string', default: '0.0.0.0' },
       'access-log': { type: 'string', default: '-' },
       'no-watch': { type: 'boolean' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -58,6 +65,18 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   if (!values.config || !Number.isInteger(port) || port < 0 || port > 65535) {
     io.stderr(`serve needs --config FILE and a valid --port\n\n${HELP}`);
     return 2;
+  }
+  const tlsFiles = values['tls-cert'] && values['tls-key'] ? { cert: values['tls-cert'], key: values['tls-key'] } : undefined;
+  if (!tlsFiles && (values['tls-cert'] || values['tls-key'])) {
+    io.stderr(`serve needs both --tls-cert and --tls-key, or neither\n\n${HELP}`);
+    return 2;
+  }
+  let tls: TlsPair | undefined;
+  try {
+    tls = tlsFiles && readTlsPair(tlsFiles);
+  } catch (error) {
+    io.stderr(`${(error as Error).message}\ncannot start\n`);
+    return 1;
   }
   const loaded = loadConfigFile(values.config);
   if (!loaded.ok) {
@@ -90,21 +109,32 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   metrics.observeMirrors(() => holder.current, state);
   state.start();
   if (!values['no-watch']) holder.watchFile();
-  const onHangup = () => holder.reload();
+  const onHangup = () => {
+    holder.reload();
+    tlsReloader?.reload();
+  };
   process.on('SIGHUP', onHangup);
 
-  const server = createRedirectorServer({ holder, state, metrics, accessLog, logger });
+  const server = createRedirectorServer({ holder, state, metrics, accessLog, logger, ...(tls && { tls }) });
   const drainer = trackConnections(server);
+  const tlsReloader =
+    tlsFiles &&
+    watchTlsFiles(server as unknown as HttpsServer, tlsFiles, (error) => {
+      if (error) logger.error({ err: error.message }, 'TLS certificate reload rejected; still serving the previous one');
+      else logger.info({ cert: tlsFiles.cert }, 'TLS certificate reloaded');
+    });
   server.listen(port, values.host);
   await once(server, 'listening');
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
-  logger.info({ host: values.host, port: actualPort, config: values.config }, `listening on http://${values.host}:${actualPort}`);
+  const scheme = tls ? 'https' : 'http';
+  logger.info({ host: values.host, port: actualPort, config: values.config, tls: Boolean(tls) }, `listening on ${scheme}://${values.host}:${actualPort}`);
 
   const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
   logger.info({ signal: signal[0], drainSeconds: DRAIN_TIMEOUT_MS / 1000 }, 'shutting down: draining connections');
   process.off('SIGHUP', onHangup);
   holder.close();
+  tlsReloader?.close();
   // A second signal cuts the drain short.
   const again = () => void drainer.drain(0);
   process.once('SIGTERM', again).once('SIGINT', again);

@@ -3,6 +3,7 @@
 // this machine class, and the redirect path is all a pull hits. Everything else (health,
 // readiness, metrics, pages) is a Koa app with @koa/router, where clarity matters more.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import Koa, { type Context } from 'koa';
 import type { Logger } from 'pino';
 import type { ConfigHolder } from '../config/config-holder.js';
@@ -28,6 +29,8 @@ export interface AppDeps {
   logger?: Logger;
   /** Server limits other than DEFAULT_LIMITS (tests shorten the timeouts). */
   limits?: Partial<ServerLimits>;
+  /** Serve HTTPS with this certificate chain and key (PEM); replace them with setSecureContext. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export function createRedirectorServer(deps: AppDeps): Server {
@@ -35,7 +38,7 @@ export function createRedirectorServer(deps: AppDeps): Server {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const limiter = new RateLimiter();
   deps.metrics.observeRateLimiter(() => limiter.clients);
-  const server = createServer(serverOptions(limits), (req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -88,7 +91,12 @@ export function createRedirectorServer(deps: AppDeps): Server {
       .ensureChecked(first.checks, config.checkTimeoutMs)
       .then(() => finish(req, res, facts, decide({ ...facts, checksDone: true }, config, deps.state), started, deps, config))
       .catch(fail);
-  });
+  };
+  // HTTP/1.1 over TLS when given a certificate: registry clients (Docker) insist on TLS for
+  // any host but localhost, so this lets them reach the redirector without a proxy in front.
+  const server: Server = deps.tls
+    ? createHttpsServer({ ...serverOptions(limits), cert: deps.tls.cert, key: deps.tls.key, ALPNProtocols: ['http/1.1'] }, handler)
+    : createServer(serverOptions(limits), handler);
   applyLimits(server, limits);
   return server;
 }

@@ -11,6 +11,7 @@
 // must retry the rest, and none of the registry clients do.)
 import type { Server } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 
 export interface DrainResult {
   /** Connections still open at the deadline, destroyed. */
@@ -36,7 +37,8 @@ export function trackConnections(server: Server): Drainer {
     }, idleGraceMs).unref();
   };
 
-  server.on('connection', (socket: Socket) => {
+  // Over TLS, requests arrive on the TLS socket, which 'secureConnection' gives.
+  server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
     active.set(socket, 0);
     if (draining) closeIfIdleLater(socket);
     socket.once('close', () => {

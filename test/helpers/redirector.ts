@@ -90,10 +90,10 @@ export async function startRedirectorProcess(configFile: string, extraArgs: stri
       child.once('exit', onExit);
       check();
     });
-  const line = await waitForLog(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  const line = await waitForLog(/listening on https?:\/\/127\.0\.0\.1:(\d+)/);
   const port = /:(\d+)$/.exec(line)![1];
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${line.includes('https:') ? 'https' : 'http'}://127.0.0.1:${port}`,
     child,
     stderr: () => stderr,
     waitForLog,
