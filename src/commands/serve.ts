@@ -1,6 +1,7 @@
 // `serve`: load the config (refusing to start on a bad one), start the redirector, reload on
 // SIGHUP or file change, and shut down cleanly on SIGTERM/SIGINT.
 import { once } from 'node:events';
+import type { Server as HttpsServer } from 'node:https';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigHolder } from '../config/config-holder.js';
@@ -9,13 +10,19 @@ import { formatProblem } from '../config/yaml-source.js';
 import { applyReload, createMirrorState } from '../mirrors/live-state.js';
 import { openAccessLog } from '../server/access-log.js';
 import { createRedirectorServer } from '../server/app.js';
+import { trackConnections } from '../server/drain.js';
+import { readTlsPair, watchTlsFiles, type TlsPair } from '../server/tls-files.js';
 import { createMetrics } from '../server/metrics.js';
 import type { CliIO } from './io.js';
 
 const HELP = `Usage: artifact-serving serve --config FILE [--port N] [--host ADDR] [--access-log PATH|-|off]
+                              [--tls-cert FILE --tls-key FILE]
 
 Runs the redirector. A bad config stops the start with every problem listed; later, a bad
 config on reload (SIGHUP or a change to the file) is reported and the old one keeps serving.
+SIGTERM or SIGINT drains: no new connections, every request already sent is answered (with
+Connection: close), idle connections close after 1 s, and the process exits within 15 s
+(a second signal exits at once).
 
 Options:
   --config FILE        redirector config (required)
@@ -23,7 +30,18 @@ Options:
   --host ADDR          address to listen on (default 0.0.0.0)
   --access-log DEST    JSON access log: - for stdout (default), a file path, or off
   --no-watch           reload on SIGHUP only, not on file change
+  --tls-cert FILE      serve HTTPS with this PEM certificate chain (with --tls-key); both
+  --tls-key FILE       files are reloaded on change and on SIGHUP, a bad pair keeps the old
 `;
+
+/**
+ * The longest SIGTERM waits for connections to finish: requests wait at most checkTimeoutMs
+ * (300 ms by default) for checks, so this is mostly for slow clients reading their answer. It
+ * fits the deployment's terminationGracePeriodSeconds (40) after its 10 s preStop sleep.
+ */
+const DRAIN_TIMEOUT_MS = 15_000;
+/** While draining, a connection with no request for this long is closed (idle keep-alives). */
+const DRAIN_IDLE_GRACE_MS = 1000;
 
 export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
@@ -34,6 +52,8 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       host: { type: 'string', default: '0.0.0.0' },
       'access-log': { type: 'string', default: '-' },
       'no-watch': { type: 'boolean' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -45,6 +65,18 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   if (!values.config || !Number.isInteger(port) || port < 0 || port > 65535) {
     io.stderr(`serve needs --config FILE and a valid --port\n\n${HELP}`);
     return 2;
+  }
+  const tlsFiles = values['tls-cert'] && values['tls-key'] ? { cert: values['tls-cert'], key: values['tls-key'] } : undefined;
+  if (!tlsFiles && (values['tls-cert'] || values['tls-key'])) {
+    io.stderr(`serve needs both --tls-cert and --tls-key, or neither\n\n${HELP}`);
+    return 2;
+  }
+  let tls: TlsPair | undefined;
+  try {
+    tls = tlsFiles && readTlsPair(tlsFiles);
+  } catch (error) {
+    io.stderr(`${(error as Error).message}\ncannot start\n`);
+    return 1;
   }
   const loaded = loadConfigFile(values.config);
   if (!loaded.ok) {
@@ -77,24 +109,40 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   metrics.observeMirrors(() => holder.current, state);
   state.start();
   if (!values['no-watch']) holder.watchFile();
-  const onHangup = () => holder.reload();
+  const onHangup = () => {
+    holder.reload();
+    tlsReloader?.reload();
+  };
   process.on('SIGHUP', onHangup);
 
-  const server = createRedirectorServer({ holder, state, metrics, logger, ...(accessLog && { accessLog }) });
+  const server = createRedirectorServer({ holder, state, metrics, logger, ...(accessLog && { accessLog }), ...(tls && { tls }) });
+  const drainer = trackConnections(server);
+  const tlsReloader =
+    tlsFiles &&
+    watchTlsFiles(server as unknown as HttpsServer, tlsFiles, (error) => {
+      if (error) logger.error({ err: error.message }, 'TLS certificate reload rejected; still serving the previous one');
+      else logger.info({ cert: tlsFiles.cert }, 'TLS certificate reloaded');
+    });
   server.listen(port, values.host);
   await once(server, 'listening');
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
-  logger.info({ host: values.host, port: actualPort, config: values.config }, `listening on http://${values.host}:${actualPort}`);
+  const scheme = tls ? 'https' : 'http';
+  logger.info({ host: values.host, port: actualPort, config: values.config, tls: Boolean(tls) }, `listening on ${scheme}://${values.host}:${actualPort}`);
 
   const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
-  logger.info({ signal: signal[0] }, 'shutting down');
+  logger.info({ signal: signal[0], drainSeconds: DRAIN_TIMEOUT_MS / 1000 }, 'shutting down: draining connections');
   process.off('SIGHUP', onHangup);
   holder.close();
+  tlsReloader?.close();
+  // A second signal cuts the drain short.
+  const again = () => void drainer.drain(0);
+  process.once('SIGTERM', again).once('SIGINT', again);
+  const { forced } = await drainer.drain(DRAIN_TIMEOUT_MS, DRAIN_IDLE_GRACE_MS);
+  process.off('SIGTERM', again).off('SIGINT', again);
+  // Probes and checks stop only now: requests answered while draining may still need them.
   await state.stop();
-  server.close();
-  server.closeAllConnections?.();
-  await once(server, 'close');
+  logger.info({ forced }, forced ? `drained; ${forced} connection(s) closed at the deadline` : 'drained');
   accessLog?.flush();
   return 0;
 }

@@ -4,7 +4,7 @@
 import { CidrTrie } from '../geo/cidr-trie.js';
 import type { GeoData } from '../geo/location.js';
 import { parseRegion, type RegionSelector } from '../geo/regions.js';
-import type { CompiledConfig, CompiledMirror, CompiledRoute, RegionMirrors } from './compiled.js';
+import type { CompiledConfig, CompiledMirror, CompiledRateLimit, CompiledRoute, RegionMirrors } from './compiled.js';
 import { isPlainHttpUrl, type ConfigInput, type MirrorInput, type RouteInput } from './schema.js';
 import { problemAt, sortProblems, type SourceProblem, type YamlSource } from './yaml-source.js';
 
@@ -53,6 +53,16 @@ export function compileConfig(
   (input.trustedProxies ?? []).forEach((cidr, i) => {
     if (!trustedProxies.insert(cidr, true)) report(['trustedProxies', i], `"${cidr}" is not a valid CIDR or address`);
   });
+
+  let rateLimit: CompiledRateLimit | undefined;
+  if (input.rateLimit) {
+    const { manifestsPerMinute, burst, allow: cidrs = [], maxClients } = input.rateLimit;
+    const allow = new CidrTrie<true>();
+    cidrs.forEach((cidr, i) => {
+      if (!allow.insert(cidr, true)) report(['rateLimit', 'allow', i], `"${cidr}" is not a valid CIDR or address`);
+    });
+    rateLimit = { perMinute: manifestsPerMinute, burst: burst ?? manifestsPerMinute, allow, maxClients: maxClients ?? 100_000 };
+  }
 
   const mirrors = new Map<string, CompiledMirror>();
   for (const [name, mirror] of Object.entries(input.mirrors ?? {})) mirrors.set(name, compileMirror(name, mirror));
@@ -117,6 +127,7 @@ export function compileConfig(
       trustedProxies,
       namespaces: new Set(input.registry?.namespaces ?? []),
       geo,
+      ...(rateLimit && { rateLimit }),
       checkTimeoutMs: input.health?.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
       health: compileHealth(input.health),
     },

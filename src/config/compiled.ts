@@ -66,9 +66,19 @@ export interface CompiledConfig {
   /** Registry names answered for as a mirror (?ns=); empty = any. */
   namespaces: ReadonlySet<string>;
   geo: GeoData;
+  /** Manifest rate limits per client; undefined = off. */
+  rateLimit?: CompiledRateLimit;
   checkTimeoutMs: number;
   health: {
     breakerThreshold: number;
     availability: { maxEntries: number; maxBytes: number; presentMs: number; tagMs: number; absentMs: number; errorMs: number; staleMs: number };
   };
+}
+
+export interface CompiledRateLimit {
+  perMinute: number;
+  burst: number;
+  /** Clients never limited. */
+  allow: CidrTrie<true>;
+  maxClients: number;
 }

@@ -5,6 +5,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { CompiledConfig } from './compiled.js';
 import { loadConfigFile, type LoadResult } from './load.js';
+import { errorMessage } from '../util/error-message.js';
 
 export interface ReloadListener {
   (result: LoadResult): void;
@@ -32,14 +33,29 @@ export class ConfigHolder {
     this.listeners.push(listener);
   }
 
+  /** Never throws: whatever the file holds, the answer is a config or problems, and the old config keeps serving. */
   reload(): LoadResult {
-    const result = loadConfigFile(this.file);
+    let result: LoadResult;
+    try {
+      result = loadConfigFile(this.file);
+    } catch (error) {
+      // loadConfigFile reports bad files as problems; this is the net under a bug in it, since a
+      // throw here would come from a signal handler or a timer and stop the process.
+      result = { ok: false, problems: [{ file: this.file, line: 1, column: 1, message: `cannot load config: ${errorMessage(error)}` }] };
+    }
     if (result.ok) {
       this.config = result.config;
       // The new config may name other checksum manifests: watch those from now on.
       if (this.debounceMs !== undefined) this.watchFiles();
     }
-    for (const listener of this.listeners) listener(result);
+    for (const listener of this.listeners) {
+      try {
+        listener(result);
+      } catch (error) {
+        // A listener's failure (logging, metrics) must not stop the others or the process.
+        process.emitWarning(error as Error);
+      }
+    }
     return result;
   }
 

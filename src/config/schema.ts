@@ -100,6 +100,22 @@ export const configSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  /**
+   * Pull-aware rate limits, off unless given: manifest GETs (what a pull is made of; blobs and
+   * ranges are cheap redirects and never counted) per client IPv4 address or IPv6 /64.
+   */
+  rateLimit: z
+    .strictObject({
+      /** Manifest GETs a client may make per minute, on average. */
+      manifestsPerMinute: z.number().int().min(1).max(1_000_000),
+      /** How many it may make at once after being idle; default manifestsPerMinute. */
+      burst: z.number().int().min(1).max(1_000_000).optional(),
+      /** Clients never limited (CIDRs): your own networks, CI behind NAT. */
+      allow: z.array(z.string()).optional(),
+      /** Clients tracked at once (the least recently seen are forgotten); default 100000. */
+      maxClients: z.number().int().min(100).max(10_000_000).optional(),
+    })
+    .optional(),
   mirrors: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'mirror names are letters, digits, _ . -'), mirrorSchema).optional(),
   routes: z.array(routeSchema).optional(),
 });

@@ -1,6 +1,6 @@
 // YAML with its positions kept, so every problem in a config or a promoter manifest can be
 // reported as `file:line:column: message` — the place a reviewer has to look, not just a path.
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node } from 'yaml';
 import type { ZodError } from 'zod';
 
 export interface SourceProblem {
@@ -37,7 +37,86 @@ export function parseYamlSource(file: string, text: string): { source?: YamlSour
     return { file, line: pos.line, column: pos.col, message: firstLine(error.message) };
   });
   if (problems.length > 0) return { problems };
-  return { source: { file, text, data: doc.toJS({ maxAliasCount: 100 }), doc, lines }, problems };
+  problems.push(...aliasProblems(file, doc, lines));
+  if (problems.length > 0) return { problems };
+  let data: unknown;
+  try {
+    // Aliases are bounded by aliasProblems (by what they expand to), not by yaml's use count:
+    // one probe block shared by 101 mirrors is ordinary YAML.
+    data = doc.toJS({ maxAliasCount: -1 });
+  } catch (error) {
+    // Nothing known throws here any more; a reload must still never die on a file.
+    return { problems: [{ file, line: 1, column: 1, message: `cannot read YAML: ${firstLine((error as Error).message)}` }] };
+  }
+  return { source: { file, text, data, doc, lines }, problems };
+}
+
+/**
+ * The most nodes aliases may add to a document when expanded. Aliases are shared references in
+ * the parsed value, but every later walk (schema checks, compilation) expands them: ten levels
+ * of ten aliases ("billion laughs") is 10^10 nodes from a few hundred bytes. A million is far
+ * beyond any real config or manifest (a probe block shared by 1,000 mirrors adds ~10,000).
+ */
+export const MAX_ALIAS_EXPANSION = 1_000_000;
+
+/** Unresolved aliases (`*typo`), aliases inside their own anchor, and expansion beyond MAX_ALIAS_EXPANSION, each at its place. */
+function aliasProblems(file: string, doc: Document.Parsed, lines: LineCounter): SourceProblem[] {
+  const problems: SourceProblem[] = [];
+  const at = (node: Alias, message: string): SourceProblem => {
+    const pos = lines.linePos(node.range?.[0] ?? 0);
+    return { file, line: pos.line, column: pos.col, message };
+  };
+  // Anchors as met in document order (an alias means the nearest anchor before it), in one pass:
+  // yaml's Alias.resolve walks the whole document for each alias.
+  const anchors = new Map<string, Node>();
+  const targets = new Map<Alias, Node>();
+  const sizes = new Map<unknown, number>();
+  const inProgress = new Set<unknown>();
+  let cyclic = false;
+  // Nodes the subtree stands for once every alias in it is expanded (memoised: linear time).
+  const size = (node: unknown): number => {
+    if (node === null || typeof node !== 'object') return 1;
+    const known = sizes.get(node);
+    if (known !== undefined) return known;
+    if (inProgress.has(node)) {
+      cyclic = true;
+      return 1;
+    }
+    inProgress.add(node);
+    let n = 1;
+    if (isAlias(node)) n = size(targets.get(node) ?? null);
+    else if (isPair(node)) n = size(node.key) + size(node.value);
+    else if (isCollection(node)) for (const item of node.items) n += size(item);
+    inProgress.delete(node);
+    sizes.set(node, n);
+    return n;
+  };
+  let added = 0;
+  let reported = false;
+  visit(doc, (_key, node) => {
+    if (!isAlias(node)) {
+      if ((isScalar(node) || isCollection(node)) && node.anchor) anchors.set(node.anchor, node);
+      return;
+    }
+    const target = anchors.get(node.source);
+    if (!target) {
+      problems.push(at(node, `unknown alias *${node.source}: no anchor &${node.source} before it`));
+      return;
+    }
+    targets.set(node, target);
+    cyclic = false;
+    const expanded = size(target);
+    if (cyclic) {
+      problems.push(at(node, `alias *${node.source} is inside the node it refers to`));
+      return;
+    }
+    added += expanded - 1;
+    if (added > MAX_ALIAS_EXPANSION && !reported) {
+      reported = true;
+      problems.push(at(node, `aliases expand to more than ${MAX_ALIAS_EXPANSION} nodes here: refusing a file that grows exponentially`));
+    }
+  });
+  return problems;
 }
 
 /** The position of the deepest node that exists along `path` (the whole document if none does). */

@@ -87,8 +87,12 @@ interface Target {
   path: string;
   /** The path below the route prefix, as file manifests name it. */
   relativePath: string;
-  /** Builds the URL of the object on a mirror. */
-  urlOn(mirror: CompiledMirror): string;
+  /**
+   * Builds the URL of the object on a mirror; with `query` false, without the client's query
+   * string: what availability checks HEAD, so that the cached answer (keyed by the object) is
+   * about exactly what was asked of the mirror, and one client's query cannot poison it.
+   */
+  urlOn(mirror: CompiledMirror, query?: boolean): string;
   /** Availability cache key and kind, for objects worth checking before a redirect. */
   check?: { key: string; kind: AvailabilityCheck['kind'] };
   originOnly: boolean;
@@ -134,7 +138,7 @@ function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decisi
     route,
     path: facts.path,
     relativePath: request.name,
-    urlOn: (mirror) => `${mirror.base}/v2/${mirror.repository ? `${mirror.repository}/` : ''}${request.name}/${request.tail}${query}`,
+    urlOn: (mirror, withQuery = true) => `${mirror.base}/v2/${mirror.repository ? `${mirror.repository}/` : ''}${request.name}/${request.tail}${withQuery ? query : ''}`,
     // Tag lists and referrers change with every push: where there is an origin, only it has the truth.
     originOnly: route.origin !== undefined && (request.kind === 'tags' || request.kind === 'referrers'),
     status: 307,
@@ -181,7 +185,7 @@ function binaryTarget(facts: RequestFacts, config: CompiledConfig): Target | Dec
     route,
     path: facts.path,
     relativePath: rest,
-    urlOn: (mirror) => (route.keepPrefix ? `${mirror.base}${facts.path}${query}` : `${mirror.base}/${rest}${query}`),
+    urlOn: (mirror, withQuery = true) => (route.keepPrefix ? `${mirror.base}${facts.path}` : `${mirror.base}/${rest}`) + (withQuery ? query : ''),
     check: { key: `file:${facts.path}`, kind: 'binary' },
     originOnly: route.origin !== undefined && isIntegrityFile(rest),
     status: 302,
@@ -207,7 +211,7 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
     const known = state.availability(mirror.name, target.check.key);
     if (!known) {
       if (checksDone) return { usable: false, reason: 'availability unknown (check did not answer in time)' };
-      return { usable: 'unknown', check: { mirror: mirror.name, key: target.check.key, url: target.urlOn(mirror), kind: target.check.kind } };
+      return { usable: 'unknown', check: { mirror: mirror.name, key: target.check.key, url: target.urlOn(mirror, false), kind: target.check.kind } };
     }
     if (known.state === 'absent') return { usable: false, reason: `does not have it (HTTP ${known.status})` };
     if (known.state === 'error') return { usable: false, reason: `availability check failed: ${known.reason}` };

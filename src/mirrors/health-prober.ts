@@ -84,7 +84,10 @@ export async function timedRequest(
     clock.clearTimeout(timer);
     signal?.removeEventListener('abort', onOuterAbort);
     timeout.catch(() => {}); // the losing side of the race must not surface as unhandled
-    controller.abort();
+    // No abort once an answer came: aborting a finished request made undici build an error
+    // with a stack trace and drop the keep-alive connection, so every check opened a new one
+    // (a distinct-object flood ran at ~250 checks/s). A timeout or an outer abort has already
+    // aborted the request above.
   }
 }
 

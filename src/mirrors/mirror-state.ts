@@ -59,6 +59,8 @@ interface BreakerSlot {
   breaker: Breaker;
   /** Whether the mirror was probed when the breaker was made (decides how it closes). */
   probed: boolean;
+  /** The last failed check: what an unprobed mirror's trial check asks again. */
+  lastFailed?: { key: string; url: string; kind: ObjectKind };
 }
 
 export class MirrorState implements MirrorStateView {
@@ -91,8 +93,16 @@ export class MirrorState implements MirrorStateView {
   /** Down if the probes or the breaker say so; the breaker's reason wins (it is the fresher news). */
   health(mirror: string): MirrorHealth {
     const probed = this.prober.health(mirror);
-    const breaker = this.breakers.get(mirror)?.breaker;
-    if (!breaker?.isOpen(this.clock.now())) return probed;
+    const slot = this.breakers.get(mirror);
+    const breaker = slot?.breaker;
+    const now = this.clock.now();
+    if (!breaker?.isOpen(now)) return probed;
+    // An unprobed mirror past its cooldown: one trial check, in the background; until it
+    // succeeds every request keeps skipping the mirror, so none waits on it.
+    if (!slot!.probed && slot!.lastFailed && breaker.claimTrial(now)) {
+      const { key, url, kind } = slot!.lastFailed;
+      void this.cache.check(mirror, key, url, { kind });
+    }
     const health: MirrorHealth = { up: false };
     const reason = breaker.reason;
     if (reason !== undefined) health.reason = reason;
@@ -169,13 +179,17 @@ export class MirrorState implements MirrorStateView {
     const now = this.clock.now();
     const slot = this.breakerFor(event.mirror);
     if (!event.mirrorFailed) {
-      slot.breaker.recordSuccess(now);
+      if (slot.breaker.recordSuccess(now) && !slot.probed) {
+        this.options.logger?.info({ mirror: event.mirror }, 'mirror breaker closed: trial check passed');
+        this.emit({ name: event.mirror, up: true, since: now, source: 'breaker' });
+      }
       return;
     }
+    slot.lastFailed = { key: event.key, url: event.url, kind: event.kind };
     const reason = event.availability.state === 'error' ? event.availability.reason : event.availability.state;
     if (!slot.breaker.recordFailure(reason, now)) return;
     const tripReason = slot.breaker.reason ?? reason;
-    this.options.logger?.warn({ mirror: event.mirror, reason: tripReason }, 'mirror breaker open');
+    this.options.logger?.warn({ mirror: event.mirror, key: event.key, reason: tripReason }, 'mirror breaker open');
     if (slot.probed) {
       // Also restarts the probe success count: only `rise` probes from now on bring it back.
       this.trippingBreaker = true;

@@ -3,15 +3,21 @@
 // this machine class, and the redirect path is all a pull hits. Everything else (health,
 // readiness, metrics, pages) is a Koa app with @koa/router, where clarity matters more.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from 'pino';
 import type { ConfigHolder } from '../config/config-holder.js';
+import type { CompiledConfig } from '../config/compiled.js';
 import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
+import { resolveClientIp } from '../geo/client-ip.js';
+import { locateClient } from '../geo/location.js';
 import type { MirrorStateService } from '../mirrors/state.js';
 import type { AccessLog } from './access-log.js';
 import { adminRouter, isAdminPath } from './admin.js';
 import type { RedirectorMetrics } from './metrics.js';
+import { applyLimits, DEFAULT_LIMITS, serverOptions, type ServerLimits } from './limits.js';
 import { ociErrorBody } from './oci-error.js';
+import { isManifestPath, RateLimiter, rateLimitHeaders } from './rate-limit.js';
 import { respond, respondInternalError } from './respond.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -22,11 +28,18 @@ export interface AppDeps {
   /** One JSON line per request, for `report`; omit to log nothing. */
   accessLog?: AccessLog;
   logger?: Logger;
+  /** Server limits other than DEFAULT_LIMITS (tests shorten the timeouts). */
+  limits?: Partial<ServerLimits>;
+  /** Serve HTTPS with this certificate chain and key (PEM); replace them with setSecureContext. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export function createRedirectorServer(deps: AppDeps): Server {
   const admin = createAdminApp(deps).callback();
-  return createServer((req, res) => {
+  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const limiter = new RateLimiter();
+  deps.metrics.observeRateLimiter(() => limiter.clients);
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -44,6 +57,25 @@ export function createRedirectorServer(deps: AppDeps): Server {
     const started = performance.now();
     // One config for the whole request, even if a reload lands while checks run.
     const config = deps.holder.current;
+    if (config.rateLimit && facts.method === 'GET' && isManifestPath(path)) {
+      const ip = resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies);
+      const verdict = ip && limiter.take(ip, config.rateLimit);
+      if (verdict) {
+        for (const [name, value] of rateLimitHeaders(verdict, config.rateLimit.burst)) res.setHeader(name, value);
+        if (!verdict.allowed) {
+          deps.metrics.rateLimited.inc();
+          const refusal: Decision = {
+            kind: 'error',
+            status: 429,
+            code: 'TOOMANYREQUESTS',
+            message: `too many manifest requests from your address: at most ${config.rateLimit.perMinute} a minute; retry in ${verdict.retryAfterSeconds} s`,
+            client: locateClient(ip, config.geo),
+            retryAfterSeconds: verdict.retryAfterSeconds,
+          };
+          return finish(req, res, facts, refusal, started, deps, config);
+        }
+      }
+    }
     const fail = (error: unknown) => {
       deps.logger?.error({ err: error, path }, 'request failed');
       respondInternalError(res);
@@ -54,18 +86,31 @@ export function createRedirectorServer(deps: AppDeps): Server {
     } catch (error) {
       return fail(error);
     }
-    if (first.kind !== 'check') return finish(req, res, facts, first, started, deps);
+    if (first.kind !== 'check') return finish(req, res, facts, first, started, deps, config);
     // Only objects not yet in the availability cache take this slower, bounded path.
     deps.state
       .ensureChecked(first.checks, config.checkTimeoutMs)
-      .then(() => finish(req, res, facts, decide({ ...facts, checksDone: true }, config, deps.state), started, deps))
+      .then(() => finish(req, res, facts, decide({ ...facts, checksDone: true }, config, deps.state), started, deps, config))
       .catch(fail);
-  });
+  };
+  // HTTP/1.1 over TLS when given a certificate: registry clients (Docker) insist on TLS for
+  // any host but localhost, so this lets them reach the redirector without a proxy in front.
+  const server: Server = deps.tls
+    ? createHttpsServer({ ...serverOptions(limits), cert: deps.tls.cert, key: deps.tls.key, ALPNProtocols: ['http/1.1'] }, handler)
+    : createServer(serverOptions(limits), handler);
+  applyLimits(server, limits);
+  return server;
 }
 
-function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps): void {
+function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps, config: CompiledConfig): void {
   const isOci = facts.path === '/v2' || facts.path.startsWith('/v2/');
   try {
+    // The distribution spec's proxying: a registry that honoured `?ns=` says which namespace it
+    // answered for, so a client can tell a mirror that understood it from one that ignored it.
+    if (isOci && (decision.kind === 'redirect' || decision.kind === 'v2-base') && facts.query.includes('ns=')) {
+      const ns = honouredNamespace(facts.query, config);
+      if (ns) res.setHeader('OCI-Namespace', ns);
+    }
     respond(res, decision, isOci, req.headers.accept);
   } catch (error) {
     deps.logger?.error({ err: error, path: facts.path }, 'request failed');
@@ -130,4 +175,12 @@ function record(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
     bytes: redirect?.bytes,
     ua: req.headers['user-agent'],
   });
+}
+
+/** The `ns` of a query when it is a registry host name this redirector answers for. */
+function honouredNamespace(query: string, config: CompiledConfig): string | undefined {
+  const ns = new URLSearchParams(query).get('ns');
+  // A host name with an optional port: nothing a client writes goes into a header unchecked.
+  if (!ns || ns.length > 255 || !/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?$/.test(ns)) return undefined;
+  return config.namespaces.size === 0 || config.namespaces.has(ns) ? ns : undefined;
 }

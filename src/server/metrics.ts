@@ -12,6 +12,10 @@ export interface RedirectorMetrics {
   countRequest(type: string, status: number, mirror: string, region: string): void;
   configReloads: Counter<'result'>;
   configLoadedAt: Gauge;
+  /** Manifest requests refused with 429 by the rate limit. */
+  rateLimited: Counter;
+  /** Exposes how many clients the rate limiter tracks, read at scrape time. */
+  observeRateLimiter(clients: () => number): void;
   /** Exposes mirror health and availability-cache figures, read at scrape time. */
   observeMirrors(config: () => CompiledConfig, state: MirrorStateView & { stats(): MirrorStateStats }): void;
 }
@@ -50,6 +54,21 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Redir
       help: 'When the config now serving was loaded.',
       registers: [registry],
     }),
+    rateLimited: new Counter({
+      name: 'artifact_rate_limited_total',
+      help: 'Manifest requests refused with 429 by the per-client rate limit.',
+      registers: [registry],
+    }),
+    observeRateLimiter(clients) {
+      new Gauge({
+        name: 'artifact_rate_limit_clients',
+        help: 'Clients (IPv4 addresses, IPv6 /64s) the rate limiter tracks now.',
+        registers: [registry],
+        collect() {
+          this.set(clients());
+        },
+      });
+    },
     observeMirrors(config, state) {
       new Gauge({
         name: 'artifact_mirror_up',

@@ -155,3 +155,36 @@ test('a probe path is appended to the mirror URL, not taken from the host root (
   t.is(config.mirrors.get('eu-bucket')!.probe!.url, 'https://eu.bucket.example/releases/healthz.txt');
   t.is(config.mirrors.get('reg')!.probe!.url, 'https://reg.example/v2/');
 });
+
+// YAML aliases: a typo or a shared block is a config problem at its place, never a throw (a
+// throw on reload stopped the service), and only exponential expansion is refused.
+test('an unresolved alias is a problem at its file:line:column', (t) => {
+  t.deepEqual(problemsOf(`${MIRRORS}routes:\n  - prefix: /a\n    default: *typo\n`), ['config.yaml:7:14: unknown alias *typo: no anchor &typo before it']);
+});
+
+test('one anchored probe block shared by 101 mirrors loads', (t) => {
+  let text = 'mirrors:\n  m0: { url: https://m0.example, probe: &probe { path: /healthz, intervalSeconds: 10 } }\n';
+  for (let i = 1; i <= 101; i++) text += `  m${i}: { url: https://m${i}.example, probe: *probe }\n`;
+  text += 'routes:\n  - prefix: /a\n    default: m101\n';
+  const config = compile(text);
+  t.is(config.mirrors.size, 102);
+  t.is(config.mirrors.get('m101')!.probe?.url, 'https://m101.example/healthz');
+});
+
+test('aliases that expand exponentially (billion laughs) are refused at the alias, quickly', (t) => {
+  let text = 'a: &a [x, x, x, x, x, x, x, x, x, x]\n';
+  let previous = 'a';
+  for (const name of 'bcdefghij') {
+    text += `${name}: &${name} [${Array.from({ length: 10 }, () => `*${previous}`).join(', ')}]\n`;
+    previous = name;
+  }
+  const started = performance.now();
+  const problems = problemsOf(text);
+  t.true(performance.now() - started < 5000);
+  t.is(problems.length, 1);
+  t.regex(problems[0]!, /^config\.yaml:6:\d+: aliases expand to more than 1000000 nodes here/);
+});
+
+test('an alias inside the node it names is a problem, not a hang', (t) => {
+  t.deepEqual(problemsOf('mirrors: &m { a: *m }\n'), ['config.yaml:1:18: alias *m is inside the node it refers to']);
+});

@@ -52,8 +52,8 @@ export interface RedirectorProcess {
 }
 
 /** The real CLI (`tsx src/cli.ts serve`), on a free port it reports itself. */
-export async function startRedirectorProcess(configFile: string, extraArgs: string[] = []): Promise<RedirectorProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', '--config', configFile, '--port', '0', '--host', '127.0.0.1', ...(extraArgs.includes('--access-log') ? [] : ['--access-log', 'off']), ...extraArgs], {
+export async function startRedirectorProcess(configFile: string, extraArgs: string[] = [], nodeArgs: string[] = []): Promise<RedirectorProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/cli.ts', 'serve', '--config', configFile, '--port', '0', '--host', '127.0.0.1', ...(extraArgs.includes('--access-log') ? [] : ['--access-log', 'off']), ...extraArgs], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -90,10 +90,10 @@ export async function startRedirectorProcess(configFile: string, extraArgs: stri
       child.once('exit', onExit);
       check();
     });
-  const line = await waitForLog(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  const line = await waitForLog(/listening on https?:\/\/127\.0\.0\.1:(\d+)/);
   const port = /:(\d+)$/.exec(line)![1];
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${line.includes('https:') ? 'https' : 'http'}://127.0.0.1:${port}`,
     child,
     stderr: () => stderr,
     waitForLog,

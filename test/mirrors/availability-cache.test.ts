@@ -44,7 +44,7 @@ test('statuses: 2xx present with length, 404/410 absent, 5xx/429 error blaming t
   t.like(await check(200), { state: 'present', contentLength: 1234 });
   t.like(await check(404), { state: 'absent', status: 404 });
   t.like(await check(410), { state: 'absent', status: 410 });
-  t.like(await check(500), { state: 'error', reason: 'HEAD http://m.test/500/x: HTTP 500' });
+  t.like(await check(500), { state: 'error', reason: 'HEAD: HTTP 500' });
   t.like(await check(307), { state: 'present' }, 'a registry redirects a blob HEAD to storage only when it has it');
   t.like(await check(307, 'binary'), { state: 'error' }, 'a redirect is no evidence for a binary');
   t.like(await check(403), { state: 'error' });
@@ -185,7 +185,7 @@ test('real HTTP: 404 absent, 500 error, a server that never answers is an error 
   const events: CheckEvent[] = [];
   const cache = new AvailabilityCache({ onCheck: (e) => events.push(e) });
   t.like(await cache.check('m', 'a', `${base}/missing`, { kind: 'binary' }), { state: 'absent', status: 404 });
-  t.like(await cache.check('m', 'b', `${base}/broken`, { kind: 'binary' }), { state: 'error', reason: `HEAD ${base}/broken: HTTP 500` });
+  t.like(await cache.check('m', 'b', `${base}/broken`, { kind: 'binary' }), { state: 'error', reason: 'HEAD: HTTP 500' });
   const hung = await cache.check('m', 'c', `${base}/hang`, { kind: 'binary', timeoutMs: 150 });
   t.like(hung, { state: 'error' });
   t.regex(hung.state === 'error' ? hung.reason : '', /timeout after 150 ms/);
@@ -204,4 +204,32 @@ test('close aborts checks in flight without caching them', async (t) => {
   t.is(cache.peek('m', 'k'), undefined);
   t.deepEqual(events, [], 'the mirror is not blamed for our shutdown');
   t.is(fake.heads, 0);
+});
+
+// The byte bound is honest: what the cache counts is at least the heap its entries really take
+// (counted 486 bytes for 652 real before), so maxMegabytes bounds memory.
+test.serial('the counted size of an entry is at least its real heap size', async (t) => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { fetchFn } = fakeFetch(() => ({ status: 200, headers: { 'content-length': '12345' } }));
+  const cache = new AvailabilityCache({ fetch: fetchFn, maxEntries: 1_000_000, maxSizeBytes: 1e12 });
+  const n = 30_000;
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < n; i += 1000) {
+    const batch = [];
+    for (let j = i; j < i + 1000; j++) {
+      const digest = `sha256:${j.toString(16).padStart(64, '0')}`;
+      batch.push(cache.check('ar-europe-west1', `blob:kubernetes/kube-apiserver@${digest}`, `https://europe-west1-docker.pkg.dev/v2/k8s-artifacts-prod/images/kubernetes/kube-apiserver/blobs/${digest}`, { kind: 'blob' }));
+    }
+    await Promise.all(batch);
+  }
+  gc();
+  const real = (process.memoryUsage().heapUsed - before) / n;
+  const counted = cache.stats().sizeBytes / n;
+  t.log(`real ${real.toFixed(0)} B, counted ${counted.toFixed(0)} B per entry`);
+  t.is(cache.stats().entries, n);
+  t.true(counted >= real * 0.95, `counted ${counted.toFixed(0)} B per entry, real ${real.toFixed(0)} B`);
 });

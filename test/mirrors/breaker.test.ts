@@ -26,15 +26,20 @@ test('without a cooldown only reset() closes it; successful checks do not', (t) 
   t.is(breaker.reason, undefined);
 });
 
-test('with a cooldown it half-opens: one failure re-trips, one success closes', (t) => {
+test('with a cooldown it half-opens: traffic stays away, exactly one trial; its failure re-trips, its success closes', (t) => {
   const breaker = new Breaker({ threshold: 2, cooldownMs: 100 });
   breaker.recordFailure('x', 0);
   t.true(breaker.recordFailure('x', 0));
   t.true(breaker.isOpen(99));
-  t.false(breaker.isOpen(100), 'half-open after the cooldown');
-  t.true(breaker.recordFailure('y', 150), 'one failure while half-open re-trips');
+  t.false(breaker.claimTrial(99), 'no trial before the cooldown');
+  t.true(breaker.isOpen(100), 'half-open: traffic still avoids the mirror');
+  t.true(breaker.claimTrial(100), 'one trial');
+  t.false(breaker.claimTrial(101), 'and only one');
+  t.true(breaker.recordFailure('y', 150), 'the trial failing re-trips');
   t.true(breaker.isOpen(200));
-  breaker.recordSuccess(260);
+  t.false(breaker.claimTrial(200), 'a new cooldown from the re-trip');
+  t.true(breaker.claimTrial(250));
+  t.true(breaker.recordSuccess(260), 'the trial passing closes it');
   t.false(breaker.isOpen(260));
   t.false(breaker.recordFailure('z', 270), 'closed again: back to counting');
 });

@@ -49,7 +49,7 @@ test('failed checks trip the breaker; only rise probes bring the mirror back', a
   await state.cache.check('a', 'k3', 'http://a.test/k3', { kind: 'blob' });
   const down = state.health('a');
   t.false(down.up);
-  t.regex(down.reason ?? '', /breaker open after 3 failed availability checks \(last: HEAD http:\/\/a.test\/k3: HTTP 503\)/);
+  t.regex(down.reason ?? '', /breaker open after 3 failed availability checks \(last: HEAD: HTTP 503\)/);
   t.deepEqual(changes.map((c) => [c.up, c.source]), [[false, 'breaker']]);
   t.is(state.stats().openBreakers, 1);
 
@@ -95,7 +95,49 @@ test('an unprobed mirror breaker half-opens after its cooldown', async (t) => {
   await state.cache.check('b', 'k', 'http://b.test/k', { kind: 'binary' });
   t.false(state.health('b').up);
   t.deepEqual(changes.map((c) => [c.name, c.up, c.source]), [['b', false, 'breaker']]);
+  mirror.answers.HEAD = 200;
   clock.advance(30_000);
+  state.health('b'); // starts the trial
+  await new Promise((resolve) => setImmediate(resolve));
+  t.true(state.health('b').up);
+  t.deepEqual(changes.map((c) => [c.name, c.up, c.source]), [['b', false, 'breaker'], ['b', true, 'breaker']]);
+});
+
+// Half-open used to let all traffic through at once: every request for an uncached object sent
+// the mirror a HEAD and waited on it. Now one trial check runs in the background and requests
+// keep skipping the mirror until it passes.
+test('half-open: exactly one trial HEAD while requests keep skipping the mirror, and none waits on it', async (t) => {
+  const clock = new FakeClock();
+  const mirror = fakeMirror();
+  const state = new MirrorState({ probes: [], clock, fetch: mirror.fetchFn, breakerThreshold: 1, unprobedCooldownMs: 30_000 });
+  mirror.answers.HEAD = 503;
+  await state.cache.check('b', blob('b', 0).key, blob('b', 0).url, { kind: 'blob' });
+  t.false(state.health('b').up);
+  const headsAtTrip = mirror.calls.HEAD;
+
+  mirror.answers.HEAD = 'hang'; // the trial does not answer yet
+  clock.advance(30_000);
+  // A burst of requests for 100 distinct objects, as the redirect path makes them.
+  for (let n = 1; n <= 100; n++) {
+    t.false(state.health('b').up, 'still skipped while the trial runs');
+    await state.ensureChecked([blob('b', n)], 300); // resolves at once: nothing to check on a down mirror
+  }
+  t.is(mirror.calls.HEAD, headsAtTrip + 1, 'exactly one trial HEAD');
+  t.is(mirror.calls.HEAD - headsAtTrip, 1);
+
+  // The trial times out: re-opened for another cooldown, no new trial before it ends.
+  clock.advance(2_000);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.false(state.health('b').up);
+  clock.advance(10_000);
+  state.health('b');
+  t.is(mirror.calls.HEAD, headsAtTrip + 1);
+  // After the next cooldown, one more trial; it passes and the mirror is back.
+  mirror.answers.HEAD = 200;
+  clock.advance(20_000);
+  state.health('b');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(mirror.calls.HEAD, headsAtTrip + 2);
   t.true(state.health('b').up);
 });
 
