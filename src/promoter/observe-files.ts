@@ -22,7 +22,7 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   await mapPool(ledgerTasks, opts.parallel, async ({ p, dest }) => {
     try {
       const text = await withRetry(() => store(dest).readText(ledgerObjectName(p.id)), opts.retry);
-      if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text));
+      if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text, { project: p.project, destination: dest }));
     } catch (e) {
       observed.unreachable.set(dest, `cannot read ledger: ${(e as Error).message}`);
     }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { TransientError, isTransientStatus, retryAfterMs } from '../retry.js';
 import type { FileState } from '../observed.js';
+import { assertBase, assertName } from './confine.js';
 import type { FileStore } from './store.js';
 
 export interface GcsOptions {
@@ -24,6 +25,7 @@ export class GcsStore implements FileStore {
   constructor(readonly base: string, private readonly opts: GcsOptions) {
     const m = /^gs:\/\/([^/]+)\/?(.*)$/.exec(base);
     if (!m) throw new Error(`not a gs:// URL: ${base}`);
+    assertBase(base);
     this.bucket = m[1] as string;
     const p = m[2] ?? '';
     this.prefix = p === '' || p.endsWith('/') ? p : `${p}/`;
@@ -31,6 +33,7 @@ export class GcsStore implements FileStore {
   }
 
   private object(name: string): string {
+    assertName(this.base, name);
     return `${this.opts.endpoint}/storage/v1/b/${encodeURIComponent(this.bucket)}/o/${encodeURIComponent(this.prefix + name)}`;
   }
 
@@ -63,6 +66,7 @@ export class GcsStore implements FileStore {
   }
 
   async write(name: string, body: Readable, size: number, sha256: string): Promise<void> {
+    assertName(this.base, name);
     const boundary = `artifact-serving-${randomBytes(8).toString('hex')}`;
     const meta = JSON.stringify({ name: this.prefix + name, ...(sha256 ? { metadata: { sha256 } } : {}) });
     const head = Buffer.from(`--${boundary}\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n${meta}\r\n--${boundary}\r\ncontent-type: application/octet-stream\r\n\r\n`);

@@ -5,6 +5,7 @@
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, NotFound, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import type { FileState } from '../observed.js';
+import { assertBase, assertName } from './confine.js';
 import type { FileStore } from './store.js';
 
 /** Our own record of an object's content, set on every write; S3 has no sha256 of its own by default. */
@@ -22,10 +23,12 @@ export class S3Store implements FileStore {
   private readonly prefix: string;
 
   constructor(readonly base: string, private readonly client: S3Client) {
+    assertBase(base);
     ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(base));
   }
 
   private key(name: string): string {
+    assertName(this.base, name);
     return `${this.prefix}${name}`;
   }
 
