@@ -3,6 +3,12 @@
 // or chunked upload, cross-repository mount), tags/list with Link pagination, and the referrers
 // API. Auth: anonymous, Basic, or Bearer tokens from the registry's realm, cached per scope.
 // 429 and 5xx become TransientError so callers' retry loops back off.
+// Credentials stay with their registry: Basic credentials go to a token realm only on the
+// registry's own origin, or over HTTPS on the same host or parent domain (auth.docker.io for
+// registry-1.docker.io); never over plain HTTP to another host. Authorization (Basic or a
+// token) is sent only to the registry's own origin: an upload Location or redirect on another
+// host gets the request without it, as the distribution spec allows, and never a downgrade
+// from HTTPS to plain HTTP.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { TransientError, isTransientStatus, retryAfterMs } from '../promoter/retry.js';
@@ -49,6 +55,7 @@ const LOOPBACK = /^(?:127\.\d+\.\d+\.\d+|localhost|\[::1\])(?::\d+)?$/;
 
 export class RegistryClient {
   readonly base: string;
+  private readonly origin: URL;
   private readonly tokens = new Map<string, string>();
   private basic: string | undefined;
   private readonly fetch: typeof fetch;
@@ -57,6 +64,7 @@ export class RegistryClient {
   constructor(readonly host: string, private readonly opts: ClientOptions = {}) {
     const insecure = opts.insecure ?? ((h: string) => LOOPBACK.test(h));
     this.base = `${insecure(host) ? 'http' : 'https'}://${host}`;
+    this.origin = new URL(this.base);
     this.fetch = opts.fetch ?? fetch;
     this.chunkSize = opts.chunkSize ?? 64 * 1024 * 1024;
   }
@@ -218,14 +226,20 @@ export class RegistryClient {
   private async fetchUrl(method: string, url: string, repo: string, init: RequestInit2): Promise<Response> {
     const scopes = this.scopes(repo, init);
     const key = scopes.join(' ');
+    const target = new URL(url);
+    const own = target.origin === this.origin.origin;
+    if (!own && target.protocol === 'http:' && this.origin.protocol === 'https:') {
+      throw new RegistryError(`${this.host}: refusing ${method} ${target.origin}: the registry is HTTPS and sends us to plain HTTP on another host`, 0);
+    }
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { ...init.headers };
       const token = this.tokens.get(key);
-      if (token) headers.authorization = `Bearer ${token}`;
-      else if (this.basic) headers.authorization = this.basic;
+      // Another origin (an upload Location on a storage host): no Authorization at all.
+      if (own && token) headers.authorization = `Bearer ${token}`;
+      else if (own && this.basic) headers.authorization = this.basic;
       const res = await this.fetch(url, { method, headers, ...(init.body !== undefined ? { body: init.body as BodyInit, duplex: 'half' } : {}), redirect: 'follow' } as RequestInit);
       // A body that is a stream cannot be sent twice; the POST that opens an upload authenticates first.
-      if (res.status === 401 && attempt === 0 && !(init.body instanceof ReadableStream || init.body instanceof Readable)) {
+      if (res.status === 401 && own && attempt === 0 && !(init.body instanceof ReadableStream || init.body instanceof Readable)) {
         await res.body?.cancel();
         await this.authenticate(res.headers.get('www-authenticate'), scopes, key);
         continue;
@@ -243,6 +257,13 @@ export class RegistryClient {
     }
   }
 
+  /** Whether this registry's Basic credentials may be sent to a token realm at `url`. */
+  private credentialsMayGoTo(url: URL): boolean {
+    if (url.origin === this.origin.origin) return true;
+    if (url.protocol !== 'https:') return false; // plain HTTP: only to the registry's own origin
+    return url.hostname === this.origin.hostname || sameParentDomain(url.hostname, this.origin.hostname);
+  }
+
   private async authenticate(header: string | null, scopes: string[], key: string): Promise<void> {
     const challenge = parseChallenge(header);
     const creds = this.opts.credentials?.(this.host);
@@ -252,17 +273,35 @@ export class RegistryClient {
       return;
     }
     if (challenge?.scheme !== 'bearer' || !challenge.params.realm) throw new RegistryError(`${this.host}: unauthorised, challenge ${header ?? 'missing'}`, 401);
-    const url = new URL(challenge.params.realm);
+    let url: URL;
+    try {
+      url = new URL(challenge.params.realm);
+    } catch {
+      throw new RegistryError(`${this.host}: token realm "${challenge.params.realm}" is not a URL`, 401);
+    }
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     for (const s of scopes) url.searchParams.append('scope', s);
-    const res = await this.fetch(url, { headers: creds ? { authorization: basicHeader(creds) } : {} });
+    const send = creds !== undefined && this.credentialsMayGoTo(url);
+    const res = await this.fetch(url, { headers: send ? { authorization: basicHeader(creds) } : {}, redirect: 'error' });
     if (isTransientStatus(res.status)) throw new TransientError(`token ${url.origin}: HTTP ${res.status}`, retryAfterMs(res.headers.get('retry-after')));
-    if (res.status !== 200) throw new RegistryError(`${this.host}: token request to ${url.origin} failed: HTTP ${res.status}`, res.status);
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      const why = creds && !send ? ` (credentials for ${this.host} were not sent: the realm is ${url.protocol === 'http:' ? 'plain HTTP on another host' : 'on an unrelated host'})` : '';
+      throw new RegistryError(`${this.host}: token request to ${url.origin} failed: HTTP ${res.status}${why}`, res.status);
+    }
     const body = (await res.json()) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError(`${this.host}: token response without a token`, res.status);
     this.tokens.set(key, token);
   }
+}
+
+/** `a.b.example` and `c.example` share `b.example`/`example`: the last two DNS labels (not for IP addresses). */
+function sameParentDomain(a: string, b: string): boolean {
+  const ip = /^[\d.]+$|:/;
+  if (ip.test(a) || ip.test(b)) return false;
+  const parent = (h: string) => h.toLowerCase().split('.').slice(-2).join('.');
+  return a.includes('.') && b.includes('.') && parent(a) === parent(b);
 }
 
 interface RequestInit2 {
