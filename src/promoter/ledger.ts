@@ -26,6 +26,12 @@ export interface Ledger {
   images: Map<string, ImageLedger>;
   /** name -> sha256 */
   files: Map<string, string>;
+  /**
+   * name -> the store's own fingerprint of the object right after this promoter wrote and
+   * verified it (FileState.fingerprint). While the store still reports it, the object is what we
+   * wrote, so its recorded sha256 can be trusted without downloading it again.
+   */
+  fingerprints?: Map<string, string>;
 }
 
 export const LEDGER_VERSION = 1;
@@ -45,10 +51,11 @@ const ledgerJson = z.strictObject({
   destination: z.string(),
   images: z.record(IMAGE_NAME, z.strictObject({ digests: z.array(DIGEST), tags: z.record(TAG, DIGEST) })),
   files: z.record(FILE_NAME, z.string().regex(/^[a-f0-9]{64}$/, 'expected 64 lowercase hex characters')),
+  fingerprints: z.record(FILE_NAME, z.string()).optional(),
 });
 
 export function emptyLedger(): Ledger {
-  return { images: new Map(), files: new Map() };
+  return { images: new Map(), files: new Map(), fingerprints: new Map() };
 }
 
 export function ledgerKey(projectId: string, destination: string): string {
@@ -66,7 +73,10 @@ export function serialiseLedger(ledger: Ledger, project: string, destination: st
     images[name] = { digests: [...l.digests].sort(), tags: Object.fromEntries([...l.tags].sort(([a], [b]) => a.localeCompare(b))) };
   }
   const files = Object.fromEntries([...ledger.files].sort(([a], [b]) => a.localeCompare(b)));
-  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files }, null, 1)}\n`;
+  // Only for names still in `files`; omitted when empty (older ledgers have none).
+  const fp = [...(ledger.fingerprints ?? [])].filter(([name]) => ledger.files.has(name)).sort(([a], [b]) => a.localeCompare(b));
+  const fingerprints = fp.length > 0 ? { fingerprints: Object.fromEntries(fp) } : {};
+  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints }, null, 1)}\n`;
 }
 
 /**
@@ -95,13 +105,13 @@ export function parseLedger(text: string, expect?: { project: string; destinatio
   }
   const images = new Map<string, ImageLedger>();
   for (const [name, l] of Object.entries(data.images)) images.set(name, { digests: new Set(l.digests), tags: new Map(Object.entries(l.tags)) });
-  return { images, files: new Map(Object.entries(data.files)) };
+  return { images, files: new Map(Object.entries(data.files)), fingerprints: new Map(Object.entries(data.fingerprints ?? {})) };
 }
 
 export function cloneLedger(l: Ledger): Ledger {
   const images = new Map<string, ImageLedger>();
   for (const [name, i] of l.images) images.set(name, { digests: new Set(i.digests), tags: new Map(i.tags) });
-  return { images, files: new Map(l.files) };
+  return { images, files: new Map(l.files), fingerprints: new Map(l.fingerprints ?? []) };
 }
 
 export function imageLedger(l: Ledger, name: string): ImageLedger {

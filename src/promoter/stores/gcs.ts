@@ -2,6 +2,8 @@
 // all we need). Uploads are single multipart requests carrying our sha256 as custom metadata;
 // GCS makes an object visible only when its upload completes, and the body is a verifying stream
 // that aborts the request on a mismatch, so no partial or unverified object appears.
+// The sha256 metadata is only a claim (anyone writing the object can set it); GCS's own md5Hash
+// is the fingerprint the observer checks against the ledger before trusting it (see s3.ts).
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { TransientError, isTransientStatus, retryAfterMs } from '../retry.js';
@@ -55,9 +57,11 @@ export class GcsStore implements FileStore {
       await res.body?.cancel();
       return undefined;
     }
-    const o = (await res.json()) as { size?: string; metadata?: Record<string, string> };
-    const sha256 = o.metadata?.sha256;
-    return { size: Number(o.size ?? 0), ...(sha256 ? { sha256 } : {}) };
+    const o = (await res.json()) as { size?: string; md5Hash?: string; metadata?: Record<string, string> };
+    const size = Number(o.size ?? 0);
+    const claimed = o.metadata?.sha256;
+    // Composite objects have no md5Hash: no fingerprint, so they are hashed.
+    return { size, ...(claimed ? { claimedSha256: claimed } : {}), ...(o.md5Hash ? { fingerprint: `gcs-md5:${o.md5Hash}:${size}` } : {}) };
   }
 
   async read(name: string): Promise<Readable> {
@@ -65,7 +69,7 @@ export class GcsStore implements FileStore {
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
   }
 
-  async write(name: string, body: Readable, size: number, sha256: string): Promise<void> {
+  async write(name: string, body: Readable, size: number, sha256: string): Promise<FileState> {
     assertName(this.base, name);
     const boundary = `artifact-serving-${randomBytes(8).toString('hex')}`;
     const meta = JSON.stringify({ name: this.prefix + name, ...(sha256 ? { metadata: { sha256 } } : {}) });
@@ -100,9 +104,10 @@ export class GcsStore implements FileStore {
     }
     if (bodyError) throw bodyError;
     const written = await this.stat(name);
-    if (!written || written.size !== size || (sha256 && written.sha256 !== sha256)) {
+    if (!written || written.size !== size || (sha256 && written.claimedSha256 !== sha256)) {
       throw new Error(`${this.base}${name}: after upload the object has size ${written?.size ?? 'none'}; expected ${size}`);
     }
+    return written;
   }
 
   async delete(name: string): Promise<void> {
