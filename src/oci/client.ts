@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { TransientError, isTransientStatus, retryAfterMs } from '../promoter/retry.js';
 import { basicHeader, parseChallenge, type CredentialLookup } from './auth.js';
+import { DEFAULT_TIMEOUTS, fetchWithTimeouts, type Timeouts } from './http.js';
 import { MANIFEST_MEDIA_TYPES } from './reference.js';
 
 const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
@@ -38,6 +39,8 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Blobs larger than this are uploaded in chunks of this size (PATCH); smaller ones in one PUT. */
   chunkSize?: number;
+  /** Response and body-idle timeouts for every request (default 60 s each). */
+  timeouts?: Timeouts;
 }
 
 export class RegistryError extends Error {
@@ -60,6 +63,7 @@ export class RegistryClient {
   private basic: string | undefined;
   private readonly fetch: typeof fetch;
   private readonly chunkSize: number;
+  private readonly timeouts: Timeouts;
 
   constructor(readonly host: string, private readonly opts: ClientOptions = {}) {
     const insecure = opts.insecure ?? ((h: string) => LOOPBACK.test(h));
@@ -67,6 +71,7 @@ export class RegistryClient {
     this.origin = new URL(this.base);
     this.fetch = opts.fetch ?? fetch;
     this.chunkSize = opts.chunkSize ?? 64 * 1024 * 1024;
+    this.timeouts = opts.timeouts ?? DEFAULT_TIMEOUTS;
   }
 
   // ---- manifests
@@ -237,7 +242,7 @@ export class RegistryClient {
       // Another origin (an upload Location on a storage host): no Authorization at all.
       if (own && token) headers.authorization = `Bearer ${token}`;
       else if (own && this.basic) headers.authorization = this.basic;
-      const res = await this.fetch(url, { method, headers, ...(init.body !== undefined ? { body: init.body as BodyInit, duplex: 'half' } : {}), redirect: 'follow' } as RequestInit);
+      const res = await fetchWithTimeouts(this.fetch, url, { method, headers, ...(init.body !== undefined ? { body: init.body as BodyInit, duplex: 'half' } : {}), redirect: 'follow' } as RequestInit, this.timeouts, `${method} ${url}`);
       // A body that is a stream cannot be sent twice; the POST that opens an upload authenticates first.
       if (res.status === 401 && own && attempt === 0 && !(init.body instanceof ReadableStream || init.body instanceof Readable)) {
         await res.body?.cancel();
@@ -282,7 +287,7 @@ export class RegistryClient {
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     for (const s of scopes) url.searchParams.append('scope', s);
     const send = creds !== undefined && this.credentialsMayGoTo(url);
-    const res = await this.fetch(url, { headers: send ? { authorization: basicHeader(creds) } : {}, redirect: 'error' });
+    const res = await fetchWithTimeouts(this.fetch, url, { headers: send ? { authorization: basicHeader(creds) } : {}, redirect: 'error' }, this.timeouts, `token ${url.origin}`);
     if (isTransientStatus(res.status)) throw new TransientError(`token ${url.origin}: HTTP ${res.status}`, retryAfterMs(res.headers.get('retry-after')));
     if (res.status !== 200) {
       await res.body?.cancel();

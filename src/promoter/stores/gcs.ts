@@ -6,6 +6,7 @@
 // is the fingerprint the observer checks against the ledger before trusting it (see s3.ts).
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { DEFAULT_TIMEOUTS, fetchWithTimeouts, type Timeouts } from '../../oci/http.js';
 import { TransientError, isTransientStatus, retryAfterMs } from '../retry.js';
 import type { FileState } from '../observed.js';
 import { assertBase, assertName } from './confine.js';
@@ -17,6 +18,7 @@ export interface GcsOptions {
   /** An OAuth access token (e.g. from `gcloud auth print-access-token` or workload identity). */
   token?: () => Promise<string | undefined>;
   fetch?: typeof fetch;
+  timeouts?: Timeouts;
 }
 
 export class GcsStore implements FileStore {
@@ -42,7 +44,7 @@ export class GcsStore implements FileStore {
   private async call(url: string, init: RequestInit & { ok: number[] }): Promise<Response> {
     const token = await this.opts.token?.();
     const headers = { ...(init.headers as Record<string, string>), ...(token ? { authorization: `Bearer ${token}` } : {}) };
-    const res = await this.fetch(url, { ...init, headers });
+    const res = await fetchWithTimeouts(this.fetch, url, { ...init, headers }, this.opts.timeouts ?? DEFAULT_TIMEOUTS, `${init.method ?? 'GET'} ${url}`);
     if (isTransientStatus(res.status)) {
       await res.body?.cancel();
       throw new TransientError(`${init.method ?? 'GET'} ${url}: HTTP ${res.status}`, retryAfterMs(res.headers.get('retry-after')));
