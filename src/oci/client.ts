@@ -11,7 +11,7 @@
 // from HTTPS to plain HTTP.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { TransientError, isTransientStatus, retryAfterMs } from '../promoter/retry.js';
+import { DEFAULT_RETRY, TransientError, isTransientStatus, retryAfterMs, withRetry, type RetryOptions } from '../promoter/retry.js';
 import { basicHeader, parseChallenge, type CredentialLookup } from './auth.js';
 import { DEFAULT_TIMEOUTS, fetchWithTimeouts, type Timeouts } from './http.js';
 import { MANIFEST_MEDIA_TYPES } from './reference.js';
@@ -41,6 +41,11 @@ export interface ClientOptions {
   chunkSize?: number;
   /** Response and body-idle timeouts for every request (default 60 s each). */
   timeouts?: Timeouts;
+  /**
+   * Retries of each request on 429, 5xx and dropped connections (default DEFAULT_RETRY). A
+   * request whose body is a stream cannot be replayed: its caller retries (copy-image does, per blob).
+   */
+  retry?: RetryOptions;
 }
 
 export class RegistryError extends Error {
@@ -64,6 +69,7 @@ export class RegistryClient {
   private readonly fetch: typeof fetch;
   private readonly chunkSize: number;
   private readonly timeouts: Timeouts;
+  private readonly retry: RetryOptions;
 
   constructor(readonly host: string, private readonly opts: ClientOptions = {}) {
     const insecure = opts.insecure ?? ((h: string) => LOOPBACK.test(h));
@@ -72,6 +78,7 @@ export class RegistryClient {
     this.fetch = opts.fetch ?? fetch;
     this.chunkSize = opts.chunkSize ?? 64 * 1024 * 1024;
     this.timeouts = opts.timeouts ?? DEFAULT_TIMEOUTS;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
   }
 
   // ---- manifests
@@ -228,7 +235,13 @@ export class RegistryClient {
     return scopes;
   }
 
-  private async fetchUrl(method: string, url: string, repo: string, init: RequestInit2): Promise<Response> {
+  /** One request, retried on its own when transient (unless its body is a stream). */
+  private fetchUrl(method: string, url: string, repo: string, init: RequestInit2): Promise<Response> {
+    if (init.body instanceof ReadableStream || init.body instanceof Readable) return this.fetchOnce(method, url, repo, init);
+    return withRetry(() => this.fetchOnce(method, url, repo, init), this.retry);
+  }
+
+  private async fetchOnce(method: string, url: string, repo: string, init: RequestInit2): Promise<Response> {
     const scopes = this.scopes(repo, init);
     const key = scopes.join(' ');
     const target = new URL(url);

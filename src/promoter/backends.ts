@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { CredentialLookup } from '../oci/auth.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../oci/http.js';
 import { RegistryClient } from '../oci/client.js';
+import type { RetryOptions } from './retry.js';
 import { FsStore } from './stores/fs.js';
 import { GcsStore } from './stores/gcs.js';
 import { S3Store } from './stores/s3.js';
@@ -39,7 +40,7 @@ export function s3ClientFor(env: BackendEnv, timeouts: Timeouts = DEFAULT_TIMEOU
   });
 }
 
-export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credentials?: CredentialLookup; fetch?: typeof fetch; timeouts?: Timeouts } = {}): Backends & { close(): void } {
+export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credentials?: CredentialLookup; fetch?: typeof fetch; timeouts?: Timeouts; retry?: RetryOptions } = {}): Backends & { close(): void } {
   const timeouts = opts.timeouts ?? DEFAULT_TIMEOUTS;
   let s3 = opts.s3;
   const stores = new Map<string, FileStore>();
@@ -48,7 +49,7 @@ export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credenti
     registry(host: string): RegistryClient {
       let r = registries.get(host);
       if (!r) {
-        r = new RegistryClient(host, { timeouts, ...(opts.credentials ? { credentials: opts.credentials } : {}), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+        r = new RegistryClient(host, { timeouts, ...(opts.retry ? { retry: opts.retry } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
         registries.set(host, r);
       }
       return r;

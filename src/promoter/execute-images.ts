@@ -53,7 +53,7 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
           return r;
         }
       };
-      const ctx = (name: string) => ({ src, srcRepo: `${repoPath(project.src)}/${name}`, dst, dstRepo: `${repoPath(d.destination)}/${name}`, cache: cacheFor(name) });
+      const ctx = (name: string) => ({ src, srcRepo: `${repoPath(project.src)}/${name}`, dst, dstRepo: `${repoPath(d.destination)}/${name}`, cache: cacheFor(name), retry: opts.retry });
       const settled = <T>(rs: PromiseSettledResult<T>[]) => rs.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
 
       const copies = settled(await mapPool(d.actions.filter((a) => a.kind === 'copy-image'), opts.parallel, (a) => run(a, () => copyImage(ctx(a.name), (a as { digest: string }).digest))));
