@@ -49,6 +49,9 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       const parts = text.split(`--${boundary}`).slice(1, -1);
       const [metaPart, dataPart] = parts.map((p) => p.slice(p.indexOf('\r\n\r\n') + 4, -2));
       const m = JSON.parse(metaPart ?? '{}') as { name: string; metadata?: Record<string, string> };
+      if (url.searchParams.get('ifGenerationMatch') === '0' && objects.has(`${decodeURIComponent(upload[1]!)}/${m.name}`)) {
+        return void res.writeHead(412, { 'content-type': 'application/json' }).end('{"error":{"code":412,"message":"conditionNotMet"}}');
+      }
       objects.set(`${decodeURIComponent(upload[1]!)}/${m.name}`, { data: Buffer.from(dataPart ?? '', 'latin1'), metadata: m.metadata ?? {} });
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: m.name }));
     }

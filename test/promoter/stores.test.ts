@@ -99,3 +99,16 @@ test('s3 and gcs stores refuse bases and keys with "." or ".." segments (also pe
   }
   t.is(await stores[0]!.readText('victim'), 'x');
 });
+
+test('createExclusive: a folder (link) and GCS (ifGenerationMatch=0) create once, then refuse', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fs-store-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const gcs = await startFakeGcs();
+  t.teardown(() => gcs.stop());
+  for (const store of [new FsStore(pathToFileURL(dir).href + '/'), new GcsStore('gs://prod/b/', { endpoint: gcs.endpoint })]) {
+    t.true(await store.createExclusive('.artifact-serving/lock', 'first'));
+    t.false(await store.createExclusive('.artifact-serving/lock', 'second'));
+    t.is(await store.readText('.artifact-serving/lock'), 'first');
+  }
+  t.deepEqual((await readdir(join(dir, '.artifact-serving'))).sort(), ['lock'], 'no temporary files left');
+});

@@ -6,7 +6,7 @@
 // writes and deletes never leave production.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -162,6 +162,24 @@ export class FsStore implements FileStore {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
       throw e;
+    }
+  }
+
+  async createExclusive(name: string, text: string): Promise<boolean> {
+    const final = await this.target(name, true);
+    if (!final) throw new Error(`${this.base}${name}: cannot create its folder`);
+    // Written whole under a temporary name, then hard-linked: link fails if the name exists, and
+    // a reader never sees the file empty or partial.
+    const temp = join(dirname(final), `${tempPrefix(final)}${process.pid}-${randomBytes(6).toString('hex')}`);
+    await writeFile(temp, text, { flag: 'wx', flush: true });
+    try {
+      await link(temp, final);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    } finally {
+      await rm(temp, { force: true });
     }
   }
 

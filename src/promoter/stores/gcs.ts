@@ -72,6 +72,22 @@ export class GcsStore implements FileStore {
   }
 
   async write(name: string, body: Readable, size: number, sha256: string): Promise<FileState> {
+    await this.upload(name, body, size, sha256, '');
+    const written = await this.stat(name);
+    if (!written || written.size !== size || (sha256 && written.claimedSha256 !== sha256)) {
+      throw new Error(`${this.base}${name}: after upload the object has size ${written?.size ?? 'none'}; expected ${size}`);
+    }
+    return written;
+  }
+
+  async createExclusive(name: string, text: string): Promise<boolean> {
+    const bytes = Buffer.from(text);
+    // ifGenerationMatch=0: only if no live object has that name (HTTP 412 otherwise).
+    return this.upload(name, Readable.from([bytes]), bytes.length, '', '&ifGenerationMatch=0');
+  }
+
+  /** One multipart upload; false if a precondition in `query` failed. */
+  private async upload(name: string, body: Readable, size: number, sha256: string, query: string): Promise<boolean> {
     assertName(this.base, name);
     const boundary = `artifact-serving-${randomBytes(8).toString('hex')}`;
     const meta = JSON.stringify({ name: this.prefix + name, ...(sha256 ? { metadata: { sha256 } } : {}) });
@@ -90,7 +106,7 @@ export class GcsStore implements FileStore {
         yield tail;
       })(),
     );
-    const url = `${this.opts.endpoint}/upload/storage/v1/b/${encodeURIComponent(this.bucket)}/o?uploadType=multipart`;
+    const url = `${this.opts.endpoint}/upload/storage/v1/b/${encodeURIComponent(this.bucket)}/o?uploadType=multipart${query}`;
     try {
       const res = await this.call(url, {
         method: 'POST',
@@ -98,18 +114,14 @@ export class GcsStore implements FileStore {
         body: multipart as unknown as BodyInit,
         duplex: 'half',
         signal: abort.signal,
-        ok: [200],
+        ok: query ? [200, 412] : [200],
       } as RequestInit & { ok: number[] });
       await res.body?.cancel();
+      if (bodyError) throw bodyError;
+      return res.status === 200;
     } catch (e) {
       throw bodyError ?? e;
     }
-    if (bodyError) throw bodyError;
-    const written = await this.stat(name);
-    if (!written || written.size !== size || (sha256 && written.claimedSha256 !== sha256)) {
-      throw new Error(`${this.base}${name}: after upload the object has size ${written?.size ?? 'none'}; expected ${size}`);
-    }
-    return written;
   }
 
   async delete(name: string): Promise<void> {

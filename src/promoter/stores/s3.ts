@@ -111,6 +111,17 @@ export class S3Store implements FileStore {
     }
   }
 
+  async createExclusive(name: string, text: string): Promise<boolean> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(name), Body: text, IfNoneMatch: '*' }));
+      return true;
+    } catch (e) {
+      const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (err?.$metadata?.httpStatusCode === 412 || err?.name === 'PreconditionFailed') return false;
+      throw e;
+    }
+  }
+
   async writeText(name: string, text: string): Promise<void> {
     const bytes = Buffer.from(text);
     await this.write(name, Readable.from([bytes]), bytes.length, '');

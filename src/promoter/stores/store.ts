@@ -22,6 +22,8 @@ export interface FileStore {
   delete(name: string): Promise<void>;
   readText(name: string): Promise<string | undefined>;
   writeText(name: string, text: string): Promise<void>;
+  /** Create `name` holding `text` only if it does not exist (atomically); false if it exists. */
+  createExclusive?(name: string, text: string): Promise<boolean>;
 }
 
 export type StoreFactory = (base: string) => FileStore;
