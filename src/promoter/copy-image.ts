@@ -74,7 +74,8 @@ async function copyBlob(c: ImageCopy, blob: Descriptor): Promise<void> {
   }, c.retry ?? DEFAULT_RETRY);
 }
 
-async function copyReferrers(c: ImageCopy, digest: string): Promise<void> {
+/** Copy the referrers of a digest the destination already has (signatures pushed to staging later). */
+export async function copyReferrers(c: ImageCopy, digest: string): Promise<void> {
   const viaApi = await c.src.referrers(c.srcRepo, digest);
   for (const r of viaApi ?? []) await copyManifest(c, r.digest);
   if (viaApi && viaApi.length > 0 && (await c.dst.referrers(c.dstRepo, digest)) === undefined) {

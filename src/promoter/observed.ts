@@ -8,6 +8,11 @@ export interface RepoState {
   tags: Map<string, string>;
   /** Manifest digests known to be present. */
   digests: Set<string>;
+  /**
+   * Every tag of the repository, when it was listed (destinations, and staging): used to find
+   * signature, attestation and SBOM tags (`sha256-<hex>[.sig|.att|.sbom]`) a destination lacks.
+   */
+  listed?: Set<string>;
 }
 
 export interface FileState {
