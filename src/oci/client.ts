@@ -284,7 +284,7 @@ export class RegistryClient {
 
   private async authenticate(header: string | null, scopes: string[], key: string): Promise<void> {
     const challenge = parseChallenge(header);
-    const creds = this.opts.credentials?.(this.host);
+    const creds = await this.opts.credentials?.(this.host);
     if (challenge?.scheme === 'basic') {
       if (!creds) throw new RegistryError(`${this.host}: needs credentials (basic auth) and docker config has none`, 401);
       this.basic = basicHeader(creds);
