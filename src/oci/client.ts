@@ -3,10 +3,17 @@
 // or chunked upload, cross-repository mount), tags/list with Link pagination, and the referrers
 // API. Auth: anonymous, Basic, or Bearer tokens from the registry's realm, cached per scope.
 // 429 and 5xx become TransientError so callers' retry loops back off.
+// Credentials stay with their registry: Basic credentials go to a token realm only on the
+// registry's own origin, or over HTTPS on the same host or parent domain (auth.docker.io for
+// registry-1.docker.io); never over plain HTTP to another host. Authorization (Basic or a
+// token) is sent only to the registry's own origin: an upload Location or redirect on another
+// host gets the request without it, as the distribution spec allows, and never a downgrade
+// from HTTPS to plain HTTP.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { TransientError, isTransientStatus, retryAfterMs } from '../net/retry.js';
+import { DEFAULT_RETRY, TransientError, isTransientStatus, retryAfterMs, withRetry, type RetryOptions } from '../net/retry.js';
 import { basicHeader, parseChallenge, type CredentialLookup } from './auth.js';
+import { DEFAULT_TIMEOUTS, fetchWithTimeouts, type Timeouts } from './http.js';
 import { MANIFEST_MEDIA_TYPES } from './reference.js';
 
 const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
@@ -32,6 +39,13 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Blobs larger than this are uploaded in chunks of this size (PATCH); smaller ones in one PUT. */
   chunkSize?: number;
+  /** Response and body-idle timeouts for every request (default 60 s each). */
+  timeouts?: Timeouts;
+  /**
+   * Retries of each request on 429, 5xx and dropped connections (default DEFAULT_RETRY). A
+   * request whose body is a stream cannot be replayed: its caller retries (copy-image does, per blob).
+   */
+  retry?: RetryOptions;
 }
 
 export class RegistryError extends Error {
@@ -49,16 +63,22 @@ const LOOPBACK = /^(?:127\.\d+\.\d+\.\d+|localhost|\[::1\])(?::\d+)?$/;
 
 export class RegistryClient {
   readonly base: string;
+  private readonly origin: URL;
   private readonly tokens = new Map<string, string>();
   private basic: string | undefined;
   private readonly fetch: typeof fetch;
   private readonly chunkSize: number;
+  private readonly timeouts: Timeouts;
+  private readonly retry: RetryOptions;
 
   constructor(readonly host: string, private readonly opts: ClientOptions = {}) {
     const insecure = opts.insecure ?? ((h: string) => LOOPBACK.test(h));
     this.base = `${insecure(host) ? 'http' : 'https'}://${host}`;
+    this.origin = new URL(this.base);
     this.fetch = opts.fetch ?? fetch;
     this.chunkSize = opts.chunkSize ?? 64 * 1024 * 1024;
+    this.timeouts = opts.timeouts ?? DEFAULT_TIMEOUTS;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
   }
 
   // ---- manifests
@@ -215,17 +235,29 @@ export class RegistryClient {
     return scopes;
   }
 
-  private async fetchUrl(method: string, url: string, repo: string, init: RequestInit2): Promise<Response> {
+  /** One request, retried on its own when transient (unless its body is a stream). */
+  private fetchUrl(method: string, url: string, repo: string, init: RequestInit2): Promise<Response> {
+    if (init.body instanceof ReadableStream || init.body instanceof Readable) return this.fetchOnce(method, url, repo, init);
+    return withRetry(() => this.fetchOnce(method, url, repo, init), this.retry);
+  }
+
+  private async fetchOnce(method: string, url: string, repo: string, init: RequestInit2): Promise<Response> {
     const scopes = this.scopes(repo, init);
     const key = scopes.join(' ');
+    const target = new URL(url);
+    const own = target.origin === this.origin.origin;
+    if (!own && target.protocol === 'http:' && this.origin.protocol === 'https:') {
+      throw new RegistryError(`${this.host}: refusing ${method} ${target.origin}: the registry is HTTPS and sends us to plain HTTP on another host`, 0);
+    }
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { ...init.headers };
       const token = this.tokens.get(key);
-      if (token) headers.authorization = `Bearer ${token}`;
-      else if (this.basic) headers.authorization = this.basic;
-      const res = await this.fetch(url, { method, headers, ...(init.body !== undefined ? { body: init.body as BodyInit, duplex: 'half' } : {}), redirect: 'follow' } as RequestInit);
+      // Another origin (an upload Location on a storage host): no Authorization at all.
+      if (own && token) headers.authorization = `Bearer ${token}`;
+      else if (own && this.basic) headers.authorization = this.basic;
+      const res = await fetchWithTimeouts(this.fetch, url, { method, headers, ...(init.body !== undefined ? { body: init.body as BodyInit, duplex: 'half' } : {}), redirect: 'follow' } as RequestInit, this.timeouts, `${method} ${url}`);
       // A body that is a stream cannot be sent twice; the POST that opens an upload authenticates first.
-      if (res.status === 401 && attempt === 0 && !(init.body instanceof ReadableStream || init.body instanceof Readable)) {
+      if (res.status === 401 && own && attempt === 0 && !(init.body instanceof ReadableStream || init.body instanceof Readable)) {
         await res.body?.cancel();
         await this.authenticate(res.headers.get('www-authenticate'), scopes, key);
         continue;
@@ -243,26 +275,51 @@ export class RegistryClient {
     }
   }
 
+  /** Whether this registry's Basic credentials may be sent to a token realm at `url`. */
+  private credentialsMayGoTo(url: URL): boolean {
+    if (url.origin === this.origin.origin) return true;
+    if (url.protocol !== 'https:') return false; // plain HTTP: only to the registry's own origin
+    return url.hostname === this.origin.hostname || sameParentDomain(url.hostname, this.origin.hostname);
+  }
+
   private async authenticate(header: string | null, scopes: string[], key: string): Promise<void> {
     const challenge = parseChallenge(header);
-    const creds = this.opts.credentials?.(this.host);
+    const creds = await this.opts.credentials?.(this.host);
     if (challenge?.scheme === 'basic') {
       if (!creds) throw new RegistryError(`${this.host}: needs credentials (basic auth) and docker config has none`, 401);
       this.basic = basicHeader(creds);
       return;
     }
     if (challenge?.scheme !== 'bearer' || !challenge.params.realm) throw new RegistryError(`${this.host}: unauthorised, challenge ${header ?? 'missing'}`, 401);
-    const url = new URL(challenge.params.realm);
+    let url: URL;
+    try {
+      url = new URL(challenge.params.realm);
+    } catch {
+      throw new RegistryError(`${this.host}: token realm "${challenge.params.realm}" is not a URL`, 401);
+    }
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     for (const s of scopes) url.searchParams.append('scope', s);
-    const res = await this.fetch(url, { headers: creds ? { authorization: basicHeader(creds) } : {} });
+    const send = creds !== undefined && this.credentialsMayGoTo(url);
+    const res = await fetchWithTimeouts(this.fetch, url, { headers: send ? { authorization: basicHeader(creds) } : {}, redirect: 'error' }, this.timeouts, `token ${url.origin}`);
     if (isTransientStatus(res.status)) throw new TransientError(`token ${url.origin}: HTTP ${res.status}`, retryAfterMs(res.headers.get('retry-after')));
-    if (res.status !== 200) throw new RegistryError(`${this.host}: token request to ${url.origin} failed: HTTP ${res.status}`, res.status);
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      const why = creds && !send ? ` (credentials for ${this.host} were not sent: the realm is ${url.protocol === 'http:' ? 'plain HTTP on another host' : 'on an unrelated host'})` : '';
+      throw new RegistryError(`${this.host}: token request to ${url.origin} failed: HTTP ${res.status}${why}`, res.status);
+    }
     const body = (await res.json()) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError(`${this.host}: token response without a token`, res.status);
     this.tokens.set(key, token);
   }
+}
+
+/** `a.b.example` and `c.example` share `b.example`/`example`: the last two DNS labels (not for IP addresses). */
+function sameParentDomain(a: string, b: string): boolean {
+  const ip = /^[\d.]+$|:/;
+  if (ip.test(a) || ip.test(b)) return false;
+  const parent = (h: string) => h.toLowerCase().split('.').slice(-2).join('.');
+  return a.includes('.') && b.includes('.') && parent(a) === parent(b);
 }
 
 interface RequestInit2 {

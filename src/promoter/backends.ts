@@ -2,7 +2,9 @@
 // registries. Built once per run and passed in, so tests can point everything at local peers.
 import { S3Client } from '@aws-sdk/client-s3';
 import type { CredentialLookup } from '../oci/auth.js';
+import { DEFAULT_TIMEOUTS, type Timeouts } from '../oci/http.js';
 import { RegistryClient } from '../oci/client.js';
+import type { RetryOptions } from '../net/retry.js';
 import { FsStore } from './stores/fs.js';
 import { GcsStore } from './stores/gcs.js';
 import { S3Store } from './stores/s3.js';
@@ -25,10 +27,12 @@ export interface BackendEnv {
   GOOGLE_OAUTH_ACCESS_TOKEN?: string | undefined;
 }
 
-export function s3ClientFor(env: BackendEnv): S3Client {
+export function s3ClientFor(env: BackendEnv, timeouts: Timeouts = DEFAULT_TIMEOUTS): S3Client {
   const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
   return new S3Client({
     region: env.AWS_REGION ?? 'us-east-1',
+    // Connect, and socket idle (no bytes either way) limits: a silent endpoint fails, never hangs.
+    requestHandler: { connectionTimeout: timeouts.responseMs, requestTimeout: timeouts.idleMs, throwOnRequestTimeout: true },
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
     // Checksums only when the API requires them: S3-compatible servers differ in what they accept.
     requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -36,7 +40,8 @@ export function s3ClientFor(env: BackendEnv): S3Client {
   });
 }
 
-export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credentials?: CredentialLookup; fetch?: typeof fetch } = {}): Backends & { close(): void } {
+export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credentials?: CredentialLookup; fetch?: typeof fetch; timeouts?: Timeouts; retry?: RetryOptions } = {}): Backends & { close(): void } {
+  const timeouts = opts.timeouts ?? DEFAULT_TIMEOUTS;
   let s3 = opts.s3;
   const stores = new Map<string, FileStore>();
   const registries = new Map<string, RegistryClient>();
@@ -44,7 +49,7 @@ export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credenti
     registry(host: string): RegistryClient {
       let r = registries.get(host);
       if (!r) {
-        r = new RegistryClient(host, { ...(opts.credentials ? { credentials: opts.credentials } : {}), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+        r = new RegistryClient(host, { timeouts, ...(opts.retry ? { retry: opts.retry } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
         registries.set(host, r);
       }
       return r;
@@ -54,11 +59,11 @@ export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credenti
       if (s) return s;
       if (base.startsWith('file://')) s = new FsStore(base);
       else if (base.startsWith('s3://')) {
-        s3 ??= s3ClientFor(opts.env ?? {});
+        s3 ??= s3ClientFor(opts.env ?? {}, timeouts);
         s = new S3Store(base, s3);
       } else if (base.startsWith('gs://')) {
         const token = opts.env?.GOOGLE_OAUTH_ACCESS_TOKEN;
-        s = new GcsStore(base, { endpoint: opts.env?.GCS_ENDPOINT ?? 'https://storage.googleapis.com', token: async () => token, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+        s = new GcsStore(base, { endpoint: opts.env?.GCS_ENDPOINT ?? 'https://storage.googleapis.com', token: async () => token, timeouts, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
       } else s = unsupported(base);
       stores.set(base, s);
       return s;

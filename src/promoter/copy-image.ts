@@ -2,8 +2,13 @@
 // when both repositories are on the same registry, else streamed; the destination verifies each
 // digest), then the manifest itself, then its referrers (signatures, attestations) found via
 // the referrers API or the `sha256-<hex>[.sig|.att|.sbom]` fallback tags.
+//
+// Retries are per request (the registry client retries each one) and, for a streamed blob that
+// cannot be replayed, per blob (a fresh GET from staging and a fresh upload): never the whole
+// image, which at a steady rate of transient failures would never get through.
 import type { Descriptor, Manifest, RegistryClient } from '../oci/client.js';
 import { RegistryError } from '../oci/client.js';
+import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../net/retry.js';
 
 export interface ImageCopy {
   src: RegistryClient;
@@ -12,6 +17,8 @@ export interface ImageCopy {
   dstRepo: string;
   /** Manifests read from staging, by digest (shared across destinations of one project). */
   cache: Map<string, Promise<Manifest>>;
+  /** Retries of one streamed blob transfer (default DEFAULT_RETRY). */
+  retry?: RetryOptions;
 }
 
 const FALLBACK_SUFFIXES = ['', '.sig', '.att', '.sbom'];
@@ -56,11 +63,19 @@ async function copyManifest(c: ImageCopy, digest: string): Promise<Manifest> {
 async function copyBlob(c: ImageCopy, blob: Descriptor): Promise<void> {
   if (await c.dst.hasBlob(c.dstRepo, blob.digest)) return;
   if (c.src.host === c.dst.host && (await c.dst.mountBlob(c.dstRepo, blob.digest, c.srcRepo))) return;
-  const { body } = await c.src.getBlob(c.srcRepo, blob.digest);
-  await c.dst.uploadBlob(c.dstRepo, blob.digest, body, blob.size);
+  await withRetry(async () => {
+    const { body } = await c.src.getBlob(c.srcRepo, blob.digest);
+    try {
+      await c.dst.uploadBlob(c.dstRepo, blob.digest, body, blob.size);
+    } catch (e) {
+      await body.cancel().catch(() => undefined); // free the staging connection before retrying
+      throw e;
+    }
+  }, c.retry ?? DEFAULT_RETRY);
 }
 
-async function copyReferrers(c: ImageCopy, digest: string): Promise<void> {
+/** Copy the referrers of a digest the destination already has (signatures pushed to staging later). */
+export async function copyReferrers(c: ImageCopy, digest: string): Promise<void> {
   const viaApi = await c.src.referrers(c.srcRepo, digest);
   for (const r of viaApi ?? []) await copyManifest(c, r.digest);
   if (viaApi && viaApi.length > 0 && (await c.dst.referrers(c.dstRepo, digest)) === undefined) {

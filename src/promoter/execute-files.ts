@@ -32,7 +32,10 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
       const before = observed.ledgers.get(ledgerKey(project.id, d.destination)) ?? emptyLedger();
       const writes = d.actions.filter((a) => a.kind === 'copy-file' || a.kind === 'replace-file');
       const intent = cloneLedger(before);
-      for (const a of writes) intent.files.set(a.name, a.sha256);
+      for (const a of writes) {
+        intent.files.set(a.name, a.sha256);
+        intent.fingerprints?.delete(a.name); // the content changes: an old fingerprint no longer holds
+      }
       try {
         await withRetry(() => saveLedger(dest, project, d.destination, intent, before), opts.retry);
       } catch (e) {
@@ -48,11 +51,11 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
         opts.onResult?.(r);
         return r;
       };
+      const fingerprints = new Map<string, string>();
       const copies = await mapPool(writes, opts.parallel, async (a) => {
         try {
-          await withRetry(async () => {
-            await dest.write(a.name, verified(await src.read(a.name), a.sha256, `${project.src}${a.name}`, a.bytes), a.bytes, a.sha256);
-          }, opts.retry);
+          const written = await withRetry(async () => dest.write(a.name, verified(await src.read(a.name), a.sha256, `${project.src}${a.name}`, a.bytes), a.bytes, a.sha256), opts.retry);
+          if (written?.fingerprint) fingerprints.set(a.name, written.fingerprint);
           return report({ destination: d.destination, action: a });
         } catch (e) {
           return report({ destination: d.destination, action: a, error: (e as Error).message });
@@ -71,10 +74,17 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
 
       // The ledger now says exactly what we wrote and still own.
       const after = cloneLedger(before);
+      after.fingerprints ??= new Map();
       for (const r of results) {
         if (r.error) continue;
-        if (r.action.kind === 'delete-file') after.files.delete(r.action.name);
-        else if (r.action.kind === 'copy-file' || r.action.kind === 'replace-file') after.files.set(r.action.name, r.action.sha256);
+        const name = r.action.name;
+        after.fingerprints.delete(name);
+        if (r.action.kind === 'delete-file') after.files.delete(name);
+        else if (r.action.kind === 'copy-file' || r.action.kind === 'replace-file') {
+          after.files.set(name, r.action.sha256);
+          const fp = fingerprints.get(name);
+          if (fp) after.fingerprints.set(name, fp);
+        }
       }
       try {
         await withRetry(() => saveLedger(dest, project, d.destination, after, intent), opts.retry);

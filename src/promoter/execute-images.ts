@@ -2,7 +2,7 @@
 // digest with its closure and referrers, then set tags (a tag only after its digest arrived),
 // then prune, then write the ledger that matches what production now holds.
 import type { Manifest } from '../oci/client.js';
-import { copyImage, sourceManifest } from './copy-image.js';
+import { copyImage, copyReferrers, references, sourceManifest } from './copy-image.js';
 import type { ActionResult, ExecuteOptions } from './execute-files.js';
 import { cloneLedger, emptyLedger, imageLedger, ledgerKey, serialiseLedger, type Ledger } from './ledger.js';
 import { repoPath } from './load-images.js';
@@ -53,10 +53,20 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
           return r;
         }
       };
-      const ctx = (name: string) => ({ src, srcRepo: `${repoPath(project.src)}/${name}`, dst, dstRepo: `${repoPath(d.destination)}/${name}`, cache: cacheFor(name) });
+      const ctx = (name: string) => ({ src, srcRepo: `${repoPath(project.src)}/${name}`, dst, dstRepo: `${repoPath(d.destination)}/${name}`, cache: cacheFor(name), retry: opts.retry });
       const settled = <T>(rs: PromiseSettledResult<T>[]) => rs.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
 
-      const copies = settled(await mapPool(d.actions.filter((a) => a.kind === 'copy-image'), opts.parallel, (a) => run(a, () => copyImage(ctx(a.name), (a as { digest: string }).digest))));
+      const copies = settled(
+        await mapPool(d.actions.filter((a) => a.kind === 'copy-image' || a.kind === 'copy-referrers'), opts.parallel, (a) =>
+          run(a, async () => {
+            const c = ctx(a.name);
+            const digest = (a as { digest: string }).digest;
+            if (a.kind === 'copy-image') return copyImage(c, digest);
+            await copyReferrers(c, digest);
+            for (const child of references(await sourceManifest(c, digest)).children) await copyReferrers(c, child.digest);
+          }),
+        ),
+      );
       const failed = new Set(copies.filter((r) => r.error).map((r) => `${r.action.name}@${(r.action as { digest: string }).digest}`));
       const tagActions = d.actions.filter((a) => a.kind === 'tag' || a.kind === 'move') as Extract<Action, { kind: 'tag' | 'move' }>[];
       const tags = settled(

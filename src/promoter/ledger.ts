@@ -6,7 +6,14 @@
 // then leaves the ledger claiming something not yet written, which the rerun writes or, if the
 // manifest dropped it meanwhile, prune finds missing and forgets. The other order would leave
 // objects we wrote but never recorded, which no later run could ever clean up.
+//
+// A ledger lives in production, where anyone with write access there can edit it, so it is
+// input like any other: every name must be a plain relative name (no `..`, no leading `/`),
+// every digest, tag and sha256 well-formed, and project and destination those it is read for.
+// Otherwise the whole ledger is refused (the destination is reported unreachable), never
+// trusted in part.
 import { z } from 'zod';
+import { nameProblem } from './stores/confine.js';
 
 export interface ImageLedger {
   /** Manifests this promoter copied (top-level digests named in a manifest). */
@@ -19,20 +26,36 @@ export interface Ledger {
   images: Map<string, ImageLedger>;
   /** name -> sha256 */
   files: Map<string, string>;
+  /**
+   * name -> the store's own fingerprint of the object right after this promoter wrote and
+   * verified it (FileState.fingerprint). While the store still reports it, the object is what we
+   * wrote, so its recorded sha256 can be trusted without downloading it again.
+   */
+  fingerprints?: Map<string, string>;
 }
 
 export const LEDGER_VERSION = 1;
+
+const DIGEST = z.string().regex(/^sha256:[a-f0-9]{64}$/, 'expected sha256: and 64 lowercase hex characters');
+const TAG = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a tag');
+// Repository path components as the distribution spec defines them, joined by '/'.
+const IMAGE_NAME = z.string().regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, 'expected an image name');
+const FILE_NAME = z.string().superRefine((name, ctx) => {
+  const why = nameProblem(name);
+  if (why) ctx.addIssue({ code: 'custom', message: `file name with ${why}: it would leave the destination` });
+});
 
 const ledgerJson = z.strictObject({
   version: z.literal(LEDGER_VERSION),
   project: z.string(),
   destination: z.string(),
-  images: z.record(z.string(), z.strictObject({ digests: z.array(z.string()), tags: z.record(z.string(), z.string()) })),
-  files: z.record(z.string(), z.string()),
+  images: z.record(IMAGE_NAME, z.strictObject({ digests: z.array(DIGEST), tags: z.record(TAG, DIGEST) })),
+  files: z.record(FILE_NAME, z.string().regex(/^[a-f0-9]{64}$/, 'expected 64 lowercase hex characters')),
+  fingerprints: z.record(FILE_NAME, z.string()).optional(),
 });
 
 export function emptyLedger(): Ledger {
-  return { images: new Map(), files: new Map() };
+  return { images: new Map(), files: new Map(), fingerprints: new Map() };
 }
 
 export function ledgerKey(projectId: string, destination: string): string {
@@ -50,20 +73,45 @@ export function serialiseLedger(ledger: Ledger, project: string, destination: st
     images[name] = { digests: [...l.digests].sort(), tags: Object.fromEntries([...l.tags].sort(([a], [b]) => a.localeCompare(b))) };
   }
   const files = Object.fromEntries([...ledger.files].sort(([a], [b]) => a.localeCompare(b)));
-  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files }, null, 1)}\n`;
+  // Only for names still in `files`; omitted when empty (older ledgers have none).
+  const fp = [...(ledger.fingerprints ?? [])].filter(([name]) => ledger.files.has(name)).sort(([a], [b]) => a.localeCompare(b));
+  const fingerprints = fp.length > 0 ? { fingerprints: Object.fromEntries(fp) } : {};
+  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints }, null, 1)}\n`;
 }
 
-export function parseLedger(text: string): Ledger {
-  const data = ledgerJson.parse(JSON.parse(text));
+/**
+ * Parse and check a ledger; with `expect`, it must be the ledger of that project and destination
+ * (a ledger copied from elsewhere would claim objects this promoter never wrote here).
+ */
+export function parseLedger(text: string, expect?: { project: string; destination: string }): Ledger {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`invalid ledger: ${(e as Error).message}; refusing to trust it`);
+  }
+  const result = ledgerJson.safeParse(json);
+  if (!result.success) {
+    const first = result.error.issues[0];
+    // A bad record key is reported as one issue wrapping the key's own issues.
+    const inner = first && 'issues' in first ? (first.issues as { message: string }[] | undefined)?.[0] : undefined;
+    const issue = first && inner ? { ...first, message: inner.message } : first;
+    const where = issue?.path.length ? ` at ${issue.path.map((p) => JSON.stringify(String(p))).join('.')}` : '';
+    throw new Error(`invalid ledger${where}: ${issue?.message ?? 'malformed'}; refusing to trust it`);
+  }
+  const data = result.data;
+  if (expect && (data.project !== expect.project || data.destination !== expect.destination)) {
+    throw new Error(`ledger belongs to project ${data.project} at ${data.destination}, not ${expect.project} at ${expect.destination}; refusing to trust it`);
+  }
   const images = new Map<string, ImageLedger>();
   for (const [name, l] of Object.entries(data.images)) images.set(name, { digests: new Set(l.digests), tags: new Map(Object.entries(l.tags)) });
-  return { images, files: new Map(Object.entries(data.files)) };
+  return { images, files: new Map(Object.entries(data.files)), fingerprints: new Map(Object.entries(data.fingerprints ?? {})) };
 }
 
 export function cloneLedger(l: Ledger): Ledger {
   const images = new Map<string, ImageLedger>();
   for (const [name, i] of l.images) images.set(name, { digests: new Set(i.digests), tags: new Map(i.tags) });
-  return { images, files: new Map(l.files) };
+  return { images, files: new Map(l.files), fingerprints: new Map(l.fingerprints ?? []) };
 }
 
 export function imageLedger(l: Ledger, name: string): ImageLedger {

@@ -1,7 +1,10 @@
 // Fill the observed snapshot for file projects: ledgers and the state of every named file in
-// every destination (hashed when the store has no recorded sha256), then staging, hashed only
-// where something still has to be copied (or everything, for `validate --online`).
-import { ledgerKey, ledgerObjectName, parseLedger } from './ledger.js';
+// every destination, then staging, hashed only where something still has to be copied (or
+// everything, for `validate --online`). A destination object's sha256 metadata is never trusted
+// on its own: only a sha256 the store computed, or metadata whose object still has the
+// fingerprint the ledger recorded when this promoter wrote and verified it; anything else is
+// downloaded and hashed (wrong bytes under matching metadata are caught).
+import { ledgerKey, ledgerObjectName, parseLedger, type Ledger } from './ledger.js';
 import type { FileProject } from './model.js';
 import type { FileState, Observed } from './observed.js';
 import { mapPool } from './pool.js';
@@ -22,24 +25,24 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   await mapPool(ledgerTasks, opts.parallel, async ({ p, dest }) => {
     try {
       const text = await withRetry(() => store(dest).readText(ledgerObjectName(p.id)), opts.retry);
-      if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text));
+      if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text, { project: p.project, destination: dest }));
     } catch (e) {
       observed.unreachable.set(dest, `cannot read ledger: ${(e as Error).message}`);
     }
   });
 
-  const destTasks: { dest: string; name: string }[] = [];
+  const destTasks: { project: FileProject; dest: string; name: string }[] = [];
   for (const p of projects) {
     for (const dest of p.destinations) {
       if (observed.unreachable.has(dest)) continue;
       const names = new Set(p.entries.map((f) => f.name));
       for (const name of observed.ledgers.get(ledgerKey(p.id, dest))?.files.keys() ?? []) names.add(name);
-      for (const name of names) destTasks.push({ dest, name });
+      for (const name of names) destTasks.push({ project: p, dest, name });
     }
   }
-  await mapPool(destTasks, opts.parallel, async ({ dest, name }) => {
+  await mapPool(destTasks, opts.parallel, async ({ project, dest, name }) => {
     try {
-      const state = await withRetry(() => statAndHash(store(dest), name), opts.retry);
+      const state = await withRetry(() => statAndHash(store(dest), name, false, observed.ledgers.get(ledgerKey(project.id, dest))), opts.retry);
       if (state) locationMap(observed, dest).set(name, state);
     } catch (e) {
       observed.unreachable.set(dest, `${name}: ${(e as Error).message}`);
@@ -63,13 +66,23 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   });
 }
 
-/** Size and sha256 of one object; the content is read only when no sha256 is recorded (or `always`). */
-async function statAndHash(store: FileStore, name: string, always = false): Promise<FileState | undefined> {
+/**
+ * Size and sha256 of one object. The content is read unless (and `always` is not set) the store
+ * computed the sha256 itself, or the object still has the fingerprint `ledger` recorded when this
+ * promoter wrote it with the sha256 its metadata claims.
+ */
+async function statAndHash(store: FileStore, name: string, always = false, ledger?: Ledger): Promise<FileState | undefined> {
   const st = await store.stat(name);
   if (!st) return undefined;
-  if (st.sha256 !== undefined && !always) return st;
+  if (!always) {
+    if (st.sha256 !== undefined) return st;
+    const fp = ledger?.fingerprints?.get(name);
+    if (st.claimedSha256 !== undefined && st.fingerprint !== undefined && fp === st.fingerprint && ledger?.files.get(name) === st.claimedSha256) {
+      return { ...st, sha256: st.claimedSha256 };
+    }
+  }
   const { sha256, size } = await sha256OfStream(await store.read(name));
-  return { size, sha256 };
+  return { size, sha256, ...(st.fingerprint !== undefined ? { fingerprint: st.fingerprint } : {}) };
 }
 
 function locationMap(observed: Observed, location: string): Map<string, FileState> {

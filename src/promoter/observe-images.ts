@@ -22,7 +22,7 @@ export async function observeImages(projects: readonly ImageProject[], registry:
   await mapPool(ledgerTasks, opts.parallel, async ({ p, dest }) => {
     try {
       const text = await withRetry(() => readRegistryLedger(registry(hostOf(dest)), dest, p.id), opts.retry);
-      if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text));
+      if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text, { project: p.project, destination: dest }));
     } catch (e) {
       observed.unreachable.set(dest, `cannot read ledger: ${(e as Error).message}`);
     }
@@ -53,6 +53,7 @@ export async function observeImages(projects: readonly ImageProject[], registry:
     try {
       const state = repoState(observed, t.dest, t.name);
       const listed = new Set(await withRetry(() => client.listTags(repo), opts.retry));
+      state.listed = listed;
       for (const tag of t.tags) {
         if (!listed.has(tag)) continue;
         const head = await withRetry(() => client.headManifest(repo, tag), opts.retry);
@@ -63,6 +64,18 @@ export async function observeImages(projects: readonly ImageProject[], registry:
       }
     } catch (e) {
       observed.unreachable.set(t.dest, `${repo}: ${(e as Error).message}`);
+    }
+  });
+
+  // Staging's tags per image, once each: which signatures etc. exist for promoted digests.
+  const listTasks = new Map<string, { p: ImageProject; name: string }>();
+  for (const p of projects) for (const image of p.images) listTasks.set(`${p.src}\n${image.name}`, { p, name: image.name });
+  await mapPool([...listTasks.values()], opts.parallel, async ({ p, name }) => {
+    const repo = `${repoPath(p.src)}/${name}`;
+    try {
+      repoState(observed, p.src, name).listed = new Set(await withRetry(() => registry(hostOf(p.src)).listTags(repo), opts.retry));
+    } catch (e) {
+      observed.unreachable.set(p.src, `${repo}: ${(e as Error).message}`);
     }
   });
 

@@ -8,12 +8,28 @@ export interface RepoState {
   tags: Map<string, string>;
   /** Manifest digests known to be present. */
   digests: Set<string>;
+  /**
+   * Every tag of the repository, when it was listed (destinations, and staging): used to find
+   * signature, attestation and SBOM tags (`sha256-<hex>[.sig|.att|.sbom]`) a destination lacks.
+   */
+  listed?: Set<string>;
 }
 
 export interface FileState {
   size: number;
-  /** Known only when it was hashed (or recorded by us at write time). */
+  /**
+   * The content's sha256, known only when it was hashed or the store itself computed and verified
+   * it (S3's x-amz-checksum-sha256). Never just metadata someone could set: see `claimedSha256`.
+   */
   sha256?: string;
+  /** A sha256 recorded as object metadata at write time: anyone writing the object can set it. */
+  claimedSha256?: string;
+  /**
+   * A fingerprint of the content the store computed itself (S3's single-part ETag, GCS's md5Hash),
+   * with the size. It changes when the content does, so it proves the object is still what this
+   * promoter wrote and verified, when it matches the fingerprint recorded in the ledger.
+   */
+  fingerprint?: string;
 }
 
 export interface Observed {

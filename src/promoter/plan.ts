@@ -7,6 +7,8 @@ import type { Observed, RepoState } from './observed.js';
 
 export type Action =
   | { kind: 'copy-image'; name: string; digest: string; bytes: number }
+  /** Signatures, attestations, SBOMs (or the OCI fallback index) staging has for a digest already here. */
+  | { kind: 'copy-referrers'; name: string; digest: string; tags: string[] }
   | { kind: 'tag'; name: string; tag: string; digest: string }
   /** A tag moving to another digest: only when the manifest marks the tag as a rollback. */
   | { kind: 'move'; name: string; tag: string; from: string; digest: string }
@@ -106,11 +108,16 @@ function planImages(p: ImageProject, observed: Observed, options: PlanOptions): 
     for (const image of p.images) {
       const repo = state?.get(image.name) ?? EMPTY_REPO;
       wanted.set(image.name, new Set(image.dmap.keys()));
+      const stagingTags = staging?.get(image.name)?.listed;
       for (const [digest, tags] of image.dmap) {
         if (!repo.digests.has(digest)) {
           const bytes = observed.imageBytes.get(digest) ?? 0;
           d.actions.push({ kind: 'copy-image', name: image.name, digest, bytes });
           d.bytes += bytes;
+        } else if (stagingTags && repo.listed) {
+          // Already promoted: signatures etc. pushed to staging later must follow it.
+          const missing = referrerTags(digest).filter((t) => stagingTags.has(t) && !repo.listed?.has(t));
+          if (missing.length > 0) d.actions.push({ kind: 'copy-referrers', name: image.name, digest, tags: missing });
         }
         for (const tag of tags) {
           const current = repo.tags.get(tag);
@@ -124,6 +131,12 @@ function planImages(p: ImageProject, observed: Observed, options: PlanOptions): 
     pruneImages(p, dest, observed, wanted, state, d, options);
   }
   return { id: p.id, project: p.project, kind: p.kind, src: p.src, destinations, errors };
+}
+
+/** The tag-schema referrers of a digest: the OCI fallback index and cosign's signature, attestation and SBOM tags. */
+export function referrerTags(digest: string): string[] {
+  const base = `sha256-${digest.slice('sha256:'.length)}`;
+  return [base, `${base}.sig`, `${base}.att`, `${base}.sbom`];
 }
 
 function pruneImages(p: ImageProject, dest: string, observed: Observed, wanted: Map<string, Set<string>>, state: Map<string, RepoState> | undefined, d: DestinationPlan, options: PlanOptions): void {

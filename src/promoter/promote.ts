@@ -13,6 +13,8 @@ import { emptyObserved, type Observed } from './observed.js';
 import { plan as makePlan, type Plan } from './plan.js';
 import { describe, renderPlan } from './render.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../net/retry.js';
+import { acquire, DEFAULT_LEASE, fileLeaseSlot, registryLeaseSlot, type Lease, type LeaseOptions } from './lease.js';
+import { hostOf } from './observe-images.js';
 
 export interface PromoteOptions {
   dir: string;
@@ -23,6 +25,8 @@ export interface PromoteOptions {
   retry?: RetryOptions;
   /** Detail lines per destination in the printed plan. */
   limit?: number;
+  /** Destination leases of a confirmed run (waiting, renewal, staleness); see lease.ts. */
+  lease?: Partial<LeaseOptions>;
 }
 
 export interface PromoteResult {
@@ -38,7 +42,36 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
     out.stderr(`no project named ${opts.project} in ${opts.dir}\n`);
     return { exitCode: 1, plan: { projects: [], prune: opts.prune }, results: [] };
   }
+  // A confirmed run leases every destination before observing it, and holds the leases until its
+  // final ledgers are written: one run at a time writes a destination, and it plans from a state
+  // no other run is changing. A destination another run holds is reported, not written.
+  const leases: Lease[] = [];
+  const locked = new Map<string, string>();
+  if (opts.confirm) {
+    const leaseOpts = { ...DEFAULT_LEASE, ...opts.lease };
+    const destinations = new Map<string, Project['kind']>();
+    for (const p of loaded.projects) for (const d of p.destinations) destinations.set(d, p.kind);
+    await Promise.all(
+      [...destinations].map(async ([dest, kind]) => {
+        try {
+          const slot = kind === 'files' ? fileLeaseSlot(backends.store(dest)) : registryLeaseSlot(backends.registry(hostOf(dest)), dest);
+          leases.push(await acquire(slot, leaseOpts));
+        } catch (e) {
+          locked.set(dest, (e as Error).message);
+        }
+      }),
+    );
+  }
+  try {
+    return await run(opts, backends, out, loaded, locked);
+  } finally {
+    await Promise.all(leases.map((l) => l.release().catch(() => undefined)));
+  }
+}
+
+async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded: Awaited<ReturnType<typeof loadManifests>>, locked: Map<string, string>): Promise<PromoteResult> {
   const observed = await observe(loaded.projects, backends, opts.parallel, false, opts.retry ?? DEFAULT_RETRY);
+  for (const [dest, why] of locked) observed.unreachable.set(dest, `no lease: ${why}`);
   const plan = makePlan(loaded.projects, observed, { prune: opts.prune });
   out.stdout(renderPlan(plan, loaded.skipped, { limit: opts.limit ?? 50, confirm: opts.confirm }));
   const hadErrors = loaded.skipped.size > 0 || loaded.findings.some((f) => f.severity === 'error') || plan.projects.some((p) => p.errors.length > 0);

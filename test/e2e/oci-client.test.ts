@@ -61,7 +61,8 @@ test('basic auth challenge, and 429 becomes a transient error with Retry-After',
     res.writeHead(429, { 'retry-after': '2' }).end();
   });
   t.teardown(server.stop);
-  const client = new RegistryClient(server.host, { credentials: () => ({ username: 'u', password: 'p' }) });
+  // One attempt: the client's own per-request retries would otherwise wait and ask again.
+  const client = new RegistryClient(server.host, { credentials: () => ({ username: 'u', password: 'p' }), retry: { attempts: 1, baseMs: 1, maxMs: 1 } });
   const e = await t.throwsAsync(client.hasBlob('x', `sha256:${'0'.repeat(64)}`));
   t.true(e instanceof TransientError);
   t.is((e as TransientError).retryAfterMs, 2000);

@@ -13,6 +13,7 @@ import { promote } from '../../src/promoter/promote.js';
 import { S3Store } from '../../src/promoter/stores/s3.js';
 import { sha256OfStream } from '../../src/promoter/verify.js';
 import { startFaultProxy } from '../promoter/fault-proxy.js';
+import { pushBigImages, writeImageManifests } from '../promoter/big-images.js';
 import { tree } from '../promoter/fixtures.js';
 import { s3Client, startS3 } from '../promoter/s3.js';
 
@@ -44,9 +45,10 @@ test('a registry and an S3 endpoint answering 500 then 429 for a while: the run 
 
   const client = s3Client(s3Proxy.url);
   t.teardown(() => client.destroy());
-  const backends = createBackends({ s3: client });
   const retries: string[] = [];
-  const r = await promote({ dir: m, confirm: true, prune: false, parallel: 2, retry: { attempts: 8, baseMs: 5, maxMs: 50, onRetry: (e) => retries.push(String(e)) } }, backends, quiet);
+  const retry = { attempts: 8, baseMs: 5, maxMs: 50, onRetry: (e: unknown) => void retries.push(String(e)) };
+  const backends = createBackends({ s3: client, retry });
+  const r = await promote({ dir: m, confirm: true, prune: false, parallel: 2, retry }, backends, quiet);
   t.is(r.exitCode, 0, JSON.stringify(r.results.filter((x) => x.error)));
   t.is(regProxy.injected(), 6);
   t.is(s3Proxy.injected(), 4);
@@ -102,4 +104,33 @@ test('a promoter killed mid-run: the rerun converges and copies only what was mi
   let out = '';
   await promote({ dir: m, confirm: false, prune: false, parallel: 4 }, backends, { stdout: (s) => void (out += s), stderr: () => undefined });
   t.regex(out, /Nothing to do/);
+});
+
+test('25% of destination requests answering 500/429: one run publishes every image (retries per request)', async (t) => {
+  t.timeout(240_000);
+  const [staging, prod] = await Promise.all([startRegistry(), startRegistry()]);
+  // A seeded generator: the same 25% of requests fail on every run of this test.
+  let seed = 0x2545f491;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  let n = 0;
+  const proxy = await startFaultProxy(prod.url, () => (random() < 0.25 ? (n++ % 2 === 0 ? 500 : 429) : undefined));
+  t.teardown(() => Promise.all([staging.stop(), prod.stop(), proxy.stop()]));
+  const { dir, cleanup } = await tree({});
+  t.teardown(cleanup);
+  const images = await pushBigImages(staging.host, PROJECT, { count: 3, baseBytes: 1 << 20, ownBytes: 512 << 10 });
+  const m = await writeImageManifests(dir, PROJECT, `${staging.host}/${PROJECT}`, [`${proxy.host}/images`], images);
+  // The issue's setting: six attempts. Per whole image that never got through; per request it does.
+  const retry = { attempts: 6, baseMs: 1, maxMs: 10 };
+  const r = await promote({ dir: m, confirm: true, prune: false, parallel: 2, retry }, createBackends({ retry }), quiet);
+  t.is(r.exitCode, 0, JSON.stringify(r.results.filter((x) => x.error)));
+  t.true(proxy.injected() > 20, `${proxy.injected()} failures injected of ${proxy.injected() + proxy.passed()}`);
+  for (const image of images) {
+    const { stdout } = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${prod.host}/images/${image.name}:v1`]);
+    t.is(`sha256:${createHash('sha256').update(stdout).digest('hex')}`, image.digest);
+  }
 });

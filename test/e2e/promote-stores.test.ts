@@ -80,3 +80,35 @@ test('gcs store against the recorded JSON API interface', async (t) => {
   await contract(t, store);
   t.deepEqual([...gcs.objects.keys()], ['prod/binaries/.artifact-serving/ledger/x.json']);
 });
+
+test('s3 and gcs stores refuse bases and keys with "." or ".." segments (also percent-encoded)', async (t) => {
+  const s3 = await startS3(['prod']);
+  t.teardown(() => s3.stop());
+  const gcs = await startFakeGcs();
+  t.teardown(() => gcs.stop());
+  t.throws(() => new S3Store('s3://prod/binaries/../other/', s3.client), { message: /has a "\.\." segment: refusing it/ });
+  t.throws(() => new GcsStore('gs://prod/binaries/%2e%2e/', { endpoint: gcs.endpoint }), { message: /has a "%2e%2e" segment/ });
+  const stores: FileStore[] = [new S3Store('s3://prod/binaries/', s3.client), new GcsStore('gs://prod/binaries/', { endpoint: gcs.endpoint })];
+  await stores[0]!.writeText('victim', 'x');
+  for (const store of stores) {
+    for (const name of ['../victim', 'a/../../victim', 'a/./b', '/abs', 'a//b', 'a\\..\\b', '%2E%2E/victim']) {
+      await t.throwsAsync(store.delete(name), { message: /refusing a name with/ }, `${store.base} ${name}`);
+      await t.throwsAsync(store.write(name, Readable.from([Buffer.from('x')]), 1, ''), { message: /refusing a name with/ });
+      await t.throwsAsync(store.stat(name), { message: /refusing a name with/ });
+    }
+  }
+  t.is(await stores[0]!.readText('victim'), 'x');
+});
+
+test('createExclusive: a folder (link) and GCS (ifGenerationMatch=0) create once, then refuse', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fs-store-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const gcs = await startFakeGcs();
+  t.teardown(() => gcs.stop());
+  for (const store of [new FsStore(pathToFileURL(dir).href + '/'), new GcsStore('gs://prod/b/', { endpoint: gcs.endpoint })]) {
+    t.true(await store.createExclusive('.artifact-serving/lock', 'first'));
+    t.false(await store.createExclusive('.artifact-serving/lock', 'second'));
+    t.is(await store.readText('.artifact-serving/lock'), 'first');
+  }
+  t.deepEqual((await readdir(join(dir, '.artifact-serving'))).sort(), ['lock'], 'no temporary files left');
+});

@@ -15,16 +15,18 @@ export interface FaultProxy {
 
 /**
  * `faults` is consumed in order, one entry per request that `matches`: a status to answer with.
- * Requests that do not match, and all after the list is used up, go to `target`.
+ * Requests that do not match, and all after the list is used up, go to `target`. As a function,
+ * it decides per request: a status to inject, or undefined to pass it through.
  */
-export async function startFaultProxy(target: string, faults: number[], matches: (req: IncomingMessage) => boolean = () => true): Promise<FaultProxy> {
-  const queue = [...faults];
+export async function startFaultProxy(target: string, faults: number[] | ((req: IncomingMessage) => number | undefined), matches: (req: IncomingMessage) => boolean = () => true): Promise<FaultProxy> {
+  const queue = typeof faults === 'function' ? [] : [...faults];
+  const decide = typeof faults === 'function' ? faults : () => queue.shift();
   let injected = 0;
   let passed = 0;
   const upstream = new URL(target);
   const server: Server = createServer((req, res) => {
-    if (queue.length > 0 && matches(req)) {
-      const status = queue.shift() as number;
+    const status = matches(req) ? decide(req) : undefined;
+    if (status !== undefined) {
       injected++;
       req.resume();
       res.writeHead(status, { 'content-type': 'application/json', ...(status === 429 ? { 'retry-after': '0' } : {}) });

@@ -1,6 +1,7 @@
 // A fake of the four Cloud Storage JSON API calls GcsStore makes, recorded from the API's
 // documented request/response shapes: object metadata GET, media GET, multipart upload POST
 // (an object exists only once its whole upload arrived), DELETE. In memory, on 127.0.0.1.
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -31,7 +32,9 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       const o = objects.get(key);
       if (!o) return void res.writeHead(404).end('{"error":{"code":404}}');
       if (url.searchParams.get('alt') === 'media') return void res.writeHead(200, { 'content-length': o.data.length }).end(o.data);
-      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: meta[2], size: String(o.data.length), metadata: o.metadata }));
+      // md5Hash: the MD5 GCS computes itself, base64 (absent for composite objects).
+      const md5Hash = createHash('md5').update(o.data).digest('base64');
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: meta[2], size: String(o.data.length), md5Hash, metadata: o.metadata }));
     }
     if (meta && req.method === 'DELETE') {
       const key = `${decodeURIComponent(meta[1]!)}/${decodeURIComponent(meta[2]!)}`;
@@ -46,6 +49,9 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       const parts = text.split(`--${boundary}`).slice(1, -1);
       const [metaPart, dataPart] = parts.map((p) => p.slice(p.indexOf('\r\n\r\n') + 4, -2));
       const m = JSON.parse(metaPart ?? '{}') as { name: string; metadata?: Record<string, string> };
+      if (url.searchParams.get('ifGenerationMatch') === '0' && objects.has(`${decodeURIComponent(upload[1]!)}/${m.name}`)) {
+        return void res.writeHead(412, { 'content-type': 'application/json' }).end('{"error":{"code":412,"message":"conditionNotMet"}}');
+      }
       objects.set(`${decodeURIComponent(upload[1]!)}/${m.name}`, { data: Buffer.from(dataPart ?? '', 'latin1'), metadata: m.metadata ?? {} });
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: m.name }));
     }

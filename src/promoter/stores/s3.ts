@@ -2,9 +2,17 @@
 // arrived, and the body is a verifying stream that withholds its last chunk on a mismatch, so a
 // tampered upload never completes. After the upload the object is checked (size and recorded
 // sha256) before the write counts as done.
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, NotFound, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+//
+// Integrity of what production holds: metadata (`x-amz-meta-sha256`) is only a claim, which anyone
+// writing the object can set. The object's sha256 is trusted when S3 computed it: uploads carry
+// x-amz-checksum-sha256, which S3 verifies against the body and returns on HEAD (ChecksumMode).
+// Servers without checksums give a fingerprint instead (the single-part ETag, an MD5 S3 computes),
+// which the observer trusts only when it matches the ledger's record of what we wrote; otherwise
+// the object is downloaded and hashed.
+import { ChecksumMode, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, NotFound, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import type { FileState } from '../observed.js';
+import { assertBase, assertName } from './confine.js';
 import type { FileStore } from './store.js';
 
 /** Our own record of an object's content, set on every write; S3 has no sha256 of its own by default. */
@@ -22,18 +30,26 @@ export class S3Store implements FileStore {
   private readonly prefix: string;
 
   constructor(readonly base: string, private readonly client: S3Client) {
+    assertBase(base);
     ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(base));
   }
 
   private key(name: string): string {
+    assertName(this.base, name);
     return `${this.prefix}${name}`;
   }
 
   async stat(name: string): Promise<FileState | undefined> {
     try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
-      const sha256 = r.Metadata?.[SHA256_METADATA];
-      return { size: r.ContentLength ?? 0, ...(sha256 ? { sha256 } : {}) };
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(name), ChecksumMode: ChecksumMode.ENABLED }));
+      const size = r.ContentLength ?? 0;
+      const claimed = r.Metadata?.[SHA256_METADATA];
+      // A full-object checksum S3 computed (composite ones of multipart uploads end in "-N").
+      const computed = r.ChecksumSHA256 && !r.ChecksumSHA256.includes('-') && r.ChecksumType !== 'COMPOSITE' ? Buffer.from(r.ChecksumSHA256, 'base64').toString('hex') : undefined;
+      const etag = r.ETag?.replace(/"/g, '');
+      // Multipart ETags (with "-") are not a hash of the content: no fingerprint.
+      const fingerprint = etag && /^[a-f0-9]{32}$/.test(etag) ? `s3-etag:${etag}:${size}` : undefined;
+      return { size, ...(computed?.length === 64 ? { sha256: computed } : {}), ...(claimed ? { claimedSha256: claimed } : {}), ...(fingerprint ? { fingerprint } : {}) };
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -45,7 +61,7 @@ export class S3Store implements FileStore {
     return r.Body as Readable;
   }
 
-  async write(name: string, body: Readable, size: number, sha256: string): Promise<void> {
+  async write(name: string, body: Readable, size: number, sha256: string): Promise<FileState> {
     // A body that fails (verification, staging read) must abort the request before it completes.
     const abort = new AbortController();
     let bodyError: unknown;
@@ -60,9 +76,11 @@ export class S3Store implements FileStore {
     }
     if (bodyError) throw bodyError;
     const written = await this.stat(name);
-    if (!written || written.size !== size || (sha256 && written.sha256 !== sha256)) {
-      throw new Error(`${this.base}${name}: after upload the object has size ${written?.size ?? 'none'}, sha256 ${written?.sha256 ?? 'none'}; expected ${size}, ${sha256}`);
+    const got = written?.sha256 ?? written?.claimedSha256;
+    if (!written || written.size !== size || (sha256 && (got !== sha256 || (written.sha256 !== undefined && written.sha256 !== sha256)))) {
+      throw new Error(`${this.base}${name}: after upload the object has size ${written?.size ?? 'none'}, sha256 ${got ?? 'none'}; expected ${size}, ${sha256}`);
     }
+    return written;
   }
 
   private async send(body: Readable, name: string, size: number, sha256: string, abortSignal: AbortSignal): Promise<void> {
@@ -72,7 +90,8 @@ export class S3Store implements FileStore {
         Key: this.key(name),
         Body: body,
         ContentLength: size,
-        ...(sha256 ? { Metadata: { [SHA256_METADATA]: sha256 } } : {}),
+        // S3 verifies the body against the checksum and keeps it (returned by stat).
+        ...(sha256 ? { Metadata: { [SHA256_METADATA]: sha256 }, ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64') } : {}),
       }),
       { abortSignal },
     );
@@ -88,6 +107,17 @@ export class S3Store implements FileStore {
       return await (r.Body as { transformToString(): Promise<string> }).transformToString();
     } catch (e) {
       if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async createExclusive(name: string, text: string): Promise<boolean> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(name), Body: text, IfNoneMatch: '*' }));
+      return true;
+    } catch (e) {
+      const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (err?.$metadata?.httpStatusCode === 412 || err?.name === 'PreconditionFailed') return false;
       throw e;
     }
   }

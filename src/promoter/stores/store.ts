@@ -6,18 +6,24 @@ import type { FileState } from '../observed.js';
 export interface FileStore {
   /** The base URL, with a trailing slash (as in the manifest). */
   readonly base: string;
-  /** Size, and sha256 when the store has it recorded cheaply (object metadata); undefined if absent. */
+  /**
+   * Size; sha256 only when the store computed and verified it; the recorded metadata sha256 and a
+   * store-computed fingerprint when available (see FileState); undefined if absent.
+   */
   stat(name: string): Promise<FileState | undefined>;
   read(name: string): Promise<Readable>;
   /**
    * Write `body` so that no reader ever sees it partial: it appears whole under `name` or not at
-   * all. If `body` errors (e.g. verification failed), nothing is left under `name`.
+   * all. If `body` errors (e.g. verification failed), nothing is left under `name`. Returns the
+   * object's state after the write where the store checks it (for the ledger's fingerprint).
    */
-  write(name: string, body: Readable, size: number, sha256: string): Promise<void>;
+  write(name: string, body: Readable, size: number, sha256: string): Promise<FileState | void>;
   /** Delete; a missing object is not an error. */
   delete(name: string): Promise<void>;
   readText(name: string): Promise<string | undefined>;
   writeText(name: string, text: string): Promise<void>;
+  /** Create `name` holding `text` only if it does not exist (atomically); false if it exists. */
+  createExclusive?(name: string, text: string): Promise<boolean>;
 }
 
 export type StoreFactory = (base: string) => FileStore;

@@ -1,0 +1,116 @@
+// Confinement, end to end through promote(): staging reads never leave the staging folder, writes
+// and deletes never leave production (after resolving `..` and symlinks), a ledger cannot name
+// anything outside production, and no error prints the sha256 of a file outside staging.
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createBackends } from '../../src/promoter/backends.js';
+import { promote } from '../../src/promoter/promote.js';
+import { tree } from '../promoter/fixtures.js';
+
+const PROJECT = 'k8s-staging-demo';
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+async function setup(t: import('ava').ExecutionContext) {
+  const { dir, cleanup } = await tree({});
+  t.teardown(cleanup);
+  const staging = join(dir, 'staging', PROJECT);
+  const prod = join(dir, 'prod');
+  const outside = join(dir, 'outside');
+  await mkdir(staging, { recursive: true });
+  await mkdir(prod, { recursive: true });
+  await mkdir(outside, { recursive: true });
+  const manifests = join(dir, 'manifests');
+  const write = async (src: string, dest: string, files: Record<string, string>) => {
+    await mkdir(join(manifests, 'filestores', PROJECT), { recursive: true });
+    await mkdir(join(manifests, 'manifests', PROJECT), { recursive: true });
+    await writeFile(join(manifests, 'filestores', PROJECT, 'filepromoter-manifest.yaml'), `filestores:\n- base: ${src}\n  src: true\n- base: ${dest}\n`);
+    await writeFile(join(manifests, 'manifests', PROJECT, 'files.yaml'), `files:\n${Object.entries(files).map(([n, s]) => `- name: ${n}\n  sha256: "${s}"\n`).join('')}`);
+  };
+  const run = async (opts: { confirm?: boolean; prune?: boolean } = {}) => {
+    const out = { stdout: '', stderr: '' };
+    const io = { stdout: (s: string) => void (out.stdout += s), stderr: (s: string) => void (out.stderr += s) };
+    const r = await promote({ dir: manifests, confirm: opts.confirm ?? false, prune: opts.prune ?? false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends(), io);
+    return { ...r, ...out };
+  };
+  return { dir, staging, prod, outside, write, run, url: (p: string) => `${pathToFileURL(p).href}/` };
+}
+
+test('a staging base with ".." segments cannot read /etc/hostname', async (t) => {
+  const { staging, prod, write, run, url } = await setup(t);
+  const real = await readFile('/etc/hostname');
+  const escaping = `${url(staging)}${'../'.repeat(12)}etc/`;
+  // The manifest even names the real sha256: the copy must still be refused.
+  await write(escaping, url(prod), { hostname: sha(real) });
+  const r = await run({ confirm: true });
+  t.is(r.exitCode, 1);
+  t.regex(r.stdout, /unreachable: staging .*has a "\.\." segment: refusing it/);
+  t.deepEqual(await readdir(prod), [], 'nothing written to production');
+
+  // With a wrong sha256, no error reveals the real file's digest.
+  await write(escaping, url(prod), { hostname: '0'.repeat(64) });
+  const wrong = await run();
+  t.is(wrong.exitCode, 1);
+  t.false((wrong.stdout + wrong.stderr).includes(sha(real)), wrong.stdout);
+});
+
+test('a symlink in staging that leads out is not followed (and its target is never hashed in a message)', async (t) => {
+  const { staging, prod, outside, write, run, url } = await setup(t);
+  const secret = 'a secret outside staging\n';
+  await writeFile(join(outside, 'secret'), secret);
+  await symlink(join(outside, 'secret'), join(staging, 'link'));
+  await mkdir(join(staging, 'dir'));
+  await symlink(outside, join(staging, 'dir', 'up'));
+  await write(url(staging), url(prod), { link: '0'.repeat(64), 'dir/up/secret': sha(secret) });
+  const r = await run({ confirm: true });
+  t.is(r.exitCode, 1);
+  t.false((r.stdout + r.stderr).includes(sha(secret)), r.stdout);
+  t.regex(r.stdout, /outside .*: refusing \(a symlink leads out of the folder\)/);
+  t.deepEqual(await readdir(prod), []);
+});
+
+test('a destination base with ".." or a symlinked folder in production writes nothing outside', async (t) => {
+  const { staging, prod, outside, write, run, url } = await setup(t);
+  await writeFile(join(staging, 'tool'), 'tool v1\n');
+  await write(url(staging), `${url(prod)}../outside/`, { tool: sha('tool v1\n') });
+  const viaDots = await run({ confirm: true });
+  t.is(viaDots.exitCode, 1);
+  t.regex(viaDots.stdout, /has a "\.\." segment: refusing it/);
+  t.deepEqual(await readdir(outside), []);
+
+  await mkdir(join(staging, 'sub'));
+  await writeFile(join(staging, 'sub', 'tool'), 'tool v1\n');
+  await symlink(outside, join(prod, 'sub'));
+  await write(url(staging), url(prod), { 'sub/tool': sha('tool v1\n') });
+  const viaLink = await run({ confirm: true });
+  t.is(viaLink.exitCode, 1);
+  t.regex(viaLink.stdout + viaLink.stderr, /resolves to .*outside .*refusing/);
+  t.deepEqual(await readdir(outside), []);
+});
+
+test('prune refuses a ledger naming ../victim.txt, and leaves the victim alone', async (t) => {
+  const { dir, staging, prod, write, run, url } = await setup(t);
+  await writeFile(join(staging, 'tool'), 'tool v1\n');
+  await write(url(staging), url(prod), { tool: sha('tool v1\n') });
+  t.is((await run({ confirm: true })).exitCode, 0);
+  const victim = join(dir, 'victim.txt');
+  await writeFile(victim, 'not yours\n');
+  const ledgerFile = join(prod, '.artifact-serving/ledger/files--k8s-staging-demo.json');
+  const ledger = JSON.parse(await readFile(ledgerFile, 'utf8'));
+  ledger.files['../victim.txt'] = sha('not yours\n');
+  await writeFile(ledgerFile, JSON.stringify(ledger));
+  const r = await run({ confirm: true, prune: true });
+  t.is(r.exitCode, 1);
+  t.regex(r.stdout, /invalid ledger at "files"\."\.\.\/victim\.txt": file name with a "\.\." segment/);
+  t.is(await readFile(victim, 'utf8'), 'not yours\n');
+
+  // A ledger of another project (or destination), copied here, is not trusted either.
+  ledger.files = { tool: sha('tool v1\n') };
+  ledger.project = 'k8s-staging-other';
+  await writeFile(ledgerFile, JSON.stringify(ledger));
+  const other = await run({ prune: true });
+  t.is(other.exitCode, 1);
+  t.regex(other.stdout, /ledger belongs to project k8s-staging-other/);
+});

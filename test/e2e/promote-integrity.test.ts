@@ -1,0 +1,97 @@
+// Integrity of production objects in S3 (s3rver) and GCS (the recorded fake): an object whose
+// bytes are wrong but whose sha256 metadata was set to match is not counted as promoted. An
+// object this promoter wrote and verified is trusted by the store's own fingerprint (S3 ETag,
+// GCS md5Hash) recorded in the ledger, without downloading it again.
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { createBackends } from '../../src/promoter/backends.js';
+import { promote } from '../../src/promoter/promote.js';
+import { tree } from '../promoter/fixtures.js';
+import { startFakeGcs } from '../promoter/gcs-fake.js';
+import { startS3 } from '../promoter/s3.js';
+
+const PROJECT = 'k8s-staging-bins';
+const sha = (b: string) => createHash('sha256').update(b).digest('hex');
+const GOOD = 'the reviewed binary\n';
+const EVIL = 'something else, same size\n'.slice(0, GOOD.length);
+
+async function setup(t: import('ava').ExecutionContext) {
+  const s3 = await startS3(['prod']);
+  t.teardown(() => s3.stop());
+  const gcs = await startFakeGcs();
+  t.teardown(() => gcs.stop());
+  const { dir, cleanup } = await tree({});
+  t.teardown(cleanup);
+  const staging = join(dir, 'staging', PROJECT);
+  await mkdir(staging, { recursive: true });
+  await writeFile(join(staging, 'tool'), GOOD);
+  const manifests = join(dir, 'manifests');
+  await mkdir(join(manifests, 'filestores', PROJECT), { recursive: true });
+  await mkdir(join(manifests, 'manifests', PROJECT), { recursive: true });
+  await writeFile(join(manifests, 'filestores', PROJECT, 'filepromoter-manifest.yaml'), `filestores:\n- base: ${pathToFileURL(staging).href}/\n  src: true\n- base: s3://prod/bins/\n- base: gs://prod/bins/\n`);
+  await writeFile(join(manifests, 'manifests', PROJECT, 'files.yaml'), `files:\n- name: tool\n  sha256: "${sha(GOOD)}"\n`);
+  // Count content downloads from production (GetObject on S3, alt=media on GCS), not ledger reads.
+  let downloads = 0;
+  s3.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const key = (args.input as { Key?: string }).Key ?? '';
+      if (context.commandName === 'GetObjectCommand' && !key.includes('.artifact-serving')) downloads++;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countDownloads' },
+  );
+  const gcsFetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = String(input instanceof Request ? input.url : input);
+    if (url.includes('alt=media') && !url.includes('.artifact-serving')) downloads++;
+    return fetch(input, init);
+  }) as typeof fetch;
+  const backends = createBackends({ s3: s3.client, env: { GCS_ENDPOINT: gcs.endpoint }, fetch: gcsFetch });
+  const run = async (confirm = false) => {
+    const out = { stdout: '', stderr: '' };
+    const io = { stdout: (s: string) => void (out.stdout += s), stderr: (s: string) => void (out.stderr += s) };
+    const r = await promote({ dir: manifests, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, backends, io);
+    return { ...r, ...out };
+  };
+  const tamper = async (body: string) => {
+    // Wrong bytes, with the metadata set to claim the reviewed sha256.
+    await s3.client.send(new PutObjectCommand({ Bucket: 'prod', Key: 'bins/tool', Body: body, Metadata: { sha256: sha(GOOD) } }));
+    gcs.objects.set('prod/bins/tool', { data: Buffer.from(body), metadata: { sha256: sha(GOOD) } });
+  };
+  return { run, tamper, downloads: () => downloads, resetDownloads: () => (downloads = 0) };
+}
+
+test('wrong bytes under matching sha256 metadata are not "promoted"; our own verified writes are trusted without a download', async (t) => {
+  const { run, tamper, downloads, resetDownloads } = await setup(t);
+  const first = await run(true);
+  t.is(first.exitCode, 0, first.stdout + first.stderr);
+
+  resetDownloads();
+  const again = await run();
+  t.regex(again.stdout, /Nothing to do/);
+  t.is(downloads(), 0, 'the fingerprint recorded in the ledger vouches for our own writes');
+
+  await tamper(EVIL);
+  const r = await run();
+  t.is(r.exitCode, 1, r.stdout);
+  t.regex(r.stdout, new RegExp(`file-conflict: s3://prod/bins/tool has sha256 ${sha(EVIL)}; the manifest says ${sha(GOOD)}`));
+  t.regex(r.stdout, new RegExp(`file-conflict: gs://prod/bins/tool has sha256 ${sha(EVIL)}`));
+  t.notRegex(r.stdout, /Nothing to do: production already matches every manifest\./);
+});
+
+test('an object this promoter did not write is hashed: right bytes pass, wrong bytes are a conflict', async (t) => {
+  const { run, tamper, downloads, resetDownloads } = await setup(t);
+  await tamper(GOOD); // correct content, put there by someone else (no ledger record)
+  const ok = await run();
+  t.is(ok.exitCode, 0, ok.stdout);
+  t.regex(ok.stdout, /Nothing to do/);
+  t.is(downloads(), 2, 'downloaded and hashed once per destination');
+  resetDownloads();
+  await tamper(EVIL);
+  const bad = await run();
+  t.is(bad.exitCode, 1);
+  t.regex(bad.stdout, /file-conflict: s3:\/\/prod\/bins\/tool has sha256 /);
+});
