@@ -1,6 +1,6 @@
 // YAML with its positions kept, so every problem in a config or a promoter manifest can be
 // reported as `file:line:column: message` — the place a reviewer has to look, not just a path.
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { ZodError } from 'zod';
 
 export interface SourceProblem {
@@ -37,7 +37,40 @@ export function parseYamlSource(file: string, text: string): { source?: YamlSour
     return { file, line: pos.line, column: pos.col, message: firstLine(error.message) };
   });
   if (problems.length > 0) return { problems };
-  return { source: { file, text, data: doc.toJS({ maxAliasCount: 100 }), doc, lines }, problems };
+  let data: unknown;
+  try {
+    // The alias guard bounds expansion (uses x nested aliases of an anchor) by the text's size: an
+    // ordinary anchor used a few hundred times loads, a "billion laughs" document does not.
+    data = doc.toJS({ maxAliasCount: Math.max(100, text.length) });
+  } catch (error) {
+    return { problems: [aliasProblem(file, doc, lines, error as Error)] };
+  }
+  return { source: { file, text, data, doc, lines }, problems };
+}
+
+/** toJS throws only for aliases: point at the alias that names no earlier anchor, or the first alias. */
+function aliasProblem(file: string, doc: Document.Parsed, lines: LineCounter, error: Error): SourceProblem {
+  const anchors = new Set<string>();
+  let unresolved: Node | undefined;
+  let first: Node | undefined;
+  visit(doc, {
+    Node(_key, node) {
+      if (isAlias(node)) {
+        first ??= node;
+        if (!anchors.has(node.source)) {
+          unresolved = node;
+          return visit.BREAK;
+        }
+      } else if (node.anchor) anchors.add(node.anchor);
+      return undefined;
+    },
+  });
+  const at = unresolved ?? first;
+  const pos = lines.linePos(at?.range?.[0] ?? 0);
+  const message = unresolved && isAlias(unresolved)
+    ? `unknown alias "*${unresolved.source}": no anchor "&${unresolved.source}" is set before it`
+    : `YAML aliases expand too much (${firstLine(error.message)})`;
+  return { file, line: pos.line, column: pos.col, message };
 }
 
 /** The position of the deepest node that exists along `path` (the whole document if none does). */

@@ -81,3 +81,21 @@ test('a directory with no manifests is an error, not silence', async (t) => {
   t.is(r.findings.length, 1);
   t.regex(r.findings[0]!.message, /no promoter manifests found/);
 });
+
+test('a YAML alias error is positioned and skips only its project; an anchor used 150 times loads', async (t) => {
+  const more = Array.from({ length: 150 }, (_, i) => `- name: app-${i}\n  dmap:\n    "${D1}": *tags\n`).join('');
+  const { dir, cleanup } = await tree({
+    'manifests/k8s-staging-good/promoter-manifest.yaml': 'registries:\n- name: 127.0.0.1:5000/k8s-staging-good\n  src: true\n- name: 127.0.0.1:5001/prod\n',
+    'images/k8s-staging-good/images.yaml': `- name: app\n  dmap:\n    "${D1}": &tags [v1]\n${more}`,
+    'manifests/k8s-staging-bad/promoter-manifest.yaml': 'registries:\n- name: 127.0.0.1:5000/k8s-staging-bad\n  src: true\n- name: 127.0.0.1:5001/prod\n',
+    'images/k8s-staging-bad/images.yaml': `- name: app\n  dmap:\n    "${D1}": [*typo]\n`,
+  });
+  t.teardown(cleanup);
+  const r = await loadManifests(dir);
+  t.deepEqual(r.projects.map((p) => p.project), ['k8s-staging-good']);
+  t.deepEqual(r.findings.map((f) => `${f.severity} ${formatProblem(f).replace(`${dir}/`, '')}`), [
+    'error images/k8s-staging-bad/images.yaml:3:81: unknown alias "*typo": no anchor "&typo" is set before it',
+  ]);
+  const good = r.projects[0];
+  t.is(good?.kind === 'images' ? good.images.length : 0, 151);
+});
