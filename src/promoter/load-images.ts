@@ -1,38 +1,63 @@
 // Load one image project: `manifests/<p>/promoter-manifest.yaml` (registries) beside
-// `images/<p>/images.yaml` (names, digests, tags), kpromo's "thin manifest" layout.
+// `images/<p>/images.yaml` (names, digests, tags), kpromo's "thin manifest" layout; or kpromo's
+// single-file manifest, `registries` and `images` in one file.
+import { stat } from 'node:fs/promises';
 import { isValidDigest, isValidName, isValidTag } from '../oci/reference.js';
 import type { ImageEntry, ImageProject } from './model.js';
 import { imagesFileSchema, promoterManifestSchema } from './schema.js';
-import { stagingViolation, type StagingDeclaration } from './staging.js';
+import { stagingViolation, type StagingPolicy } from './staging.js';
 import { Findings, readYaml, type Parsed } from './yaml-file.js';
+import type { YamlSource } from '../config/yaml-source.js';
 import type { z } from 'zod';
 
+type ImageList = z.infer<typeof imagesFileSchema>;
+
+/**
+ * `imagesFile` is where the thin layout keeps the images; undefined for a single-file manifest.
+ * A manifest that lists `images:` itself must not also have an images file (which one counts?).
+ */
 export async function loadImageProject(
   project: string,
   manifestFile: string,
-  imagesFile: string,
-  declared: StagingDeclaration,
+  imagesFile: string | undefined,
+  policy: StagingPolicy,
 ): Promise<{ project?: ImageProject; findings: Findings }> {
   const findings = new Findings(project);
   const manifest = await readYaml(manifestFile, promoterManifestSchema, findings);
-  const images = await readYaml(imagesFile, imagesFileSchema, findings);
+  let images: { source: YamlSource; list: ImageList; base: PropertyKey[] } | undefined;
+  const files = [manifestFile];
+  if (manifest?.value.imagesPath !== undefined) {
+    findings.at(manifest.source, ['imagesPath'], 'imagesPath is deprecated and ignored (as in kpromo): images are read from images/<project>/images.yaml', 'warning', 'key');
+  }
+  if (manifest && manifest.value.images !== undefined) {
+    if (imagesFile !== undefined && (await stat(imagesFile).then(() => true, () => false))) {
+      findings.at(manifest.source, ['images'], `images are listed here and in ${imagesFile}: keep one of them`, 'error', 'key');
+    }
+    images = { source: manifest.source, list: manifest.value.images, base: ['images'] };
+  } else if (imagesFile !== undefined) {
+    const parsed = await readYaml(imagesFile, imagesFileSchema, findings);
+    if (parsed) images = { source: parsed.source, list: parsed.value, base: [] };
+    files.push(imagesFile);
+  } else if (manifest) {
+    findings.at(manifest.source, [], 'no images: a single-file manifest lists them under "images:" (or put images.yaml beside promoter-manifest.yaml)');
+  }
   // Check both files even when one is broken, so a reviewer sees every problem in one run.
-  const { src, destinations } = manifest ? checkRegistries(project, manifest, declared, findings) : { src: undefined, destinations: [] };
-  const byName = images ? checkImages(images, findings) : new Map<string, ImageEntry>();
+  const { src, destinations } = manifest ? checkRegistries(project, manifest, policy, findings) : { src: undefined, destinations: [] };
+  const byName = images ? checkImages(images.source, images.list, images.base, findings) : new Map<string, ImageEntry>();
   // A full destination repository must be a valid name too (prefix + image name).
   for (const dest of destinations) {
     for (const name of byName.keys()) {
-      if (!isValidName(`${repoPath(dest)}/${name}`)) findings.file(imagesFile, `repository ${dest}/${name} is not a valid name`);
+      if (!isValidName(`${repoPath(dest)}/${name}`)) findings.file(images?.source.file ?? manifestFile, `repository ${dest}/${name} is not a valid name`);
     }
   }
   if (findings.hasErrors || !src || !manifest || !images) return { findings };
   return {
     findings,
-    project: { kind: 'images', id: `images/${project}`, project, files: [manifestFile, imagesFile], src, destinations, images: [...byName.values()] },
+    project: { kind: 'images', id: `images/${project}`, project, files, src, destinations, images: [...byName.values()] },
   };
 }
 
-function checkRegistries(project: string, manifest: Parsed<z.infer<typeof promoterManifestSchema>>, declared: StagingDeclaration, findings: Findings) {
+function checkRegistries(project: string, manifest: Parsed<z.infer<typeof promoterManifestSchema>>, policy: StagingPolicy, findings: Findings) {
   // Registries: exactly one source; duplicates are harmless (kpromo tolerated them), so a warning.
   const regs = manifest.value.registries;
   const srcIdx = regs.flatMap((r, i) => (r.src ? [i] : []));
@@ -50,21 +75,20 @@ function checkRegistries(project: string, manifest: Parsed<z.infer<typeof promot
   });
   if (destinations.length === 0) findings.at(manifest.source, ['registries'], 'no destination registries');
   if (src) {
-    const why = stagingViolation(project, src, declared);
-    if (why) findings.at(manifest.source, ['registries', srcIdx[0] ?? 0, 'name'], why);
+    const why = stagingViolation(project, src, policy.declared);
+    if (why) findings.at(manifest.source, ['registries', srcIdx[0] ?? 0, 'name'], why, policy.severity);
   }
   return { src, destinations };
 }
 
-function checkImages(images: Parsed<z.infer<typeof imagesFileSchema>>, findings: Findings): Map<string, ImageEntry> {
-
+function checkImages(source: YamlSource, list: ImageList, base: PropertyKey[], findings: Findings): Map<string, ImageEntry> {
   // Images: a name may repeat across sections (one per release); merge them, but a tag may
   // point at only one digest per name.
   const byName = new Map<string, ImageEntry>();
   const tagAt = new Map<string, string>(); // `${name}\n${tag}` -> digest
-  (images.value ?? []).forEach((entry, i) => {
+  (list ?? []).forEach((entry, i) => {
     if (!isValidName(entry.name)) {
-      findings.at(images.source, [i, 'name'], `invalid image name "${entry.name}"`);
+      findings.at(source, [...base, i, 'name'], `invalid image name "${entry.name}"`);
       return;
     }
     let merged = byName.get(entry.name);
@@ -74,24 +98,25 @@ function checkImages(images: Parsed<z.infer<typeof imagesFileSchema>>, findings:
     }
     for (const [digest, tagsOrNull] of Object.entries(entry.dmap)) {
       if (!isValidDigest(digest) || !digest.startsWith('sha256:')) {
-        findings.at(images.source, [i, 'dmap', digest], `invalid digest "${digest}": expected sha256: and 64 lowercase hex characters`, 'error', 'key');
+        // Only this edge is left out; the project's other digests are still promoted (as kpromo does).
+        findings.entry(source, [...base, i, 'dmap', digest], `invalid digest "${digest}": expected sha256: and 64 lowercase hex characters; this digest is left out, the rest of ${merged.name} is promoted`, 'key');
         continue;
       }
       const tags = merged.dmap.get(digest) ?? [];
       merged.dmap.set(digest, tags);
       (tagsOrNull ?? []).forEach((tag, j) => {
         if (!isValidTag(tag)) {
-          findings.at(images.source, [i, 'dmap', digest, j], `invalid tag "${tag}"`);
+          findings.at(source, [...base, i, 'dmap', digest, j], `invalid tag "${tag}"`);
           return;
         }
         const key = `${entry.name}\n${tag}`;
         const prior = tagAt.get(key);
         if (prior !== undefined && prior !== digest) {
-          findings.at(images.source, [i, 'dmap', digest, j], `tag ${entry.name}:${tag} is already given to ${prior}; a tag can point at one digest`);
+          findings.at(source, [...base, i, 'dmap', digest, j], `tag ${entry.name}:${tag} is already given to ${prior}; a tag can point at one digest`);
           return;
         }
         if (prior === digest) {
-          findings.at(images.source, [i, 'dmap', digest, j], `tag ${entry.name}:${tag} listed twice for the same digest`, 'warning');
+          findings.at(source, [...base, i, 'dmap', digest, j], `tag ${entry.name}:${tag} listed twice for the same digest`, 'warning');
           return;
         }
         tagAt.set(key, digest);
@@ -99,15 +124,15 @@ function checkImages(images: Parsed<z.infer<typeof imagesFileSchema>>, findings:
       });
     }
     (entry.rollback ?? []).forEach((tag, j) => {
-      if (!isValidTag(tag)) findings.at(images.source, [i, 'rollback', j], `invalid tag "${tag}"`);
+      if (!isValidTag(tag)) findings.at(source, [...base, i, 'rollback', j], `invalid tag "${tag}"`);
       else merged.rollback.add(tag);
     });
   });
   // A rollback marker must name a tag the manifest sets: otherwise it is a typo that allows nothing.
-  (images.value ?? []).forEach((entry, i) => {
+  (list ?? []).forEach((entry, i) => {
     (entry.rollback ?? []).forEach((tag, j) => {
       if (isValidTag(tag) && !tagAt.has(`${entry.name}\n${tag}`)) {
-        findings.at(images.source, [i, 'rollback', j], `rollback names tag "${tag}", which no digest of ${entry.name} has`);
+        findings.at(source, [...base, i, 'rollback', j], `rollback names tag "${tag}", which no digest of ${entry.name} has`);
       }
     });
   });

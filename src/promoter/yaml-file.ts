@@ -2,7 +2,7 @@
 // finding. Shared by the manifest loaders so they all report problems the same way.
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
-import { parseYamlSource, problemAt, zodProblems, type YamlSource } from '../config/yaml-source.js';
+import { formatProblem, parseYamlSource, problemAt, zodProblems, type YamlSource } from '../config/yaml-source.js';
 import type { Finding, Severity } from './model.js';
 
 export interface Parsed<T> {
@@ -19,18 +19,29 @@ export class Findings {
     this.list.push({ ...problemAt(source, path, message, on), severity, project: this.project });
   }
 
+  /** An error that leaves out only this entry; the rest of the project still loads. */
+  entry(source: YamlSource, path: readonly PropertyKey[], message: string, on: 'key' | 'value' = 'value'): void {
+    this.list.push({ ...problemAt(source, path, message, on), severity: 'error', project: this.project, entryOnly: true });
+  }
+
   file(file: string, message: string, severity: Severity = 'error'): void {
     this.list.push({ file, line: 1, column: 1, message, severity, project: this.project });
   }
 
+  /** Errors that keep the whole project from loading. */
   get hasErrors(): boolean {
-    return this.list.some((f) => f.severity === 'error');
+    return this.list.some((f) => f.severity === 'error' && !f.entryOnly);
   }
 
   firstError(): string | undefined {
-    const f = this.list.find((x) => x.severity === 'error');
+    const f = this.list.find((x) => x.severity === 'error' && !x.entryOnly);
     return f && `${f.file}:${f.line}:${f.column}: ${f.message}`;
   }
+}
+
+/** A finding as printed: `file:line:column: message`, warnings and notes prefixed. */
+export function formatFinding(f: Finding): string {
+  return `${f.severity === 'error' ? '' : `${f.severity}: `}${formatProblem(f)}`;
 }
 
 export async function readYaml<S extends z.ZodType>(file: string, schema: S, findings: Findings): Promise<Parsed<z.infer<S>> | undefined> {
