@@ -6,15 +6,15 @@ import type { Filestore } from './schema.js';
 import type { FileEntry, FileProject } from './model.js';
 import { filesFileSchema, filestoresFileSchema, legacyFilesSchema } from './schema.js';
 import { stagingViolation, type StagingPolicy } from './staging.js';
-import { Findings, readYaml, type Parsed } from './yaml-file.js';
-import type { YamlSource } from '../config/yaml-source.js';
+import { Findings, readYaml, type ManifestSource, type Parsed } from './yaml-file.js';
+
 
 // kpromo decodes the hex, so upper case is accepted; it is compared in lower case.
 const SHA256_RE = /^[a-fA-F0-9]{64}$/;
 const BASE_RE = /^(?:s3|gs):\/\/[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](?:\/.*)?$|^file:\/\/\/.*$/;
 
 interface FilesList {
-  source: YamlSource;
+  source: ManifestSource;
   files: { name: string; sha256: string; rollback?: boolean | undefined }[] | null;
 }
 

@@ -31,7 +31,8 @@ export async function validateManifests(opts: ValidateOptions, backends: Backend
   }
   const n = loaded.projects.length;
   const warnings = loaded.findings.filter((f) => f.severity === 'warning').length;
-  const partial = new Set(loaded.findings.filter((f) => f.entryOnly).map((f) => f.project)).size;
+  const names = new Set(loaded.projects.map((p) => p.project));
+  const partial = new Set(loaded.findings.filter((f) => f.entryOnly && names.has(f.project)).map((f) => f.project)).size;
   const counts = `${n} project(s) valid${partial > 0 ? ` (${partial} with entries left out)` : ''}, ${loaded.skipped.size} skipped${warnings > 0 ? `, ${warnings} warning(s)` : ''}`;
   out.stdout(bad === 0 ? `OK: ${n} project(s) valid${warnings > 0 ? `, ${warnings} warning(s)` : ''}${opts.online ? ', staging checked' : ''}.\n` : `${bad} problem(s); ${counts}.\n`);
   return bad === 0 ? 0 : 1;
