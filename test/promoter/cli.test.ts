@@ -56,3 +56,17 @@ test('promote a folder-to-folder project through promoteCommand, and once throug
   t.is(await promoteCommand([m], again.io), 0);
   t.regex(again.out.stdout, /Nothing to do: production already matches every manifest\./);
 });
+
+test('validate FILE takes a kpromo single-file manifest; a redirector config still goes to the config check', async (t) => {
+  const { main } = await import('../../src/cli.js');
+  const { dir, cleanup } = await tree({
+    'k8s-staging-x/manifest.yaml': `registries:\n- name: 127.0.0.1:5000/k8s-staging-x\n  src: true\n- name: 127.0.0.1:5001/prod\nimages:\n- name: app\n  dmap:\n    "sha256:${'a'.repeat(64)}": ["v1"]\n`,
+  });
+  t.teardown(cleanup);
+  const a = io();
+  t.is(await main(['validate', join(dir, 'k8s-staging-x/manifest.yaml')], a.io), 0, a.out.stderr);
+  t.is(a.out.stdout, 'OK: 1 project(s) valid.\n');
+  const b = io();
+  t.is(await main(['validate', join(REPO, 'config/example.yaml')], b.io), 0, b.out.stderr);
+  t.regex(b.out.stdout, /example\.yaml: ok/);
+});
