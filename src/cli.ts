@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // artifact-serving: serve | validate | explain | promote. Each command is a function taking its
 // arguments and an output sink, so tests run them in-process as well as through the binary.
-import { realpathSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { explainCommand } from './commands/explain.js';
@@ -14,9 +14,9 @@ const USAGE = `artifact-serving: serve artifacts from the best mirror for each c
 
 Usage:
   artifact-serving serve --config FILE [--port N] [--host ADDR]   run the redirector
-  artifact-serving validate FILE|DIR                              check a redirector config, or a directory of promoter manifests
+  artifact-serving validate FILE|DIR                              check a redirector config, or promoter manifests (a directory or one file)
   artifact-serving explain --config FILE --ip IP PATH              show how a request from IP would be routed, and why
-  artifact-serving promote DIR [--confirm]                         plan (and with --confirm, run) a promotion
+  artifact-serving promote DIR|FILE [--confirm]                    plan (and with --confirm, run) a promotion
   artifact-serving report [--prices FILE] [--json] LOG...          cost, latency and reach per mirror and country from access logs
 
 Run 'artifact-serving COMMAND --help' for a command's options.`;
@@ -66,11 +66,20 @@ async function run(argv: string[], io: CliIO): Promise<number> {
 async function validateCommand(args: string[], io: CliIO): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, strict: false });
   const target = positionals[0];
-  if (target && isDirectory(target)) {
+  if (target && (isDirectory(target) || isPromoterManifest(target))) {
     const { validateManifestsCommand } = await import('./promoter/cli.js');
     return validateManifestsCommand(args, io);
   }
   return validateConfigCommand(args, io);
+}
+
+/** A kpromo single-file manifest (registries/filestores at the top), not a redirector config. */
+function isPromoterManifest(path: string): boolean {
+  try {
+    return /^(?:registries|filestores):/m.test(readFileSync(path, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 function isDirectory(path: string): boolean {

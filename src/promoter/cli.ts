@@ -9,10 +9,12 @@ import { promote } from './promote.js';
 import { validateManifests } from './validate.js';
 
 
-const PROMOTE_HELP = `Usage: artifact-serving promote DIR [--confirm] [--prune] [--project NAME] [--parallel N] [--all]
+const PROMOTE_HELP = `Usage: artifact-serving promote DIR|FILE [--confirm] [--prune] [--project NAME] [--parallel N] [--all]
 
 Promote images and files from each project's staging area to production, as the reviewed
-manifests under DIR say (kpromo layouts: manifests/+images/, filestores/+manifests/, files/).
+manifests under DIR say (kpromo's forms: manifests/+images/ and filestores/+manifests/ at DIR or
+one level below; a project folder with promoter-manifest.yaml or filepromoter-manifest.yaml; or
+one single-file manifest FILE). The legacy files/ folder is not read (as in kpromo).
 
 Without --confirm this is a dry run: it prints the plan per project and destination (copy, tag,
 move, delete, bytes) and exits 1 if the plan has an error (missing in staging, sha256 mismatch,
@@ -29,12 +31,13 @@ S3 endpoints and credentials come from the usual AWS environment (AWS_ENDPOINT_U
 S3-compatible servers); registry credentials from docker's config.json (DOCKER_CONFIG).
 `;
 
-const VALIDATE_HELP = `Usage: artifact-serving validate DIR [--online] [--project NAME] [--parallel N]
+const VALIDATE_HELP = `Usage: artifact-serving validate DIR|FILE [--online] [--project NAME] [--parallel N]
 
-Check promoter manifests under DIR: strict schema, digest and tag syntax, duplicate or
-overlapping tags, and that each project promotes only out of its own staging area. Problems are
-printed as file:line:column: message. With --online, also check that every digest and file exists
-in staging with the right sha256. Exits 1 if anything is wrong.
+Check promoter manifests under DIR (or one single-file manifest): strict schema, digest and tag
+syntax, duplicate or overlapping tags, and that each project promotes only out of its own
+staging area (a warning unless promoter-staging.yaml says outsideStaging: error). Problems are
+printed as file:line:column: message; warnings and notes are prefixed so. With --online, also
+check that every digest and file exists in staging with the right sha256. Exits 1 on any error.
 `;
 
 type Options = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;

@@ -1,18 +1,20 @@
 // Load one file project: a filestore list (one `src: true`, the rest destinations) and one or
-// more `files:` lists. Both kpromo layouts end here: `filestores/<p>/filepromoter-manifest.yaml`
-// with `manifests/<p>/*.yaml`, and the older single `files/<p>/manifest.yaml` holding both.
+// more `files:` lists. Every kpromo form ends here: `filestores/<p>/filepromoter-manifest.yaml`
+// with `manifests/<p>/*.yaml`; a project folder with `filepromoter-manifest.yaml` beside
+// `files.yaml` or a `files/` folder; and the older single file holding both lists.
 import type { Filestore } from './schema.js';
 import type { FileEntry, FileProject } from './model.js';
 import { filesFileSchema, filestoresFileSchema, legacyFilesSchema } from './schema.js';
-import { stagingViolation, type StagingDeclaration } from './staging.js';
-import { Findings, readYaml, type Parsed } from './yaml-file.js';
-import type { YamlSource } from '../config/yaml-source.js';
+import { stagingViolation, type StagingPolicy } from './staging.js';
+import { Findings, readYaml, type ManifestSource, type Parsed } from './yaml-file.js';
 
-const SHA256_RE = /^[a-f0-9]{64}$/;
+
+// kpromo decodes the hex, so upper case is accepted; it is compared in lower case.
+const SHA256_RE = /^[a-fA-F0-9]{64}$/;
 const BASE_RE = /^(?:s3|gs):\/\/[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](?:\/.*)?$|^file:\/\/\/.*$/;
 
 interface FilesList {
-  source: YamlSource;
+  source: ManifestSource;
   files: { name: string; sha256: string; rollback?: boolean | undefined }[] | null;
 }
 
@@ -20,7 +22,7 @@ export async function loadFileProject(
   project: string,
   filestoresFile: string,
   manifestFiles: string[],
-  declared: StagingDeclaration,
+  policy: StagingPolicy,
 ): Promise<{ project?: FileProject; findings: Findings }> {
   const findings = new Findings(project);
   const stores = await readYaml(filestoresFile, filestoresFileSchema, findings);
@@ -30,15 +32,15 @@ export async function loadFileProject(
     if (parsed) lists.push({ source: parsed.source, files: parsed.value.files });
   }
   if (!stores) return { findings };
-  return build(`files/${project}`, project, stores, lists, [filestoresFile, ...manifestFiles], declared, findings);
+  return build(`files/${project}`, project, stores, lists, [filestoresFile, ...manifestFiles], policy, findings);
 }
 
-export async function loadLegacyFileProject(project: string, file: string, declared: StagingDeclaration): Promise<{ project?: FileProject; findings: Findings }> {
+export async function loadLegacyFileProject(project: string, file: string, policy: StagingPolicy): Promise<{ project?: FileProject; findings: Findings }> {
   const findings = new Findings(project);
   const parsed = await readYaml(file, legacyFilesSchema, findings);
   if (!parsed) return { findings };
   const stores = { source: parsed.source, value: { filestores: parsed.value.filestores } };
-  return build(`files-legacy/${project}`, project, stores, [{ source: parsed.source, files: parsed.value.files }], [file], declared, findings);
+  return build(`files-legacy/${project}`, project, stores, [{ source: parsed.source, files: parsed.value.files }], [file], policy, findings);
 }
 
 function build(
@@ -47,7 +49,7 @@ function build(
   stores: Parsed<{ filestores: Filestore[] }>,
   lists: FilesList[],
   files: string[],
-  declared: StagingDeclaration,
+  policy: StagingPolicy,
   findings: Findings,
 ): { project?: FileProject; findings: Findings } {
   const fs = stores.value.filestores;
@@ -68,8 +70,8 @@ function build(
   });
   if (destinations.length === 0) findings.at(stores.source, ['filestores'], 'no destination filestores');
   if (src) {
-    const why = stagingViolation(project, src, declared);
-    if (why) findings.at(stores.source, ['filestores', srcIdx[0] ?? 0, 'base'], why);
+    const why = stagingViolation(project, src, policy.declared);
+    if (why) findings.at(stores.source, ['filestores', srcIdx[0] ?? 0, 'base'], why, policy.severity);
   }
 
   const entries = new Map<string, FileEntry>();
@@ -82,11 +84,12 @@ function build(
         return;
       }
       if (!SHA256_RE.test(f.sha256)) {
-        findings.at(list.source, ['files', i, 'sha256'], `invalid sha256 "${f.sha256}": expected 64 lowercase hex characters`);
+        findings.at(list.source, ['files', i, 'sha256'], `invalid sha256 "${f.sha256}": expected 64 hex characters`);
         return;
       }
+      const sha256 = f.sha256.toLowerCase();
       const prior = entries.get(f.name);
-      if (prior && prior.sha256 !== f.sha256) {
+      if (prior && prior.sha256 !== sha256) {
         findings.at(list.source, ['files', i, 'sha256'], `${f.name} is already listed with sha256 ${prior.sha256}`);
         return;
       }
@@ -95,7 +98,7 @@ function build(
         prior.rollback ||= f.rollback === true;
         return;
       }
-      entries.set(f.name, { name: f.name, sha256: f.sha256, rollback: f.rollback === true });
+      entries.set(f.name, { name: f.name, sha256, rollback: f.rollback === true });
     });
   }
   if (findings.hasErrors || !src) return { findings };

@@ -1,38 +1,71 @@
 // Load one image project: `manifests/<p>/promoter-manifest.yaml` (registries) beside
-// `images/<p>/images.yaml` (names, digests, tags), kpromo's "thin manifest" layout.
+// `images/<p>/images.yaml` (names, digests, tags), kpromo's "thin manifest" layout; or kpromo's
+// single-file manifest, `registries` and `images` in one file.
+import { stat } from 'node:fs/promises';
 import { isValidDigest, isValidName, isValidTag } from '../oci/reference.js';
 import type { ImageEntry, ImageProject } from './model.js';
+import { readImageItem } from './images-fast.js';
 import { imagesFileSchema, promoterManifestSchema } from './schema.js';
-import { stagingViolation, type StagingDeclaration } from './staging.js';
-import { Findings, readYaml, type Parsed } from './yaml-file.js';
+import { stagingViolation, type StagingPolicy } from './staging.js';
+import { Findings, forEachListItem, readYaml, type ManifestSource, type Parsed } from './yaml-file.js';
+
 import type { z } from 'zod';
 
+type ImageList = z.infer<typeof imagesFileSchema>;
+
+/**
+ * `imagesFile` is where the thin layout keeps the images; undefined for a single-file manifest.
+ * A manifest that lists `images:` itself must not also have an images file (which one counts?).
+ */
 export async function loadImageProject(
   project: string,
   manifestFile: string,
-  imagesFile: string,
-  declared: StagingDeclaration,
+  imagesFile: string | undefined,
+  policy: StagingPolicy,
 ): Promise<{ project?: ImageProject; findings: Findings }> {
   const findings = new Findings(project);
   const manifest = await readYaml(manifestFile, promoterManifestSchema, findings);
-  const images = await readYaml(imagesFile, imagesFileSchema, findings);
+  let merger = new ImageMerger([], findings);
+  let imagesSource: ManifestSource | undefined;
+  const files = [manifestFile];
+  if (manifest?.value.imagesPath !== undefined) {
+    findings.at(manifest.source, ['imagesPath'], 'imagesPath is deprecated and ignored (as in kpromo): images are read from images/<project>/images.yaml', 'warning', 'key');
+  }
+  if (manifest && manifest.value.images !== undefined) {
+    if (imagesFile !== undefined && (await stat(imagesFile).then(() => true, () => false))) {
+      findings.at(manifest.source, ['images'], `images are listed here and in ${imagesFile}: keep one of them`, 'error', 'key');
+    }
+    merger = new ImageMerger(['images'], findings);
+    imagesSource = manifest.source;
+    (manifest.value.images ?? []).forEach((item, i) => merger.add(item, i, manifest.source));
+  } else if (imagesFile !== undefined) {
+    // Item by item: a 50 MB images.yaml is merged as it is read, never held whole.
+    const add = (item: unknown, i: number, source: ManifestSource) => merger.add(item as ImageItem, i, source);
+    const reset = () => {
+      merger = new ImageMerger([], findings);
+    };
+    imagesSource = await forEachListItem(imagesFile, imagesFileSchema, findings, add, reset, readImageItem);
+    files.push(imagesFile);
+  } else if (manifest) {
+    findings.at(manifest.source, [], 'no images: a single-file manifest lists them under "images:" (or put images.yaml beside promoter-manifest.yaml)');
+  }
   // Check both files even when one is broken, so a reviewer sees every problem in one run.
-  const { src, destinations } = manifest ? checkRegistries(project, manifest, declared, findings) : { src: undefined, destinations: [] };
-  const byName = images ? checkImages(images, findings) : new Map<string, ImageEntry>();
+  const { src, destinations } = manifest ? checkRegistries(project, manifest, policy, findings) : { src: undefined, destinations: [] };
+  const byName = imagesSource ? merger.finish() : new Map<string, ImageEntry>();
   // A full destination repository must be a valid name too (prefix + image name).
   for (const dest of destinations) {
     for (const name of byName.keys()) {
-      if (!isValidName(`${repoPath(dest)}/${name}`)) findings.file(imagesFile, `repository ${dest}/${name} is not a valid name`);
+      if (!isValidName(`${repoPath(dest)}/${name}`)) findings.file(imagesSource?.file ?? manifestFile, `repository ${dest}/${name} is not a valid name`);
     }
   }
-  if (findings.hasErrors || !src || !manifest || !images) return { findings };
+  if (findings.hasErrors || !src || !manifest || !imagesSource) return { findings };
   return {
     findings,
-    project: { kind: 'images', id: `images/${project}`, project, files: [manifestFile, imagesFile], src, destinations, images: [...byName.values()] },
+    project: { kind: 'images', id: `images/${project}`, project, files, src, destinations, images: [...byName.values()] },
   };
 }
 
-function checkRegistries(project: string, manifest: Parsed<z.infer<typeof promoterManifestSchema>>, declared: StagingDeclaration, findings: Findings) {
+function checkRegistries(project: string, manifest: Parsed<z.infer<typeof promoterManifestSchema>>, policy: StagingPolicy, findings: Findings) {
   // Registries: exactly one source; duplicates are harmless (kpromo tolerated them), so a warning.
   const regs = manifest.value.registries;
   const srcIdx = regs.flatMap((r, i) => (r.src ? [i] : []));
@@ -50,68 +83,85 @@ function checkRegistries(project: string, manifest: Parsed<z.infer<typeof promot
   });
   if (destinations.length === 0) findings.at(manifest.source, ['registries'], 'no destination registries');
   if (src) {
-    const why = stagingViolation(project, src, declared);
-    if (why) findings.at(manifest.source, ['registries', srcIdx[0] ?? 0, 'name'], why);
+    const why = stagingViolation(project, src, policy.declared);
+    if (why) findings.at(manifest.source, ['registries', srcIdx[0] ?? 0, 'name'], why, policy.severity);
   }
   return { src, destinations };
 }
 
-function checkImages(images: Parsed<z.infer<typeof imagesFileSchema>>, findings: Findings): Map<string, ImageEntry> {
+type ImageItem = NonNullable<ImageList>[number];
 
-  // Images: a name may repeat across sections (one per release); merge them, but a tag may
-  // point at only one digest per name.
-  const byName = new Map<string, ImageEntry>();
-  const tagAt = new Map<string, string>(); // `${name}\n${tag}` -> digest
-  (images.value ?? []).forEach((entry, i) => {
+/**
+ * Merges image entries, one at a time as they are read, into one entry per name: a name may
+ * repeat across sections (one per release), but a tag may point at only one digest per name.
+ */
+class ImageMerger {
+  readonly byName = new Map<string, ImageEntry>();
+  private readonly tagAt = new Map<string, Map<string, string>>(); // name -> tag -> digest
+  private readonly rollbacks: { source: ManifestSource; i: number; j: number; name: string; tag: string }[] = [];
+
+  constructor(private readonly base: PropertyKey[], private readonly findings: Findings) {}
+
+  add(entry: ImageItem, i: number, source: ManifestSource): void {
+    const { base, findings } = this;
     if (!isValidName(entry.name)) {
-      findings.at(images.source, [i, 'name'], `invalid image name "${entry.name}"`);
+      findings.at(source, [...base, i, 'name'], `invalid image name "${entry.name}"`);
       return;
     }
-    let merged = byName.get(entry.name);
-    if (!merged) {
+    let merged = this.byName.get(entry.name);
+    let tagsOf = this.tagAt.get(entry.name);
+    if (!merged || !tagsOf) {
       merged = { name: entry.name, dmap: new Map(), rollback: new Set() };
-      byName.set(entry.name, merged);
+      this.byName.set(entry.name, merged);
+      tagsOf = new Map();
+      this.tagAt.set(entry.name, tagsOf);
     }
-    for (const [digest, tagsOrNull] of Object.entries(entry.dmap)) {
+    for (const digest in entry.dmap) {
+      const tagsOrNull = entry.dmap[digest];
       if (!isValidDigest(digest) || !digest.startsWith('sha256:')) {
-        findings.at(images.source, [i, 'dmap', digest], `invalid digest "${digest}": expected sha256: and 64 lowercase hex characters`, 'error', 'key');
+        // Only this edge is left out; the project's other digests are still promoted (as kpromo does).
+        findings.entry(source, [...base, i, 'dmap', digest], `invalid digest "${digest}": expected sha256: and 64 lowercase hex characters; this digest is left out, the rest of ${merged.name} is promoted`, 'key');
         continue;
       }
-      const tags = merged.dmap.get(digest) ?? [];
-      merged.dmap.set(digest, tags);
-      (tagsOrNull ?? []).forEach((tag, j) => {
+      // The manifest's own array when every tag is fine (the usual case): no copy at 500k digests.
+      const given = tagsOrNull ?? [];
+      const keep = given.map((tag, j) => {
         if (!isValidTag(tag)) {
-          findings.at(images.source, [i, 'dmap', digest, j], `invalid tag "${tag}"`);
-          return;
+          findings.at(source, [...base, i, 'dmap', digest, j], `invalid tag "${tag}"`);
+          return false;
         }
-        const key = `${entry.name}\n${tag}`;
-        const prior = tagAt.get(key);
+        const prior = tagsOf.get(tag);
         if (prior !== undefined && prior !== digest) {
-          findings.at(images.source, [i, 'dmap', digest, j], `tag ${entry.name}:${tag} is already given to ${prior}; a tag can point at one digest`);
-          return;
+          findings.at(source, [...base, i, 'dmap', digest, j], `tag ${entry.name}:${tag} is already given to ${prior}; a tag can point at one digest`);
+          return false;
         }
         if (prior === digest) {
-          findings.at(images.source, [i, 'dmap', digest, j], `tag ${entry.name}:${tag} listed twice for the same digest`, 'warning');
-          return;
+          findings.at(source, [...base, i, 'dmap', digest, j], `tag ${entry.name}:${tag} listed twice for the same digest`, 'warning');
+          return false;
         }
-        tagAt.set(key, digest);
-        tags.push(tag);
+        tagsOf.set(tag, digest);
+        return true;
       });
+      const added = keep.includes(false) ? given.filter((_, j) => keep[j]) : given;
+      const known = merged.dmap.get(digest);
+      merged.dmap.set(digest, known ? [...known, ...added] : added);
     }
     (entry.rollback ?? []).forEach((tag, j) => {
-      if (!isValidTag(tag)) findings.at(images.source, [i, 'rollback', j], `invalid tag "${tag}"`);
-      else merged.rollback.add(tag);
-    });
-  });
-  // A rollback marker must name a tag the manifest sets: otherwise it is a typo that allows nothing.
-  (images.value ?? []).forEach((entry, i) => {
-    (entry.rollback ?? []).forEach((tag, j) => {
-      if (isValidTag(tag) && !tagAt.has(`${entry.name}\n${tag}`)) {
-        findings.at(images.source, [i, 'rollback', j], `rollback names tag "${tag}", which no digest of ${entry.name} has`);
+      if (!isValidTag(tag)) findings.at(source, [...base, i, 'rollback', j], `invalid tag "${tag}"`);
+      else {
+        merged.rollback.add(tag);
+        this.rollbacks.push({ source, i, j, name: entry.name, tag });
       }
     });
-  });
-  return byName;
+  }
+
+  /** A rollback marker must name a tag the manifest sets: otherwise it is a typo that allows nothing. */
+  finish(): Map<string, ImageEntry> {
+    for (const { source, i, j, name, tag } of this.rollbacks) {
+      if (!this.tagAt.get(name)?.has(tag)) this.findings.at(source, [...this.base, i, 'rollback', j], `rollback names tag "${tag}", which no digest of ${name} has`);
+    }
+    return this.byName;
+  }
 }
 
 /** host[:port]/path: the part a distribution API call puts after /v2/. */

@@ -1,47 +1,44 @@
-// Find and load every project under a manifests directory. Recognised layouts (kpromo's, at DIR
-// itself or one level below it, so both `k8s.io/registry.k8s.io` and `k8s.io` work):
-//   images:  manifests/<p>/promoter-manifest.yaml + images/<p>/images.yaml
-//   files:   filestores/<p>/filepromoter-manifest.yaml + manifests/<p>/*.yaml
-//   legacy:  files/<p>/manifest.yaml (filestores and files in one file)
+// Find and load every project under a manifests path. Recognised (kpromo's forms):
+//   images:  manifests/<p>/promoter-manifest.yaml + images/<p>/images.yaml   (at DIR or one level below,
+//   files:   filestores/<p>/filepromoter-manifest.yaml + manifests/<p>/*.yaml  so both k8s.io and
+//                                                                             k8s.io/registry.k8s.io work)
+//   one image project folder:  DIR/promoter-manifest.yaml (with `images:`, or images.yaml beside it)
+//   one file project folder:   DIR/filepromoter-manifest.yaml + DIR/files.yaml and/or DIR/files/*.yaml
+//   one file:                  a single-file manifest, `registries`+`images` or `filestores`+`files`
+// The legacy `files/<p>/manifest.yaml` folder is not walked (kpromo's manifest walk ignores it, and
+// it overlaps the live filestores projects); it is noted, and one of its files can be given directly.
 // Each project is loaded on its own: an error skips that project, never the others.
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parseYamlSource, sortProblems, zodProblems } from '../config/yaml-source.js';
 import type { Finding, LoadResult, Project } from './model.js';
 import { loadFileProject, loadLegacyFileProject } from './load-files.js';
 import { loadImageProject } from './load-images.js';
-import { STAGING_FILE, stagingDeclarationSchema, type StagingDeclaration } from './staging.js';
-import type { Findings } from './yaml-file.js';
+import { DEFAULT_STAGING_POLICY, STAGING_FILE, stagingDeclarationSchema, type StagingPolicy } from './staging.js';
+import { Findings } from './yaml-file.js';
 
-export async function loadManifests(dir: string, only?: string): Promise<LoadResult> {
+type Load = Promise<{ project?: Project; findings: Findings }>;
+
+export async function loadManifests(path: string, only?: string): Promise<LoadResult> {
   const findings: Finding[] = [];
-  const { declared, findings: declFindings } = await loadStagingDeclaration(dir);
+  const isFile = await stat(path).then((s) => s.isFile(), () => false);
+  const dir = isFile ? dirname(path) : path;
+  const { policy, findings: declFindings } = await loadStagingPolicy(dir);
   findings.push(...declFindings);
-  const loads: Promise<{ project?: Project; findings: Findings }>[] = [];
-  const roots = [dir, ...(await subdirs(dir)).map((d) => join(dir, d))];
-  let layouts = 0;
-  for (const root of roots) {
-    const has = new Set(await subdirs(root));
-    if (has.has('manifests') && has.has('images')) {
-      layouts++;
-      loads.push(...(await imageProjects(root, declared, only)));
-    } else if (has.has('filestores')) {
-      layouts++;
-      loads.push(...(await fileProjects(root, declared, only)));
-    }
-    if (has.has('files')) {
-      for (const p of await subdirs(join(root, 'files'))) {
-        if (only && p !== only) continue;
-        const file = join(root, 'files', p, 'manifest.yaml');
-        if (await exists(file)) {
-          layouts++;
-          loads.push(loadLegacyFileProject(p, file, declared));
-        }
-      }
-    }
-  }
-  if (layouts === 0) {
-    findings.push({ file: dir, line: 1, column: 1, severity: 'error', project: '', message: 'no promoter manifests found: expected manifests/+images/, filestores/+manifests/ or files/ here or one level below' });
+  const loads: Load[] = [];
+  // A single project (a file, or a project folder) is named after its folder: the staging area's name.
+  const single = (name: string) => !only || only === name;
+  if (isFile) {
+    if (single(basename(dir))) loads.push(loadSingleFile(basename(dir), path, policy));
+  } else if (await exists(join(dir, 'filepromoter-manifest.yaml'))) {
+    const lists = [...((await exists(join(dir, 'files.yaml'))) ? [join(dir, 'files.yaml')] : []), ...(await yamlFiles(join(dir, 'files')))];
+    if (lists.length > 0 && single(basename(dir))) loads.push(loadFileProject(basename(dir), join(dir, 'filepromoter-manifest.yaml'), lists, policy));
+    if (lists.length === 0) findings.push({ file: join(dir, 'filepromoter-manifest.yaml'), line: 1, column: 1, severity: 'error', project: basename(dir), message: 'no files lists: expected files.yaml or a files/ folder beside this file' });
+  } else if (await exists(join(dir, 'promoter-manifest.yaml'))) {
+    const images = join(dir, 'images.yaml');
+    if (single(basename(dir))) loads.push(loadImageProject(basename(dir), join(dir, 'promoter-manifest.yaml'), (await exists(images)) ? images : undefined, policy));
+  } else {
+    await walkLayouts(dir, policy, only, loads, findings);
   }
   const projects: Project[] = [];
   const skipped = new Map<string, string>();
@@ -54,40 +51,89 @@ export async function loadManifests(dir: string, only?: string): Promise<LoadRes
   return { projects, findings, skipped };
 }
 
-async function imageProjects(root: string, declared: StagingDeclaration, only?: string) {
+/** kpromo's multi-project layouts at `dir` itself or one level below it. */
+async function walkLayouts(dir: string, policy: StagingPolicy, only: string | undefined, loads: Load[], findings: Finding[]): Promise<void> {
+  const roots = [dir, ...(await subdirs(dir)).map((d) => join(dir, d))];
+  let layouts = 0;
+  for (const root of roots) {
+    const has = new Set(await subdirs(root));
+    if (has.has('manifests') && has.has('images')) {
+      layouts++;
+      loads.push(...(await imageProjects(root, policy, only)));
+    } else if (has.has('filestores')) {
+      layouts++;
+      loads.push(...(await fileProjects(root, policy, only)));
+    }
+    if (has.has('files')) {
+      const legacy = [];
+      for (const p of await subdirs(join(root, 'files'))) {
+        if ((!only || p === only) && (await exists(join(root, 'files', p, 'manifest.yaml')))) legacy.push(p);
+      }
+      if (legacy.length > 0) {
+        findings.push({
+          file: join(root, 'files'),
+          line: 1,
+          column: 1,
+          severity: 'note',
+          project: '',
+          message: `not read: the legacy single-file form (files/<project>/manifest.yaml, ${legacy.length} project(s)), which kpromo's manifest walk ignores too; to promote one, give its file: promote ${join(root, 'files', legacy[0] as string, 'manifest.yaml')}`,
+        });
+      }
+    }
+  }
+  if (layouts === 0) {
+    findings.push({ file: dir, line: 1, column: 1, severity: 'error', project: '', message: 'no promoter manifests found: expected manifests/+images/ or filestores/+manifests/ here or one level below, or a project folder with promoter-manifest.yaml or filepromoter-manifest.yaml' });
+  }
+}
+
+/** One file given directly: a full image manifest (`registries`, `images`) or a file manifest with both lists. */
+async function loadSingleFile(project: string, file: string, policy: StagingPolicy): Load {
+  let text = '';
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    // loadImageProject reports the unreadable file.
+  }
+  // Which kind: the first top-level key decides (the loaders then check the whole file strictly).
+  const key = /^(registries|filestores|files|images)\s*:/m.exec(text)?.[1];
+  if (key === 'filestores' || key === 'files') return loadLegacyFileProject(project, file, policy);
+  return loadImageProject(project, file, undefined, policy);
+}
+
+async function imageProjects(root: string, policy: StagingPolicy, only?: string) {
   const names = new Set([...(await subdirs(join(root, 'manifests'))), ...(await subdirs(join(root, 'images')))]);
   return [...names]
     .filter((p) => !only || p === only)
     .sort()
-    .map((p) => loadImageProject(p, join(root, 'manifests', p, 'promoter-manifest.yaml'), join(root, 'images', p, 'images.yaml'), declared));
+    .map((p) => loadImageProject(p, join(root, 'manifests', p, 'promoter-manifest.yaml'), join(root, 'images', p, 'images.yaml'), policy));
 }
 
-async function fileProjects(root: string, declared: StagingDeclaration, only?: string) {
+async function fileProjects(root: string, policy: StagingPolicy, only?: string) {
   const names = new Set([...(await subdirs(join(root, 'filestores'))), ...(await subdirs(join(root, 'manifests')))]);
   const out = [];
   for (const p of [...names].sort()) {
     if (only && p !== only) continue;
-    const listDir = join(root, 'manifests', p);
-    const lists = (await yamlFiles(listDir)).map((f) => join(listDir, f));
-    out.push(loadFileProject(p, join(root, 'filestores', p, 'filepromoter-manifest.yaml'), lists, declared));
+    out.push(loadFileProject(p, join(root, 'filestores', p, 'filepromoter-manifest.yaml'), await yamlFiles(join(root, 'manifests', p)), policy));
   }
   return out;
 }
 
-async function loadStagingDeclaration(dir: string): Promise<{ declared: StagingDeclaration; findings: Finding[] }> {
+async function loadStagingPolicy(dir: string): Promise<{ policy: StagingPolicy; findings: Finding[] }> {
   const file = join(dir, STAGING_FILE);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch {
-    return { declared: new Map(), findings: [] };
+    return { policy: DEFAULT_STAGING_POLICY, findings: [] };
   }
   const { source, problems } = parseYamlSource(file, text);
   const asFindings = (ps: typeof problems): Finding[] => ps.map((p) => ({ ...p, severity: 'error', project: '' }));
-  if (!source) return { declared: new Map(), findings: asFindings(problems) };
-  const parsed = stagingDeclarationSchema.safeParse(source.data);
-  if (!parsed.success) return { declared: new Map(), findings: asFindings(zodProblems(source, parsed.error)) };
-  return { declared: new Map(Object.entries(parsed.data.staging)), findings: [] };
+  // A broken policy fails closed: the staging rule is then an error for every project.
+  const broken: StagingPolicy = { declared: new Map(), severity: 'error' };
+  if (!source) return { policy: broken, findings: asFindings(problems) };
+  const parsed = stagingDeclarationSchema.safeParse(source.data ?? {});
+  if (!parsed.success) return { policy: broken, findings: asFindings(zodProblems(source, parsed.error)) };
+  return { policy: { declared: new Map(Object.entries(parsed.data.staging ?? {})), severity: parsed.data.outsideStaging ?? 'warning' }, findings: [] };
 }
 
 async function subdirs(dir: string): Promise<string[]> {
@@ -98,9 +144,11 @@ async function subdirs(dir: string): Promise<string[]> {
   }
 }
 
+/** The YAML files under `dir`, in its subfolders too (kpromo walks them), sorted by path. */
 async function yamlFiles(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && /\.ya?ml$/.test(e.name)).map((e) => e.name).sort();
+    const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+    return entries.filter((e) => e.isFile() && /\.ya?ml$/.test(e.name)).map((e) => join(e.parentPath, e.name)).sort();
   } catch {
     return [];
   }

@@ -44,12 +44,18 @@ export interface FileProject extends ProjectBase {
 
 export type Project = ImageProject | FileProject;
 
-export type Severity = 'error' | 'warning';
+/** A note only informs (e.g. a folder deliberately not read); it never changes the outcome. */
+export type Severity = 'error' | 'warning' | 'note';
 
 export interface Finding extends SourceProblem {
   severity: Severity;
   /** The project the finding belongs to (an error there skips that project only). */
   project: string;
+  /**
+   * An error that leaves out only the manifest entry it is about (one malformed digest): the rest
+   * of the project still loads and is planned, as kpromo does. The run still exits 1.
+   */
+  entryOnly?: boolean;
 }
 
 /** What loading a manifests directory produced: good projects, and what was wrong with the rest. */

@@ -1,7 +1,6 @@
 // One promotion run: load manifests, observe staging and production, plan, print the plan, and
 // with `confirm` execute it. A project with errors is reported and skipped; the rest go ahead.
 import type { CliIO } from '../commands/io.js';
-import { formatProblem } from '../config/yaml-source.js';
 import type { Backends } from './backends.js';
 import { executeFiles, type ActionResult } from './execute-files.js';
 import { loadManifests } from './load.js';
@@ -15,6 +14,7 @@ import { describe, renderPlan } from './render.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../net/retry.js';
 import { acquire, DEFAULT_LEASE, fileLeaseSlot, registryLeaseSlot, type Lease, type LeaseOptions } from './lease.js';
 import { hostOf } from './observe-images.js';
+import { formatFinding } from './yaml-file.js';
 
 export interface PromoteOptions {
   dir: string;
@@ -37,7 +37,7 @@ export interface PromoteResult {
 
 export async function promote(opts: PromoteOptions, backends: Backends, out: CliIO): Promise<PromoteResult> {
   const loaded = await loadManifests(opts.dir, opts.project);
-  for (const f of loaded.findings) out.stderr(`${f.severity === 'warning' ? 'warning: ' : ''}${formatProblem(f)}\n`);
+  for (const f of loaded.findings) out.stderr(`${formatFinding(f)}\n`);
   if (opts.project && loaded.projects.length === 0 && loaded.skipped.size === 0) {
     out.stderr(`no project named ${opts.project} in ${opts.dir}\n`);
     return { exitCode: 1, plan: { projects: [], prune: opts.prune }, results: [] };
@@ -73,7 +73,8 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
   const observed = await observe(loaded.projects, backends, opts.parallel, false, opts.retry ?? DEFAULT_RETRY);
   for (const [dest, why] of locked) observed.unreachable.set(dest, `no lease: ${why}`);
   const plan = makePlan(loaded.projects, observed, { prune: opts.prune });
-  out.stdout(renderPlan(plan, loaded.skipped, { limit: opts.limit ?? 50, confirm: opts.confirm }));
+  const leftOut = loaded.findings.filter((f) => f.entryOnly).length;
+  out.stdout(renderPlan(plan, loaded.skipped, { limit: opts.limit ?? 50, confirm: opts.confirm, leftOut }));
   const hadErrors = loaded.skipped.size > 0 || loaded.findings.some((f) => f.severity === 'error') || plan.projects.some((p) => p.errors.length > 0);
   if (!opts.confirm) return { exitCode: hadErrors ? 1 : 0, plan, results: [] };
 

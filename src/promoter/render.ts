@@ -7,6 +7,8 @@ export interface RenderOptions {
   /** Detail lines per destination before "... and N more" (Infinity for all). */
   limit: number;
   confirm: boolean;
+  /** Manifest entries left out at load (a malformed digest): said in the verdict, never silent. */
+  leftOut?: number;
 }
 
 export function renderPlan(plan: Plan, skippedAtLoad: Map<string, string>, opts: RenderOptions): string {
@@ -18,7 +20,7 @@ export function renderPlan(plan: Plan, skippedAtLoad: Map<string, string>, opts:
     for (const d of p.destinations) out.push(...renderDestination(d, plan.prune, opts.limit));
   }
   for (const [project, reason] of skippedAtLoad) out.push(`${project}: skipped, manifest invalid: ${reason}`);
-  out.push(verdict(plan, skippedAtLoad, opts.confirm));
+  out.push(verdict(plan, skippedAtLoad, opts.confirm, opts.leftOut ?? 0));
   return `${out.join('\n')}\n`;
 }
 
@@ -48,7 +50,7 @@ export function describe(a: Action): string {
   }
 }
 
-function verdict(plan: Plan, skippedAtLoad: Map<string, string>, confirm: boolean): string {
+function verdict(plan: Plan, skippedAtLoad: Map<string, string>, confirm: boolean, leftOut: number): string {
   const bad = plan.projects.filter((p) => p.errors.length > 0).map((p) => p.id);
   const skipped = [...skippedAtLoad.keys(), ...bad];
   const actions = plan.projects.filter((p) => p.errors.length === 0).reduce((n, p) => n + p.destinations.reduce((m, d) => m + d.actions.length, 0), 0);
@@ -57,6 +59,7 @@ function verdict(plan: Plan, skippedAtLoad: Map<string, string>, confirm: boolea
   if (actions === 0) parts.push(`Nothing to do: production already matches ${skipped.length > 0 ? 'every valid' : 'every'} manifest`);
   else parts.push(`${confirm ? 'Executing' : 'Would execute'} ${actions} action(s), ${formatBytes(bytes)}`);
   if (skipped.length > 0) parts.push(`skipped ${skipped.length} project(s) with errors: ${skipped.join(', ')}`);
+  if (leftOut > 0) parts.push(`left out ${leftOut} invalid manifest entr${leftOut === 1 ? 'y' : 'ies'} (see the errors above)`);
   if (!confirm && actions > 0) parts.push('dry run: pass --confirm to execute');
   return `${parts.join('; ')}.`;
 }

@@ -13,11 +13,6 @@ export const registryEntrySchema = z.strictObject({
   'service-account': serviceAccount,
 });
 
-/** `registry.k8s.io/manifests/<project>/promoter-manifest.yaml` */
-export const promoterManifestSchema = z.strictObject({
-  registries: z.array(registryEntrySchema).min(1),
-});
-
 const tagList = z.array(z.string({ error: 'a tag must be a string (quote it)' }));
 
 export const imageEntrySchema = z.strictObject({
@@ -28,6 +23,17 @@ export const imageEntrySchema = z.strictObject({
 
 /** `registry.k8s.io/images/<project>/images.yaml`; an empty file (all comments) is null. */
 export const imagesFileSchema = z.array(imageEntrySchema).nullable();
+
+/**
+ * `registry.k8s.io/manifests/<project>/promoter-manifest.yaml`, or kpromo's single-file manifest
+ * (`--manifest`) when it also holds `images:`. `imagesPath` is kpromo's deprecated no-op: accepted
+ * with a warning, never read (images always come from `images/<project>/images.yaml`).
+ */
+export const promoterManifestSchema = z.strictObject({
+  registries: z.array(registryEntrySchema).min(1),
+  imagesPath: z.string().optional(),
+  images: imagesFileSchema.optional(),
+});
 
 export const filestoreSchema = z.strictObject({
   base: z.string().min(1),

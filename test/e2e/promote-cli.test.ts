@@ -25,14 +25,17 @@ test('help and usage errors', async (t) => {
   t.is(await promoteCommand(['x', '--bogus'], io().io), 2);
 });
 
-test('validate the real k8s.io manifests: positioned errors, exit 1', async (t) => {
+test('validate the real k8s.io manifests: exactly one error, the malformed digest, exit 1', async (t) => {
   const a = io();
   t.is(await validateManifestsCommand([K8S_IO], a.io), 1);
-  t.regex(a.out.stderr, /images\.yaml:203:5: invalid digest/);
-  t.regex(a.out.stdout, /3 problem\(s\); 9 project\(s\) valid, 3 skipped\./);
+  const errors = a.out.stderr.split('\n').filter((l) => l && !/^(warning|note): /.test(l));
+  t.deepEqual(errors.map((l) => l.replace(`${K8S_IO}/`, '').replace(/: invalid digest.*/, '')), ['registry.k8s.io/images/k8s-staging-ingress-nginx/images.yaml:203:5']);
+  t.is(a.out.stderr.split('\n').filter((l) => l.startsWith('warning: ')).length, 3);
+  t.regex(a.out.stderr, /^note: .*artifacts\/files:1:1: not read: the legacy single-file form/m);
+  t.is(a.out.stdout, '1 problem(s); 11 project(s) valid (1 with entries left out), 0 skipped, 3 warning(s).\n');
   const b = io();
   t.is(await validateManifestsCommand([K8S_IO, '--project', 'k8s-staging-kops'], b.io), 0);
-  t.regex(b.out.stdout, /OK: 3 project\(s\) valid\./);
+  t.is(b.out.stdout, 'OK: 2 project(s) valid.\n');
 });
 
 test('promote a folder-to-folder project through promoteCommand, and once through src/cli.ts', async (t) => {
@@ -52,4 +55,18 @@ test('promote a folder-to-folder project through promoteCommand, and once throug
   const again = io();
   t.is(await promoteCommand([m], again.io), 0);
   t.regex(again.out.stdout, /Nothing to do: production already matches every manifest\./);
+});
+
+test('validate FILE takes a kpromo single-file manifest; a redirector config still goes to the config check', async (t) => {
+  const { main } = await import('../../src/cli.js');
+  const { dir, cleanup } = await tree({
+    'k8s-staging-x/manifest.yaml': `registries:\n- name: 127.0.0.1:5000/k8s-staging-x\n  src: true\n- name: 127.0.0.1:5001/prod\nimages:\n- name: app\n  dmap:\n    "sha256:${'a'.repeat(64)}": ["v1"]\n`,
+  });
+  t.teardown(cleanup);
+  const a = io();
+  t.is(await main(['validate', join(dir, 'k8s-staging-x/manifest.yaml')], a.io), 0, a.out.stderr);
+  t.is(a.out.stdout, 'OK: 1 project(s) valid.\n');
+  const b = io();
+  t.is(await main(['validate', join(REPO, 'config/example.yaml')], b.io), 0, b.out.stderr);
+  t.regex(b.out.stdout, /example\.yaml: ok/);
 });

@@ -13,3 +13,12 @@ test('a source must have the project as a path segment, or be declared', (t) => 
   t.is(stagingViolation('k8s-staging-x', 'gs://bucket-x/rel', declared), undefined);
   t.truthy(stagingViolation('k8s-staging-x', 'gs://bucket-xy/rel', declared));
 });
+
+test('the shared staging registry: <registry>/k8s-staging-images/<name> belongs to k8s-staging-<name>', (t) => {
+  t.is(stagingViolation('k8s-staging-kro', 'us-central1-docker.pkg.dev/k8s-staging-images/kro', new Map()), undefined);
+  t.is(stagingViolation('k8s-staging-kro', 'us-central1-docker.pkg.dev/k8s-staging-images/kro/sub', new Map()), undefined);
+  t.regex(stagingViolation('k8s-staging-kro', 'us-central1-docker.pkg.dev/k8s-staging-images/headlamp', new Map()) ?? '', /or be <registry>\/k8s-staging-images\/kro/);
+  // Only as the first two path segments of a registry, not a bucket nor deeper down.
+  t.truthy(stagingViolation('k8s-staging-kro', 'gs://k8s-staging-images/kro', new Map()));
+  t.truthy(stagingViolation('k8s-staging-kro', 'reg.example/other/k8s-staging-images/kro', new Map()));
+});
