@@ -67,9 +67,11 @@ export function compileGeoDns(dns: DnsInput | undefined, redirectors: Record<str
     if (input.host === dns.name) fail([...at, 'host'], `"${input.host}" is the public name itself: give each redirector a regional name of its own`);
     const ipv4: string[] = [];
     const ipv6: string[] = [];
+    let badAddress = false;
     input.addresses.forEach((text, i) => {
       const ip = /^[0-9a-fA-F:.]+$/.test(text) ? parseIp(text) : undefined;
       if (!ip || ip.text !== text.toLowerCase()) {
+        badAddress = true;
         fail([...at, 'addresses', i], `"${text}" is not an IPv4 or IPv6 address`);
         return;
       }
@@ -77,6 +79,7 @@ export function compileGeoDns(dns: DnsInput | undefined, redirectors: Record<str
       if (list.includes(ip.text)) fail([...at, 'addresses', i], `"${text}" is listed twice`);
       else list.push(ip.text);
     });
+    if (ipv4.length === 0 && !badAddress) fail([...at, 'addresses'], 'needs an IPv4 address: most clients can reach it over IPv4 only');
     const continents: string[] = [];
     const countries: string[] = [];
     (input.regions ?? []).forEach((key, i) => {
