@@ -136,7 +136,16 @@ export function clientConfigCommand(args: string[], io: CliIO): number {
       io.stderr(`wrote ${target}\n`);
     }
   } else {
-    io.stdout(files.map((f) => `# ${f.path}\n${f.content}`).join('\n'));
+    // TOML takes comments, so each file is headed by its path; JSON does not, so daemon.json is
+    // printed bare (redirecting stdout into the file must give Docker a file it can read).
+    for (const [i, f] of files.entries()) {
+      if (f.path.endsWith('.json')) {
+        io.stderr(`# ${f.path} (merge into an existing one)\n`);
+        io.stdout(f.content);
+      } else {
+        io.stdout(`${i > 0 ? '\n' : ''}# ${f.path}\n${f.content}`);
+      }
+    }
   }
   return 0;
 }

@@ -53,13 +53,14 @@ test('--region uses the regional name; --out writes the files under a directory'
 test('docker: daemon.json with registry-mirrors, insecure only for plain HTTP off loopback, and a note for non-Hub registries', async (t) => {
   const file = writeConfig(CONFIG);
   const https = await run(['--config', file, '--for', 'docker']);
-  t.deepEqual(JSON.parse(https.out.replace(/^#.*\n/, '')), { 'registry-mirrors': ['https://artifacts.example'] });
+  t.deepEqual(JSON.parse(https.out), { 'registry-mirrors': ['https://artifacts.example'] }, 'stdout is the file itself');
+  t.regex(https.err, /^# \/etc\/docker\/daemon\.json \(merge into an existing one\)$/m);
   t.regex(https.err, /Docker uses registry-mirrors for Docker Hub \(docker\.io\) images only/);
   const hub = await run(['--config', file, '--for', 'docker', '--registry', 'docker.io', '--url', 'http://10.0.0.5:8080']);
-  t.deepEqual(JSON.parse(hub.out.replace(/^#.*\n/, '')), { 'registry-mirrors': ['http://10.0.0.5:8080'], 'insecure-registries': ['10.0.0.5:8080'] });
-  t.is(hub.err, '');
+  t.deepEqual(JSON.parse(hub.out), { 'registry-mirrors': ['http://10.0.0.5:8080'], 'insecure-registries': ['10.0.0.5:8080'] });
+  t.notRegex(hub.err, /note:/);
   const loopback = await run(['--config', file, '--for', 'docker', '--url', 'http://127.0.0.1:8080']);
-  t.deepEqual(JSON.parse(loopback.out.replace(/^#.*\n/, '')), { 'registry-mirrors': ['http://127.0.0.1:8080'] });
+  t.deepEqual(JSON.parse(loopback.out), { 'registry-mirrors': ['http://127.0.0.1:8080'] });
 });
 
 test('plain-HTTP registries and mirrors are marked insecure for containers-registries.conf', async (t) => {
