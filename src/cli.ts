@@ -4,6 +4,8 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { clientConfigCommand } from './commands/client-config.js';
+import { dnsCommand } from './commands/dns.js';
 import { explainCommand } from './commands/explain.js';
 import { serveCommand } from './commands/serve.js';
 import { validateConfigCommand } from './commands/validate.js';
@@ -18,6 +20,8 @@ Usage:
   artifact-serving explain --config FILE --ip IP PATH              show how a request from IP would be routed, and why
   artifact-serving promote DIR|FILE [--confirm]                    plan (and with --confirm, run) a promotion
   artifact-serving report [--prices FILE] [--json] LOG...          cost, latency and reach per mirror and country from access logs
+  artifact-serving dns --config FILE --format F                   GeoDNS records for the redirectors (octodns, pdns-geoip, zone)
+  artifact-serving client-config --config FILE --for CLIENT       registry-mirror files for containerd, cri-o or docker
 
 Run 'artifact-serving COMMAND --help' for a command's options.`;
 
@@ -43,6 +47,10 @@ async function run(argv: string[], io: CliIO): Promise<number> {
       return validateCommand(args, io);
     case 'explain':
       return explainCommand(args, io);
+    case 'dns':
+      return dnsCommand(args, io);
+    case 'client-config':
+      return clientConfigCommand(args, io);
     case 'promote': {
       const { promoteCommand } = await import('./promoter/cli.js');
       return promoteCommand(args, io);

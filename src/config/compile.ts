@@ -1,6 +1,7 @@
 // Turns a structurally valid config into the indexed form the decision reads, and finds what
 // the schema cannot: undefined or misused mirrors, unknown regions, duplicate prefixes, routes
 // without a default. Every problem carries the position of the text that caused it.
+import { compileGeoDns } from '../dns/redirectors.js';
 import { CidrTrie } from '../geo/cidr-trie.js';
 import type { GeoData } from '../geo/location.js';
 import { parseRegion, type RegionSelector } from '../geo/regions.js';
@@ -112,6 +113,9 @@ export function compileConfig(
     if (route) routes.push(route);
   }
 
+  // GeoDNS: the public name and the regional redirectors (src/dns/).
+  const geoDns = compileGeoDns(input.dns, input.redirectors, report);
+
   if (routes.length === 0 && problems.length === 0) report([], 'no routes: add a routes: list or a short-form "/prefix:" entry');
   if (problems.length > 0) return { problems: sortProblems(problems) };
 
@@ -130,6 +134,7 @@ export function compileConfig(
       ...(rateLimit && { rateLimit }),
       checkTimeoutMs: input.health?.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
       health: compileHealth(input.health),
+      ...(geoDns ? { geoDns } : {}),
     },
   };
 }

@@ -1,6 +1,7 @@
 // The immutable, pre-indexed form of a config that the routing decision reads. Everything that
 // can be worked out once (URLs parsed, regions indexed, routes sorted) is, so a request does
 // only lookups. A reload builds a new one and swaps it in one assignment.
+import type { CompiledGeoDns } from '../dns/redirectors.js';
 import type { CidrTrie } from '../geo/cidr-trie.js';
 import type { GeoData } from '../geo/location.js';
 
@@ -73,6 +74,8 @@ export interface CompiledConfig {
     breakerThreshold: number;
     availability: { maxEntries: number; maxBytes: number; presentMs: number; tagMs: number; absentMs: number; errorMs: number; staleMs: number };
   };
+  /** GeoDNS: the public name and the regional redirectors, when the config has dns: and redirectors:. */
+  geoDns?: CompiledGeoDns;
 }
 
 export interface CompiledRateLimit {

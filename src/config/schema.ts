@@ -64,6 +64,34 @@ export const routeSchema = z.strictObject({
   whenAllDown: z.enum(['default', 'unavailable']).optional(),
 });
 
+// --- GeoDNS: the public name and the regional redirectors behind it (src/dns/) ---------------
+const dnsName = z
+  .string()
+  .transform((s) => s.replace(/\.$/, '').toLowerCase())
+  .refine((s) => s.length <= 253 && s.split('.').length >= 2 && s.split('.').every((l) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l)), 'must be a DNS name like artifacts.example (letters, digits, -, at least two labels)');
+
+export const dnsSchema = z.strictObject({
+  /** The one public name clients use, e.g. artifacts.example. */
+  name: dnsName,
+  /** The zone the records go in; the name itself by default (a delegated subdomain). */
+  zone: dnsName.optional(),
+  /** TTL of the GeoDNS answers: short, so a region taken out drains quickly. */
+  ttl: z.number().int().min(1).max(86_400).optional(),
+  /** The zone's name servers (SOA and NS of the PowerDNS zone); ns1.<zone> by default. */
+  nameservers: z.array(dnsName).min(1).optional(),
+});
+
+export const redirectorSchema = z.strictObject({
+  /** The redirector's own regional name (europe.artifacts.example). */
+  host: dnsName,
+  /** Its public IPv4 and IPv6 addresses (A and AAAA records). */
+  addresses: z.array(z.string()).min(1),
+  /** Regions it answers for, named as in routes: continents, continent groups, countries. */
+  regions: z.array(z.string().min(1)).optional(),
+  /** The redirector for clients no region matches: exactly one has it. */
+  default: z.boolean().optional(),
+});
+
 export const configSchema = z.strictObject({
   /** Proxies whose X-Forwarded-For is believed (CIDRs). Nobody else's is. */
   trustedProxies: z.array(z.string()).optional(),
@@ -118,6 +146,9 @@ export const configSchema = z.strictObject({
     .optional(),
   mirrors: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'mirror names are letters, digits, _ . -'), mirrorSchema).optional(),
   routes: z.array(routeSchema).optional(),
+  /** GeoDNS in front of regional redirectors (`artifact-serving dns`, `client-config`). */
+  dns: dnsSchema.optional(),
+  redirectors: z.record(z.string(), redirectorSchema).optional(),
 });
 
 /** The design sketch's short form: `/kops: [{Americas: host}, {default: host}]`, a bare host being https://host. */
@@ -128,3 +159,5 @@ export const shortRouteSchema = z
 export type ConfigInput = z.infer<typeof configSchema>;
 export type MirrorInput = z.infer<typeof mirrorSchema>;
 export type RouteInput = z.infer<typeof routeSchema>;
+export type DnsInput = z.infer<typeof dnsSchema>;
+export type RedirectorInput = z.infer<typeof redirectorSchema>;
