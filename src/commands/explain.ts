@@ -115,8 +115,15 @@ function describeAvailability(known: Availability | undefined): string {
 
 /** With --offline, a mirror skipped for want of a check says so, and which URL serve would HEAD. */
 function markOffline(decision: Decision, checks: CheckReport[]): Decision {
-  if (decision.kind !== 'redirect' && decision.kind !== 'error') return decision;
   const urls = new Map(checks.map((c) => [c.mirror, c.url]));
+  if (decision.kind === 'mirrorlist') {
+    const entries = decision.entries.map((e) => {
+      const url = urls.get(e.mirror);
+      return url && !e.usable ? { ...e, reason: `availability not checked (--offline): serve would HEAD ${url}` } : e;
+    });
+    return { ...decision, entries };
+  }
+  if (decision.kind !== 'redirect' && decision.kind !== 'error') return decision;
   const verdicts = decision.verdicts?.map((v) => {
     const url = urls.get(v.mirror);
     return url && v.outcome === 'skipped' ? { ...v, reason: `availability not checked (--offline): serve would HEAD ${url}` } : v;
@@ -128,8 +135,11 @@ function describe(decision: Decision, checks: CheckReport[], offline: boolean): 
   const lines: string[] = [];
   if (decision.kind === 'v2-base') return '200 OK: registry API base (/v2/), answered by the redirector itself\n';
   if (decision.kind === 'check') return `needs availability checks: ${decision.checks.map((c) => c.mirror).join(', ')}\n`;
+  const checkLines = checks.map((c, i) => `${i === 0 ? 'checks    ' : '          '} HEAD ${c.url} -> ${c.result}`);
+  if (offline && checks.length > 0) checkLines.unshift('offline: no availability checks were made; serve would make these before answering');
   if (decision.kind === 'mirrorlist') {
-    return `${decision.format} for ${decision.path}:\n${decision.entries.map((e, i) => `  ${String(i + 1).padStart(2)}. ${e.usable ? 'usable ' : 'skipped'} ${e.mirror}  [region ${e.region}]  ${e.usable ? e.url : e.reason}`).join('\n')}\n`;
+    const entries = decision.entries.map((e, i) => `  ${String(i + 1).padStart(2)}. ${e.usable ? 'usable ' : 'skipped'} ${e.mirror}  [region ${e.region}]  ${e.usable ? e.url : e.reason}`);
+    return `${decision.format} for ${decision.path}:\n${[...entries, ...checkLines].join('\n')}\n`;
   }
   const client = decision.client;
   if (client) {
@@ -144,10 +154,7 @@ function describe(decision: Decision, checks: CheckReport[], offline: boolean): 
     lines.push('candidates (best first):');
     for (const v of verdicts) lines.push(`  ${v.outcome.padEnd(11)} ${v.mirror}  [region ${v.region}]${v.reason ? `  ${v.reason}` : ''}`);
   }
-  if (checks.length > 0) {
-    if (offline) lines.push('offline: no availability checks were made; serve would make these before answering');
-    checks.forEach((c, i) => lines.push(`${i === 0 ? 'checks    ' : '          '} HEAD ${c.url} -> ${c.result}`));
-  }
+  lines.push(...checkLines);
   if (decision.kind === 'redirect') {
     const passedOver = decision.verdicts.some((v) => v.outcome === 'skipped');
     lines.push(`decision   ${decision.status} -> ${decision.location}`);

@@ -57,6 +57,10 @@ test.serial('explain checks availability as serve does and names the same mirror
   t.regex(result.out, new RegExp(`decision\\s+302 -> ${eu.url}/v1/tool`));
   t.regex(result.out, new RegExp(`checks\\s+HEAD ${lagging.url}/v1/tool -> absent \\(HTTP 404\\)`));
   t.notRegex(result.out, /did not answer in time/);
+  // A mirror list makes the same checks: the lagging mirror is listed as lacking the file.
+  const list = await run(['explain', '--config', config, '--ip', '81.2.69.160', '/downloads/v1/tool?mirrorlist']);
+  t.regex(list.out, /skipped lagging\s+\[region GB\]\s+does not have it \(HTTP 404\)/);
+  t.regex(list.out, new RegExp(`usable  eu-files\\s+\\[region Europe\\]\\s+${eu.url}/v1/tool`));
 
   // serve, with the live state it runs with, sends the same client to the same mirror.
   const loaded = loadConfigFile(config);
@@ -83,4 +87,6 @@ test.serial('explain --offline makes no check and says what serve would check', 
   const json = await run(['explain', '--config', config, '--ip', '81.2.69.160', '--offline', '--json', '/downloads/v1/tool']);
   const parsed = JSON.parse(json.out) as { checks: { mirror: string; url: string; result: string }[] };
   t.deepEqual(parsed.checks.map((c) => [c.mirror, c.result]), [['lagging', 'not checked (--offline)'], ['eu-files', 'not checked (--offline)']]);
+  const list = await run(['explain', '--config', config, '--ip', '81.2.69.160', '--offline', '/downloads/v1/tool.meta4']);
+  t.regex(list.out, new RegExp(`skipped eu-files\\s+\\[region Europe\\]\\s+availability not checked \\(--offline\\): serve would HEAD ${eu.url}/v1/tool`));
 });

@@ -90,7 +90,15 @@ export async function startRedirectorProcess(configFile: string, extraArgs: stri
       child.once('exit', onExit);
       check();
     });
-  const line = await waitForLog(/listening on https?:\/\/127\.0\.0\.1:(\d+)/);
+  // Generous: a cold tsx start on a loaded 2-core machine took up to 15 s. A server that did not
+  // come up is killed, so a failed start never leaves a process behind (or ava waiting on it).
+  let line: string;
+  try {
+    line = await waitForLog(/listening on https?:\/\/127\.0\.0\.1:(\d+)/, 60_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
   const port = /:(\d+)$/.exec(line)![1];
   return {
     url: `${line.includes('https:') ? 'https' : 'http'}://127.0.0.1:${port}`,
