@@ -19,6 +19,7 @@ import type { RegistryClient } from '../oci/client.js';
 import { sha256Digest } from '../oci/client.js';
 import { LEDGER_REPO } from './registry-ledger.js';
 import { repoPath } from './load-images.js';
+import { DEFAULT_RETRY, withRetry, type RetryOptions } from './retry.js';
 import type { FileStore } from './stores/store.js';
 
 export interface LeaseRecord {
@@ -152,13 +153,23 @@ export interface Lease {
 }
 
 /** Take the lease, waiting up to `waitMs` for a live holder; throws LeaseHeldError after that. */
-export async function acquire(slot: LeaseSlot, opts: LeaseOptions = DEFAULT_LEASE): Promise<Lease> {
+export async function acquire(slotIn: LeaseSlot, opts: LeaseOptions = DEFAULT_LEASE, retry: RetryOptions = DEFAULT_RETRY): Promise<Lease> {
+  // Each step retried on transient failures, like every other request to the destination.
+  const slot: LeaseSlot = {
+    location: slotIn.location,
+    read: () => withRetry(() => slotIn.read(), retry),
+    create: (r) => withRetry(() => slotIn.create(r), retry),
+    write: (r) => withRetry(() => slotIn.write(r), retry),
+    remove: () => withRetry(() => slotIn.remove(), retry),
+  };
   const now = () => new Date().toISOString();
   const mine: LeaseRecord = { run: randomBytes(8).toString('hex'), pid: process.pid, host: hostname(), started: now(), renewed: now() };
   const deadline = Date.now() + opts.waitMs;
   for (;;) {
     // Read first: a store that ignores the create condition (s3rver) must not lose a live lease.
     const holder = await slot.read();
+    // Ours already: a create that succeeded although its answer was lost (and then retried).
+    if (holder?.run === mine.run) break;
     if (holder && !isStale(holder, opts.staleMs)) {
       if (Date.now() + opts.pollMs > deadline) throw new LeaseHeldError(slot.location, holder);
       await new Promise((r) => setTimeout(r, opts.pollMs));

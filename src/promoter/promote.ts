@@ -55,7 +55,7 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
       [...destinations].map(async ([dest, kind]) => {
         try {
           const slot = kind === 'files' ? fileLeaseSlot(backends.store(dest)) : registryLeaseSlot(backends.registry(hostOf(dest)), dest);
-          leases.push(await acquire(slot, leaseOpts));
+          leases.push(await acquire(slot, leaseOpts, opts.retry ?? DEFAULT_RETRY));
         } catch (e) {
           locked.set(dest, (e as Error).message);
         }
