@@ -40,8 +40,11 @@ test('a registry and an S3 endpoint answering 500 then 429 for a while: the run 
   await mkdir(join(m, 'images', PROJECT), { recursive: true });
   await writeFile(join(m, 'manifests', PROJECT, 'promoter-manifest.yaml'), `registries:\n- name: ${staging.host}/${PROJECT}\n  src: true\n- name: ${regProxy.host}/images\n`);
   await writeFile(join(m, 'images', PROJECT, 'images.yaml'), `- name: app\n  dmap:\n    "${digest}": ["v1"]\n`);
-  await mkdir(join(m, 'files', PROJECT), { recursive: true });
-  await writeFile(join(m, 'files', PROJECT, 'manifest.yaml'), `filestores:\n- base: ${pathToFileURL(stagingFiles).href}/\n  src: true\n- base: s3://prod/bin/\nfiles:\n- name: v1/app\n  sha256: ${sha}\n`);
+  // Files in k8s.io's artifacts/ layout (the legacy files/ folder is not read, as in kpromo).
+  await mkdir(join(m, 'artifacts/filestores', PROJECT), { recursive: true });
+  await mkdir(join(m, 'artifacts/manifests', PROJECT), { recursive: true });
+  await writeFile(join(m, 'artifacts/filestores', PROJECT, 'filepromoter-manifest.yaml'), `filestores:\n- base: ${pathToFileURL(stagingFiles).href}/\n  src: true\n- base: s3://prod/bin/\n`);
+  await writeFile(join(m, 'artifacts/manifests', PROJECT, 'files.yaml'), `files:\n- name: v1/app\n  sha256: ${sha}\n`);
 
   const client = s3Client(s3Proxy.url);
   t.teardown(() => client.destroy());
