@@ -19,7 +19,7 @@ import type { RegistryClient } from '../oci/client.js';
 import { sha256Digest } from '../oci/client.js';
 import { LEDGER_REPO } from './registry-ledger.js';
 import { repoPath } from './load-images.js';
-import { DEFAULT_RETRY, withRetry, type RetryOptions } from './retry.js';
+import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../net/retry.js';
 import type { FileStore } from './stores/store.js';
 
 export interface LeaseRecord {

@@ -107,7 +107,7 @@ test('a YAML alias error is positioned and skips only its project; an anchor use
   const r = await loadManifests(dir);
   t.deepEqual(r.projects.map((p) => p.project), ['k8s-staging-good']);
   t.deepEqual(r.findings.map((f) => `${f.severity} ${formatProblem(f).replace(`${dir}/`, '')}`), [
-    'error images/k8s-staging-bad/images.yaml:3:81: unknown alias "*typo": no anchor "&typo" is set before it',
+    'error images/k8s-staging-bad/images.yaml:3:81: unknown alias *typo: no anchor &typo before it',
   ]);
   const good = r.projects[0];
   t.is(good?.kind === 'images' ? good.images.length : 0, 151);
