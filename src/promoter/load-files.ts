@@ -6,6 +6,7 @@ import type { Filestore } from './schema.js';
 import type { FileEntry, FileProject } from './model.js';
 import { filesFileSchema, filestoresFileSchema, legacyFilesSchema } from './schema.js';
 import { stagingViolation, type StagingPolicy } from './staging.js';
+import { baseProblem } from './stores/confine.js';
 import { Findings, readYaml, type ManifestSource, type Parsed } from './yaml-file.js';
 
 
@@ -60,6 +61,12 @@ function build(
   fs.forEach((s, i) => {
     if (!BASE_RE.test(s.base)) {
       findings.at(stores.source, ['filestores', i, 'base'], `invalid base "${s.base}": expected s3://bucket/prefix, gs://bucket/prefix or file:///absolute/path`);
+      return;
+    }
+    // The stores refuse such a base at run time; validate says so first, at its place.
+    const climbs = baseProblem(s.base);
+    if (climbs) {
+      findings.at(stores.source, ['filestores', i, 'base'], `base "${s.base}" has ${climbs}: a base must name its folder or prefix directly`);
       return;
     }
     if (s.src) return;

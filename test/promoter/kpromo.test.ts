@@ -120,3 +120,16 @@ test('one malformed digest leaves out only that edge: promote plans every other 
   const text = renderPlan(planned, r.skipped, { limit: 0, confirm: false, leftOut: 1 });
   t.regex(text, /Would execute \d+ action\(s\), 0 B; left out 1 invalid manifest entry \(see the errors above\); dry run/);
 });
+
+test('a filestore base that climbs with ".." is an error at its place, before any run', async (t) => {
+  const { dir, cleanup } = await tree({
+    'filestores/k8s-staging-x/filepromoter-manifest.yaml': 'filestores:\n- base: file:///srv/staging/k8s-staging-x/../../../../etc/\n  src: true\n- base: file:///srv/prod/x/\n',
+    'manifests/k8s-staging-x/files.yaml': `files:\n- name: hostname\n  sha256: ${'a'.repeat(64)}\n`,
+  });
+  t.teardown(cleanup);
+  const r = await loadManifests(dir);
+  const errors = r.findings.filter((f) => f.severity === 'error').map(rel(dir));
+  t.deepEqual(errors, [
+    'error filestores/k8s-staging-x/filepromoter-manifest.yaml:2:9: base "file:///srv/staging/k8s-staging-x/../../../../etc/" has a ".." segment: a base must name its folder or prefix directly',
+  ]);
+});
