@@ -98,7 +98,7 @@ const bad: [string, string, string[]][] = [
   [
     'redirectors without dns, bad names, unknown keys',
     `${ROUTES}redirectors:\n  EU: { host: "eu..example", addresses: [], default: yes, region: [Europe] }\n`,
-    ['config.yaml:7:15: must be a DNS name', 'config.yaml:7:41: Too small', 'config.yaml:7:54: Invalid input: expected boolean', 'config.yaml:7:59: unknown key "region"'],
+    ['config.yaml:6:1: redirectors: needs a dns: section', 'config.yaml:7:15: must be a DNS name', 'config.yaml:7:41: Too small', 'config.yaml:7:54: Invalid input: expected boolean', 'config.yaml:7:59: unknown key "region"'],
   ],
   [
     'a redirector name that cannot name a pool',

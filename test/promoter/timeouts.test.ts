@@ -47,7 +47,9 @@ test('registry: no answer, and a body that stalls, fail with clear messages', as
 
   const stalls = await silent(true);
   t.teardown(stalls.stop);
-  const { body } = await new RegistryClient(stalls.host, { timeouts: FAST }).getBlob('p/app', D1);
+  // The headers come at once; only the body stalls. A generous header bound keeps a loaded
+  // machine from failing the request before the stall this test is about.
+  const { body } = await new RegistryClient(stalls.host, { timeouts: { ...FAST, responseMs: 10_000 } }).getBlob('p/app', D1);
   await t.throwsAsync(new Response(body).arrayBuffer(), { message: /response body stalled for 0\.3s/ });
 });
 
