@@ -90,7 +90,15 @@ export async function startRedirectorProcess(configFile: string, extraArgs: stri
       child.once('exit', onExit);
       check();
     });
-  const line = await waitForLog(/listening on https?:\/\/127\.0\.0\.1:(\d+)/);
+  // Start-up (tsx compiling, the GeoIP database) took ~10 s on a 2-core machine shared by
+  // several test runs: bound it generously, and never leave a process behind on failure.
+  let line: string;
+  try {
+    line = await waitForLog(/listening on https?:\/\/127\.0\.0\.1:(\d+)/, 60_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
   const port = /:(\d+)$/.exec(line)![1];
   return {
     url: `${line.includes('https:') ? 'https' : 'http'}://127.0.0.1:${port}`,
