@@ -43,7 +43,8 @@ async function raw(port: number, text: string, timeoutMs = 10_000): Promise<stri
   socket.on('error', () => {});
   socket.write(text);
   const timer = setTimeout(() => socket.destroy(new Error('timeout')), timeoutMs);
-  await once(socket, 'close');
+  // Not once(socket, 'close'): that rejects on the reset a refused connection gets.
+  await new Promise((resolve) => socket.once('close', resolve));
   clearTimeout(timer);
   return answer;
 }
