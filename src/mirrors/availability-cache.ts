@@ -133,8 +133,10 @@ export class AvailabilityCache {
   private readonly inflight = new Map<string, Promise<Availability>>();
   /** Every check running, also those a purge detached from `inflight` (close() waits for them). */
   private readonly running = new Set<Promise<Availability>>();
-  /** Bumped by every purge: a check sent before it does not cache its (possibly outdated) answer. */
+  /** Bumped by every purge: a check sent before one that covers it does not cache its answer. */
   private generation = 0;
+  /** Purges while checks run (emptied when none does), so a check knows whether one covered it. */
+  private purges: { generation: number; scope: PurgeScope }[] = [];
   private readonly clock: Clock;
   private readonly fetchFn: FetchLike;
   private readonly ttls: AvailabilityTtls;
@@ -200,6 +202,7 @@ export class AvailabilityCache {
     const promise: Promise<Availability> = this.head(mirror, key, url, options).finally(() => {
       if (this.inflight.get(cacheKey) === promise) this.inflight.delete(cacheKey);
       this.running.delete(promise);
+      if (this.running.size === 0) this.purges = [];
     });
     this.inflight.set(cacheKey, promise);
     this.running.add(promise);
@@ -226,10 +229,8 @@ export class AvailabilityCache {
    */
   purge(scope: PurgeScope = {}): number {
     this.generation++;
-    const matches = (cacheKey: string) => {
-      const [mirror, key] = splitKey(cacheKey);
-      return (scope.mirror === undefined || mirror === scope.mirror) && (scope.key === undefined || key === scope.key);
-    };
+    if (this.running.size > 0) this.purges.push({ generation: this.generation, scope });
+    const matches = (cacheKey: string) => covers(scope, ...splitKey(cacheKey));
     for (const cacheKey of [...this.inflight.keys()]) if (matches(cacheKey)) this.inflight.delete(cacheKey);
     if (scope.mirror === undefined && scope.key === undefined) {
       const dropped = this.lru.size;
@@ -271,8 +272,9 @@ export class AvailabilityCache {
       ({ availability, mirrorFailed } = classify(result.status, result.headers, options.kind, checkedAt));
     }
     if (signal.aborted) return availability; // shutting down: neither cache nor blame the mirror
-    // A purge since the HEAD was sent: its answer may predate what the purge was for.
-    if (generation === this.generation) this.store(mirror, key, url, options.kind, availability, sentAt);
+    // A purge of this object since the HEAD was sent: its answer may predate what the purge was for.
+    const purged = generation !== this.generation && this.purges.some((p) => p.generation > generation && covers(p.scope, mirror, key));
+    if (!purged) this.store(mirror, key, url, options.kind, availability, sentAt);
     this.options.onCheck?.({ mirror, key, url, kind: options.kind, availability, mirrorFailed });
     return availability;
   }
@@ -343,6 +345,10 @@ function lifetimeController(): AbortController {
 // A NUL cannot occur in a mirror name or an object key, so the pair maps to one string uniquely.
 function keyOf(mirror: string, key: string): string {
   return `${mirror}\u0000${key}`;
+}
+
+function covers(scope: PurgeScope, mirror: string, key: string): boolean {
+  return (scope.mirror === undefined || mirror === scope.mirror) && (scope.key === undefined || key === scope.key);
 }
 
 function splitKey(cacheKey: string): [string, string] {

@@ -213,6 +213,14 @@ test('a check sent before a purge does not cache its answer; the next request as
   release();
   await Promise.all([before, after]);
   t.like(cache.peek('m', 'k'), { state: 'present' }, 'the check sent after the purge is cached');
+  // A purge of another mirror or object leaves checks in flight alone.
+  const hold = fake.hold();
+  const other = cache.check('n', 'k', 'http://n.test/k', { kind: 'blob' });
+  cache.purge({ mirror: 'm' });
+  cache.purge({ mirror: 'n', key: 'other' });
+  hold();
+  await other;
+  t.like(cache.peek('n', 'k'), { state: 'present' });
   t.like(cache.stats(), { inflight: 0 });
   await cache.close();
 });
