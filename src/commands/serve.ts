@@ -20,6 +20,7 @@ const HELP = `Usage: artifact-serving serve --config FILE [--port N] [--host ADD
 
 Runs the redirector. A bad config stops the start with every problem listed; later, a bad
 config on reload (SIGHUP or a change to the file) is reported and the old one keeps serving.
+SIGHUP also drops every cached availability answer (POST /-/purge drops some or all).
 SIGTERM or SIGINT drains: no new connections, every request already sent is answered (with
 Connection: close), idle connections close after 1 s, and the process exits within 15 s
 (a second signal exits at once).
@@ -109,7 +110,14 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   metrics.observeMirrors(() => holder.current, state);
   state.start();
   if (!values['no-watch']) holder.watchFile();
+  // SIGHUP is the operator's "forget what you know": every cached availability answer goes, so a
+  // mirror that lost objects gets no client for them from now on. A reload on file change drops
+  // only the answers of mirrors whose definition changed (applyReload): config management may
+  // touch the file often, and each full drop costs a HEAD per object and mirror, with waits.
   const onHangup = () => {
+    const dropped = state.purge();
+    metrics.availabilityPurges.inc({ scope: 'all' });
+    logger.info({ dropped }, 'SIGHUP: availability answers dropped');
     holder.reload();
     tlsReloader?.reload();
   };

@@ -115,6 +115,7 @@ export function compileConfig(
 
   // GeoDNS: the public name and the regional redirectors (src/dns/).
   const geoDns = compileGeoDns(input.dns, input.redirectors, report);
+  const adminToken = compileAdminToken(input.admin, report);
 
   if (routes.length === 0 && problems.length === 0) report([], 'no routes: add a routes: list or a short-form "/prefix:" entry');
   if (problems.length > 0) return { problems: sortProblems(problems) };
@@ -134,20 +135,41 @@ export function compileConfig(
       ...(rateLimit && { rateLimit }),
       checkTimeoutMs: input.health?.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
       health: compileHealth(input.health),
+      ...(adminToken && { adminToken }),
       ...(geoDns ? { geoDns } : {}),
     },
   };
 }
 
+/** The admin token, from the file or the environment variable it names (read now: at each load). */
+function compileAdminToken(input: ConfigInput['admin'], report: (path: readonly PropertyKey[], message: string, at?: 'key' | 'value') => void): string | undefined {
+  if (!input) return undefined;
+  if (input.token !== undefined && input.tokenEnv !== undefined) {
+    report(['admin', 'tokenEnv'], 'give token or tokenEnv, not both', 'key');
+    return undefined;
+  }
+  if (input.tokenEnv === undefined) return input.token;
+  const token = process.env[input.tokenEnv];
+  // The message names the variable, never its value.
+  if (token === undefined || token === '') report(['admin', 'tokenEnv'], `environment variable ${input.tokenEnv} is not set`);
+  else if (token.length < 16) report(['admin', 'tokenEnv'], `the token in ${input.tokenEnv} is shorter than 16 characters`);
+  else return token;
+  return undefined;
+}
+
 function compileHealth(input: ConfigInput['health']): CompiledConfig['health'] {
   const a = input?.availability ?? {};
   const seconds = (value: number | undefined, fallback: number) => (value ?? fallback) * 1000;
+  const verifySeconds = a.verifySeconds ?? 60;
   return {
     breakerThreshold: input?.breakerThreshold ?? 3,
     availability: {
       maxEntries: a.maxEntries ?? 100_000,
       maxBytes: (a.maxMegabytes ?? 32) * 1024 * 1024,
-      presentMs: seconds(a.presentSeconds, 24 * 3600),
+      verifyMs: verifySeconds * 1000,
+      // Fresh for the first half of the verify bound, then refreshed in the background while
+      // used: hot objects are re-checked before the bound and their requests never wait.
+      presentMs: seconds(a.presentSeconds, verifySeconds / 2),
       tagMs: seconds(a.tagSeconds, 15),
       absentMs: seconds(a.absentSeconds, 30),
       errorMs: seconds(a.errorSeconds, 5),

@@ -72,8 +72,10 @@ export interface CompiledConfig {
   checkTimeoutMs: number;
   health: {
     breakerThreshold: number;
-    availability: { maxEntries: number; maxBytes: number; presentMs: number; tagMs: number; absentMs: number; errorMs: number; staleMs: number };
+    availability: { maxEntries: number; maxBytes: number; verifyMs: number; presentMs: number; tagMs: number; absentMs: number; errorMs: number; staleMs: number };
   };
+  /** Bearer token for POST /-/purge from other than loopback; undefined = loopback only. Never logged. */
+  adminToken?: string;
   /** GeoDNS: the public name and the regional redirectors, when the config has dns: and redirectors:. */
   geoDns?: CompiledGeoDns;
 }

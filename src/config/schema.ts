@@ -116,7 +116,13 @@ export const configSchema = z.strictObject({
         .strictObject({
           maxEntries: z.number().int().min(100).optional(),
           maxMegabytes: z.number().positive().optional(),
-          /** Found, immutable (blobs, manifests by digest, release files). */
+          /**
+           * The oldest a "found" answer may be and still be used: past it, the object is checked
+           * again before anyone is sent there. A mirror that loses an object gets no client for it
+           * after this long. presentSeconds, tagSeconds and staleSeconds work within it.
+           */
+          verifySeconds: z.number().positive().max(86_400).optional(),
+          /** Found, immutable (blobs, manifests by digest, release files): no re-check this long. */
           presentSeconds: z.number().positive().optional(),
           /** Found, manifest by tag: tags move. */
           tagSeconds: z.number().positive().optional(),
@@ -126,6 +132,15 @@ export const configSchema = z.strictObject({
           staleSeconds: z.number().min(0).optional(),
         })
         .optional(),
+    })
+    .optional(),
+  /** The operator endpoints that change state (POST /-/purge): allowed from loopback, or with this bearer token. */
+  admin: z
+    .strictObject({
+      /** The bearer token itself (at least 16 characters); prefer tokenEnv, keeping it out of the file. */
+      token: z.string().min(16, 'an admin token has at least 16 characters').optional(),
+      /** The name of an environment variable holding the token, read at each (re)load. */
+      tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits, _').optional(),
     })
     .optional(),
   /**

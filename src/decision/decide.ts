@@ -162,6 +162,21 @@ function apiQuery(query: string, kind: OciRequest['kind']): string {
   return kept.length > 0 ? `?${kept.join('&')}` : '';
 }
 
+/**
+ * The availability-cache key of the object a request path names (what POST /-/purge?path= drops),
+ * or why there is none.
+ */
+export function availabilityKeyOf(path: string): { key: string } | { error: string } {
+  if (path === '/v2' || path.startsWith('/v2/')) {
+    const request = parseOciPath(path);
+    if ('status' in request) return { error: request.message };
+    const check = request.kind === 'base' || request.kind === 'catalog' ? undefined : ociCheck(request);
+    return check ? { key: check.key } : { error: `${path} names no cached object (only manifests and blobs are checked)` };
+  }
+  const invalid = checkBinaryPath(path);
+  return invalid ? { error: invalid.message } : { key: `file:${path}` };
+}
+
 function ociCheck(request: OciRequest): Target['check'] {
   // Registries link blobs per repository: having a digest under one name says nothing about another.
   if (request.kind === 'blob') return { key: `blob:${request.name}@${request.reference}`, kind: 'blob' };

@@ -6,6 +6,13 @@
 // rather than with lru-cache's own TTLs: lru-cache only bounds the count and the size, which keeps
 // expiry deterministic under a fake clock and lets an expired entry still be served (stale) while
 // its refresh runs.
+//
+// A "present" answer is never used once it is older than `verifyMs` (counted from when its HEAD
+// was sent): past that it is gone, so the request path re-checks it within its bounded wait
+// before sending anyone there. A mirror that loses an object thus gets no client for it after
+// verifyMs. Within that bound, a present answer is fresh for `immutablePresentMs` / `tagPresentMs`
+// and then served while one background refresh runs (stale-while-revalidate), so hot objects are
+// re-checked before the bound and requests rarely wait.
 import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import { systemClock, timedRequest, type Clock, type FetchLike } from './health-prober.js';
@@ -22,7 +29,7 @@ import type { Availability } from './state.js';
 export type ObjectKind = 'blob' | 'binary' | 'manifest-digest' | 'manifest-tag';
 
 export interface AvailabilityTtls {
-  /** Present, content-addressed (blob, binary, manifest-digest). */
+  /** Present, content-addressed (blob, binary, manifest-digest); capped by verifyMs. */
   immutablePresentMs: number;
   /** Present, manifest by tag: must stay short (the tag may move). */
   tagPresentMs: number;
@@ -30,17 +37,29 @@ export interface AvailabilityTtls {
   absentMs: number;
   /** Errors: very short; the mirror gets another chance soon. */
   errorMs: number;
-  /** How long past expiry an entry is still served while its refresh runs (never for manifest-tag). */
+  /**
+   * How long past expiry an entry is still served while its refresh runs (never for manifest-tag);
+   * a present answer only until verifyMs.
+   */
   staleMs: number;
+  /** The oldest a present answer may be and still be used: past it, it is re-checked first. */
+  verifyMs: number;
 }
 
 export const DEFAULT_TTLS: AvailabilityTtls = {
-  immutablePresentMs: 24 * 60 * 60_000,
+  immutablePresentMs: 30_000,
   tagPresentMs: 15_000,
   absentMs: 30_000,
   errorMs: 5_000,
   staleMs: 10 * 60_000,
+  verifyMs: 60_000,
 };
+
+/** What a purge drops: everything, one mirror's answers, or one object (on one mirror or all). */
+export interface PurgeScope {
+  mirror?: string;
+  key?: string;
+}
 
 export interface CheckEvent {
   mirror: string;
@@ -112,6 +131,12 @@ export const ENTRY_OVERHEAD_BYTES = 450;
 export class AvailabilityCache {
   private readonly lru: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, Promise<Availability>>();
+  /** Every check running, also those a purge detached from `inflight` (close() waits for them). */
+  private readonly running = new Set<Promise<Availability>>();
+  /** Bumped by every purge: a check sent before one that covers it does not cache its answer. */
+  private generation = 0;
+  /** Purges while checks run (emptied when none does), so a check knows whether one covered it. */
+  private purges: { generation: number; scope: PurgeScope }[] = [];
   private readonly clock: Clock;
   private readonly fetchFn: FetchLike;
   private readonly ttls: AvailabilityTtls;
@@ -174,8 +199,13 @@ export class AvailabilityCache {
     const cacheKey = keyOf(mirror, key);
     const running = this.inflight.get(cacheKey);
     if (running) return running;
-    const promise = this.head(mirror, key, url, options).finally(() => this.inflight.delete(cacheKey));
+    const promise: Promise<Availability> = this.head(mirror, key, url, options).finally(() => {
+      if (this.inflight.get(cacheKey) === promise) this.inflight.delete(cacheKey);
+      this.running.delete(promise);
+      if (this.running.size === 0) this.purges = [];
+    });
     this.inflight.set(cacheKey, promise);
+    this.running.add(promise);
     return promise;
   }
 
@@ -184,16 +214,34 @@ export class AvailabilityCache {
     const ending = this.lifetime;
     this.lifetime = lifetimeController();
     ending.abort();
-    await Promise.all(this.inflight.values());
+    await Promise.all(this.running);
   }
 
   /** Drops everything known about a mirror: after a reload points its name at another place. */
   forgetMirror(mirror: string): number {
-    const prefix = keyOf(mirror, '');
+    return this.purge({ mirror });
+  }
+
+  /**
+   * Drops cached answers: all of them, a mirror's, or one object's (on one mirror, or on every
+   * mirror when no mirror is named). Checks already sent do not cache their answers, and the
+   * next request starts a new one. Returns how many entries were dropped.
+   */
+  purge(scope: PurgeScope = {}): number {
+    this.generation++;
+    if (this.running.size > 0) this.purges.push({ generation: this.generation, scope });
+    const matches = (cacheKey: string) => covers(scope, ...splitKey(cacheKey));
+    for (const cacheKey of [...this.inflight.keys()]) if (matches(cacheKey)) this.inflight.delete(cacheKey);
+    if (scope.mirror === undefined && scope.key === undefined) {
+      const dropped = this.lru.size;
+      this.lru.clear();
+      return dropped;
+    }
+    if (scope.mirror !== undefined && scope.key !== undefined) return this.lru.delete(keyOf(scope.mirror, scope.key)) ? 1 : 0;
     let dropped = 0;
-    for (const key of [...this.lru.keys()]) {
-      if (key.startsWith(prefix)) {
-        this.lru.delete(key);
+    for (const cacheKey of [...this.lru.keys()]) {
+      if (matches(cacheKey)) {
+        this.lru.delete(cacheKey);
         dropped++;
       }
     }
@@ -206,6 +254,9 @@ export class AvailabilityCache {
 
   private async head(mirror: string, key: string, url: string, options: CheckOptions): Promise<Availability> {
     const signal = this.lifetime.signal;
+    const generation = this.generation;
+    // Trust is counted from when the HEAD was sent: the mirror may have lost the object since.
+    const sentAt = this.clock.now();
     this.counters.headsSent++;
     const headers = options.kind === 'manifest-tag' || options.kind === 'manifest-digest' ? MANIFEST_ACCEPT : undefined;
     const result = await timedRequest(this.fetchFn, this.clock, url, 'HEAD', options.timeoutMs ?? this.timeoutMs, signal, headers);
@@ -221,12 +272,14 @@ export class AvailabilityCache {
       ({ availability, mirrorFailed } = classify(result.status, result.headers, options.kind, checkedAt));
     }
     if (signal.aborted) return availability; // shutting down: neither cache nor blame the mirror
-    this.store(mirror, key, url, options.kind, availability);
+    // A purge of this object since the HEAD was sent: its answer may predate what the purge was for.
+    const purged = generation !== this.generation && this.purges.some((p) => p.generation > generation && covers(p.scope, mirror, key));
+    if (!purged) this.store(mirror, key, url, options.kind, availability, sentAt);
     this.options.onCheck?.({ mirror, key, url, kind: options.kind, availability, mirrorFailed });
     return availability;
   }
 
-  private store(mirror: string, key: string, url: string, kind: ObjectKind, availability: Availability): void {
+  private store(mirror: string, key: string, url: string, kind: ObjectKind, availability: Availability, sentAt: number): void {
     const ttl =
       availability.state === 'present'
         ? kind === 'manifest-tag'
@@ -235,8 +288,16 @@ export class AvailabilityCache {
         : availability.state === 'absent'
           ? this.ttls.absentMs
           : this.ttls.errorMs;
+    if (availability.state === 'present') {
+      // Never used past the verify bound; within it, fresh and then served while refreshed.
+      const verifyUntil = sentAt + this.ttls.verifyMs;
+      const freshUntil = Math.min(sentAt + ttl, verifyUntil);
+      // A tag may have moved: an expired answer about it is not served at all.
+      const staleUntil = kind === 'manifest-tag' ? freshUntil : Math.min(freshUntil + this.ttls.staleMs, verifyUntil);
+      this.lru.set(keyOf(mirror, key), { availability, url, kind, freshUntil, staleUntil });
+      return;
+    }
     const freshUntil = availability.checkedAt + ttl;
-    // A tag may have moved: an expired answer about it is not served at all.
     const staleUntil = kind === 'manifest-tag' ? freshUntil : freshUntil + this.ttls.staleMs;
     this.lru.set(keyOf(mirror, key), { availability, url, kind, freshUntil, staleUntil });
   }
@@ -284,4 +345,13 @@ function lifetimeController(): AbortController {
 // A NUL cannot occur in a mirror name or an object key, so the pair maps to one string uniquely.
 function keyOf(mirror: string, key: string): string {
   return `${mirror}\u0000${key}`;
+}
+
+function covers(scope: PurgeScope, mirror: string, key: string): boolean {
+  return (scope.mirror === undefined || mirror === scope.mirror) && (scope.key === undefined || key === scope.key);
+}
+
+function splitKey(cacheKey: string): [string, string] {
+  const at = cacheKey.indexOf('\u0000');
+  return [cacheKey.slice(0, at), cacheKey.slice(at + 1)];
 }

@@ -29,6 +29,7 @@ export function createMirrorState(config: CompiledConfig, logger?: LoggerLike): 
         absentMs: availability.absentMs,
         errorMs: availability.errorMs,
         staleMs: availability.staleMs,
+        verifyMs: availability.verifyMs,
       },
     },
   });

@@ -1,7 +1,7 @@
 // The live mirror state behind MirrorStateView: a health prober, an availability cache, and one
 // breaker per mirror fed by the cache's checks. The decision reads it synchronously; the request
 // path only ever waits in `ensureChecked`, and never longer than its deadline.
-import { AvailabilityCache, type AvailabilityCacheOptions, type AvailabilityStats, type CheckEvent, type ObjectKind } from './availability-cache.js';
+import { AvailabilityCache, type AvailabilityCacheOptions, type PurgeScope, type AvailabilityStats, type CheckEvent, type ObjectKind } from './availability-cache.js';
 import { Breaker } from './breaker.js';
 import {
   HealthProber,
@@ -166,6 +166,11 @@ export class MirrorState implements MirrorStateView {
     // A breaker made for a probed mirror waits for probes; one for an unprobed mirror has a
     // cooldown. When that changes, start the mirror with a fresh breaker.
     for (const [name, slot] of this.breakers) if (slot.probed !== this.prober.has(name)) this.breakers.delete(name);
+  }
+
+  /** Drops cached availability answers: SIGHUP (all), POST /-/purge (all, a mirror, an object). */
+  purge(scope: PurgeScope = {}): number {
+    return this.cache.purge(scope);
   }
 
   stats(): MirrorStateStats {

@@ -38,6 +38,8 @@ export interface MirrorStateService extends MirrorStateView {
   /** Runs the checks (sharing any already in flight); resolves by `deadlineMs` even if some are still running. */
   /** Figures for the status page and metrics, when the state keeps any. */
   stats?(): object;
+  /** Drops cached availability answers (all, one mirror's, one object's); returns how many. */
+  purge?(scope: { mirror?: string; key?: string }): number;
   ensureChecked(checks: readonly { mirror: string; key: string; url: string; kind: 'blob' | 'binary' | 'manifest-digest' | 'manifest-tag' }[], deadlineMs: number): Promise<void>;
 }
 

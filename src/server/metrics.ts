@@ -14,6 +14,8 @@ export interface RedirectorMetrics {
   configLoadedAt: Gauge;
   /** Manifest requests refused with 429 by the rate limit. */
   rateLimited: Counter;
+  /** Availability-cache purges (SIGHUP, POST /-/purge) by scope: all, mirror, object. */
+  availabilityPurges: Counter<'scope'>;
   /** Exposes how many clients the rate limiter tracks, read at scrape time. */
   observeRateLimiter(clients: () => number): void;
   /** Exposes mirror health and availability-cache figures, read at scrape time. */
@@ -57,6 +59,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Redir
     rateLimited: new Counter({
       name: 'artifact_rate_limited_total',
       help: 'Manifest requests refused with 429 by the per-client rate limit.',
+      registers: [registry],
+    }),
+    availabilityPurges: new Counter({
+      name: 'artifact_availability_purges_total',
+      help: 'Availability-cache purges (SIGHUP, POST /-/purge) by scope: all, mirror, object.',
+      labelNames: ['scope'],
       registers: [registry],
     }),
     observeRateLimiter(clients) {

@@ -188,3 +188,28 @@ test('aliases that expand exponentially (billion laughs) are refused at the alia
 test('an alias inside the node it names is a problem, not a hang', (t) => {
   t.deepEqual(problemsOf('mirrors: &m { a: *m }\n'), ['config.yaml:1:18: alias *m is inside the node it refers to']);
 });
+
+test('health.availability.verifySeconds: default 60 s, present answers fresh half of it; bad values at file:line:column', (t) => {
+  const ROUTE = 'routes:\n  - prefix: /a\n    default: us\n';
+  t.like(compile(`${MIRRORS}${ROUTE}`).health.availability, { verifyMs: 60_000, presentMs: 30_000, staleMs: 600_000 });
+  t.like(compile(`${MIRRORS}health:\n  availability: { verifySeconds: 10, presentSeconds: 86400 }\n${ROUTE}`).health.availability, { verifyMs: 10_000, presentMs: 86_400_000 });
+  const problems = problemsOf(`${MIRRORS}health:\n  availability:\n    verifySeconds: 0\n${ROUTE}`);
+  t.is(problems.length, 1);
+  t.is(problems[0], 'config.yaml:7:20: Too small: expected number to be >0 (at health.availability.verifySeconds)');
+});
+
+test('admin token: from the file or a named environment variable, never echoed; problems at file:line:column', (t) => {
+  const ROUTE = 'routes:\n  - prefix: /a\n    default: us\n';
+  t.is(compile(`${MIRRORS}admin: { token: abcdefghijklmnopq }\n${ROUTE}`).adminToken, 'abcdefghijklmnopq');
+  t.is(compile(`${MIRRORS}${ROUTE}`).adminToken, undefined);
+  process.env.ARTIFACT_SERVING_TEST_ADMIN_TOKEN = 'secret-from-the-environment';
+  t.teardown(() => delete process.env.ARTIFACT_SERVING_TEST_ADMIN_TOKEN);
+  t.is(compile(`${MIRRORS}admin: { tokenEnv: ARTIFACT_SERVING_TEST_ADMIN_TOKEN }\n${ROUTE}`).adminToken, 'secret-from-the-environment');
+  const unset = problemsOf(`${MIRRORS}admin: { tokenEnv: ARTIFACT_SERVING_NO_SUCH_VARIABLE }\n${ROUTE}`);
+  t.is(unset.length, 1);
+  t.regex(unset[0]!, /^config\.yaml:\d+:\d+: environment variable ARTIFACT_SERVING_NO_SUCH_VARIABLE is not set$/);
+  const short = problemsOf(`${MIRRORS}admin: { token: short }\n${ROUTE}`);
+  t.regex(short[0]!, /^config\.yaml:\d+:\d+: .*at least 16 characters/);
+  t.false(short[0]!.includes('short }'));
+  t.regex(problemsOf(`${MIRRORS}admin: { token: abcdefghijklmnopq, tokenEnv: X }\n${ROUTE}`)[0]!, /not both/);
+});

@@ -69,7 +69,8 @@ test('TTLs per kind, from the injected clock', async (t) => {
   const clock = new FakeClock();
   const present = new Set(['blob', 'digest', 'tag', 'binary']);
   const fake = fakeFetch((url) => ({ status: present.has(new URL(url).pathname.slice(1)) ? 200 : new URL(url).pathname === '/down' ? 503 : 404 }));
-  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock });
+  // A day, with a verify bound as long (the default bound is 60 s: see the tests below).
+  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock, ttls: { immutablePresentMs: 24 * 3600_000, verifyMs: 24 * 3600_000 } });
   await cache.check('m', 'blob', 'http://m.test/blob', { kind: 'blob' });
   await cache.check('m', 'binary', 'http://m.test/binary', { kind: 'binary' });
   await cache.check('m', 'digest', 'http://m.test/digest', { kind: 'manifest-digest' });
@@ -116,6 +117,112 @@ test('a stale entry is served while one background refresh runs', async (t) => {
   clock.advance(1_000 + 60_000);
   t.is(cache.peek('m', 'k'), undefined, 'past the stale window the entry is gone');
   t.like(cache.stats(), { hits: 1, misses: 1 });
+});
+
+test('by default a present answer is fresh 30 s, served while refreshed until 60 s, never after', async (t) => {
+  const clock = new FakeClock();
+  let status = 200;
+  const fake = fakeFetch(() => ({ status }));
+  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock });
+  for (const kind of ['blob', 'binary', 'manifest-digest'] as const) await cache.check('m', kind, `http://m.test/${kind}`, { kind });
+  clock.advance(29_999);
+  t.true(cache.isFresh('m', 'blob'));
+  t.is(fake.heads, 3);
+  clock.advance(1);
+  t.false(cache.isFresh('m', 'blob'), 'fresh for half the verify bound');
+  // The mirror lost everything; nobody has asked since the answers went stale.
+  status = 404;
+  clock.advance(30_000);
+  for (const kind of ['blob', 'binary', 'manifest-digest']) t.is(cache.peek('m', kind), undefined, `${kind}: a 60 s old "present" is never used`);
+  t.is(fake.heads, 3, 'not refreshed in the background either: the request path re-checks it first (bounded wait)');
+});
+
+test('a hot object is refreshed within the verify bound: the lost object is known absent before the bound', async (t) => {
+  const clock = new FakeClock();
+  let status = 200;
+  const fake = fakeFetch(() => ({ status }));
+  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock, ttls: { verifyMs: 10_000, immutablePresentMs: 5_000, staleMs: 600_000 } });
+  await cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' });
+  status = 404;
+  clock.advance(6_000);
+  t.like(cache.peek('m', 'k'), { state: 'present' }, 'stale within the bound: used while refreshed');
+  await cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' }); // joins the refresh
+  t.like(cache.peek('m', 'k'), { state: 'absent' });
+});
+
+test('presentSeconds and staleSeconds longer than the verify bound are cut to it; tags too', async (t) => {
+  const clock = new FakeClock();
+  const fake = fakeFetch(() => ({ status: 200 }));
+  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock, ttls: { verifyMs: 2_000, immutablePresentMs: 86_400_000, tagPresentMs: 15_000, staleMs: 600_000 } });
+  await cache.check('m', 'blob', 'http://m.test/blob', { kind: 'blob' });
+  await cache.check('m', 'tag', 'http://m.test/tag', { kind: 'manifest-tag' });
+  clock.advance(1_999);
+  t.like(cache.peek('m', 'blob'), { state: 'present' });
+  t.like(cache.peek('m', 'tag'), { state: 'present' });
+  clock.advance(1);
+  t.is(cache.peek('m', 'blob'), undefined);
+  t.is(cache.peek('m', 'tag'), undefined);
+});
+
+test('the bound counts from when the HEAD was sent, not from its answer', async (t) => {
+  const clock = new FakeClock();
+  const fake = fakeFetch(() => ({ status: 200 }));
+  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock, ttls: { verifyMs: 10_000, immutablePresentMs: 10_000 } });
+  const release = fake.hold();
+  const checking = cache.check('m', 'k', 'http://m.test/k', { kind: 'blob', timeoutMs: 60_000 });
+  clock.advance(4_000);
+  release();
+  await checking;
+  clock.advance(5_999);
+  t.like(cache.peek('m', 'k'), { state: 'present' });
+  clock.advance(1);
+  t.is(cache.peek('m', 'k'), undefined);
+});
+
+test('purge drops everything, a mirror, an object on one mirror or on all', async (t) => {
+  const fake = fakeFetch(() => ({ status: 200 }));
+  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock: new FakeClock() });
+  const fill = async () => {
+    for (const mirror of ['a', 'b']) for (const key of ['x', 'y']) await cache.check(mirror, key, `http://${mirror}.test/${key}`, { kind: 'blob' });
+  };
+  const known = () => ['a', 'b'].flatMap((mirror) => ['x', 'y'].filter((key) => cache.has(mirror, key)).map((key) => `${mirror}/${key}`));
+  await fill();
+  t.is(cache.purge({ mirror: 'a', key: 'x' }), 1);
+  t.deepEqual(known(), ['a/y', 'b/x', 'b/y']);
+  t.is(cache.purge({ key: 'y' }), 2);
+  t.deepEqual(known(), ['b/x']);
+  await fill();
+  t.is(cache.purge({ mirror: 'b' }), 2);
+  t.deepEqual(known(), ['a/x', 'a/y']);
+  t.is(cache.forgetMirror('a'), 2);
+  await fill();
+  t.is(cache.purge(), 4);
+  t.deepEqual(known(), []);
+  t.is(cache.purge({ mirror: 'nobody' }), 0);
+});
+
+test('a check sent before a purge does not cache its answer; the next request asks again', async (t) => {
+  const fake = fakeFetch(() => ({ status: 200 }));
+  const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock: new FakeClock() });
+  const release = fake.hold();
+  const before = cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' });
+  cache.purge({ mirror: 'm' });
+  const after = cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' });
+  t.not(after, before, 'a new check, not the one from before the purge');
+  t.is(fake.heads, 2);
+  release();
+  await Promise.all([before, after]);
+  t.like(cache.peek('m', 'k'), { state: 'present' }, 'the check sent after the purge is cached');
+  // A purge of another mirror or object leaves checks in flight alone.
+  const hold = fake.hold();
+  const other = cache.check('n', 'k', 'http://n.test/k', { kind: 'blob' });
+  cache.purge({ mirror: 'm' });
+  cache.purge({ mirror: 'n', key: 'other' });
+  hold();
+  await other;
+  t.like(cache.peek('n', 'k'), { state: 'present' });
+  t.like(cache.stats(), { inflight: 0 });
+  await cache.close();
 });
 
 test('a flood of 10k distinct keys stays within the entry and size bounds', async (t) => {

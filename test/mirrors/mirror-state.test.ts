@@ -174,6 +174,36 @@ test('ensureChecked resolves at its deadline; the check goes on and fills the ca
   t.like(state.availability('a', blob('a', 1).key), { state: 'error' });
 });
 
+test('past the verify bound a present answer is re-checked before use; unanswered in time, it is unknown', async (t) => {
+  const clock = new FakeClock();
+  const mirror = fakeMirror();
+  const state = new MirrorState({ probes: [], clock, fetch: mirror.fetchFn, cache: { ttls: { verifyMs: 60_000 } } });
+  await state.ensureChecked([blob('a', 1)], 300);
+  t.like(state.availability('a', blob('a', 1).key), { state: 'present' });
+  t.is(mirror.calls.HEAD, 1);
+  clock.advance(60_000);
+  // The mirror lost it; nobody asked for it in the meantime.
+  mirror.answers.HEAD = 404;
+  t.is(state.availability('a', blob('a', 1).key), undefined, 'a 60 s old "present" is not used');
+  await state.ensureChecked([blob('a', 1)], 300);
+  t.is(mirror.calls.HEAD, 2, 'the request waited for a re-check');
+  t.like(state.availability('a', blob('a', 1).key), { state: 'absent' });
+  // Back, then past the bound again with a mirror that does not answer: unknown at the deadline
+  // (the decision then takes the next mirror known to hold it, or the origin).
+  mirror.answers.HEAD = 200;
+  t.is(state.purge({ mirror: 'a' }), 1, 'the operator purges the mirror after restoring it');
+  await state.ensureChecked([blob('a', 1)], 300);
+  t.like(state.availability('a', blob('a', 1).key), { state: 'present' });
+  clock.advance(60_000);
+  mirror.answers.HEAD = 'hang';
+  const waiting = state.ensureChecked([{ ...blob('a', 1), timeoutMs: 2_000 }], 300);
+  clock.advance(300);
+  await waiting;
+  t.is(state.availability('a', blob('a', 1).key), undefined);
+  t.is(state.purge({ mirror: 'a' }), 0);
+  await state.stop();
+});
+
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
