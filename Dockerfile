@@ -15,6 +15,9 @@
 # buy nothing, while slim is the same Debian the tests and CI run on, with glibc's resolver
 # (mirror host names are looked up through getaddrinfo) and Node's official glibc build.
 
+# The base is a build argument: any glibc Debian image with node 24 and npm on PATH works, e.g. a
+# registry mirror's copy, or a local debootstrap root plus Node (test/e2e/compose-stack-docker.test.ts):
+#   docker build --build-arg NODE_IMAGE=registry.internal/library/node:24-slim -t artifact-serving .
 ARG NODE_IMAGE=node:24-slim
 
 # ---- build: all dependencies, compile TypeScript to dist/ ------------------------------------
