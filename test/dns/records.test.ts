@@ -141,3 +141,14 @@ test('the dns command: formats, a note about AAAA, and clear errors', async (t) 
   const help = await run(['dns', '--help']);
   t.regex(help.out, /^Usage: artifact-serving dns/);
 });
+
+test('the example config the quick start serves yields every format, dual-stack at the apex', async (t) => {
+  for (const format of ['octodns', 'pdns-geoip', 'zone']) {
+    const r = await run(['dns', '--config', 'config/example.yaml', '--format', format]);
+    t.is(r.code, 0, r.err);
+    t.true(r.out.length > 0, format);
+  }
+  const octo = parse((await run(['dns', '--config', 'config/example.yaml', '--format', 'octodns'])).out) as Record<string, any>;
+  t.deepEqual(octodnsProblems(octo), []);
+  t.deepEqual(octo[''].map((r: { type: string }) => r.type), ['A', 'AAAA']);
+});
