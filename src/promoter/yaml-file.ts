@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { formatProblem, locate, parseYamlSource, zodProblems, type Position, type YamlSource } from '../config/yaml-source.js';
 import type { Finding, Severity } from './model.js';
+import { errorMessage } from '../util/error-message.js';
 
 /** Where a YAML path is in a manifest file; for a whole document or one read in items. */
 export interface ManifestSource {
@@ -67,14 +68,19 @@ export function formatFinding(f: Finding): string {
   return `${f.severity === 'error' ? '' : `${f.severity}: `}${formatProblem(f)}`;
 }
 
-export async function readYaml<S extends z.ZodType>(file: string, schema: S, findings: Findings): Promise<Parsed<z.infer<S>> | undefined> {
-  let text: string;
+/** A manifest's text, or undefined with a finding that says why it could not be read. */
+async function readText(file: string, findings: Findings): Promise<string | undefined> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (e) {
-    findings.file(file, `cannot read: ${(e as Error).message}`);
+    findings.file(file, `cannot read: ${errorMessage(e)}`);
     return undefined;
   }
+}
+
+export async function readYaml<S extends z.ZodType>(file: string, schema: S, findings: Findings): Promise<Parsed<z.infer<S>> | undefined> {
+  const text = await readText(file, findings);
+  if (text === undefined) return undefined;
   return parseYamlText(file, text, schema, findings);
 }
 
@@ -111,13 +117,8 @@ export async function forEachListItem<S extends z.ZodType>(
   fast?: (itemText: string) => unknown,
   chunkAbove = CHUNK_ABOVE,
 ): Promise<ManifestSource | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    findings.file(file, `cannot read: ${(e as Error).message}`);
-    return undefined;
-  }
+  const text = await readText(file, findings);
+  if (text === undefined) return undefined;
   const list = text.length > chunkAbove ? splitList(text) : undefined;
   if (list && list.key === undefined) {
     const source = itemsSource(file, text, list);
