@@ -180,22 +180,31 @@ export async function acquire(slotIn: LeaseSlot, opts: LeaseOptions = DEFAULT_LE
     if ((await slot.create(mine)) && (await slot.read())?.run === mine.run) break;
   }
   let lost: Error | undefined;
+  let released = false;
+  // One renewal at a time, and release waits for it: a renewal write landing after release's
+  // remove would put our record back, and every later run would wait for a lease nobody holds.
+  let renewing: Promise<void> | undefined;
   const timer = setInterval(() => {
-    void (async () => {
+    if (renewing) return;
+    renewing = (async () => {
       const current = await slot.read();
       if (current?.run !== mine.run) {
         lost = new Error(`${slot.location}: lease taken over by run ${current?.run ?? 'none'}`);
         clearInterval(timer);
         return;
       }
-      await slot.write({ ...mine, renewed: now() });
-    })().catch(() => undefined); // a failed renewal is retried next period
+      if (!released) await slot.write({ ...mine, renewed: now() });
+    })()
+      .catch(() => undefined) // a failed renewal is retried next period
+      .finally(() => (renewing = undefined));
   }, opts.renewMs);
   timer.unref();
   return {
     location: slot.location,
     release: async () => {
+      released = true;
       clearInterval(timer);
+      await renewing;
       if (lost) return;
       const current = await slot.read().catch(() => undefined);
       if (current?.run === mine.run) await slot.remove();

@@ -54,7 +54,7 @@ test('folder: two runs at once copy each file once; the ledger lists every file'
   const { m, prod } = await filesSetup(t, (p) => `${pathToFileURL(p).href}/`);
   const backends = createBackends();
   const [a, b] = await Promise.all([run(m, backends, { ...SHORT, waitMs: 60_000 }), run(m, backends, { ...SHORT, waitMs: 60_000 })]);
-  t.is(a.exitCode + b.exitCode, 0, a.stderr + b.stderr);
+  t.is(a.exitCode + b.exitCode, 0, a.stdout + a.stderr + b.stdout + b.stderr);
   const copies = [...a.results, ...b.results].filter((r) => r.action.kind === 'copy-file');
   t.is(copies.length, 20, 'every file copied exactly once across both runs');
   const ledger = JSON.parse(await readFile(join(prod, '.artifact-serving/ledger/files--k8s-staging-bins.json'), 'utf8'));
