@@ -5,6 +5,7 @@ import test from 'ava';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { ConfigHolder } from '../../src/config/config-holder.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { NO_CHECKS } from '../../src/mirrors/state.js';
@@ -23,6 +24,18 @@ routes:
     default: reg
 `);
 
+const servers = new Map<number, Server>();
+
+/** Resolves once the server holds exactly `n` connections (it counts them as they are accepted). */
+async function connectionsReach(port: number, n: number): Promise<void> {
+  const server = servers.get(port)!;
+  for (;;) {
+    const count = await new Promise<number>((resolve, reject) => server.getConnections((e, c) => (e ? reject(e) : resolve(c))));
+    if (count === n) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 async function start(t: import('ava').ExecutionContext, limits: Partial<ServerLimits>): Promise<number> {
   const loaded = loadConfigFile(CONFIG);
   if (!loaded.ok) throw new Error('bad test config');
@@ -32,7 +45,9 @@ async function start(t: import('ava').ExecutionContext, limits: Partial<ServerLi
     server.closeAllConnections();
     server.close();
   });
-  return (server.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
+  servers.set(port, server);
+  return port;
 }
 
 /** Sends raw bytes and collects everything until the server closes the connection. */
@@ -111,11 +126,11 @@ test('connections beyond maxConnections are closed at once', async (t) => {
     }),
   );
   t.teardown(() => sockets.forEach((s) => s.destroy()));
-  // Let the server register all five before the sixth arrives.
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // The server has registered all five before the sixth arrives.
+  await connectionsReach(port, 5);
   t.is(await raw(port, 'GET /bin/x HTTP/1.1\r\nHost: x\r\n\r\n'), '');
   sockets.pop()!.destroy();
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await connectionsReach(port, 4);
   t.regex(await raw(port, 'GET /bin/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 302 /);
 });
 
