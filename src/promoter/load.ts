@@ -16,6 +16,7 @@ import { loadFileProject, loadLegacyFileProject } from './load-files.js';
 import { loadImageProject } from './load-images.js';
 import { DEFAULT_STAGING_POLICY, STAGING_FILE, stagingDeclarationSchema, type StagingPolicy } from './staging.js';
 import { Findings } from './yaml-file.js';
+import { errorMessage } from '../util/error-message.js';
 
 type Load = Promise<{ project?: Project; findings: Findings }>;
 
@@ -120,16 +121,20 @@ async function fileProjects(root: string, policy: StagingPolicy, only?: string) 
 
 async function loadStagingPolicy(dir: string): Promise<{ policy: StagingPolicy; findings: Finding[] }> {
   const file = join(dir, STAGING_FILE);
+  // A broken policy fails closed: the staging rule is then an error for every project.
+  const broken: StagingPolicy = { declared: new Map(), severity: 'error' };
   let text: string;
   try {
     text = await readFile(file, 'utf8');
-  } catch {
-    return { policy: DEFAULT_STAGING_POLICY, findings: [] };
+  } catch (e) {
+    // Only a missing file means "no policy": one that exists but cannot be read (permissions, a
+    // folder) must not quietly relax an admin's rule to the lenient default.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { policy: DEFAULT_STAGING_POLICY, findings: [] };
+    return { policy: broken, findings: [{ file, line: 1, column: 1, severity: 'error', project: '', message: `cannot read the staging policy: ${errorMessage(e)}` }] };
   }
   const { source, problems } = parseYamlSource(file, text);
   const asFindings = (ps: typeof problems): Finding[] => ps.map((p) => ({ ...p, severity: 'error', project: '' }));
-  // A broken policy fails closed: the staging rule is then an error for every project.
-  const broken: StagingPolicy = { declared: new Map(), severity: 'error' };
   if (!source) return { policy: broken, findings: asFindings(problems) };
   const parsed = stagingDeclarationSchema.safeParse(source.data ?? {});
   if (!parsed.success) return { policy: broken, findings: asFindings(zodProblems(source, parsed.error)) };

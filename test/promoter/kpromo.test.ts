@@ -49,6 +49,13 @@ test('staging-area findings are warnings by default; promoter-staging.yaml can m
   const broken = await loadManifests(typo.dir);
   t.deepEqual(broken.findings.map((f) => f.severity), ['error', 'error'], 'a broken policy fails closed');
   t.regex(broken.findings.map((f) => formatProblem(f)).join('\n'), /promoter-staging\.yaml:1:17: .*"warning"/);
+  // A policy that exists but cannot be read (here a folder) fails closed too, and says so.
+  const unreadable = await tree({ ...files, 'promoter-staging.yaml/keep': '' });
+  t.teardown(unreadable.cleanup);
+  const closed = await loadManifests(unreadable.dir);
+  t.deepEqual(closed.findings.map((f) => f.severity), ['error', 'error']);
+  t.regex(closed.findings.map((f) => formatProblem(f)).join('\n'), /promoter-staging\.yaml:1:1: cannot read the staging policy: EISDIR/);
+  t.deepEqual(closed.projects, []);
 });
 
 test('a single-file image manifest: registries and images in one file, given as a file or a project folder', async (t) => {
