@@ -5,6 +5,7 @@ import { loadConfigFile } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
 import { DNS_FORMATS, missingIpv6, octodnsZone, pdnsGeoipZones, zoneRecords, type DnsFormat } from '../dns/records.js';
 import type { CliIO } from './io.js';
+import { errorMessage } from '../util/error-message.js';
 
 export const DEFAULT_GEOIP_DATABASE = '/usr/share/GeoIP/GeoLite2-Country.mmdb';
 export const DEFAULT_ZONES_FILE = '/etc/powerdns/geoip-zones.yaml';
@@ -75,7 +76,7 @@ export function dnsCommand(args: string[], io: CliIO): number {
           ? pdnsGeoipZones(dns, { zonesFile: values['zones-file'], databaseFile: values['geoip-database'] })
           : zoneRecords(dns);
   } catch (error) {
-    io.stderr(`${values.config}: ${(error as Error).message}\n`);
+    io.stderr(`${values.config}: ${errorMessage(error)}\n`);
     return 1;
   }
   io.stdout(text);

@@ -14,6 +14,7 @@ import { trackConnections } from '../server/drain.js';
 import { readTlsPair, watchTlsFiles, type TlsPair } from '../server/tls-files.js';
 import { createMetrics } from '../server/metrics.js';
 import type { CliIO } from './io.js';
+import { errorMessage } from '../util/error-message.js';
 
 const HELP = `Usage: artifact-serving serve --config FILE [--port N] [--host ADDR] [--access-log PATH|-|off]
                               [--tls-cert FILE --tls-key FILE]
@@ -76,7 +77,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   try {
     tls = tlsFiles && readTlsPair(tlsFiles);
   } catch (error) {
-    io.stderr(`${(error as Error).message}\ncannot start\n`);
+    io.stderr(`${errorMessage(error)}\ncannot start\n`);
     return 1;
   }
   const loaded = loadConfigFile(values.config);

@@ -2,6 +2,7 @@
 // reported as `file:line:column: message` — the place a reviewer has to look, not just a path.
 import { isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node } from 'yaml';
 import type { ZodError } from 'zod';
+import { errorMessage } from '../util/error-message.js';
 
 export interface SourceProblem {
   file: string;
@@ -46,7 +47,7 @@ export function parseYamlSource(file: string, text: string): { source?: YamlSour
     data = doc.toJS({ maxAliasCount: -1 });
   } catch (error) {
     // Nothing known throws here any more; a reload must still never die on a file.
-    return { problems: [{ file, line: 1, column: 1, message: `cannot read YAML: ${firstLine((error as Error).message)}` }] };
+    return { problems: [{ file, line: 1, column: 1, message: `cannot read YAML: ${firstLine(errorMessage(error))}` }] };
   }
   return { source: { file, text, data, doc, lines }, problems };
 }

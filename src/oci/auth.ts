@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { errorMessage } from '../util/error-message.js';
 
 export interface Credentials {
   username: string;
@@ -77,7 +78,7 @@ export async function dockerCredentials(env: { DOCKER_CONFIG?: string | undefine
     config = JSON.parse(await readFile(file, 'utf8')) as DockerConfig;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return () => undefined;
-    throw new Error(`${file}: ${(e as Error).message}`);
+    throw new Error(`${file}: ${errorMessage(e)}`);
   }
   return credentialsFromConfig(config);
 }

@@ -7,6 +7,7 @@ import { dockerCredentials } from '../oci/auth.js';
 import { createBackends } from './backends.js';
 import { promote } from './promote.js';
 import { validateManifests } from './validate.js';
+import { errorMessage } from '../util/error-message.js';
 
 
 const PROMOTE_HELP = `Usage: artifact-serving promote DIR|FILE [--confirm] [--prune] [--project NAME] [--parallel N] [--all]
@@ -49,7 +50,7 @@ function parseCommand(args: string[], options: Options, help: string, io: CliIO)
   try {
     parsed = parseArgs({ args, allowPositionals: true, options: { ...options, help: { type: 'boolean', short: 'h', default: false } } });
   } catch (e) {
-    io.stderr(`${(e as Error).message}\n\n${help}`);
+    io.stderr(`${errorMessage(e)}\n\n${help}`);
     return 2;
   }
   const values = parsed.values as Values;

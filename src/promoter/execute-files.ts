@@ -9,6 +9,7 @@ import { mapPool } from './pool.js';
 import { withRetry, type RetryOptions } from '../net/retry.js';
 import type { FileStore } from './stores/store.js';
 import { verified } from './verify.js';
+import { errorMessage } from '../util/error-message.js';
 
 export interface ActionResult {
   destination: string;
@@ -41,7 +42,7 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
       } catch (e) {
         // Without the intent recorded nothing may be written: it could never be pruned later.
         return d.actions.map((action) => {
-          const r = { destination: d.destination, action, error: `ledger not writable: ${(e as Error).message}` };
+          const r = { destination: d.destination, action, error: `ledger not writable: ${errorMessage(e)}` };
           opts.onResult?.(r);
           return r;
         });
@@ -58,7 +59,7 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
           if (written?.fingerprint) fingerprints.set(a.name, written.fingerprint);
           return report({ destination: d.destination, action: a });
         } catch (e) {
-          return report({ destination: d.destination, action: a, error: (e as Error).message });
+          return report({ destination: d.destination, action: a, error: errorMessage(e) });
         }
       });
       const deletes = d.actions.filter((a) => a.kind === 'delete-file');
@@ -67,7 +68,7 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
           await withRetry(() => dest.delete(a.name), opts.retry);
           return report({ destination: d.destination, action: a });
         } catch (e) {
-          return report({ destination: d.destination, action: a, error: (e as Error).message });
+          return report({ destination: d.destination, action: a, error: errorMessage(e) });
         }
       });
       const results = [...copies, ...deleted].map((r) => (r.status === 'fulfilled' ? r.value : unreachable(r.reason)));
@@ -90,7 +91,7 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
         await withRetry(() => saveLedger(dest, project, d.destination, after, intent), opts.retry);
       } catch (e) {
         // The intent ledger stays: it over-claims (safe for prune, which checks content first).
-        opts.onResult?.({ destination: d.destination, action: d.actions[0] as Action, error: `final ledger not written: ${(e as Error).message}` });
+        opts.onResult?.({ destination: d.destination, action: d.actions[0] as Action, error: `final ledger not written: ${errorMessage(e)}` });
       }
       return results;
     }),

@@ -13,6 +13,7 @@ import type { Action, ProjectPlan } from './plan.js';
 import { mapPool } from './pool.js';
 import { writeRegistryLedger } from './registry-ledger.js';
 import { withRetry } from '../net/retry.js';
+import { errorMessage } from '../util/error-message.js';
 
 export async function executeImages(project: ImageProject, plan: ProjectPlan, observed: Observed, registry: RegistryFor, opts: ExecuteOptions): Promise<ActionResult[]> {
   const src = registry(hostOf(project.src));
@@ -35,7 +36,7 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
       } catch (e) {
         // Without the intent recorded nothing may be written: it could never be pruned later.
         return d.actions.map((action) => {
-          const r = { destination: d.destination, action, error: `ledger not writable: ${(e as Error).message}` };
+          const r = { destination: d.destination, action, error: `ledger not writable: ${errorMessage(e)}` };
           opts.onResult?.(r);
           return r;
         });
@@ -48,7 +49,7 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
           opts.onResult?.(r);
           return r;
         } catch (e) {
-          const r = { destination: d.destination, action: a, error: (e as Error).message };
+          const r = { destination: d.destination, action: a, error: errorMessage(e) };
           opts.onResult?.(r);
           return r;
         }
@@ -100,7 +101,7 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
         await save(after, intent);
       } catch (e) {
         // The intent ledger stays: it over-claims (safe for prune, which checks content first).
-        opts.onResult?.({ destination: d.destination, action: d.actions[0] as Action, error: `final ledger not written: ${(e as Error).message}` });
+        opts.onResult?.({ destination: d.destination, action: d.actions[0] as Action, error: `final ledger not written: ${errorMessage(e)}` });
       }
       return results;
     }),

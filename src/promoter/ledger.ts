@@ -14,6 +14,7 @@
 // trusted in part.
 import { z } from 'zod';
 import { nameProblem } from './stores/confine.js';
+import { errorMessage } from '../util/error-message.js';
 
 export interface ImageLedger {
   /** Manifests this promoter copied (top-level digests named in a manifest). */
@@ -88,7 +89,7 @@ export function parseLedger(text: string, expect?: { project: string; destinatio
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new Error(`invalid ledger: ${(e as Error).message}; refusing to trust it`);
+    throw new Error(`invalid ledger: ${errorMessage(e)}; refusing to trust it`);
   }
   const result = ledgerJson.safeParse(json);
   if (!result.success) {

@@ -11,6 +11,7 @@ import { mapPool } from './pool.js';
 import type { FileStore } from './stores/store.js';
 import { withRetry, type RetryOptions } from '../net/retry.js';
 import { sha256OfStream } from './verify.js';
+import { errorMessage } from '../util/error-message.js';
 
 export interface ObserveFilesOptions {
   parallel: number;
@@ -27,7 +28,7 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
       const text = await withRetry(() => store(dest).readText(ledgerObjectName(p.id)), opts.retry);
       if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text, { project: p.project, destination: dest }));
     } catch (e) {
-      observed.unreachable.set(dest, `cannot read ledger: ${(e as Error).message}`);
+      observed.unreachable.set(dest, `cannot read ledger: ${errorMessage(e)}`);
     }
   });
 
@@ -45,7 +46,7 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
       const state = await withRetry(() => statAndHash(store(dest), name, false, observed.ledgers.get(ledgerKey(project.id, dest))), opts.retry);
       if (state) locationMap(observed, dest).set(name, state);
     } catch (e) {
-      observed.unreachable.set(dest, `${name}: ${(e as Error).message}`);
+      observed.unreachable.set(dest, `${name}: ${errorMessage(e)}`);
     }
   });
 
@@ -61,7 +62,7 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
       const state = await withRetry(() => statAndHash(store(p.src), name, true), opts.retry);
       if (state) locationMap(observed, p.src).set(name, state);
     } catch (e) {
-      observed.unreachable.set(p.src, `${name}: ${(e as Error).message}`);
+      observed.unreachable.set(p.src, `${name}: ${errorMessage(e)}`);
     }
   });
 }

@@ -10,6 +10,7 @@ import { emptyRepo, type Observed, type RepoState } from './observed.js';
 import { mapPool } from './pool.js';
 import { readRegistryLedger } from './registry-ledger.js';
 import { withRetry, type RetryOptions } from '../net/retry.js';
+import { errorMessage } from '../util/error-message.js';
 
 export type RegistryFor = (host: string) => RegistryClient;
 
@@ -24,7 +25,7 @@ export async function observeImages(projects: readonly ImageProject[], registry:
       const text = await withRetry(() => readRegistryLedger(registry(hostOf(dest)), dest, p.id), opts.retry);
       if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text, { project: p.project, destination: dest }));
     } catch (e) {
-      observed.unreachable.set(dest, `cannot read ledger: ${(e as Error).message}`);
+      observed.unreachable.set(dest, `cannot read ledger: ${errorMessage(e)}`);
     }
   });
 
@@ -63,7 +64,7 @@ export async function observeImages(projects: readonly ImageProject[], registry:
         if (await withRetry(() => client.headManifest(repo, digest), opts.retry)) state.digests.add(digest);
       }
     } catch (e) {
-      observed.unreachable.set(t.dest, `${repo}: ${(e as Error).message}`);
+      observed.unreachable.set(t.dest, `${repo}: ${errorMessage(e)}`);
     }
   });
 
@@ -75,7 +76,7 @@ export async function observeImages(projects: readonly ImageProject[], registry:
     try {
       repoState(observed, p.src, name).listed = new Set(await withRetry(() => registry(hostOf(p.src)).listTags(repo), opts.retry));
     } catch (e) {
-      observed.unreachable.set(p.src, `${repo}: ${(e as Error).message}`);
+      observed.unreachable.set(p.src, `${repo}: ${errorMessage(e)}`);
     }
   });
 
@@ -96,7 +97,7 @@ export async function observeImages(projects: readonly ImageProject[], registry:
       repoState(observed, p.src, name).digests.add(digest);
       observed.imageBytes.set(digest, await withRetry(() => closureBytes(src, digest), opts.retry));
     } catch (e) {
-      observed.unreachable.set(p.src, `${src.srcRepo}@${digest}: ${(e as Error).message}`);
+      observed.unreachable.set(p.src, `${src.srcRepo}@${digest}: ${errorMessage(e)}`);
     }
   });
 }

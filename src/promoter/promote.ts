@@ -15,6 +15,7 @@ import { DEFAULT_RETRY, type RetryOptions } from '../net/retry.js';
 import { acquire, DEFAULT_LEASE, fileLeaseSlot, registryLeaseSlot, type Lease, type LeaseOptions } from './lease.js';
 import { hostOf } from './observe-images.js';
 import { formatFinding } from './yaml-file.js';
+import { errorMessage } from '../util/error-message.js';
 
 export interface PromoteOptions {
   dir: string;
@@ -57,7 +58,7 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
           const slot = kind === 'files' ? fileLeaseSlot(backends.store(dest)) : registryLeaseSlot(backends.registry(hostOf(dest)), dest);
           leases.push(await acquire(slot, leaseOpts, opts.retry ?? DEFAULT_RETRY));
         } catch (e) {
-          locked.set(dest, (e as Error).message);
+          locked.set(dest, errorMessage(e));
         }
       }),
     );

@@ -5,6 +5,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import { basename, dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { errorMessage } from '../util/error-message.js';
 
 export interface TlsFiles {
   cert: string;
@@ -22,14 +23,14 @@ export function readTlsPair(files: TlsFiles): TlsPair {
     try {
       return readFileSync(file);
     } catch (error) {
-      throw new Error(`cannot read TLS ${what} ${file}: ${(error as Error).message}`);
+      throw new Error(`cannot read TLS ${what} ${file}: ${errorMessage(error)}`);
     }
   };
   const pair = { cert: read('certificate', files.cert), key: read('key', files.key) };
   try {
     createSecureContext(pair);
   } catch (error) {
-    throw new Error(`TLS certificate ${files.cert} and key ${files.key} are not a usable pair: ${(error as Error).message}`);
+    throw new Error(`TLS certificate ${files.cert} and key ${files.key} are not a usable pair: ${errorMessage(error)}`);
   }
   return pair;
 }
