@@ -1,18 +1,10 @@
 // `serve` as a real process: SIGHUP reloads under traffic, the access log flushed on shutdown.
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
-import { writeConfig } from '../helpers/config.js';
+import { writeConfig, EU_US_BINARY_CONFIG } from '../helpers/config.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
 
-const GOOD = `
-mirrors:
-  eu: { url: https://eu.example }
-  us: { url: https://us.example }
-routes:
-  - prefix: /bin
-    regions: { Europe: eu }
-    default: us
-`;
+const GOOD = EU_US_BINARY_CONFIG;
 
 test('serve: SIGHUP reloads a valid config without dropping requests, and keeps the old one on an invalid config', async (t) => {
   const file = writeConfig(GOOD);

@@ -3,18 +3,11 @@
 // file is reported at file:line:column, and the previous config keeps serving.
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
-import { writeConfig } from '../helpers/config.js';
+import { writeConfig, EU_US_BINARY_CONFIG } from '../helpers/config.js';
 import { freePort } from '../helpers/peers.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
 
-const GOOD = `mirrors:
-  eu: { url: https://eu.example }
-  us: { url: https://us.example }
-routes:
-  - prefix: /bin
-    regions: { Europe: eu }
-    default: us
-`;
+const GOOD = EU_US_BINARY_CONFIG;
 const TYPO = GOOD.replace('default: us', 'default: *typo');
 /** One probe block shared by `count` mirrors; they are probed, so they live on a loopback port nothing listens on. */
 function shared(count: number, port: number): string {

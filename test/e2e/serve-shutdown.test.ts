@@ -5,17 +5,10 @@
 import test from 'ava';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { writeConfig } from '../helpers/config.js';
+import { writeConfig, EU_US_BINARY_CONFIG } from '../helpers/config.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
 
-const CONFIG = `mirrors:
-  eu: { url: https://eu.example }
-  us: { url: https://us.example }
-routes:
-  - prefix: /bin
-    regions: { Europe: eu }
-    default: us
-`;
+const CONFIG = EU_US_BINARY_CONFIG;
 
 interface Conn {
   socket: Socket;

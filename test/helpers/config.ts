@@ -1,5 +1,7 @@
 // Writing configs for tests: a temp file per config, so positions, relative paths and reloads
 // behave exactly as they do for users.
+import type { ExecutionContext } from 'ava';
+import type { buildCloudIndex } from '../../src/geo/cloud-ranges.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +17,17 @@ export const GCP_RANGES = join(SHARED_TESTDATA, 'cloud-ranges/gcp-cloud.json');
 /** Hand-made few-line range files in the providers' formats, for the unit tier (no ../shared). */
 export const FIXTURE_AWS_RANGES = fileURLToPath(new URL('../fixtures/cloud-ranges/aws-ip-ranges.json', import.meta.url));
 export const FIXTURE_GCP_RANGES = fileURLToPath(new URL('../fixtures/cloud-ranges/gcp-cloud.json', import.meta.url));
+
+/** Two binary mirrors, Europe to eu and everyone else to us: the config the serve-process tests share
+ * (test/commands/cli.test.ts keeps its own copy: its expectations name line numbers in it). */
+export const EU_US_BINARY_CONFIG = `mirrors:
+  eu: { url: https://eu.example }
+  us: { url: https://us.example }
+routes:
+  - prefix: /bin
+    regions: { Europe: eu }
+    default: us
+`;
 
 export function writeConfig(text: string, name = 'config.yaml'): string {
   const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-config-'));
@@ -34,4 +47,18 @@ export function problemsOf(text: string): string[] {
   const result = loadConfigFile(file);
   if (result.ok) return [];
   return result.problems.map((p) => formatProblem(p).replace(file, 'config.yaml'));
+}
+
+/**
+ * The addresses both range files locate alike: the real provider files (e2e) and the hand-made
+ * fixtures (unit) were cut to agree on these, so one check serves both tiers.
+ */
+export function assertSampleCloudRegions(t: ExecutionContext, index: ReturnType<typeof buildCloudIndex>): void {
+  t.is(index.trie.lookup('52.94.152.9')?.value, 'aws:us-east-1');
+  t.is(index.trie.lookup('2a05:d06a:8000::1')?.value, 'aws:eu-west-1');
+  t.is(index.trie.lookup('8.34.208.1')?.value, 'gcp:europe-west1');
+  t.is(index.trie.lookup('2600:1900:4000::1')?.value, 'gcp:us-central1');
+  t.true(index.regions.has('aws:ap-northeast-2'));
+  t.true(index.providers.has('gcp'));
+  t.false(index.regions.has('aws:global'));
 }
