@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { ConfigHolder } from '../config/config-holder.js';
 import { loadConfigFile } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
-import { applyReload, createMirrorState } from '../mirrors/live-state.js';
+import { applyReload, createMirrorState } from '../mirrors/config-to-state.js';
 import { openAccessLog } from '../server/access-log.js';
 import { createRedirectorServer } from '../server/app.js';
 import { trackConnections } from '../server/drain.js';

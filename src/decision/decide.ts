@@ -6,7 +6,7 @@ import { resolveClientIp } from '../geo/client-ip.js';
 import { parseIp } from '../geo/ip.js';
 import { locateClient, type ClientLocation } from '../geo/location.js';
 import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
-import type { MirrorStateView } from '../mirrors/state.js';
+import type { MirrorStateView } from '../mirrors/state-view.js';
 import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
 
 export interface RequestFacts {

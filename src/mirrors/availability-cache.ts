@@ -16,9 +16,9 @@
 import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import { systemClock, timedRequest, type Clock, type FetchLike } from './health-prober.js';
-import { keepAliveHead } from './keep-alive-head.js';
+import { keepAliveHead } from '../net/http.js';
 import { MANIFEST_MEDIA_TYPES } from '../oci/reference.js';
-import type { Availability } from './state.js';
+import type { Availability } from './state-view.js';
 
 /**
  * What kind of object a key names; it sets how long an answer may be trusted.

@@ -3,7 +3,7 @@
 // `health(name)`, a plain lookup. Clock, fetch and random are injected so tests drive rounds with
 // `probeNow()` instead of sleeping.
 import { setMaxListeners } from 'node:events';
-import type { MirrorHealth } from './state.js';
+import type { MirrorHealth } from './state-view.js';
 
 /** Timers and time, injectable so tests can use a fake clock. */
 export interface Clock {

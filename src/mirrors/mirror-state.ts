@@ -13,7 +13,7 @@ import {
   type ProbeResult,
   type ProbeTarget,
 } from './health-prober.js';
-import type { Availability, MirrorHealth, MirrorStateView } from './state.js';
+import type { Availability, MirrorHealth, MirrorStateView } from './state-view.js';
 
 export interface AvailabilityCheck {
   mirror: string;

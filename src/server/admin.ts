@@ -5,7 +5,7 @@ import type { Context } from 'koa';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ConfigHolder } from '../config/config-holder.js';
 import { availabilityKeyOf } from '../decision/decide.js';
-import type { MirrorStateService } from '../mirrors/state.js';
+import type { MirrorStateService } from '../mirrors/state-view.js';
 import type { RedirectorMetrics } from './metrics.js';
 import { ociErrorBody } from './oci-error.js';
 import { statusHtml, statusReport } from './status-page.js';

@@ -11,7 +11,7 @@ import type { CompiledConfig } from '../config/compiled.js';
 import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
 import { resolveClientIp } from '../geo/client-ip.js';
 import { locateClient } from '../geo/location.js';
-import type { MirrorStateService } from '../mirrors/state.js';
+import type { MirrorStateService } from '../mirrors/state-view.js';
 import type { AccessLog } from './access-log.js';
 import { adminRouter, isAdminPath } from './admin.js';
 import type { RedirectorMetrics } from './metrics.js';

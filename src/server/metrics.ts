@@ -3,7 +3,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { CompiledConfig } from '../config/compiled.js';
 import type { MirrorStateStats } from '../mirrors/mirror-state.js';
-import type { MirrorStateView } from '../mirrors/state.js';
+import type { MirrorStateView } from '../mirrors/state-view.js';
 
 export interface RedirectorMetrics {
   registry: Registry;

@@ -1,7 +1,7 @@
 // The status page: what the redirector serves from, and the health of every mirror, for the
 // people who run it. `/-/status` is HTML (it refreshes itself), `/-/status.json` the same data.
 import type { CompiledConfig } from '../config/compiled.js';
-import type { MirrorStateView } from '../mirrors/state.js';
+import type { MirrorStateView } from '../mirrors/state-view.js';
 import { escapeMarkup } from './escape.js';
 
 export interface MirrorStatus {

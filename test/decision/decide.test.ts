@@ -1,7 +1,7 @@
 // Table tests of routing decisions: one row per client and path, as registry.k8s.io tests its handlers.
 import test from 'ava';
 import { decide, type Decision, type RequestFacts } from '../../src/decision/decide.js';
-import { ALL_UP, type MirrorStateView } from '../../src/mirrors/state.js';
+import { ALL_UP, type MirrorStateView } from '../../src/mirrors/state-view.js';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { compile, FIXTURE_AWS_RANGES, FIXTURE_GCP_RANGES, writeConfig } from '../helpers/config.js';

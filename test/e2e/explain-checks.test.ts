@@ -7,7 +7,7 @@ import { main } from '../../src/cli.js';
 import { writeConfig } from '../helpers/config.js';
 import { requireTool, startNginx, type Peer } from '../helpers/peers.js';
 import { startRedirector, type InProcessRedirector } from '../helpers/redirector.js';
-import { createMirrorState } from '../../src/mirrors/live-state.js';
+import { createMirrorState } from '../../src/mirrors/config-to-state.js';
 import { loadConfigFile } from '../../src/config/load.js';
 
 let eu: Peer;

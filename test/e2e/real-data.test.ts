@@ -3,7 +3,7 @@
 import test from 'ava';
 import { decide, type RequestFacts } from '../../src/decision/decide.js';
 import { buildCloudIndex, readCloudRangesFile } from '../../src/geo/cloud-ranges.js';
-import { ALL_UP } from '../../src/mirrors/state.js';
+import { ALL_UP } from '../../src/mirrors/state-view.js';
 import { assertSampleCloudRegions, AWS_RANGES, compile, GCP_RANGES, SHARED_TESTDATA } from '../helpers/config.js';
 
 function facts(path: string, ip: string): RequestFacts {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigHolder } from '../../src/config/config-holder.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { formatProblem } from '../../src/config/yaml-source.js';
-import { NO_CHECKS, type MirrorStateService } from '../../src/mirrors/state.js';
+import { NO_CHECKS, type MirrorStateService } from '../../src/mirrors/state-view.js';
 import { createRedirectorServer } from '../../src/server/app.js';
 import { createMetrics, type RedirectorMetrics } from '../../src/server/metrics.js';
 

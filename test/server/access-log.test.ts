@@ -4,7 +4,7 @@ import test from 'ava';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ConfigHolder } from '../../src/config/config-holder.js';
-import { NO_CHECKS } from '../../src/mirrors/state.js';
+import { NO_CHECKS } from '../../src/mirrors/state-view.js';
 import type { AccessLogEntry } from '../../src/server/access-log.js';
 import { createRedirectorServer } from '../../src/server/app.js';
 import { createMetrics } from '../../src/server/metrics.js';

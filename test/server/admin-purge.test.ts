@@ -2,7 +2,7 @@
 import test from 'ava';
 import { writeConfig } from '../helpers/config.js';
 import { startRedirector } from '../helpers/redirector.js';
-import { NO_CHECKS, type MirrorStateService } from '../../src/mirrors/state.js';
+import { NO_CHECKS, type MirrorStateService } from '../../src/mirrors/state-view.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const TOKEN = 'a-token-of-some-length';

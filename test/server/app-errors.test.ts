@@ -1,8 +1,8 @@
 // Failures inside the decision or the availability checks answer 500 in the OCI shape, and the
 // server keeps serving.
 import test from 'ava';
-import type { MirrorStateService } from '../../src/mirrors/state.js';
-import { NO_CHECKS } from '../../src/mirrors/state.js';
+import type { MirrorStateService } from '../../src/mirrors/state-view.js';
+import { NO_CHECKS } from '../../src/mirrors/state-view.js';
 import { writeConfig } from '../helpers/config.js';
 import { startRedirector } from '../helpers/redirector.js';
 

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { startRedirector, type InProcessRedirector } from '../helpers/redirector.js';
 import { writeConfig } from '../helpers/config.js';
-import { NO_CHECKS, type MirrorStateService } from '../../src/mirrors/state.js';
+import { NO_CHECKS, type MirrorStateService } from '../../src/mirrors/state-view.js';
 
 const CONFIG = `
 trustedProxies: [127.0.0.1/32]

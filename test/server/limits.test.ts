@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { ConfigHolder } from '../../src/config/config-holder.js';
 import { loadConfigFile } from '../../src/config/load.js';
-import { NO_CHECKS } from '../../src/mirrors/state.js';
+import { NO_CHECKS } from '../../src/mirrors/state-view.js';
 import { createRedirectorServer } from '../../src/server/app.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../../src/server/limits.js';
 import { createMetrics } from '../../src/server/metrics.js';

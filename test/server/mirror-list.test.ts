@@ -1,7 +1,7 @@
 // Metalink and the JSON mirror list, from a real decision.
 import test from 'ava';
 import { decide } from '../../src/decision/decide.js';
-import { ALL_UP, type MirrorStateView } from '../../src/mirrors/state.js';
+import { ALL_UP, type MirrorStateView } from '../../src/mirrors/state-view.js';
 import { metalink, mirrorListJson } from '../../src/server/mirror-list.js';
 import { compile } from '../helpers/config.js';
 

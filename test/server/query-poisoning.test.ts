@@ -5,7 +5,7 @@ import test from 'ava';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMirrorState } from '../../src/mirrors/live-state.js';
+import { createMirrorState } from '../../src/mirrors/config-to-state.js';
 import { compile, writeConfig } from '../helpers/config.js';
 import { startRedirector } from '../helpers/redirector.js';
 

@@ -1,7 +1,7 @@
 // Distribution-spec details clients rely on: OCI-Namespace on answers to `?ns=`, Retry-After on
 // 503 (and on 429: see rate-limit.test.ts).
 import test from 'ava';
-import { NO_CHECKS, type MirrorStateService } from '../../src/mirrors/state.js';
+import { NO_CHECKS, type MirrorStateService } from '../../src/mirrors/state-view.js';
 import { writeConfig } from '../helpers/config.js';
 import { startRedirector } from '../helpers/redirector.js';
 

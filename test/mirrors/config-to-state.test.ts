@@ -1,5 +1,5 @@
 import test from 'ava';
-import { applyReload, createMirrorState, probeTargets } from '../../src/mirrors/live-state.js';
+import { applyReload, createMirrorState, probeTargets } from '../../src/mirrors/config-to-state.js';
 import { compile } from '../helpers/config.js';
 
 const config = (euUrl: string) =>

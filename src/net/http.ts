@@ -5,7 +5,7 @@
 // node:http keeps the connection; a HEAD answer has no body by definition there.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { FetchLike, ResponseLike } from './health-prober.js';
+import type { FetchLike, ResponseLike } from '../mirrors/health-prober.js';
 
 // Idle sockets are closed after 30 s; at most 64 per mirror host (as many concurrent checks).
 const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 64, maxFreeSockets: 64, timeout: 30_000 };
