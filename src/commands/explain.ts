@@ -5,10 +5,10 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
-import { decide, type AvailabilityCheck, type Decision, type RequestFacts } from '../decision/decide.js';
+import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
 import { parseIp } from '../geo/ip.js';
 import { createMirrorState } from '../mirrors/config-to-state.js';
-import type { Availability, MirrorStateView } from '../mirrors/state-view.js';
+import type { Availability, AvailabilityCheck, MirrorStateView } from '../mirrors/state-view.js';
 import type { CliIO } from './io.js';
 
 const HELP = `Usage: artifact-serving explain --config FILE --ip IP [options] PATH

@@ -6,7 +6,7 @@ import { resolveClientIp } from '../geo/client-ip.js';
 import { parseIp } from '../geo/ip.js';
 import { locateClient, type ClientLocation } from '../geo/location.js';
 import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
-import type { MirrorStateView } from '../mirrors/state-view.js';
+import type { AvailabilityCheck, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
 import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
 
 export interface RequestFacts {
@@ -36,13 +36,6 @@ export interface MirrorListEntry {
   url: string;
   usable: boolean;
   reason?: string;
-}
-
-export interface AvailabilityCheck {
-  mirror: string;
-  key: string;
-  url: string;
-  kind: 'blob' | 'binary' | 'manifest-digest' | 'manifest-tag';
 }
 
 export type Decision =
@@ -94,7 +87,7 @@ interface Target {
    */
   urlOn(mirror: CompiledMirror, query?: boolean): string;
   /** Availability cache key and kind, for objects worth checking before a redirect. */
-  check?: { key: string; kind: AvailabilityCheck['kind'] };
+  check?: { key: string; kind: ObjectKind };
   originOnly: boolean;
   status: 302 | 307;
 }

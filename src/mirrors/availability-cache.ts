@@ -13,20 +13,11 @@
 // verifyMs. Within that bound, a present answer is fresh for `immutablePresentMs` / `tagPresentMs`
 // and then served while one background refresh runs (stale-while-revalidate), so hot objects are
 // re-checked before the bound and requests rarely wait.
-import { setMaxListeners } from 'node:events';
 import { LRUCache } from 'lru-cache';
-import { systemClock, timedRequest, type Clock, type FetchLike } from './health-prober.js';
-import { keepAliveHead } from '../net/http.js';
+import { systemClock, type Clock } from '../net/clock.js';
+import { abortControllerForMany, keepAliveHead, timedRequest, type FetchLike } from '../net/http.js';
 import { MANIFEST_MEDIA_TYPES } from '../oci/reference.js';
-import type { Availability } from './state-view.js';
-
-/**
- * What kind of object a key names; it sets how long an answer may be trusted.
- * - blob, manifest-digest: content-addressed, immutable once present.
- * - binary: a release file under a versioned path, treated as immutable once present.
- * - manifest-tag: a tag can move at any time, so "present" is trusted only briefly.
- */
-export type ObjectKind = 'blob' | 'binary' | 'manifest-digest' | 'manifest-tag';
+import type { Availability, ObjectKind } from './state-view.js';
 
 export interface AvailabilityTtls {
   /** Present, content-addressed (blob, binary, manifest-digest); capped by verifyMs. */
@@ -141,7 +132,7 @@ export class AvailabilityCache {
   private readonly fetchFn: FetchLike;
   private readonly ttls: AvailabilityTtls;
   private readonly timeoutMs: number;
-  private lifetime = lifetimeController();
+  private lifetime = abortControllerForMany();
   private counters = { hits: 0, staleHits: 0, misses: 0, headsSent: 0 };
 
   constructor(private readonly options: AvailabilityCacheOptions = {}) {
@@ -212,14 +203,9 @@ export class AvailabilityCache {
   /** Aborts checks in flight (their results are not cached) and resolves when they have settled. */
   async close(): Promise<void> {
     const ending = this.lifetime;
-    this.lifetime = lifetimeController();
+    this.lifetime = abortControllerForMany();
     ending.abort();
     await Promise.all(this.running);
-  }
-
-  /** Drops everything known about a mirror: after a reload points its name at another place. */
-  forgetMirror(mirror: string): number {
-    return this.purge({ mirror });
   }
 
   /**
@@ -333,13 +319,6 @@ function classify(
   }
   const mirrorFailed = status >= 500 || status === 429;
   return { availability: { state: 'error', reason: `HEAD: HTTP ${status}`, checkedAt }, mirrorFailed };
-}
-
-// Every check in flight listens on it; a flood of distinct keys legitimately means thousands.
-function lifetimeController(): AbortController {
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  return controller;
 }
 
 // A NUL cannot occur in a mirror name or an object key, so the pair maps to one string uniquely.

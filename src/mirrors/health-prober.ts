@@ -2,100 +2,14 @@
 // a mirror in and out of rotation. Probes never run on the request path: the decision reads
 // `health(name)`, a plain lookup. Clock, fetch and random are injected so tests drive rounds with
 // `probeNow()` instead of sleeping.
-import { setMaxListeners } from 'node:events';
+import { systemClock, type Clock } from '../net/clock.js';
+import { abortControllerForMany, timedRequest, type FetchLike } from '../net/http.js';
 import type { MirrorHealth } from './state-view.js';
-
-/** Timers and time, injectable so tests can use a fake clock. */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const timer = setTimeout(fn, ms);
-    // Probe and timeout timers must not keep a CLI or a test process alive on their own.
-    timer.unref();
-    return timer;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
-/** The part of a fetch Response we use; the global `fetch` satisfies FetchLike. */
-export interface ResponseLike {
-  status: number;
-  headers: { get(name: string): string | null };
-  body?: { cancel(): Promise<void> } | null;
-}
-
-export type FetchLike = (
-  url: string,
-  init: { method: 'GET' | 'HEAD'; redirect: 'manual'; signal: AbortSignal; headers?: Record<string, string> },
-) => Promise<ResponseLike>;
 
 /** The pino methods we call; a pino Logger fits. */
 export interface LoggerLike {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
-}
-
-export type RequestResult = { status: number; headers: ResponseLike['headers'] } | { error: string; timedOut: boolean };
-
-/**
- * One request that settles by `timeoutMs` whatever the server does: it aborts the fetch, and also
- * races it, so even a fetch-like that ignores the signal cannot hold the caller. Redirects are not
- * followed (callers decide what a 3xx means). The body is cancelled so the socket is released.
- */
-export async function timedRequest(
-  fetchFn: FetchLike,
-  clock: Clock,
-  url: string,
-  method: 'GET' | 'HEAD',
-  timeoutMs: number,
-  signal?: AbortSignal,
-  headers?: Record<string, string>,
-): Promise<RequestResult> {
-  if (signal?.aborted) return { error: 'aborted', timedOut: false };
-  const controller = new AbortController();
-  let timedOut = false;
-  let timer: unknown;
-  const onOuterAbort = () => controller.abort();
-  signal?.addEventListener('abort', onOuterAbort, { once: true });
-  const timeout = new Promise<never>((_, reject) => {
-    const fail = () => reject(new Error(timedOut ? `timeout after ${timeoutMs} ms` : 'aborted'));
-    timer = clock.setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-      fail();
-    }, timeoutMs);
-    controller.signal.addEventListener('abort', fail, { once: true });
-  });
-  try {
-    const init = headers ? { method, redirect: 'manual' as const, signal: controller.signal, headers } : { method, redirect: 'manual' as const, signal: controller.signal };
-    const response = await Promise.race([fetchFn(url, init), timeout]);
-    response.body?.cancel().catch(() => {});
-    return { status: response.status, headers: response.headers };
-  } catch (error) {
-    if (timedOut) return { error: `timeout after ${timeoutMs} ms`, timedOut: true };
-    return { error: describeError(error), timedOut: false };
-  } finally {
-    clock.clearTimeout(timer);
-    signal?.removeEventListener('abort', onOuterAbort);
-    timeout.catch(() => {}); // the losing side of the race must not surface as unhandled
-    // No abort once an answer came: aborting a finished request made undici build an error
-    // with a stack trace and drop the keep-alive connection, so every check opened a new one
-    // (a distinct-object flood ran at ~250 checks/s). A timeout or an outer abort has already
-    // aborted the request above.
-  }
-}
-
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  // Node's fetch wraps the interesting part ("ECONNREFUSED ...") in `cause`.
-  const cause = (error as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
 }
 
 export interface ProbeTarget {
@@ -161,7 +75,7 @@ export class HealthProber {
   private readonly probeListeners = new Set<(result: ProbeResult) => void>();
   private running = false;
   /** Aborts in-flight probes on stop(). */
-  private lifetime = lifetimeController();
+  private lifetime = abortControllerForMany();
 
   constructor(
     targets: readonly ProbeTarget[],
@@ -213,7 +127,7 @@ export class HealthProber {
     this.running = false;
     // A fresh controller, so probeNow() after stop() still works.
     const ending = this.lifetime;
-    this.lifetime = lifetimeController();
+    this.lifetime = abortControllerForMany();
     ending.abort();
     const pending: Promise<void>[] = [];
     for (const state of this.mirrors.values()) {
@@ -342,13 +256,6 @@ export class HealthProber {
 /** 2xx and 3xx mean the server answers; 401 is what a registry's /v2/ says to anonymous clients. */
 export function probeStatusOk(status: number): boolean {
   return (status >= 200 && status < 400) || status === 401;
-}
-
-// Every probe in flight listens on it: one per mirror, which may well be more than Node's default 10.
-function lifetimeController(): AbortController {
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  return controller;
 }
 
 function validate(target: ProbeTarget): void {

@@ -1,30 +1,12 @@
 // The live mirror state behind MirrorStateView: a health prober, an availability cache, and one
 // breaker per mirror fed by the cache's checks. The decision reads it synchronously; the request
 // path only ever waits in `ensureChecked`, and never longer than its deadline.
-import { AvailabilityCache, type AvailabilityCacheOptions, type PurgeScope, type AvailabilityStats, type CheckEvent, type ObjectKind } from './availability-cache.js';
+import { systemClock, type Clock } from '../net/clock.js';
+import type { FetchLike } from '../net/http.js';
+import { AvailabilityCache, type AvailabilityCacheOptions, type AvailabilityStats, type CheckEvent, type PurgeScope } from './availability-cache.js';
 import { Breaker } from './breaker.js';
-import {
-  HealthProber,
-  systemClock,
-  type Clock,
-  type FetchLike,
-  type HealthChange,
-  type LoggerLike,
-  type ProbeResult,
-  type ProbeTarget,
-} from './health-prober.js';
-import type { Availability, MirrorHealth, MirrorStateView } from './state-view.js';
-
-export interface AvailabilityCheck {
-  mirror: string;
-  /** The object's identity on that mirror, e.g. "library/x@sha256:..." or "release/v1/kubectl". */
-  key: string;
-  /** The URL to HEAD on that mirror. */
-  url: string;
-  kind: ObjectKind;
-  /** HEAD timeout; it may outlast the deadline (the answer still fills the cache). */
-  timeoutMs?: number;
-}
+import { HealthProber, type HealthChange, type LoggerLike, type ProbeResult, type ProbeTarget } from './health-prober.js';
+import type { Availability, AvailabilityCheck, MirrorHealth, MirrorStateService } from './state-view.js';
 
 export interface MirrorStateOptions {
   /** Mirrors with probes configured; others are never probed and count as up. */
@@ -60,12 +42,12 @@ interface BreakerSlot {
   /** Whether the mirror was probed when the breaker was made (decides how it closes). */
   probed: boolean;
   /** The last failed check: what an unprobed mirror's trial check asks again. */
-  lastFailed?: { key: string; url: string; kind: ObjectKind };
+  lastFailed?: AvailabilityCheck;
 }
 
-export class MirrorState implements MirrorStateView {
-  readonly prober: HealthProber;
-  readonly cache: AvailabilityCache;
+export class MirrorState implements MirrorStateService {
+  private readonly prober: HealthProber;
+  private readonly cache: AvailabilityCache;
   private readonly breakers = new Map<string, BreakerSlot>();
   private readonly listeners = new Set<(change: MirrorStateChange) => void>();
   private readonly clock: Clock;
@@ -100,8 +82,7 @@ export class MirrorState implements MirrorStateView {
     // An unprobed mirror past its cooldown: one trial check, in the background; until it
     // succeeds every request keeps skipping the mirror, so none waits on it.
     if (!slot!.probed && slot!.lastFailed && breaker.claimTrial(now)) {
-      const { key, url, kind } = slot!.lastFailed;
-      void this.cache.check(mirror, key, url, { kind });
+      void this.checkNow(slot!.lastFailed);
     }
     const health: MirrorHealth = { up: false };
     const reason = breaker.reason;
@@ -125,8 +106,7 @@ export class MirrorState implements MirrorStateView {
     const running: Promise<unknown>[] = [];
     for (const check of checks) {
       if (this.cache.has(check.mirror, check.key) || !this.health(check.mirror).up) continue;
-      const options = check.timeoutMs === undefined ? { kind: check.kind } : { kind: check.kind, timeoutMs: check.timeoutMs };
-      running.push(this.cache.check(check.mirror, check.key, check.url, options));
+      running.push(this.checkNow(check));
     }
     if (running.length === 0) return;
     let timer: unknown;
@@ -144,6 +124,16 @@ export class MirrorState implements MirrorStateView {
   onChange(listener: (change: MirrorStateChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** HEADs one object now, even if an answer is cached (sharing a check already in flight). */
+  checkNow(check: AvailabilityCheck): Promise<Availability> {
+    return this.cache.check(check.mirror, check.key, check.url, check.timeoutMs === undefined ? { kind: check.kind } : { kind: check.kind, timeoutMs: check.timeoutMs });
+  }
+
+  /** Probes every probed mirror once, now; resolves when all are done. */
+  probeNow(): Promise<void> {
+    return this.prober.probeNow();
   }
 
   /** Every probe result (for probe metrics); returns an unsubscribe function. */
@@ -173,6 +163,11 @@ export class MirrorState implements MirrorStateView {
     return this.cache.purge(scope);
   }
 
+  /** Drops everything known about a mirror: after a reload points its name at another place. */
+  forgetMirror(mirror: string): number {
+    return this.cache.purge({ mirror });
+  }
+
   stats(): MirrorStateStats {
     const now = this.clock.now();
     let openBreakers = 0;
@@ -190,7 +185,7 @@ export class MirrorState implements MirrorStateView {
       }
       return;
     }
-    slot.lastFailed = { key: event.key, url: event.url, kind: event.kind };
+    slot.lastFailed = { mirror: event.mirror, key: event.key, url: event.url, kind: event.kind };
     const reason = event.availability.state === 'error' ? event.availability.reason : event.availability.state;
     if (!slot.breaker.recordFailure(reason, now)) return;
     const tripReason = slot.breaker.reason ?? reason;

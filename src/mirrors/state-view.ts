@@ -20,6 +20,26 @@ export type Availability =
   /** The check failed (timeout, connection refused, 5xx): the mirror cannot be trusted with it now. */
   | { state: 'error'; reason: string; checkedAt: number };
 
+/**
+ * What kind of object a key names; it sets how long an answer may be trusted.
+ * - blob, manifest-digest: content-addressed, immutable once present.
+ * - binary: a release file under a versioned path, treated as immutable once present.
+ * - manifest-tag: a tag can move at any time, so "present" is trusted only briefly.
+ */
+export type ObjectKind = 'blob' | 'binary' | 'manifest-digest' | 'manifest-tag';
+
+/** One availability check: a HEAD of `url` on `mirror`, whose answer is cached under `key`. */
+export interface AvailabilityCheck {
+  mirror: string;
+  /** The object's identity on that mirror, e.g. "blob:library/x@sha256:..." or "file:/release/v1/kubectl". */
+  key: string;
+  /** The URL to HEAD on that mirror (without the client's query string). */
+  url: string;
+  kind: ObjectKind;
+  /** HEAD timeout; it may outlast the deadline (the answer still fills the cache). */
+  timeoutMs?: number;
+}
+
 export interface MirrorStateView {
   /** Health of a mirror; a mirror never probed is reported as up (probing is opt-in per mirror). */
   health(mirror: string): MirrorHealth;
@@ -35,12 +55,12 @@ export const ALL_UP: MirrorStateView = {
 
 /** The state view plus the one thing the request path may ask of it: check these objects, within a bound. */
 export interface MirrorStateService extends MirrorStateView {
-  /** Runs the checks (sharing any already in flight); resolves by `deadlineMs` even if some are still running. */
   /** Figures for the status page and metrics, when the state keeps any. */
   stats?(): object;
   /** Drops cached availability answers (all, one mirror's, one object's); returns how many. */
   purge?(scope: { mirror?: string; key?: string }): number;
-  ensureChecked(checks: readonly { mirror: string; key: string; url: string; kind: 'blob' | 'binary' | 'manifest-digest' | 'manifest-tag' }[], deadlineMs: number): Promise<void>;
+  /** Runs the checks (sharing any already in flight); resolves by `deadlineMs` even if some are still running. */
+  ensureChecked(checks: readonly AvailabilityCheck[], deadlineMs: number): Promise<void>;
 }
 
 /** No health checking and no availability cache: every mirror is taken to be up and complete. */

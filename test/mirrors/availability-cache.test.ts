@@ -2,7 +2,7 @@ import test from 'ava';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AvailabilityCache, type CheckEvent } from '../../src/mirrors/availability-cache.js';
-import type { FetchLike } from '../../src/mirrors/health-prober.js';
+import type { FetchLike } from '../../src/net/http.js';
 import { FakeClock } from './fake-clock.js';
 
 /** A fetch answering `status` (with headers) per URL path; counts calls; can hold answers back. */
@@ -194,7 +194,7 @@ test('purge drops everything, a mirror, an object on one mirror or on all', asyn
   await fill();
   t.is(cache.purge({ mirror: 'b' }), 2);
   t.deepEqual(known(), ['a/x', 'a/y']);
-  t.is(cache.forgetMirror('a'), 2);
+  t.is(cache.purge({ mirror: 'a' }), 2);
   await fill();
   t.is(cache.purge(), 4);
   t.deepEqual(known(), []);

@@ -1,6 +1,6 @@
 // A manual clock for the mirror tests: time moves only when a test calls advance(), and timers
 // fire then, in order. Keeps TTL and scheduling tests deterministic and free of sleeps.
-import type { Clock } from '../../src/mirrors/health-prober.js';
+import type { Clock } from '../../src/net/clock.js';
 
 interface Timer {
   id: number;

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HealthProber, type FetchLike, type HealthChange, type ProbeResult, type ProbeTarget } from '../../src/mirrors/health-prober.js';
+import type { FetchLike } from '../../src/net/http.js';
+import { HealthProber, type HealthChange, type ProbeResult, type ProbeTarget } from '../../src/mirrors/health-prober.js';
 import { FakeClock } from './fake-clock.js';
 
 const target = (name: string, extra: Partial<ProbeTarget> = {}): ProbeTarget => ({

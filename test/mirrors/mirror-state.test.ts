@@ -1,8 +1,10 @@
 import test from 'ava';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { FetchLike, ProbeTarget } from '../../src/mirrors/health-prober.js';
-import { MirrorState, type AvailabilityCheck, type MirrorStateChange } from '../../src/mirrors/mirror-state.js';
+import type { ProbeTarget } from '../../src/mirrors/health-prober.js';
+import { MirrorState, type MirrorStateChange } from '../../src/mirrors/mirror-state.js';
+import type { AvailabilityCheck } from '../../src/mirrors/state-view.js';
+import type { FetchLike } from '../../src/net/http.js';
 import { FakeClock } from './fake-clock.js';
 
 const probe = (name: string, extra: Partial<ProbeTarget> = {}): ProbeTarget => ({
@@ -43,10 +45,10 @@ test('failed checks trip the breaker; only rise probes bring the mirror back', a
   state.onChange((change) => changes.push(change));
 
   mirror.answers.HEAD = 503;
-  await state.cache.check('a', 'k1', 'http://a.test/k1', { kind: 'blob' });
-  await state.cache.check('a', 'k2', 'http://a.test/k2', { kind: 'blob' });
+  await state.checkNow({ mirror: 'a', key: 'k1', url: 'http://a.test/k1', kind: 'blob' });
+  await state.checkNow({ mirror: 'a', key: 'k2', url: 'http://a.test/k2', kind: 'blob' });
   t.true(state.health('a').up, 'two failures: not yet');
-  await state.cache.check('a', 'k3', 'http://a.test/k3', { kind: 'blob' });
+  await state.checkNow({ mirror: 'a', key: 'k3', url: 'http://a.test/k3', kind: 'blob' });
   const down = state.health('a');
   t.false(down.up);
   t.regex(down.reason ?? '', /breaker open after 3 failed availability checks \(last: HEAD: HTTP 503\)/);
@@ -54,12 +56,12 @@ test('failed checks trip the breaker; only rise probes bring the mirror back', a
   t.is(state.stats().openBreakers, 1);
 
   mirror.answers.HEAD = 200;
-  await state.cache.check('a', 'k4', 'http://a.test/k4', { kind: 'blob' });
+  await state.checkNow({ mirror: 'a', key: 'k4', url: 'http://a.test/k4', kind: 'blob' });
   clock.advance(3_600_000);
   t.false(state.health('a').up, 'neither a good check nor time closes a probed mirror breaker');
-  await state.prober.probeNow();
+  await state.probeNow();
   t.false(state.health('a').up, 'one probe is below rise');
-  await state.prober.probeNow();
+  await state.probeNow();
   t.true(state.health('a').up);
   t.is(state.health('a').reason, undefined);
   t.deepEqual(changes.map((c) => [c.up, c.source]), [[false, 'breaker'], [true, 'probe']]);
@@ -70,9 +72,9 @@ test('404s and other answers from a working mirror never trip the breaker', asyn
   const mirror = fakeMirror();
   const state = new MirrorState({ probes: [probe('a')], clock: new FakeClock(), fetch: mirror.fetchFn, breakerThreshold: 2 });
   mirror.answers.HEAD = 404;
-  for (let i = 0; i < 5; i++) await state.cache.check('a', `k${i}`, `http://a.test/k${i}`, { kind: 'blob' });
+  for (let i = 0; i < 5; i++) await state.checkNow({ mirror: 'a', key: `k${i}`, url: `http://a.test/k${i}`, kind: 'blob' });
   mirror.answers.HEAD = 403;
-  for (let i = 5; i < 10; i++) await state.cache.check('a', `k${i}`, `http://a.test/k${i}`, { kind: 'blob' });
+  for (let i = 5; i < 10; i++) await state.checkNow({ mirror: 'a', key: `k${i}`, url: `http://a.test/k${i}`, kind: 'blob' });
   t.true(state.health('a').up);
 });
 
@@ -80,7 +82,7 @@ test('a probe-down mirror is down with the probe reason', async (t) => {
   const mirror = fakeMirror();
   const state = new MirrorState({ probes: [probe('a', { fall: 1 })], clock: new FakeClock(), fetch: mirror.fetchFn });
   mirror.answers.GET = 500;
-  await state.prober.probeNow();
+  await state.probeNow();
   t.like(state.health('a'), { up: false, reason: 'probe http://a.test/v2/: HTTP 500' });
   t.true(state.health('unprobed').up);
 });
@@ -92,7 +94,7 @@ test('an unprobed mirror breaker half-opens after its cooldown', async (t) => {
   const changes: MirrorStateChange[] = [];
   state.onChange((change) => changes.push(change));
   mirror.answers.HEAD = 502;
-  await state.cache.check('b', 'k', 'http://b.test/k', { kind: 'binary' });
+  await state.checkNow({ mirror: 'b', key: 'k', url: 'http://b.test/k', kind: 'binary' });
   t.false(state.health('b').up);
   t.deepEqual(changes.map((c) => [c.name, c.up, c.source]), [['b', false, 'breaker']]);
   mirror.answers.HEAD = 200;
@@ -111,7 +113,7 @@ test('half-open: exactly one trial HEAD while requests keep skipping the mirror,
   const mirror = fakeMirror();
   const state = new MirrorState({ probes: [], clock, fetch: mirror.fetchFn, breakerThreshold: 1, unprobedCooldownMs: 30_000 });
   mirror.answers.HEAD = 503;
-  await state.cache.check('b', blob('b', 0).key, blob('b', 0).url, { kind: 'blob' });
+  await state.checkNow(blob('b', 0));
   t.false(state.health('b').up);
   const headsAtTrip = mirror.calls.HEAD;
 
@@ -145,8 +147,8 @@ test('ensureChecked checks only unknown objects on up mirrors, and waits for the
   const mirror = fakeMirror();
   const state = new MirrorState({ probes: [probe('down', { fall: 1 })], clock: new FakeClock(), fetch: mirror.fetchFn });
   mirror.answers.GET = 500;
-  await state.prober.probeNow();
-  await state.cache.check('a', blob('a', 1).key, blob('a', 1).url, { kind: 'blob' });
+  await state.probeNow();
+  await state.checkNow(blob('a', 1));
   t.is(mirror.calls.HEAD, 1);
   await state.ensureChecked([blob('a', 1), blob('a', 2), blob('a', 2), blob('b', 1), blob('down', 1)], 300);
   t.is(mirror.calls.HEAD, 3, 'a/2 once (coalesced) and b/1; a/1 is cached; the down mirror is skipped');
@@ -170,7 +172,7 @@ test('ensureChecked resolves at its deadline; the check goes on and fills the ca
   t.is(state.availability('a', blob('a', 1).key), undefined, 'still unknown at the deadline');
   t.is(state.stats().inflight, 1);
   clock.advance(1_700);
-  await state.cache.check('a', blob('a', 1).key, blob('a', 1).url, { kind: 'blob' }); // joins the running one
+  await state.checkNow(blob('a', 1)); // joins the running one
   t.like(state.availability('a', blob('a', 1).key), { state: 'error' });
 });
 
@@ -227,7 +229,7 @@ test('replaceMirrors keeps probe state of mirrors that stay', async (t) => {
   const mirror = fakeMirror();
   const state = new MirrorState({ probes: [probe('a', { fall: 1 }), probe('b')], clock: new FakeClock(), fetch: mirror.fetchFn });
   mirror.answers.GET = 500;
-  await state.prober.probeNow();
+  await state.probeNow();
   state.replaceMirrors([probe('a', { fall: 1 })]);
   t.false(state.health('a').up);
   t.true(state.health('b').up, 'b is no longer probed: up');
