@@ -80,6 +80,7 @@ export async function explainCommand(args: string[], io: CliIO): Promise<number>
   const state: MirrorStateView = {
     health: (name) => (down.has(name) ? { up: false, reason: 'marked down with --down' } : live.health(name)),
     availability: (mirror, key) => live.availability(mirror, key),
+    isStale: (mirror, key) => live.isStale(mirror, key),
   };
   try {
     let decision = decide(facts, loaded.config, state);
@@ -137,6 +138,9 @@ function describe(decision: Decision, checks: CheckReport[], offline: boolean): 
   if (decision.kind === 'check') return `needs availability checks: ${decision.checks.map((c) => c.mirror).join(', ')}\n`;
   const checkLines = checks.map((c, i) => `${i === 0 ? 'checks    ' : '          '} HEAD ${c.url} -> ${c.result}`);
   if (offline && checks.length > 0) checkLines.unshift('offline: no availability checks were made; serve would make these before answering');
+  // What serve would start after answering: refreshes of stale answers, a breaker's trial check.
+  const refresh = decision.refresh ?? [];
+  checkLines.push(...refresh.map((c, i) => `${i === 0 ? 'refresh   ' : '          '} HEAD ${c.url} (after the answer, in the background)`));
   if (decision.kind === 'mirrorlist') {
     const entries = decision.entries.map((e, i) => `  ${String(i + 1).padStart(2)}. ${e.usable ? 'usable ' : 'skipped'} ${e.mirror}  [region ${e.region}]  ${e.usable ? e.url : e.reason}`);
     return `${decision.format} for ${decision.path}:\n${[...entries, ...checkLines].join('\n')}\n`;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { buildCloudIndex, CLOUD_PROVIDERS, readCloudRangesFile, type CloudRange } from '../geo/cloud-ranges.js';
 import { openGeoIpDatabase } from '../geo/geoip.js';
-import { createLocationMemo, type GeoData } from '../geo/location.js';
+import type { GeoData } from '../geo/location.js';
 import type { CompiledConfig } from './compiled.js';
 import { compileConfig, type ShortRoute } from './compile.js';
 import { z } from 'zod';
@@ -141,7 +141,7 @@ function loadGeoData(source: YamlSource, input: Pick<ConfigInput, 'geoip' | 'clo
     }
   }
   if (!geoip || problems.length > before) return undefined;
-  return { geoip, cloud: buildCloudIndex(ranges), memo: createLocationMemo() };
+  return { geoip, cloud: buildCloudIndex(ranges) };
 }
 
 /** A kpromo file manifest, as far as checksums go (its other keys, like filestores, are ignored here). */

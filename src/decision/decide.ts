@@ -1,12 +1,14 @@
 // The routing decision: one pure function of the request's facts, the compiled config and a
 // read-only view of mirror state. The HTTP server, `explain` and the bench all call it, so what
-// `explain` prints is exactly what a client would get.
+// `explain` prints is exactly what a client would get. It changes nothing: what it wants done
+// (stale answers refreshed, a breaker's trial check, its cache reads counted) it returns, and the
+// server does it after answering.
 import type { CompiledConfig, CompiledMirror, CompiledRoute } from '../config/compiled.js';
 import { resolveClientIp } from '../geo/client-ip.js';
 import { parseIp } from '../geo/ip.js';
-import { locateClient, type ClientLocation } from '../geo/location.js';
+import { locateClient, type ClientLocation, type LocationCache } from '../geo/location.js';
 import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
-import type { AvailabilityCheck, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
+import type { AvailabilityCheck, CacheReads, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
 import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
 
 export interface RequestFacts {
@@ -38,8 +40,16 @@ export interface MirrorListEntry {
   reason?: string;
 }
 
+/** Set on a decision that consulted mirror state: the server acts on both after answering. */
+export interface FollowUp {
+  /** The availability-cache reads, each (mirror, object) once: for the cache's hit counters. */
+  reads?: CacheReads;
+  /** Stale answers it used, and breaker trials due: checked in the background after the answer. */
+  refresh?: AvailabilityCheck[];
+}
+
 export type Decision =
-  | {
+  | ({
       kind: 'redirect';
       status: 302 | 307;
       location: string;
@@ -52,14 +62,14 @@ export type Decision =
       alternatives: { mirror: CompiledMirror; region: string; url: string }[];
       /** The object's size when an availability check recorded it: egress figures for `report`. */
       bytes?: number;
-    }
+    } & FollowUp)
   /** `GET /v2/`: answered here; the client is located for the access log, as for every answer. */
   | { kind: 'v2-base'; client?: ClientLocation }
   /** `?mirrorlist` (JSON or HTML) or `<path>.meta4` (Metalink): every candidate, best first. */
-  | { kind: 'mirrorlist'; format: 'mirrorlist' | 'metalink'; file: string; path: string; sha256?: string; /** Bytes, when an availability check recorded it. */ size?: number; client: ClientLocation; route: CompiledRoute; entries: MirrorListEntry[] }
-  | { kind: 'error'; status: number; code: string; message: string; client?: ClientLocation; verdicts?: Verdict[]; retryAfterSeconds?: number }
+  | ({ kind: 'mirrorlist'; format: 'mirrorlist' | 'metalink'; file: string; path: string; sha256?: string; /** Bytes, when an availability check recorded it. */ size?: number; client: ClientLocation; route: CompiledRoute; entries: MirrorListEntry[] } & FollowUp)
+  | ({ kind: 'error'; status: number; code: string; message: string; client?: ClientLocation; verdicts?: Verdict[]; retryAfterSeconds?: number } & FollowUp)
   /** The decision needs availability facts that are not cached: check these, then decide again. */
-  | { kind: 'check'; checks: AvailabilityCheck[] };
+  | ({ kind: 'check'; checks: AvailabilityCheck[] } & FollowUp);
 
 /** Checksums and signatures are always fetched from the origin: a user who verifies trusts only it. */
 const INTEGRITY_SUFFIXES = ['.sha256', '.sha512', '.sha1', '.md5', '.asc', '.sig', '.pem', '.cert', '.gpg', '.sha256sum', '.sha512sum', '.sha1sum', '.md5sum'];
@@ -92,9 +102,16 @@ interface Target {
   status: 302 | 307;
 }
 
-export function decide(facts: RequestFacts, config: CompiledConfig, state: MirrorStateView): Decision {
+/**
+ * The answer to one request. `locations` memoises client locations across requests (the server
+ * owns one); without it every call looks the client up afresh.
+ */
+export function decide(facts: RequestFacts, config: CompiledConfig, state: MirrorStateView, locations?: LocationCache): Decision {
   // Located for refusals too: the access log and `report` count bad requests per country.
-  const locate = () => locateClient(resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies) ?? UNKNOWN_ADDRESS, config.geo);
+  const locate = () => {
+    const ip = resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies) ?? UNKNOWN_ADDRESS;
+    return locations ? locations.locate(ip, config.geo) : locateClient(ip, config.geo);
+  };
   const refuse = (status: number, code: string, message: string): Decision => ({ kind: 'error', status, code, message, client: locate() });
   if (facts.method !== 'GET' && facts.method !== 'HEAD') {
     return refuse(405, 'UNSUPPORTED', `${facts.method} is not supported: this endpoint is read-only (GET and HEAD)`);
@@ -203,8 +220,9 @@ function binaryTarget(facts: RequestFacts, config: CompiledConfig): Target | Dec
 
 type Evaluation = { usable: true } | { usable: false; reason: string } | { usable: 'unknown'; check: AvailabilityCheck };
 
-/** Can this candidate serve this object now? From health and cached availability only: no I/O. */
-function evaluate(target: Target, candidate: Candidate, client: ClientLocation, state: MirrorStateView, checksDone: boolean): Evaluation {
+/** Can this candidate serve this object now? From health and cached availability only: no I/O,
+ *  no state changed; what the server should do afterwards is noted in `followUp`. */
+function evaluate(target: Target, candidate: Candidate, client: ClientLocation, state: MirrorStateView, checksDone: boolean, followUp: FollowUp): Evaluation {
   const { mirror } = candidate;
   const { route } = target;
   const isOrigin = mirror === route.origin;
@@ -213,13 +231,25 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
     return { usable: false, reason: `serves IPv${[...mirror.ipVersions].join('/IPv')} only; client is IPv${client.ip.version}` };
   }
   const health = state.health(mirror.name);
-  if (!health.up) return { usable: false, reason: `down${health.reason ? `: ${health.reason}` : ''}` };
+  if (!health.up) {
+    if (health.trial) (followUp.refresh ??= []).push(health.trial);
+    return { usable: false, reason: `down${health.reason ? `: ${health.reason}` : ''}` };
+  }
   // The origin holds everything by definition; a mirror may lag behind it, so ask (from cache).
   if (target.check && route.origin && !isOrigin) {
-    const known = state.availability(mirror.name, target.check.key);
+    const { key, kind } = target.check;
+    const known = state.availability(mirror.name, key);
+    const reads = (followUp.reads ??= { hits: 0, staleHits: 0, misses: 0 });
     if (!known) {
+      reads.misses++;
       if (checksDone) return { usable: false, reason: 'availability unknown (check did not answer in time)' };
-      return { usable: 'unknown', check: { mirror: mirror.name, key: target.check.key, url: target.urlOn(mirror, false), kind: target.check.kind } };
+      return { usable: 'unknown', check: { mirror: mirror.name, key, url: target.urlOn(mirror, false), kind } };
+    }
+    if (state.isStale?.(mirror.name, key)) {
+      reads.staleHits++;
+      (followUp.refresh ??= []).push({ mirror: mirror.name, key, url: target.urlOn(mirror, false), kind });
+    } else {
+      reads.hits++;
     }
     if (known.state === 'absent') return { usable: false, reason: `does not have it (HTTP ${known.status})` };
     if (known.state === 'error') return { usable: false, reason: `availability check failed: ${known.reason}` };
@@ -231,12 +261,13 @@ function choose(target: Target, candidates: Candidate[], client: ClientLocation,
   const { route } = target;
   const verdicts: Verdict[] = [];
   const pending: AvailabilityCheck[] = [];
+  const followUp: FollowUp = {};
   let chosen: Candidate | undefined;
   const alternatives: { mirror: CompiledMirror; region: string; url: string }[] = [];
 
   for (const candidate of candidates) {
     const { mirror, region } = candidate;
-    const verdict = evaluate(target, candidate, client, state, checksDone);
+    const verdict = evaluate(target, candidate, client, state, checksDone, followUp);
     if (verdict.usable === false) {
       verdicts.push({ mirror: mirror.name, region, outcome: 'skipped', reason: verdict.reason });
     } else if (verdict.usable === 'unknown') {
@@ -254,24 +285,25 @@ function choose(target: Target, candidates: Candidate[], client: ClientLocation,
       verdicts.push({ mirror: mirror.name, region, outcome: 'alternative' });
     }
   }
-  if (pending.length > 0) return { kind: 'check', checks: pending };
+  if (pending.length > 0) return { kind: 'check', checks: pending, ...followUp };
 
   if (!chosen) {
     if (route.whenAllDown === 'unavailable' || route.default.mirrors.length === 0) {
-      return { kind: 'error', status: 503, code: 'UNAVAILABLE', message: 'no mirror can serve this right now', client, verdicts, retryAfterSeconds: 30 };
+      return { kind: 'error', status: 503, code: 'UNAVAILABLE', message: 'no mirror can serve this right now', client, verdicts, retryAfterSeconds: 30, ...followUp };
     }
     // Configured to prefer an answer over an error: the default mirror may still work for this object.
     const mirror = route.default.mirrors[0]!;
     verdicts.push({ mirror: mirror.name, region: 'default', outcome: 'chosen', reason: 'every candidate was skipped; falling back to the default' });
-    return { kind: 'redirect', status: target.status, location: target.urlOn(mirror), mirror, region: 'default', route, client, verdicts, alternatives: [] };
+    return { kind: 'redirect', status: target.status, location: target.urlOn(mirror), mirror, region: 'default', route, client, verdicts, alternatives: [], ...followUp };
   }
-  const decision: Decision = { kind: 'redirect', status: target.status, location: target.urlOn(chosen.mirror), mirror: chosen.mirror, region: chosen.region, route, client, verdicts, alternatives };
+  const decision: Decision = { kind: 'redirect', status: target.status, location: target.urlOn(chosen.mirror), mirror: chosen.mirror, region: chosen.region, route, client, verdicts, alternatives, ...followUp };
   const bytes = knownSize(target, [chosen.mirror, ...route.default.mirrors], state);
   if (bytes !== undefined) decision.bytes = bytes;
   return decision;
 }
 
-/** Size of the object from the first cached availability answer that has one (the same object everywhere). */
+/** Size of the object from the first cached availability answer that has one (the same object everywhere);
+ *  not a read for the hit counters (evaluate counted each candidate already). */
 function knownSize(target: Target, mirrors: readonly CompiledMirror[], state: MirrorStateView): number | undefined {
   // Only routes with an origin check availability; elsewhere there is nothing to look up.
   if (!target.check || !target.route.origin) return undefined;
@@ -286,13 +318,14 @@ function knownSize(target: Target, mirrors: readonly CompiledMirror[], state: Mi
 function list(target: Target, candidates: Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean, format: 'mirrorlist' | 'metalink', file: string): Decision {
   const entries: MirrorListEntry[] = [];
   const pending: AvailabilityCheck[] = [];
+  const followUp: FollowUp = {};
   for (const candidate of candidates) {
-    const verdict = evaluate(target, candidate, client, state, checksDone);
+    const verdict = evaluate(target, candidate, client, state, checksDone, followUp);
     if (verdict.usable === 'unknown') pending.push(verdict.check);
     else entries.push({ mirror: candidate.mirror.name, region: candidate.region, url: target.urlOn(candidate.mirror), usable: verdict.usable, ...(verdict.usable ? {} : { reason: verdict.reason }) });
   }
-  if (pending.length > 0) return { kind: 'check', checks: pending };
-  const listing: Decision = { kind: 'mirrorlist', format, file, path: target.path, client, route: target.route, entries };
+  if (pending.length > 0) return { kind: 'check', checks: pending, ...followUp };
+  const listing: Decision = { kind: 'mirrorlist', format, file, path: target.path, client, route: target.route, entries, ...followUp };
   const sha256 = target.route.checksums.get(target.relativePath);
   if (sha256) listing.sha256 = sha256;
   const size = knownSize(target, candidates.map((c) => c.mirror), state);

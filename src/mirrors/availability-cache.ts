@@ -1,6 +1,6 @@
 // Whether a mirror holds an object, learned by HEAD and kept in a bounded lru-cache, so the
-// routing decision reads it in microseconds (`peek`) and the request path waits for a HEAD only
-// when nothing at all is known.
+// routing decision reads it in microseconds (`peek`, which changes nothing: not the LRU order, not
+// the counters) and the request path waits for a HEAD only when nothing at all is known.
 //
 // Freshness is tracked here (freshUntil / staleUntil on each entry, from the injected clock)
 // rather than with lru-cache's own TTLs: lru-cache only bounds the count and the size, which keeps
@@ -17,7 +17,7 @@ import { LRUCache } from 'lru-cache';
 import { systemClock, type Clock } from '../net/clock.js';
 import { abortControllerForMany, keepAliveHead, timedRequest, type FetchLike } from '../net/http.js';
 import { MANIFEST_MEDIA_TYPES } from '../oci/reference.js';
-import type { Availability, ObjectKind } from './state-view.js';
+import type { Availability, CacheReads, ObjectKind } from './state-view.js';
 
 export interface AvailabilityTtls {
   /** Present, content-addressed (blob, binary, manifest-digest); capped by verifyMs. */
@@ -149,25 +149,20 @@ export class AvailabilityCache {
   }
 
   /**
-   * What is known, synchronously, for the decision. A stale entry is returned too (except for a
-   * manifest by tag) and starts one background refresh; an entry past its stale window is gone.
+   * What is known, synchronously, for the decision: a fresh or a stale entry (a manifest by tag is
+   * never stale: expired is gone). Reads only: no LRU order moved, nothing counted, no refresh
+   * started; the server counts reads (`countReads`) and refreshes stale entries after answering.
    */
   peek(mirror: string, key: string): Availability | undefined {
-    const cacheKey = keyOf(mirror, key);
-    const entry = this.lru.get(cacheKey);
-    const now = this.clock.now();
-    if (!entry || now >= entry.staleUntil) {
-      if (entry) this.lru.delete(cacheKey);
-      this.counters.misses++;
-      return undefined;
-    }
-    if (now < entry.freshUntil) {
-      this.counters.hits++;
-      return entry.availability;
-    }
-    this.counters.staleHits++;
-    void this.check(mirror, key, entry.url, { kind: entry.kind });
-    return entry.availability;
+    const entry = this.lru.peek(keyOf(mirror, key));
+    return entry !== undefined && this.clock.now() < entry.staleUntil ? entry.availability : undefined;
+  }
+
+  /** Adds one request's reads to the hit counters. */
+  countReads(reads: CacheReads): void {
+    this.counters.hits += reads.hits;
+    this.counters.staleHits += reads.staleHits;
+    this.counters.misses += reads.misses;
   }
 
   /** True when a fresh (not stale) entry exists; does not count as a hit or miss. */
@@ -178,8 +173,14 @@ export class AvailabilityCache {
 
   /** True when `peek` would return something (fresh or stale). */
   has(mirror: string, key: string): boolean {
+    return this.peek(mirror, key) !== undefined;
+  }
+
+  /** True when `peek` returns an entry past its fresh time: served, and due for a refresh. */
+  isStale(mirror: string, key: string): boolean {
     const entry = this.lru.peek(keyOf(mirror, key));
-    return entry !== undefined && this.clock.now() < entry.staleUntil;
+    const now = this.clock.now();
+    return entry !== undefined && now >= entry.freshUntil && now < entry.staleUntil;
   }
 
   /**

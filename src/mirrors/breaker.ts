@@ -80,6 +80,11 @@ export class Breaker {
     return true;
   }
 
+  /** Whether `claimTrial` would grant a trial at `now`; reads only (for the decision). */
+  trialDue(now: number): boolean {
+    return this.halfOpen(now) && !this.trialRunning;
+  }
+
   /** The trial ended without an answer about the mirror (aborted at shutdown): allow another. */
   releaseTrial(): void {
     this.trialRunning = false;

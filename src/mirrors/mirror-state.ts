@@ -1,12 +1,14 @@
 // The live mirror state behind MirrorStateView: a health prober, an availability cache, and one
-// breaker per mirror fed by the cache's checks. The decision reads it synchronously; the request
-// path only ever waits in `ensureChecked`, and never longer than its deadline.
+// breaker per mirror fed by the cache's checks, all private behind named operations. The
+// decision reads it synchronously and changes nothing; the request path only ever waits in
+// `ensureChecked`, never longer than its deadline, and after answering hands back what the
+// decision asked for (`countReads`, `refresh`).
 import { systemClock, type Clock } from '../net/clock.js';
 import type { FetchLike } from '../net/http.js';
 import { AvailabilityCache, type AvailabilityCacheOptions, type AvailabilityStats, type CheckEvent, type PurgeScope } from './availability-cache.js';
 import { Breaker } from './breaker.js';
 import { HealthProber, type HealthChange, type LoggerLike, type ProbeResult, type ProbeTarget } from './health-prober.js';
-import type { Availability, AvailabilityCheck, MirrorHealth, MirrorStateService } from './state-view.js';
+import type { Availability, AvailabilityCheck, CacheReads, MirrorHealth, MirrorStateService } from './state-view.js';
 
 export interface MirrorStateOptions {
   /** Mirrors with probes configured; others are never probed and count as up. */
@@ -72,28 +74,53 @@ export class MirrorState implements MirrorStateService {
     });
   }
 
-  /** Down if the probes or the breaker say so; the breaker's reason wins (it is the fresher news). */
+  /**
+   * Down if the probes or the breaker say so; the breaker's reason wins (it is the fresher news).
+   * Reads only: an unprobed mirror past its breaker's cooldown says which trial check is due
+   * (`trial`), and `refresh` runs it.
+   */
   health(mirror: string): MirrorHealth {
     const probed = this.prober.health(mirror);
     const slot = this.breakers.get(mirror);
-    const breaker = slot?.breaker;
     const now = this.clock.now();
-    if (!breaker?.isOpen(now)) return probed;
-    // An unprobed mirror past its cooldown: one trial check, in the background; until it
-    // succeeds every request keeps skipping the mirror, so none waits on it.
-    if (!slot!.probed && slot!.lastFailed && breaker.claimTrial(now)) {
-      void this.checkNow(slot!.lastFailed);
-    }
+    if (!slot?.breaker.isOpen(now)) return probed;
+    const { breaker } = slot;
     const health: MirrorHealth = { up: false };
     const reason = breaker.reason;
     if (reason !== undefined) health.reason = reason;
     if (breaker.since !== undefined) health.since = breaker.since;
     if (probed.latencyMs !== undefined) health.latencyMs = probed.latencyMs;
+    if (!slot.probed && slot.lastFailed && breaker.trialDue(now)) health.trial = slot.lastFailed;
     return health;
   }
 
   availability(mirror: string, objectKey: string): Availability | undefined {
     return this.cache.peek(mirror, objectKey);
+  }
+
+  isStale(mirror: string, objectKey: string): boolean {
+    return this.cache.isStale(mirror, objectKey);
+  }
+
+  countReads(reads: CacheReads): void {
+    this.cache.countReads(reads);
+  }
+
+  /**
+   * After an answer: re-checks the stale answers a decision used, and runs a due breaker trial
+   * (one per half-open period; until it passes every request keeps skipping the mirror, so none
+   * waits on it). A check already in flight for the same object is joined, not repeated.
+   */
+  refresh(checks: readonly AvailabilityCheck[]): void {
+    const now = this.clock.now();
+    for (const check of checks) {
+      const slot = this.breakers.get(check.mirror);
+      if (slot?.breaker.isOpen(now)) {
+        if (!slot.probed && slot.breaker.claimTrial(now)) void this.checkNow(check);
+      } else if (!this.cache.isFresh(check.mirror, check.key)) {
+        void this.checkNow(check);
+      }
+    }
   }
 
   /**

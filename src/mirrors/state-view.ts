@@ -1,6 +1,8 @@
 // The read-only view of mirror state that the routing decision consults. The prober and the
-// availability cache own the state and write it; the decision only reads a snapshot of it, so
-// the decision stays a pure function and can be replayed by `explain` and the bench.
+// availability cache own the state and write it; the decision only reads it (no LRU order moved,
+// no hit counted, no check started), so it is a pure function that `explain`, the tests and the
+// bench can replay. What the decision wants done comes back in the decision (`refresh`, `reads`)
+// and the server does it, through MirrorStateService, after answering.
 
 export interface MirrorHealth {
   /** Whether requests may be sent to this mirror now. */
@@ -11,6 +13,11 @@ export interface MirrorHealth {
   latencyMs?: number;
   /** Milliseconds since epoch of the last state change. */
   since?: number;
+  /**
+   * Down, but due for its one trial check (an unprobed mirror's breaker past its cooldown): the
+   * check to run, after answering; its success brings the mirror back.
+   */
+  trial?: AvailabilityCheck;
 }
 
 /** What is known about one object on one mirror. */
@@ -43,8 +50,17 @@ export interface AvailabilityCheck {
 export interface MirrorStateView {
   /** Health of a mirror; a mirror never probed is reported as up (probing is opt-in per mirror). */
   health(mirror: string): MirrorHealth;
-  /** The cached availability of `objectKey` on `mirror`, or undefined when nothing is cached. */
+  /** The cached availability of `objectKey` on `mirror` (fresh or stale), or undefined when nothing usable is cached. */
   availability(mirror: string, objectKey: string): Availability | undefined;
+  /** True when the cached answer is past its fresh time but still served: the decision asks for a refresh. Absent: never. */
+  isStale?(mirror: string, objectKey: string): boolean;
+}
+
+/** What one decision read from the availability cache, each (mirror, object) once: for the hit counters. */
+export interface CacheReads {
+  hits: number;
+  staleHits: number;
+  misses: number;
 }
 
 /** Every mirror up, nothing cached: the state when health checking is off. */
@@ -53,7 +69,7 @@ export const ALL_UP: MirrorStateView = {
   availability: () => undefined,
 };
 
-/** The state view plus the one thing the request path may ask of it: check these objects, within a bound. */
+/** The state view plus what the request path asks of it: check these objects within a bound, and after answering, count and refresh. */
 export interface MirrorStateService extends MirrorStateView {
   /** Figures for the status page and metrics, when the state keeps any. */
   stats?(): object;
@@ -61,7 +77,11 @@ export interface MirrorStateService extends MirrorStateView {
   purge?(scope: { mirror?: string; key?: string }): number;
   /** Runs the checks (sharing any already in flight); resolves by `deadlineMs` even if some are still running. */
   ensureChecked(checks: readonly AvailabilityCheck[], deadlineMs: number): Promise<void>;
+  /** Counts a decision's cache reads (once per request). */
+  countReads(reads: CacheReads): void;
+  /** Starts, in the background, the refreshes and trial checks a decision asked for; never waits or throws. */
+  refresh(checks: readonly AvailabilityCheck[]): void;
 }
 
 /** No health checking and no availability cache: every mirror is taken to be up and complete. */
-export const NO_CHECKS: MirrorStateService = { ...ALL_UP, ensureChecked: async () => undefined };
+export const NO_CHECKS: MirrorStateService = { ...ALL_UP, ensureChecked: async () => undefined, countReads: () => undefined, refresh: () => undefined };

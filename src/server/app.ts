@@ -10,7 +10,7 @@ import type { ConfigHolder } from '../config/config-holder.js';
 import type { CompiledConfig } from '../config/compiled.js';
 import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
 import { resolveClientIp } from '../geo/client-ip.js';
-import { locateClient } from '../geo/location.js';
+import { LocationCache } from '../geo/location.js';
 import type { MirrorStateService } from '../mirrors/state-view.js';
 import type { AccessLog } from './access-log.js';
 import { adminRouter, isAdminPath } from './admin.js';
@@ -39,6 +39,8 @@ export function createRedirectorServer(deps: AppDeps): Server {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const limiter = new RateLimiter();
   deps.metrics.observeRateLimiter(() => limiter.clients);
+  // Client locations by address, for this server's lifetime (started over when a reload brings new geo data).
+  const locations = new LocationCache();
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -69,7 +71,7 @@ export function createRedirectorServer(deps: AppDeps): Server {
             status: 429,
             code: 'TOOMANYREQUESTS',
             message: `too many manifest requests from your address: at most ${config.rateLimit.perMinute} a minute; retry in ${verdict.retryAfterSeconds} s`,
-            client: locateClient(ip, config.geo),
+            client: locations.locate(ip, config.geo),
             retryAfterSeconds: verdict.retryAfterSeconds,
           };
           return finish(req, res, facts, refusal, started, deps, config);
@@ -82,15 +84,22 @@ export function createRedirectorServer(deps: AppDeps): Server {
     };
     let first: Decision;
     try {
-      first = decide(facts, config, deps.state);
+      first = decide(facts, config, deps.state, locations);
     } catch (error) {
       return fail(error);
     }
-    if (first.kind !== 'check') return finish(req, res, facts, first, started, deps, config);
+    if (first.kind !== 'check') {
+      finish(req, res, facts, first, started, deps, config);
+      return followUp(deps.state, first, first);
+    }
     // Only objects not yet in the availability cache take this slower, bounded path.
     deps.state
       .ensureChecked(first.checks, config.checkTimeoutMs)
-      .then(() => finish(req, res, facts, decide({ ...facts, checksDone: true }, config, deps.state), started, deps, config))
+      .then(() => {
+        const second = decide({ ...facts, checksDone: true }, config, deps.state, locations);
+        finish(req, res, facts, second, started, deps, config);
+        followUp(deps.state, first, second);
+      })
       .catch(fail);
   };
   // HTTP/1.1 over TLS when given a certificate: registry clients (Docker) insist on TLS for
@@ -100,6 +109,16 @@ export function createRedirectorServer(deps: AppDeps): Server {
     : createServer(serverOptions(limits), handler);
   applyLimits(server, limits);
   return server;
+}
+
+/**
+ * After the answer, what the decision asked for: its cache reads counted once per request (those
+ * of the first pass, which saw the cache as the request found it), and the refreshes and breaker
+ * trials of the decision that answered started in the background.
+ */
+function followUp(state: MirrorStateService, first: Decision, answered: Decision): void {
+  if (first.kind !== 'v2-base' && first.reads) state.countReads(first.reads);
+  if (answered.kind !== 'v2-base' && answered.refresh) state.refresh(answered.refresh);
 }
 
 function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps, config: CompiledConfig): void {

@@ -96,27 +96,33 @@ test('TTLs per kind, from the injected clock', async (t) => {
   t.is(fake.heads, 6);
 });
 
-test('a stale entry is served while one background refresh runs', async (t) => {
+test('a stale entry is served, read-only, while one refresh runs', async (t) => {
   const clock = new FakeClock();
   let status = 200;
   const fake = fakeFetch(() => ({ status }));
   const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock, ttls: { absentMs: 1_000, immutablePresentMs: 1_000, staleMs: 60_000 } });
   await cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' });
+  t.false(cache.isStale('m', 'k'));
   clock.advance(1_000);
   status = 404;
   const release = fake.hold();
   t.like(cache.peek('m', 'k'), { state: 'present' }, 'stale value served');
   t.like(cache.peek('m', 'k'), { state: 'present' });
-  t.is(fake.heads, 2, 'one refresh for both peeks');
-  t.like(cache.stats(), { staleHits: 2, inflight: 1 });
-  release();
-  const refreshed = await cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' }); // joins the refresh
-  t.like(refreshed, { state: 'absent' });
+  t.true(cache.isStale('m', 'k'));
+  t.is(fake.heads, 1, 'peek starts no refresh (the server does, after answering)');
+  t.like(cache.stats(), { hits: 0, staleHits: 0, misses: 0, inflight: 0 }, 'nor counts anything');
+  // Two requests' refreshes: one HEAD.
+  const refreshes = [cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' }), cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' })];
   t.is(fake.heads, 2);
+  t.like(cache.stats(), { inflight: 1 });
+  release();
+  for (const refreshed of await Promise.all(refreshes)) t.like(refreshed, { state: 'absent' });
   t.like(cache.peek('m', 'k'), { state: 'absent' });
   clock.advance(1_000 + 60_000);
-  t.is(cache.peek('m', 'k'), undefined, 'past the stale window the entry is gone');
-  t.like(cache.stats(), { hits: 1, misses: 1 });
+  t.is(cache.peek('m', 'k'), undefined, 'past the stale window the entry is not served');
+  t.false(cache.has('m', 'k'));
+  cache.countReads({ hits: 1, staleHits: 2, misses: 3 });
+  t.like(cache.stats(), { hits: 1, staleHits: 2, misses: 3 });
 });
 
 test('by default a present answer is fresh 30 s, served while refreshed until 60 s, never after', async (t) => {
