@@ -17,7 +17,7 @@ import { LRUCache } from 'lru-cache';
 import { systemClock, type Clock } from '../net/clock.js';
 import { abortControllerForMany, keepAliveHead, timedRequest, type FetchLike } from '../net/http.js';
 import { MANIFEST_MEDIA_TYPES } from '../oci/reference.js';
-import type { Availability, CacheReads, ObjectKind } from './state-view.js';
+import type { Availability, AvailabilityCheck, CacheReads, ObjectKind } from './state-view.js';
 
 export interface AvailabilityTtls {
   /** Present, content-addressed (blob, binary, manifest-digest); capped by verifyMs. */
@@ -52,12 +52,8 @@ export interface PurgeScope {
   key?: string;
 }
 
-export interface CheckEvent {
-  mirror: string;
-  key: string;
-  /** What was asked, so the same check can be repeated (a breaker's trial). */
-  url: string;
-  kind: ObjectKind;
+/** A completed check: what was asked (so it can be repeated, as a breaker's trial) and the answer. */
+export interface CheckEvent extends Omit<AvailabilityCheck, 'timeoutMs'> {
   availability: Availability;
   /**
    * True when the mirror itself failed (timeout, connection error, 5xx, 429): evidence for the

@@ -7,16 +7,13 @@ import { systemClock, type Clock } from '../net/clock.js';
 import type { FetchLike } from '../net/http.js';
 import { AvailabilityCache, type AvailabilityCacheOptions, type AvailabilityStats, type CheckEvent, type PurgeScope } from './availability-cache.js';
 import { Breaker } from './breaker.js';
-import { HealthProber, type HealthChange, type LoggerLike, type ProbeResult, type ProbeTarget } from './health-prober.js';
+import { HealthProber, type HealthChange, type HealthProberOptions, type ProbeResult, type ProbeTarget } from './health-prober.js';
 import type { Availability, AvailabilityCheck, CacheReads, MirrorHealth, MirrorStateService } from './state-view.js';
 
-export interface MirrorStateOptions {
+/** The prober's options (clock, fetch, logger, random, ewmaAlpha, jitter); clock and fetch serve the cache too. */
+export interface MirrorStateOptions extends HealthProberOptions {
   /** Mirrors with probes configured; others are never probed and count as up. */
   probes: readonly ProbeTarget[];
-  clock?: Clock;
-  fetch?: FetchLike;
-  logger?: LoggerLike;
-  random?: () => number;
   /** Consecutive failed checks that trip a mirror's breaker; default 3. */
   breakerThreshold?: number;
   /**
@@ -25,8 +22,6 @@ export interface MirrorStateOptions {
    */
   unprobedCooldownMs?: number;
   cache?: Omit<AvailabilityCacheOptions, 'clock' | 'fetch' | 'onCheck'>;
-  ewmaAlpha?: number;
-  jitter?: number;
 }
 
 export interface MirrorStateChange extends HealthChange {
@@ -58,15 +53,9 @@ export class MirrorState implements MirrorStateService {
 
   constructor(private readonly options: MirrorStateOptions) {
     this.clock = options.clock ?? systemClock;
-    const shared = { clock: this.clock, ...(options.fetch && { fetch: options.fetch }) };
-    this.prober = new HealthProber(options.probes, {
-      ...shared,
-      ...(options.logger && { logger: options.logger }),
-      ...(options.random && { random: options.random }),
-      ...(options.ewmaAlpha !== undefined && { ewmaAlpha: options.ewmaAlpha }),
-      ...(options.jitter !== undefined && { jitter: options.jitter }),
-    });
-    this.cache = new AvailabilityCache({ ...options.cache, ...shared, onCheck: (event) => this.onCheck(event) });
+    const { probes, breakerThreshold: _threshold, unprobedCooldownMs: _cooldown, cache, ...proberOptions } = options;
+    this.prober = new HealthProber(probes, { ...proberOptions, clock: this.clock });
+    this.cache = new AvailabilityCache({ ...cache, clock: this.clock, ...(options.fetch && { fetch: options.fetch }), onCheck: (event) => this.onCheck(event) });
     this.prober.onChange((change) => {
       // Probes brought the mirror back: that is the only way a probed mirror's breaker closes.
       if (change.up) this.breakers.get(change.name)?.breaker.reset();
