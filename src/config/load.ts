@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { configSchema, shortRouteSchema, type ConfigInput } from './schema.js';
 import { parseYamlSource, problemAt, sortProblems, zodProblems, type SourceProblem, type YamlSource } from './yaml-source.js';
 import { errorMessage } from '../util/error-message.js';
+import { compileTrust } from '../trust/config.js';
 
 export type LoadResult = { ok: true; config: CompiledConfig } | { ok: false; problems: SourceProblem[] };
 
@@ -56,7 +57,8 @@ export function loadConfigText(file: string, text: string): LoadResult {
   const checksums = loadRouteChecksums(source, input.data.routes ?? [], problems, dependencies);
   if (!geo) return { ok: false, problems: sortProblems(problems) };
   const compiled = compileConfig(source, input.data, shortRoutes, geo, checksums);
-  if (problems.length === 0 && compiled.config) return { ok: true, config: { ...compiled.config, dependencies } };
+  const trust = compiled.config && compileTrust(source, input.data.trust, compiled.config, problems);
+  if (problems.length === 0 && compiled.config) return { ok: true, config: { ...compiled.config, dependencies, ...(trust && { trust }) } };
   // Not news after a schema error: uses of a mirror taken out, and "no routes" when a key like `rutes:` was.
   const follow = compiled.problems.filter(
     (p) => !input.dropped.some((name) => p.message.startsWith(`mirror "${name}" is not defined`)) && !(problems.length > 0 && p.message.startsWith('no routes')),
