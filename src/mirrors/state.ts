@@ -1,6 +1,7 @@
 // The read-only view of mirror state that the routing decision consults. The prober and the
 // availability cache own the state and write it; the decision only reads a snapshot of it, so
 // the decision stays a pure function and can be replayed by `explain` and the bench.
+import type { TrustView } from '../trust/view.js';
 
 export interface MirrorHealth {
   /** Whether requests may be sent to this mirror now. */
@@ -15,7 +16,8 @@ export interface MirrorHealth {
 
 /** What is known about one object on one mirror. */
 export type Availability =
-  | { state: 'present'; contentLength?: number; checkedAt: number }
+  /** `digest`: a manifest by tag's Docker-Content-Digest, when the mirror sent one. */
+  | { state: 'present'; contentLength?: number; digest?: string; checkedAt: number }
   | { state: 'absent'; status: number; checkedAt: number }
   /** The check failed (timeout, connection refused, 5xx): the mirror cannot be trusted with it now. */
   | { state: 'error'; reason: string; checkedAt: number };
@@ -25,6 +27,8 @@ export interface MirrorStateView {
   health(mirror: string): MirrorHealth;
   /** The cached availability of `objectKey` on `mirror`, or undefined when nothing is cached. */
   availability(mirror: string, objectKey: string): Availability | undefined;
+  /** Mirror trust (src/trust/): audit findings, ownership, expected content; absent = not configured. */
+  trust?: TrustView;
 }
 
 /** Every mirror up, nothing cached: the state when health checking is off. */
