@@ -28,14 +28,31 @@ export interface AuditFinding {
   key?: string;
 }
 
-/** What the audit proved, per mirror: the positive facts routing by proof needs. */
+/**
+ * What the audit proved, per mirror: the positive facts routing by proof needs, one byte per
+ * expected tag and image digest (ExpectedContent.ordinal): for a tag, 1 = it pointed at the
+ * promoted digest; for an image, 1 = its signature set was complete. A byte array, not sets of
+ * strings: for k8s.io's ~21,000 digests x 20 mirrors that is 840 KB instead of ~110 MB.
+ */
 export interface MirrorProof {
-  /** `${route}\n${name}:${tag}` -> the digest the tag pointed at. */
-  tags: Map<string, string>;
-  /** `${route}\n${name}@${digest}`: the image's signature set is complete here. */
-  signatures: Set<string>;
+  proven: Uint8Array;
   /** Objects checked and found as expected. */
   verified: number;
+}
+
+export function newProof(expected: ExpectedContent): MirrorProof {
+  return { proven: new Uint8Array(expected.ordinalCount()), verified: 0 };
+}
+
+/** Records a proof of `key` (`name:tag` or `name@digest`) on route `prefix`. */
+export function prove(proof: MirrorProof, expected: ExpectedContent, prefix: string, key: string): void {
+  const at = expected.ordinal(prefix, key);
+  if (at !== undefined) proof.proven[at] = 1;
+}
+
+export function isProven(proof: MirrorProof | undefined, expected: ExpectedContent, prefix: string, key: string): boolean {
+  const at = expected.ordinal(prefix, key);
+  return proof !== undefined && at !== undefined && proof.proven[at] === 1;
 }
 
 export interface AuditResult {
@@ -44,6 +61,8 @@ export interface AuditResult {
   mirrors: string[];
   findings: AuditFinding[];
   proofs: Map<string, MirrorProof>;
+  /** The expected content the proofs index into. */
+  expected: ExpectedContent;
   requests: number;
   sampledBytes: number;
 }
@@ -64,10 +83,6 @@ export interface AuditOptions {
 
 const ACCEPT = [...MANIFEST_MEDIA_TYPES, 'application/vnd.docker.distribution.manifest.v1+prettyjws'].join(', ');
 const SIGNATURE_SUFFIXES = ['sig', 'att', 'sbom'];
-
-export function proofKey(routePrefix: string, rest: string): string {
-  return `${routePrefix}\n${rest}`;
-}
 
 /** Every mirror the audit covers: the mirrors of routes with expected content (origins excluded), or the one asked for. */
 export function auditedMirrors(config: CompiledConfig, expected: ExpectedContent, only?: string): Map<string, { mirror: CompiledMirror; routes: CompiledRoute[] }> {
@@ -137,7 +152,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
 
   const tasks: (() => Promise<void>)[] = [];
   for (const { mirror, routes } of mirrors.values()) {
-    const proof: MirrorProof = { tags: new Map(), signatures: new Set(), verified: 0 };
+    const proof = newProof(expected);
     proofs.set(mirror.name, proof);
     let budget = opts.sampleBytes;
     const report = (object: string, problem: string, scope: AuditFinding['scope'], key?: string): void => void findings.push({ mirror: mirror.name, object, problem, scope, ...(key && { key }) });
@@ -198,7 +213,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
       if (!head.ok) return report(`${name}:${tag}`, `HEAD: HTTP ${head.status}`, 'object', key);
       const seen = head.headers.get('docker-content-digest');
       if (seen && seen !== digest) return report(`${name}:${tag}`, `tag points at ${seen}, promoted ${digest}`, 'object', key);
-      if (seen) proof.tags.set(proofKey(route.prefix, `${name}:${tag}`), seen);
+      if (seen) prove(proof, expected, route.prefix, `${name}:${tag}`);
       proof.verified++;
     }
 
@@ -311,7 +326,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
           ok = false;
         }
       }
-      if (ok) proof.signatures.add(proofKey(route.prefix, `${name}@${digest}`));
+      if (ok) prove(proof, expected, route.prefix, `${name}@${digest}`);
     }
 
     async function signatureSet(origin: CompiledMirror, name: string, digest: string): Promise<{ tags: Map<string, string>; referrers?: Set<string> }> {
@@ -358,7 +373,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
 
   await pool(shuffle(tasks, random), opts.concurrency ?? 8);
   findings.sort((a, b) => a.mirror.localeCompare(b.mirror) || a.object.localeCompare(b.object) || a.problem.localeCompare(b.problem));
-  return { startedAt, finishedAt: new Date(), mirrors: [...mirrors.keys()], findings, proofs, requests, sampledBytes };
+  return { startedAt, finishedAt: new Date(), mirrors: [...mirrors.keys()], findings, proofs, expected, requests, sampledBytes };
 }
 
 async function hashOf(response: Response): Promise<{ hex: string; bytes: number }> {

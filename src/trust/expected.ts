@@ -32,7 +32,32 @@ export interface ExpectedRoute {
 }
 
 export class ExpectedContent {
+  /** `${route}\n${name}:${tag}` and `${route}\n${name}@${digest}` -> a small integer: audit proofs are bytes indexed by it. */
+  private ordinals: Map<string, number> | undefined;
+
   constructor(readonly routes: ReadonlyMap<string, ExpectedRoute>, readonly loadedAt = new Date()) {}
+
+  /** The ordinal of a tag (`name:tag`) or image digest (`name@digest`) of a route, or undefined. */
+  ordinal(prefix: string, key: string): number | undefined {
+    return this.ordinalMap().get(`${prefix}\n${key}`);
+  }
+
+  /** How many ordinals there are (the length of a proof array). */
+  ordinalCount(): number {
+    return this.ordinalMap().size;
+  }
+
+  private ordinalMap(): Map<string, number> {
+    if (this.ordinals) return this.ordinals;
+    const map = new Map<string, number>();
+    for (const [prefix, route] of this.routes) {
+      for (const [name, image] of route.images) {
+        for (const tag of image.tags.keys()) map.set(`${prefix}\n${name}:${tag}`, map.size);
+        for (const digest of image.digests) map.set(`${prefix}\n${name}@${digest}`, map.size);
+      }
+    }
+    return (this.ordinals = map);
+  }
 
   route(prefix: string): ExpectedRoute | undefined {
     return this.routes.get(prefix);
@@ -95,7 +120,9 @@ function image(route: ExpectedRoute, name: string): ExpectedImage {
 
 async function fromManifests(source: ExpectedSource, route: ExpectedRoute, problems: SourceProblem[], warnings: SourceProblem[]): Promise<void> {
   const loaded = await loadManifests(source.manifests!);
-  for (const f of loaded.findings) (f.severity === 'error' ? problems : warnings).push({ file: f.file, line: f.line, column: f.column, message: f.message });
+  // An error about one entry (a malformed digest) leaves out that entry, as the promoter does; any
+  // other error refuses the load: what production holds for that project would be unknown.
+  for (const f of loaded.findings) (f.severity === 'error' && !f.entryOnly ? problems : warnings).push({ file: f.file, line: f.line, column: f.column, message: f.message });
   for (const project of loaded.projects) {
     if (project.kind === 'files') {
       if (route.type !== 'binary') problems.push({ file: project.files[0] ?? source.manifests!, line: 1, column: 1, message: `file project ${project.project} is named as expected content of the OCI route ${route.prefix}` });

@@ -5,7 +5,7 @@ import type { CompiledConfig } from '../config/compiled.js';
 import { formatProblem } from '../config/yaml-source.js';
 import type { MirrorStateService } from '../mirrors/state.js';
 import { errorMessage } from '../util/error-message.js';
-import { auditedMirrors, proofKey, runAudit, type AuditFinding, type AuditResult, type MirrorProof } from './audit.js';
+import { auditedMirrors, isProven, runAudit, type AuditFinding, type AuditResult, type MirrorProof } from './audit.js';
 import { loadExpected, NO_EXPECTED, type ExpectedContent, type ExpectedLoad } from './expected.js';
 import { readToken, registryDestination, tokenProblem } from './ownership.js';
 import type { TrustView } from './view.js';
@@ -82,11 +82,15 @@ export class TrustState implements TrustView {
   }
 
   auditedTag(mirror: string, routePrefix: string, name: string, tag: string): string | undefined {
-    return this.audit?.proofs.get(mirror)?.tags.get(proofKey(routePrefix, `${name}:${tag}`));
+    // Proven against the expected content of its audit: the digest promoted then (a reload may have moved the tag since).
+    const audit = this.audit;
+    if (!audit || !isProven(audit.proofs.get(mirror), audit.result.expected, routePrefix, `${name}:${tag}`)) return undefined;
+    return audit.result.expected.tagDigest(routePrefix, name, tag);
   }
 
   signaturesComplete(mirror: string, routePrefix: string, name: string, digest: string): boolean {
-    return this.audit?.proofs.get(mirror)?.signatures.has(proofKey(routePrefix, `${name}@${digest}`)) ?? false;
+    const audit = this.audit;
+    return audit !== undefined && isProven(audit.proofs.get(mirror), audit.result.expected, routePrefix, `${name}@${digest}`);
   }
 
   /** Per mirror, for the status page and status.json. */
@@ -155,7 +159,7 @@ export class TrustRunner {
     if (this.stopped) return false;
     this.config = config;
     this.state.apply(config, loaded.expected);
-    if (config.trust) this.logger.info({ ...loaded.expected.counts() }, 'expected content loaded');
+    if (config.trust) this.logger.info({ ...loaded.expected.counts(), warnings: loaded.warnings.map(formatProblem) }, 'expected content loaded');
     this.schedule();
     return true;
   }

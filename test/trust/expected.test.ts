@@ -62,14 +62,23 @@ test('image manifests become client names below the root, with tags and digests'
   t.deepEqual(expected.expected.counts(), { images: 2, digests: 3, tags: 3, files: 0 });
 });
 
-test('a bad manifest is reported at its file:line:column and refuses the load', async (t) => {
-  const dir = manifests(`- name: dns-controller\n  dmap:\n    "sha256:nothex": ["1.0"]\n`);
+test('a malformed digest is left out with a warning at its file:line:column, as the promoter does', async (t) => {
+  const dir = manifests(`- name: dns-controller\n  dmap:\n    "sha256:nothex": ["1.0"]\n    "${D1}": ["1.1"]\n`);
+  const loaded = loadConfigFile(configWith(dir));
+  if (!loaded.ok) return t.fail();
+  const expected = await loadExpected(loaded.config.trust);
+  if (!expected.ok) return t.fail(expected.problems.map(formatProblem).join('\n'));
+  t.regex(formatProblem(expected.warnings[0]!), /images\/kops\/images\.yaml:3:\d+: .*sha256/);
+  t.deepEqual([...expected.expected.route('/v2')!.images.get('kops/dns-controller')!.digests], [D1]);
+});
+
+test('a manifest that does not parse refuses the load, at its file:line:column', async (t) => {
+  const dir = manifests(`- name: dns-controller\n  dmap: [\n`);
   const loaded = loadConfigFile(configWith(dir));
   if (!loaded.ok) return t.fail();
   const expected = await loadExpected(loaded.config.trust);
   t.false(expected.ok);
-  if (expected.ok) return;
-  t.regex(formatProblem(expected.problems[0]!), /images\/kops\/images\.yaml:3:\d+: .*sha256/);
+  if (!expected.ok) t.regex(formatProblem(expected.problems[0]!), /images\/kops\/images\.yaml:\d+:\d+: /);
 });
 
 test('trust: problems are reported at the config\'s file:line:column', (t) => {

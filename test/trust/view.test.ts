@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { decide, type Decision } from '../../src/decision/decide.js';
 import type { Availability, MirrorStateView } from '../../src/mirrors/state.js';
 import type { AuditResult } from '../../src/trust/audit.js';
-import { proofKey } from '../../src/trust/audit.js';
+import { newProof, prove } from '../../src/trust/audit.js';
 import { loadExpected } from '../../src/trust/expected.js';
 import { TrustState } from '../../src/trust/state.js';
 import { compile } from '../helpers/config.js';
@@ -52,8 +52,15 @@ async function trustFor(config: ReturnType<typeof setup>): Promise<TrustState> {
   return trust;
 }
 
-function audit(partial: Partial<AuditResult>): AuditResult {
-  return { startedAt: new Date(), finishedAt: new Date(), mirrors: ['eu-reg', 'eu2-reg'], findings: [], proofs: new Map(), requests: 0, sampledBytes: 0, ...partial };
+function audit(trust: TrustState, partial: Partial<AuditResult>, proven: Record<string, string[]> = {}): AuditResult {
+  const proofs = new Map(
+    Object.entries(proven).map(([mirror, keys]) => {
+      const proof = newProof(trust.expected);
+      for (const key of keys) prove(proof, trust.expected, '/v2', key);
+      return [mirror, proof];
+    }),
+  );
+  return { startedAt: new Date(), finishedAt: new Date(), mirrors: ['eu-reg', 'eu2-reg'], findings: [], proofs, expected: trust.expected, requests: 0, sampledBytes: 0, ...partial };
 }
 
 function go(config: ReturnType<typeof setup>, state: MirrorStateView, path: string): Decision {
@@ -73,7 +80,7 @@ test('a tag goes only to a mirror whose tag points at the promoted digest', asyn
   const unproven = go(config, view({ [`eu-reg ${tag}`]: present(), [`eu2-reg ${tag}`]: present() }, trust), '/v2/kops/pause/manifests/1.0');
   t.like(unproven, { kind: 'redirect', mirror: { name: 'origin-reg' } });
   // The audit's proof is enough.
-  trust.setAudit(audit({ proofs: new Map([['eu-reg', { tags: new Map([[proofKey('/v2', 'kops/pause:1.0'), D1]]), signatures: new Set(), verified: 1 }]]) }));
+  trust.setAudit(audit(trust, {}, { 'eu-reg': ['kops/pause:1.0'] }));
   t.like(go(config, view({ [`eu-reg ${tag}`]: present() }, trust), '/v2/kops/pause/manifests/1.0'), { kind: 'redirect', mirror: { name: 'eu-reg' } });
   // A tag nobody promoted is not held back.
   t.like(go(config, view({ [`eu-reg manifest:kops/pause:dev`]: present(D2) }, trust), '/v2/kops/pause/manifests/dev'), { kind: 'redirect', mirror: { name: 'eu-reg' } });
@@ -87,7 +94,7 @@ test('signature tags go to a mirror only with the image\'s complete set, else to
   const none = go(config, view(answers, trust), `/v2/kops/pause/manifests/${sig}`);
   t.like(none, { kind: 'redirect', mirror: { name: 'origin-reg' } });
   if (none.kind === 'redirect') t.regex(none.verdicts[0]!.reason!, /signatures of sha256:1{12}… not proven complete here/);
-  trust.setAudit(audit({ proofs: new Map([['eu2-reg', { tags: new Map(), signatures: new Set([proofKey('/v2', `kops/pause@${D1}`)]), verified: 1 }]]) }));
+  trust.setAudit(audit(trust, {}, { 'eu2-reg': [`kops/pause@${D1}`] }));
   t.like(go(config, view(answers, trust), `/v2/kops/pause/manifests/${sig}`), { kind: 'redirect', mirror: { name: 'eu2-reg' } });
 });
 
@@ -97,10 +104,10 @@ test('an audit finding takes the object out; altered bytes the whole mirror', as
   const blob = `sha256:${'a'.repeat(64)}`;
   const other = `sha256:${'b'.repeat(64)}`;
   const answers = { [`eu-reg blob:kops/pause@${blob}`]: present(), [`eu-reg blob:kops/pause@${other}`]: present(), [`eu2-reg blob:kops/pause@${blob}`]: present() };
-  trust.setAudit(audit({ findings: [{ mirror: 'eu-reg', object: `kops/pause@${blob}`, problem: 'blob missing', scope: 'object', key: `blob:kops/pause@${blob}` }] }));
+  trust.setAudit(audit(trust, { findings: [{ mirror: 'eu-reg', object: `kops/pause@${blob}`, problem: 'blob missing', scope: 'object', key: `blob:kops/pause@${blob}` }] }));
   t.like(go(config, view(answers, trust), `/v2/kops/pause/blobs/${blob}`), { kind: 'redirect', mirror: { name: 'eu2-reg' } });
   t.like(go(config, view(answers, trust), `/v2/kops/pause/blobs/${other}`), { kind: 'redirect', mirror: { name: 'eu-reg' } });
-  trust.setAudit(audit({ findings: [{ mirror: 'eu-reg', object: `kops/pause@${blob}`, problem: 'bytes differ', scope: 'mirror', key: `blob:kops/pause@${blob}` }] }));
+  trust.setAudit(audit(trust, { findings: [{ mirror: 'eu-reg', object: `kops/pause@${blob}`, problem: 'bytes differ', scope: 'mirror', key: `blob:kops/pause@${blob}` }] }));
   const out = go(config, view(answers, trust), `/v2/kops/pause/blobs/${other}`);
   t.like(out, { kind: 'redirect', mirror: { name: 'origin-reg' } });
   if (out.kind === 'redirect') t.regex(out.verdicts[0]!.reason!, /^excluded: kops\/pause@sha256:a+: bytes differ/);
