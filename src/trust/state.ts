@@ -25,7 +25,7 @@ export class TrustState implements TrustView {
   /** Mirrors whose ownership must be proven (those on routes with expected content). */
   private owned = new Set<string>();
   private ownership = new Map<string, { problem?: string; checkedAt: number }>();
-  private audit: { result: AuditResult; byMirror: Map<string, string>; byObject: Map<string, string>; proofs: Map<string, MirrorProof> } | undefined;
+  private audit: { result: AuditResult; byMirror: Map<string, string>; byObject: Map<string, Map<string, string>>; proofs: Map<string, MirrorProof> } | undefined;
 
   /** Takes a config's trust settings and expected content (after a successful load). */
   apply(config: CompiledConfig, expected: ExpectedContent): void {
@@ -42,11 +42,16 @@ export class TrustState implements TrustView {
 
   setAudit(result: AuditResult): void {
     const byMirror = new Map<string, string>();
-    const byObject = new Map<string, string>();
+    // Per mirror, then per key: the request path looks up without building a combined string.
+    const byObject = new Map<string, Map<string, string>>();
     for (const f of result.findings) {
       if (f.scope === 'mirror') {
         if (!byMirror.has(f.mirror)) byMirror.set(f.mirror, `${f.object}: ${f.problem}`);
-      } else if (f.key) byObject.set(`${f.mirror}\u0000${f.key}`, f.problem);
+      } else if (f.key) {
+        let objects = byObject.get(f.mirror);
+        if (!objects) byObject.set(f.mirror, (objects = new Map()));
+        objects.set(f.key, f.problem);
+      }
     }
     // A full audit's ownership findings are ownership checks too.
     for (const mirror of result.mirrors) {
@@ -70,7 +75,7 @@ export class TrustState implements TrustView {
   }
 
   objectProblem(mirror: string, key: string): string | undefined {
-    return this.audit?.byObject.get(`${mirror}\u0000${key}`);
+    return this.audit?.byObject.get(mirror)?.get(key);
   }
 
   expects(routePrefix: string): boolean {

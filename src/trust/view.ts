@@ -28,6 +28,19 @@ export interface TrustRequest {
   reference?: string;
   /** The availability-cache key of the object, when it has one. */
   key?: string;
+  /** What a mirror must have proven for this request: worked out once per request, on first use. */
+  need?: Need;
+}
+
+type Need = { kind: 'none' } | { kind: 'tag'; tag: string; promoted: string } | { kind: 'signatures'; digest: string };
+
+function needOf(view: TrustView, request: TrustRequest): Need {
+  if (request.kind !== 'manifest' || !request.hasOrigin || !request.reference || request.reference.includes(':') || !view.expects(request.routePrefix)) return { kind: 'none' };
+  const tag = request.reference;
+  const signature = SIGNATURE_TAG.exec(tag);
+  if (signature) return { kind: 'signatures', digest: `sha256:${signature[1]}` };
+  const promoted = view.promotedDigest(request.routePrefix, request.name, tag);
+  return promoted ? { kind: 'tag', tag, promoted } : { kind: 'none' };
 }
 
 /** cosign's tags for an image's signature, attestation and SBOM. */
@@ -45,15 +58,12 @@ export function distrust(view: TrustView | undefined, request: TrustRequest, mir
     const finding = view.objectProblem(mirror, request.key);
     if (finding) return `audit: ${finding}`;
   }
-  if (request.kind !== 'manifest' || !request.hasOrigin || !request.reference || request.reference.includes(':') || !view.expects(request.routePrefix)) return undefined;
-  const tag = request.reference;
-  const signature = SIGNATURE_TAG.exec(tag);
-  if (signature) {
-    const digest = `sha256:${signature[1]}`;
-    return view.signaturesComplete(mirror, request.routePrefix, request.name, digest) ? undefined : `signatures of ${digest.slice(0, 19)}… not proven complete here`;
+  const need = (request.need ??= needOf(view, request));
+  if (need.kind === 'none') return undefined;
+  if (need.kind === 'signatures') {
+    return view.signaturesComplete(mirror, request.routePrefix, request.name, need.digest) ? undefined : `signatures of ${need.digest.slice(0, 19)}… not proven complete here`;
   }
-  const promoted = view.promotedDigest(request.routePrefix, request.name, tag);
-  if (!promoted) return undefined;
+  const { tag, promoted } = need;
   const seen = (known?.state === 'present' ? known.digest : undefined) ?? view.auditedTag(mirror, request.routePrefix, request.name, tag);
   if (seen === promoted) return undefined;
   if (seen) return `tag points at ${seen.slice(0, 19)}… here, promoted ${promoted.slice(0, 19)}…`;
