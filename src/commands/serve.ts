@@ -16,6 +16,7 @@ import { createMetrics } from '../server/metrics.js';
 import type { CliIO } from './io.js';
 import { errorMessage } from '../util/error-message.js';
 import { loadExpected } from '../trust/expected.js';
+import { registerTrustMetrics } from '../trust/metrics.js';
 import { TrustRunner, TrustState, withTrust } from '../trust/state.js';
 
 const HELP = `Usage: artifact-serving serve --config FILE [--port N] [--host ADDR] [--access-log PATH|-|off]
@@ -122,6 +123,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const trust = new TrustState();
   const trustRunner = new TrustRunner(trust, logger);
   await trustRunner.load(loaded.config, expected);
+  registerTrustMetrics(metrics.registry, trust, () => holder.current.mirrors.keys());
   holder.onReload((result) => {
     if (result.ok) void trustRunner.load(result.config);
   });

@@ -40,7 +40,30 @@ export class TrustState implements TrustView {
     this.ownership.set(mirror, { ...(problem && { problem }), checkedAt });
   }
 
+  /** Per mirror: availability key -> when an audit first found it missing (kept while it stays missing). */
+  private missingSince = new Map<string, Map<string, number>>();
+
+  /** Per mirror: objects behind (missing) and the oldest of them, seconds since an audit first saw it missing. */
+  freshness(mirror: string, now = Date.now()): { behind: number; oldestLagSeconds: number } {
+    const missing = this.missingSince.get(mirror);
+    if (!missing || missing.size === 0) return { behind: 0, oldestLagSeconds: 0 };
+    let oldest = now;
+    for (const since of missing.values()) oldest = Math.min(oldest, since);
+    return { behind: missing.size, oldestLagSeconds: (now - oldest) / 1000 };
+  }
+
   setAudit(result: AuditResult): void {
+    const missingSince = new Map<string, Map<string, number>>();
+    for (const f of result.findings) {
+      if (!f.key || !/missing/.test(f.problem)) continue;
+      let m = missingSince.get(f.mirror);
+      if (!m) missingSince.set(f.mirror, (m = new Map()));
+      m.set(f.key, this.missingSince.get(f.mirror)?.get(f.key) ?? result.startedAt.getTime());
+    }
+    // Mirrors this pass did not cover (audit --mirror) keep what was known.
+    for (const [mirror, m] of this.missingSince) if (!result.mirrors.includes(mirror)) missingSince.set(mirror, m);
+    this.missingSince = missingSince;
+
     const byMirror = new Map<string, string>();
     // Per mirror, then per key: the request path looks up without building a combined string.
     const byObject = new Map<string, Map<string, string>>();

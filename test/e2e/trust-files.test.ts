@@ -146,4 +146,7 @@ test.serial('a lost file, altered bytes and a lost token are found, and serve se
   t.is(excluded['ap-files'], 'ownership token missing');
   t.regex(excluded['us-files'] ?? '', /bytes differ/);
   t.is(excluded['eu-files'], undefined);
+  const metrics = await (await fetch(`${redirector.url}/metrics`)).text();
+  t.regex(metrics, /artifact_trust_objects_behind\{mirror="eu-files"\} 1/);
+  t.regex(metrics, /artifact_trust_excluded\{mirror="ap-files"\} 1/);
 });
