@@ -209,31 +209,12 @@ export class TrustRunner {
 
   async checkOwnership(): Promise<void> {
     const config = this.config;
-    const key = config?.trust?.ownershipKey;
-    if (!config || !key) return;
-    const mirrors = auditedMirrors(config, this.state.expected);
-    await Promise.all(
-      [...mirrors.values()].map(async ({ mirror, routes }) => {
-        let problem: string | undefined;
-        try {
-          if (mirror.kind === 'binary') {
-            const destination = config.trust!.destinations.get(mirror.name);
-            problem = destination ? tokenProblem(key, destination, await readToken(mirror, '')) : 'no destination configured for its ownership token';
-          } else {
-            for (const route of routes) {
-              for (const prefix of this.state.expected.route(route.prefix)?.imagePrefixes ?? []) {
-                problem ??= tokenProblem(key, registryDestination(mirror, prefix), await readToken(mirror, prefix));
-              }
-            }
-          }
-        } catch (error) {
-          problem = errorMessage(error);
-        }
-        if (this.stopped) return;
-        this.state.setOwnership(mirror.name, problem);
-        if (problem) this.logger.error({ mirror: mirror.name, problem }, 'mirror excluded: ownership');
-      }),
-    );
+    if (!config?.trust?.ownershipKey) return;
+    for (const [mirror, problem] of await checkOwnership(config, this.state.expected)) {
+      if (this.stopped) return;
+      this.state.setOwnership(mirror, problem);
+      if (problem) this.logger.error({ mirror, problem }, 'mirror excluded: ownership');
+    }
   }
 
   /** One full audit pass, unless one is running. */
@@ -265,4 +246,32 @@ export class TrustRunner {
     this.abort.abort();
     await this.running.catch(() => undefined);
   }
+}
+
+/** Reads every audited mirror's ownership token(s): mirror -> the problem, or undefined when it is its own. */
+export async function checkOwnership(config: CompiledConfig, expected: ExpectedContent): Promise<Map<string, string | undefined>> {
+  const key = config.trust?.ownershipKey;
+  const out = new Map<string, string | undefined>();
+  if (!key) return out;
+  await Promise.all(
+    [...auditedMirrors(config, expected).values()].map(async ({ mirror, routes }) => {
+      let problem: string | undefined;
+      try {
+        if (mirror.kind === 'binary') {
+          const destination = config.trust!.destinations.get(mirror.name);
+          problem = destination ? tokenProblem(key, destination, await readToken(mirror, '')) : 'no destination configured for its ownership token';
+        } else {
+          for (const route of routes) {
+            for (const prefix of expected.route(route.prefix)?.imagePrefixes ?? []) {
+              problem ??= tokenProblem(key, registryDestination(mirror, prefix), await readToken(mirror, prefix));
+            }
+          }
+        }
+      } catch (error) {
+        problem = errorMessage(error);
+      }
+      out.set(mirror.name, problem);
+    }),
+  );
+  return out;
 }

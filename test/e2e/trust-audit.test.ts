@@ -148,6 +148,15 @@ test.serial('audit names a moved tag, a missing .sig, a copied token and altered
   t.true(json.findings.length === 2 && json.findings.every((f) => f.mirror === 'us-reg' && f.scope === 'object'));
   t.is((await audit('--mirror', 'nope')).code, 2);
 
+  // explain says why, as serve decides: it reads the tokens and HEADs the tag.
+  const explain = async (client: string, path: string) => {
+    let stdout = '';
+    await main(['explain', '--config', configFile, '--ip', client, path], { stdout: (s) => void (stdout += s), stderr: () => undefined });
+    return stdout;
+  };
+  t.regex(await explain(CLIENT.us, '/v2/kops/pause/manifests/v1'), /us-reg .*tag points at sha256:[0-9a-f]{12}… here, promoted sha256:[0-9a-f]{12}…/);
+  t.regex(await explain(CLIENT.ap, `/v2/kops/pause/manifests/${image.indexDigest}`), new RegExp(`ap-reg .*excluded: ownership token belongs to ${eu.host}/prod/kops`));
+
   // serve, with the audit in the background: every client goes where the proof is.
   const redirector = await startRedirectorProcess(config(', intervalSeconds: 3600'));
   t.teardown(() => redirector.stop());
