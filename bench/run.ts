@@ -40,10 +40,17 @@ function clientAddresses(count: number): string[] {
   return ips;
 }
 
-/** Mirrors that hold everything: a local server answering every HEAD (and GET) with 200. */
-async function startMirrorStub(): Promise<{ port: number; close(): void }> {
+/**
+ * Mirrors that hold everything: a local server answering every HEAD (and GET) with 200. A tag
+ * named in `tagDigests` (by the path after /v2/<mirror repository>/) answers with its promoted
+ * Docker-Content-Digest, as a registry does: routing by proof then finds the tag where it belongs.
+ */
+async function startMirrorStub(tagDigests: ReadonlyMap<string, string> = new Map()): Promise<{ port: number; close(): void }> {
   const { createServer } = await import('node:http');
-  const server = createServer((_req, res) => res.writeHead(200, { 'Content-Length': '0' }).end());
+  const server = createServer((req, res) => {
+    const digest = tagDigests.get((req.url ?? '').split('/').slice(3).join('/'));
+    res.writeHead(200, { 'Content-Length': '0', ...(digest && { 'Docker-Content-Digest': digest }) }).end();
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   return { port: typeof address === 'object' && address ? address.port : 0, close: () => server.close() };
@@ -196,11 +203,52 @@ interface Target {
   ips?: string[] | 'all-new';
 }
 
+/**
+ * Issue 9: the same checked OCI route with and without expected content from k8s.io's real image
+ * manifests (tags and digests of real images); both with origin and availability checks.
+ */
+async function trustConfigs(mirrorPort: number, manifests: string): Promise<{ plain: string; trusted: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-bench-trust-'));
+  const body = `trustedProxies: [127.0.0.1/32]
+mirrors:
+  eu-reg: { registry: http://127.0.0.1:${mirrorPort}, repository: eu, probe: false }
+  us-reg: { registry: http://127.0.0.1:${mirrorPort}, repository: us, probe: false }
+  origin-reg: { registry: http://127.0.0.1:${mirrorPort}, repository: origin, probe: false }
+routes:
+  - prefix: /v2/
+    regions: { Europe: [eu-reg, us-reg], Americas: us-reg }
+    default: us-reg
+    origin: origin-reg
+`;
+  const plain = join(dir, 'plain.yaml');
+  const trusted = join(dir, 'trusted.yaml');
+  writeFileSync(plain, body);
+  writeFileSync(trusted, `${body}trust:\n  expected:\n    - { route: /v2/, manifests: ${manifests}, root: k8s-artifacts-prod/images }\n`);
+  return { plain, trusted };
+}
+
 async function main(): Promise<void> {
   const ips = clientAddresses(2000);
+  const trustManifests = join(ROOT, '../shared/testdata/promoter/k8s.io/registry.k8s.io');
+  // Real tags of real images: the promoted digest each must point at, and its by-digest path.
+  const trustPaths: string[] = [];
+  const tagDigests = new Map<string, string>();
+  if (existsSync(trustManifests)) {
+    const { loadExpected } = await import('../src/trust/expected.js');
+    const { loadConfigFile } = await import('../src/config/load.js');
+    const probe = await trustConfigs(1, trustManifests);
+    const loaded = loadConfigFile(probe.trusted);
+    const expected = loaded.ok ? await loadExpected(loaded.config.trust) : undefined;
+    const images = expected?.ok ? [...expected.expected.route('/v2')!.images].filter(([, i]) => i.tags.size > 0).slice(0, 4) : [];
+    for (const [name, image] of images) {
+      const [tag, digest] = [...image.tags][0]!;
+      tagDigests.set(`${name}/manifests/${tag}`, digest);
+      trustPaths.push(`/v2/${name}/manifests/${tag}`, `/v2/${name}/manifests/${digest}`);
+    }
+  }
   const binaryPaths = ['/binaries/v1.31.0/bin/linux/amd64/kubectl', '/binaries/v1.30.2/bin/linux/arm64/kubelet'];
   const blobPaths = [`/v2/kube-apiserver/blobs/sha256:${'ab'.repeat(32)}`, `/v2/pause/blobs/sha256:${'cd'.repeat(32)}`];
-  const mirrorStub = await startMirrorStub();
+  const mirrorStub = await startMirrorStub(tagDigests);
   const config = benchConfig(mirrorStub.port);
   const checkedPaths = binaryPaths.map((p) => p.replace('/binaries', '/checked'));
   console.log(`bench: ${ROUNDS} interleaved rounds of ${DURATION_S}s per server, ${CONNECTIONS} connections, ${ips.length} client addresses (IPv4 and IPv6), node ${process.version}`);
@@ -231,6 +279,21 @@ async function main(): Promise<void> {
     // More distinct clients than the location memo holds: every request pays for GeoIP and cloud lookups.
     if (accessLog === '/dev/null') targets.push({ name: `redirector binary route, all-new clients (${label})`, port: server.port, paths: binaryPaths, ips: 'all-new' });
   }
+  if (trustPaths.length > 0) {
+    const configs = await trustConfigs(mirrorStub.port, trustManifests);
+    for (const [label, file] of [['plain', configs.plain], ['expected content loaded', configs.trusted]] as const) {
+      const server = await startProcess(
+        process.execPath,
+        ['dist/cli.js', 'serve', '--config', file, '--port', '0', '--host', '127.0.0.1', '--no-watch', '--access-log', 'off'],
+        /listening on http:\/\/127\.0\.0\.1:(\d+)/,
+      );
+      children.push(server.child);
+      targets.push({ name: `redirector checked OCI tags and digests (${label})`, port: server.port, paths: trustPaths });
+    }
+  } else {
+    console.log('../shared/testdata not found: no expected-content (trust) targets in this run');
+  }
+  if (process.env.BENCH_ONLY) targets.splice(0, targets.length, ...targets.filter((t, i) => i === 0 || t.name.includes(process.env.BENCH_ONLY!)));
   try {
     for (const target of targets) await warm(target.port, target.paths, target.ips ?? ips);
     // Interleaved rounds, medians: a busy neighbour slows every server alike instead of one.
@@ -257,6 +320,9 @@ async function main(): Promise<void> {
     const plain = results.find((r) => r.name === 'redirector binary route (access log off)');
     const failover = results.find((r) => r.name.startsWith('redirector failover path'));
     if (plain && failover) console.log(`ratio failover path (warm availability cache) / plain redirect path: ${(failover.rps / plain.rps).toFixed(2)}`);
+    const untrusted = results.find((r) => r.name === 'redirector checked OCI tags and digests (plain)');
+    const trusted = results.find((r) => r.name === 'redirector checked OCI tags and digests (expected content loaded)');
+    if (untrusted && trusted) console.log(`ratio checked OCI path with expected content (k8s.io's manifests) / without: ${(trusted.rps / untrusted.rps).toFixed(2)}`);
   } finally {
     for (const child of children) await stopProcess(child);
     mirrorStub.close();

@@ -19,6 +19,7 @@ Usage:
   artifact-serving validate FILE|DIR                              check a redirector config, or promoter manifests (a directory or one file)
   artifact-serving explain --config FILE --ip IP PATH              show how a request from IP would be routed, and why
   artifact-serving promote DIR|FILE [--confirm]                    plan (and with --confirm, run) a promotion
+  artifact-serving audit --config FILE [--mirror NAME] [--json]    check each mirror against what production must hold
   artifact-serving report [--prices FILE] [--json] LOG...          cost, latency and reach per mirror and country from access logs
   artifact-serving dns --config FILE --format F                   GeoDNS records for the redirectors (octodns, pdns-geoip, zone)
   artifact-serving client-config --config FILE --for CLIENT       registry-mirror files for containerd, cri-o or docker
@@ -54,6 +55,10 @@ async function run(argv: string[], io: CliIO): Promise<number> {
     case 'promote': {
       const { promoteCommand } = await import('./promoter/cli.js');
       return promoteCommand(args, io);
+    }
+    case 'audit': {
+      const { auditCommand } = await import('./commands/audit.js');
+      return auditCommand(args, io);
     }
     case 'report': {
       const { reportCommand } = await import('./report/cli.js');

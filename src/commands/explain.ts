@@ -9,6 +9,9 @@ import { decide, type Decision, type RequestFacts } from '../decision/decide.js'
 import { parseIp } from '../geo/ip.js';
 import { createMirrorState } from '../mirrors/config-to-state.js';
 import type { Availability, AvailabilityCheck, MirrorStateView } from '../mirrors/state-view.js';
+import { auditedMirrors } from '../trust/audit.js';
+import { loadExpected } from '../trust/expected.js';
+import { checkOwnership, TrustState } from '../trust/state.js';
 import type { CliIO } from './io.js';
 
 const HELP = `Usage: artifact-serving explain --config FILE --ip IP [options] PATH
@@ -77,10 +80,27 @@ export async function explainCommand(args: string[], io: CliIO): Promise<number>
   // and breakers fed by real HEADs, exactly as a request on a cold server uses them.
   const live = createMirrorState(loaded.config);
   live.replaceMirrors([]);
+  // Mirror trust as serve starts with it: the expected content, and each mirror's ownership token
+  // read now (with --offline, not read: such a mirror is out, as on a server that has not read it).
+  const expected = await loadExpected(loaded.config.trust);
+  if (!expected.ok) {
+    io.stderr(`${expected.problems.map(formatProblem).join('\n')}\n`);
+    return 1;
+  }
+  const trust = new TrustState();
+  trust.apply(loaded.config, expected.expected);
+  if (loaded.config.trust?.ownershipKey) {
+    if (values.offline) {
+      for (const mirror of auditedMirrors(loaded.config, expected.expected).keys()) trust.setOwnership(mirror, 'ownership token not read (--offline)');
+    } else {
+      for (const [mirror, problem] of await checkOwnership(loaded.config, expected.expected)) trust.setOwnership(mirror, problem);
+    }
+  }
   const state: MirrorStateView = {
     health: (name) => (down.has(name) ? { up: false, reason: 'marked down with --down' } : live.health(name)),
     availability: (mirror, key) => live.availability(mirror, key),
     isStale: (mirror, key) => live.isStale(mirror, key),
+    trust,
   };
   try {
     let decision = decide(facts, loaded.config, state);

@@ -15,6 +15,9 @@ import { readTlsPair, watchTlsFiles, type TlsPair } from '../server/tls-files.js
 import { createMetrics } from '../server/metrics.js';
 import type { CliIO } from './io.js';
 import { errorMessage } from '../util/error-message.js';
+import { loadExpected } from '../trust/expected.js';
+import { registerTrustMetrics } from '../trust/metrics.js';
+import { TrustRunner, TrustState, withTrust } from '../trust/state.js';
 
 const HELP = `Usage: artifact-serving serve --config FILE [--port N] [--host ADDR] [--access-log PATH|-|off]
                               [--tls-cert FILE --tls-key FILE]
@@ -86,6 +89,13 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     return 1;
   }
 
+  // The expected content (issue 9) must load too: a trust config that cannot be read is no trust.
+  const expected = await loadExpected(loaded.config.trust);
+  if (!expected.ok) {
+    io.stderr(`${expected.problems.map(formatProblem).join('\n')}\ncannot start: the expected content has ${expected.problems.length} problem(s)\n`);
+    return 1;
+  }
+
   const logger = pino({ name: 'artifact-serving' }, pino.destination(2));
   const accessLogDest = values['access-log'];
   const accessLog = accessLogDest === 'off' ? undefined : openAccessLog(accessLogDest);
@@ -110,6 +120,13 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   });
   metrics.observeMirrors(() => holder.current, state);
   state.start();
+  const trust = new TrustState();
+  const trustRunner = new TrustRunner(trust, logger);
+  await trustRunner.load(loaded.config, expected);
+  registerTrustMetrics(metrics.registry, trust, () => holder.current.mirrors.keys());
+  holder.onReload((result) => {
+    if (result.ok) void trustRunner.load(result.config);
+  });
   if (!values['no-watch']) holder.watchFile();
   // SIGHUP is the operator's "forget what you know": every cached availability answer goes, so a
   // mirror that lost objects gets no client for them from now on. A reload on file change drops
@@ -124,7 +141,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   };
   process.on('SIGHUP', onHangup);
 
-  const server = createRedirectorServer({ holder, state, metrics, logger, ...(accessLog && { accessLog }), ...(tls && { tls }) });
+  const server = createRedirectorServer({ holder, state: withTrust(state, trust), metrics, logger, ...(accessLog && { accessLog }), ...(tls && { tls }) });
   const drainer = trackConnections(server);
   const tlsReloader =
     tlsFiles &&
@@ -150,6 +167,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const { forced } = await drainer.drain(DRAIN_TIMEOUT_MS, DRAIN_IDLE_GRACE_MS);
   process.off('SIGTERM', again).off('SIGINT', again);
   // Probes and checks stop only now: requests answered while draining may still need them.
+  await trustRunner.stop();
   await state.stop();
   logger.info({ forced }, forced ? `drained; ${forced} connection(s) closed at the deadline` : 'drained');
   accessLog?.flush();

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
 import type { CliIO } from './io.js';
+import { loadExpected } from '../trust/expected.js';
 
 const HELP = `Usage: artifact-serving validate FILE
 
@@ -12,7 +13,7 @@ Exit status: 0 valid, 1 invalid, 2 usage error.
 A directory is validated as promoter manifests instead (see 'artifact-serving validate DIR --help').
 `;
 
-export function validateConfigCommand(args: string[], io: CliIO): number {
+export async function validateConfigCommand(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     io.stdout(HELP);
@@ -29,6 +30,12 @@ export function validateConfigCommand(args: string[], io: CliIO): number {
     return 1;
   }
   const { config } = result;
+  // The expected content a trust: block names (promoter manifests, ledgers) is part of the config.
+  const expected = await loadExpected(config.trust);
+  if (!expected.ok) {
+    io.stderr(`${expected.problems.map(formatProblem).join('\n')}\n${file}: ${expected.problems.length} problem${expected.problems.length === 1 ? '' : 's'} in its expected content\n`);
+    return 1;
+  }
   const routes = config.binaryRoutes.length + config.ociRoutes.length;
   io.stdout(`${file}: ok (${routes} route${routes === 1 ? '' : 's'}, ${config.mirrors.size} mirror${config.mirrors.size === 1 ? '' : 's'})\n`);
   return 0;

@@ -4,6 +4,7 @@
 import type { CompiledGeoDns } from '../dns/redirectors.js';
 import type { CidrTrie } from '../geo/cidr-trie.js';
 import type { GeoData } from '../geo/location.js';
+import type { CompiledTrust } from '../trust/config.js';
 
 export interface CompiledMirror {
   name: string;
@@ -78,6 +79,8 @@ export interface CompiledConfig {
   adminToken?: string;
   /** GeoDNS: the public name and the regional redirectors, when the config has dns: and redirectors:. */
   geoDns?: CompiledGeoDns;
+  /** Mirror trust (src/trust/): expected content sources, ownership key, audit pace. */
+  trust?: CompiledTrust;
 }
 
 export interface CompiledRateLimit {

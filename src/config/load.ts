@@ -1,6 +1,6 @@
 // Reads a config file into a CompiledConfig, or into the full list of what is wrong with it.
 // Never throws for a bad file: a reload must be able to report and keep the old config.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { buildCloudIndex, CLOUD_PROVIDERS, readCloudRangesFile, type CloudRange } from '../geo/cloud-ranges.js';
 import { openGeoIpDatabase } from '../geo/geoip.js';
@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { configSchema, shortRouteSchema, type ConfigInput } from './schema.js';
 import { parseYamlSource, problemAt, sortProblems, zodProblems, type SourceProblem, type YamlSource } from './yaml-source.js';
 import { errorMessage } from '../util/error-message.js';
+import { compileTrust } from '../trust/config.js';
 
 export type LoadResult = { ok: true; config: CompiledConfig } | { ok: false; problems: SourceProblem[] };
 
@@ -56,7 +57,11 @@ export function loadConfigText(file: string, text: string): LoadResult {
   const checksums = loadRouteChecksums(source, input.data.routes ?? [], problems, dependencies);
   if (!geo) return { ok: false, problems: sortProblems(problems) };
   const compiled = compileConfig(source, input.data, shortRoutes, geo, checksums);
-  if (problems.length === 0 && compiled.config) return { ok: true, config: { ...compiled.config, dependencies } };
+  const trust = compiled.config && compileTrust(source, input.data.trust, compiled.config, problems);
+  // Expected content given as one file (a manifest, a ledger) reloads on change like checksums; a
+  // folder of them reloads on SIGHUP.
+  for (const e of trust?.expected ?? []) for (const path of [e.manifests, e.ledgers]) if (path && isFile(path)) dependencies.push(path);
+  if (problems.length === 0 && compiled.config) return { ok: true, config: { ...compiled.config, dependencies, ...(trust && { trust }) } };
   // Not news after a schema error: uses of a mirror taken out, and "no routes" when a key like `rutes:` was.
   const follow = compiled.problems.filter(
     (p) => !input.dropped.some((name) => p.message.startsWith(`mirror "${name}" is not defined`)) && !(problems.length > 0 && p.message.startsWith('no routes')),
@@ -115,6 +120,14 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
     node = (node as Record<PropertyKey, unknown>)[segment];
   }
   return node;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

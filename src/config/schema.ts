@@ -159,6 +159,45 @@ export const configSchema = z.strictObject({
       maxClients: z.number().int().min(100).max(10_000_000).optional(),
     })
     .optional(),
+  /** Mirror trust (issue 9): what production must hold, who owns each mirror, the audit. See src/trust/. */
+  trust: z
+    .strictObject({
+      /** Per route: where the promoted content comes from (promoter manifests, ledgers), read at start and on reload. */
+      expected: z
+        .array(
+          z.strictObject({
+            /** The route's prefix, as written under routes:. */
+            route: z.string().startsWith('/', 'a route prefix starts with /'),
+            /** kpromo manifests: a directory (any layout `promote` reads) or one manifest file. */
+            manifests: z.string().min(1).optional(),
+            /** Ledger JSON files the promoter wrote (a directory of them, or one file). */
+            ledgers: z.string().min(1).optional(),
+            /** Registry path before the client's repository names in promoter destinations (k8s-artifacts-prod/images); default the origin's repository. */
+            root: z.string().optional(),
+          }),
+        )
+        .optional(),
+      /** The ownership token each mirror must hold: HMAC-SHA256 of its destination with this key. */
+      ownership: z
+        .strictObject({
+          key: z.string().min(16, 'an ownership key has at least 16 characters').optional(),
+          keyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits, _').optional(),
+          /** File mirrors: the promoter destination each one is (s3://..., gs://..., a path); registries derive it. */
+          destinations: z.record(z.string(), z.string().min(1)).optional(),
+        })
+        .optional(),
+      audit: z
+        .strictObject({
+          /** serve: start a full audit pass this often (0 or absent: no background audit). */
+          intervalSeconds: z.number().min(0).max(86_400 * 7).optional(),
+          /** The most requests the audit sends per second (all mirrors together). */
+          requestsPerSecond: z.number().positive().max(10_000).optional(),
+          /** Bytes downloaded and hashed per mirror per pass, from a sample of blobs and files. */
+          sampleBytes: z.number().int().min(0).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
   mirrors: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'mirror names are letters, digits, _ . -'), mirrorSchema).optional(),
   routes: z.array(routeSchema).optional(),
   /** GeoDNS in front of regional redirectors (`artifact-serving dns`, `client-config`). */

@@ -8,7 +8,8 @@ import { resolveClientIp } from '../geo/client-ip.js';
 import { parseIp } from '../geo/ip.js';
 import { locateClient, type ClientLocation, type LocationCache } from '../geo/location.js';
 import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
-import type { AvailabilityCheck, CacheReads, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
+import type { Availability, AvailabilityCheck, CacheReads, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
+import { distrust, type TrustRequest } from '../trust/view.js';
 import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
 
 export interface RequestFacts {
@@ -100,6 +101,8 @@ interface Target {
   check?: { key: string; kind: ObjectKind };
   originOnly: boolean;
   status: 302 | 307;
+  /** What mirror trust (src/trust/) needs to know about the request. */
+  trust: TrustRequest;
 }
 
 /**
@@ -152,9 +155,13 @@ function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decisi
     // Tag lists and referrers change with every push: where there is an origin, only it has the truth.
     originOnly: route.origin !== undefined && (request.kind === 'tags' || request.kind === 'referrers'),
     status: 307,
+    trust: { routePrefix: route.prefix, hasOrigin: route.origin !== undefined, kind: request.kind, name: request.name, ...(request.reference !== undefined && { reference: request.reference }) },
   };
   const check = ociCheck(request);
-  if (check) target.check = check;
+  if (check) {
+    target.check = check;
+    target.trust.key = check.key;
+  }
   return target;
 }
 
@@ -214,6 +221,7 @@ function binaryTarget(facts: RequestFacts, config: CompiledConfig): Target | Dec
     check: { key: `file:${facts.path}`, kind: 'binary' },
     originOnly: route.origin !== undefined && isIntegrityFile(rest),
     status: 302,
+    trust: { routePrefix: route.prefix, hasOrigin: route.origin !== undefined, kind: 'file', name: '', key: `file:${facts.path}` },
   };
   return target;
 }
@@ -236,9 +244,10 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
     return { usable: false, reason: `down${health.reason ? `: ${health.reason}` : ''}` };
   }
   // The origin holds everything by definition; a mirror may lag behind it, so ask (from cache).
+  let known: Availability | undefined;
   if (target.check && route.origin && !isOrigin) {
     const { key, kind } = target.check;
-    const known = state.availability(mirror.name, key);
+    known = state.availability(mirror.name, key);
     const reads = (followUp.reads ??= { hits: 0, staleHits: 0, misses: 0 });
     if (!known) {
       reads.misses++;
@@ -254,6 +263,9 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
     if (known.state === 'absent') return { usable: false, reason: `does not have it (HTTP ${known.status})` };
     if (known.state === 'error') return { usable: false, reason: `availability check failed: ${known.reason}` };
   }
+  // Routing by proof (issue 9): audit findings, ownership, tags and signatures.
+  const distrusted = isOrigin ? undefined : distrust(state.trust, target.trust, mirror.name, known);
+  if (distrusted) return { usable: false, reason: distrusted };
   return { usable: true };
 }
 

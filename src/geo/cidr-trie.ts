@@ -52,6 +52,20 @@ export class CidrTrie<T> {
     return this.count;
   }
 
+  /** Every value held, in no particular order. */
+  values(): T[] {
+    const out: T[] = [];
+    const walk = (node: TrieNode<T> | undefined): void => {
+      if (!node) return;
+      if (node.prefixLength !== undefined) out.push(node.value as T);
+      walk(node.zero);
+      walk(node.one);
+    };
+    walk(this.v4);
+    walk(this.v6);
+    return out;
+  }
+
   /** Inserts a range; a range inserted twice keeps its first value (first declaration wins). */
   insert(cidr: string | ParsedCidr, value: T): boolean {
     const parsed = typeof cidr === 'string' ? parseCidr(cidr) : cidr;

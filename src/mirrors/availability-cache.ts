@@ -140,7 +140,7 @@ export class AvailabilityCache {
       max: options.maxEntries ?? 100_000,
       maxSize: options.maxSizeBytes ?? 32 * 1024 * 1024,
       // One byte per character: V8 stores ASCII strings (URLs, digests) one byte per character.
-      sizeCalculation: (entry, key) => key.length + entry.url.length + ENTRY_OVERHEAD_BYTES,
+      sizeCalculation: (entry, key) => key.length + entry.url.length + ENTRY_OVERHEAD_BYTES + (entry.availability.state === 'present' && entry.availability.digest ? 90 : 0),
     });
   }
 
@@ -306,6 +306,9 @@ function classify(
     const availability: Availability = { state: 'present', checkedAt };
     const length = Number(headers.get('content-length') ?? Number.NaN);
     if (Number.isSafeInteger(length) && length >= 0) availability.contentLength = length;
+    // What a tag points at on this mirror: routing by proof compares it with the promoted digest (src/trust/).
+    const digest = kind === 'manifest-tag' ? headers.get('docker-content-digest') : null;
+    if (digest && /^sha256:[a-f0-9]{64}$/.test(digest)) availability.digest = digest;
     return { availability, mirrorFailed: false };
   }
   if (status >= 300 && status < 400 && kind === 'blob' && headers.get('location')) {

@@ -3,6 +3,7 @@
 // no hit counted, no check started), so it is a pure function that `explain`, the tests and the
 // bench can replay. What the decision wants done comes back in the decision (`refresh`, `reads`)
 // and the server does it, through MirrorStateService, after answering.
+import type { TrustView } from '../trust/view.js';
 
 export interface MirrorHealth {
   /** Whether requests may be sent to this mirror now. */
@@ -22,7 +23,8 @@ export interface MirrorHealth {
 
 /** What is known about one object on one mirror. */
 export type Availability =
-  | { state: 'present'; contentLength?: number; checkedAt: number }
+  /** `digest`: a manifest by tag's Docker-Content-Digest, when the mirror sent one. */
+  | { state: 'present'; contentLength?: number; digest?: string; checkedAt: number }
   | { state: 'absent'; status: number; checkedAt: number }
   /** The check failed (timeout, connection refused, 5xx): the mirror cannot be trusted with it now. */
   | { state: 'error'; reason: string; checkedAt: number };
@@ -52,6 +54,8 @@ export interface MirrorStateView {
   health(mirror: string): MirrorHealth;
   /** The cached availability of `objectKey` on `mirror` (fresh or stale), or undefined when nothing usable is cached. */
   availability(mirror: string, objectKey: string): Availability | undefined;
+  /** Mirror trust (src/trust/): audit findings, ownership, expected content; absent = not configured. */
+  trust?: TrustView;
   /** True when the cached answer is past its fresh time but still served: the decision asks for a refresh. Absent: never. */
   isStale?(mirror: string, objectKey: string): boolean;
 }

@@ -12,6 +12,7 @@ import { emptyObserved, type Observed } from './observed.js';
 import { plan as makePlan, type Plan } from './plan.js';
 import { describe, renderPlan } from './render.js';
 import { DEFAULT_RETRY, type RetryOptions } from '../net/retry.js';
+import { OWNERSHIP_KEY_ENV, writeFileToken, writeRegistryToken } from '../trust/ownership.js';
 import { acquire, DEFAULT_LEASE, fileLeaseSlot, registryLeaseSlot, type Lease, type LeaseOptions } from './lease.js';
 import { hostOf } from './observe-images.js';
 import { formatFinding } from './yaml-file.js';
@@ -59,6 +60,14 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
           leases.push(await acquire(slot, leaseOpts, opts.retry ?? DEFAULT_RETRY));
         } catch (e) {
           locked.set(dest, errorMessage(e));
+          return;
+        }
+        // Issue 9: the token that lets redirectors tell this destination from a look-alike.
+        const key = process.env[OWNERSHIP_KEY_ENV];
+        if (key) {
+          await (kind === 'files' ? writeFileToken(backends.store(dest), dest, key) : writeRegistryToken(backends.registry(hostOf(dest)), dest, key)).catch((e: unknown) =>
+            out.stderr(`${dest}: ownership token not written: ${errorMessage(e)}\n`),
+          );
         }
       }),
     );

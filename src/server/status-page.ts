@@ -13,6 +13,8 @@ export interface MirrorStatus {
   latencyMs?: number;
   since?: string;
   probe?: string;
+  /** Why mirror trust keeps clients away from it (ownership token, altered bytes), when it does. */
+  excluded?: string;
 }
 
 export interface StatusReport {
@@ -33,6 +35,8 @@ export function statusReport(config: CompiledConfig, state: MirrorStateView, cac
     if (health.latencyMs !== undefined) status.latencyMs = Math.round(health.latencyMs * 10) / 10;
     if (health.since !== undefined) status.since = new Date(health.since).toISOString();
     if (mirror.probe) status.probe = mirror.probe.url;
+    const excluded = state.trust?.mirrorProblem(mirror.name);
+    if (excluded) status.excluded = excluded;
     return status;
   });
   const report: StatusReport = {
@@ -51,9 +55,9 @@ export function statusHtml(report: StatusReport): string {
   const down = report.mirrors.filter((m) => !m.up).length;
   const rows = report.mirrors
     .map(
-      (m) => `<tr class="${m.up ? 'up' : 'down'}" data-mirror="${escapeMarkup(m.name)}">
+      (m) => `<tr class="${m.up && !m.excluded ? 'up' : 'down'}" data-mirror="${escapeMarkup(m.name)}">
   <td>${escapeMarkup(m.name)}</td><td>${m.kind}</td><td><code>${escapeMarkup(m.url)}</code></td>
-  <td class="state">${m.up ? 'up' : 'down'}</td><td>${m.reason ? escapeMarkup(m.reason) : ''}</td>
+  <td class="state">${m.up ? (m.excluded ? 'excluded' : 'up') : 'down'}</td><td>${[m.reason, m.excluded && `excluded: ${m.excluded}`].filter(Boolean).map((r) => escapeMarkup(r as string)).join('; ')}</td>
   <td>${m.latencyMs !== undefined ? `${m.latencyMs} ms` : ''}</td><td>${m.since ? escapeMarkup(m.since) : ''}</td><td>${m.probe ? 'probed' : 'not probed'}</td></tr>`,
     )
     .join('\n');

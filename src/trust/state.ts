@@ -1,0 +1,280 @@
+// The redirector's trust state: the expected content (reloaded with the config), the last audit's
+// findings and proofs, and each mirror's ownership check. It is the TrustView decide() reads
+// (src/trust/view.ts); `serve` fills it in the background (TrustRunner, below).
+import type { CompiledConfig } from '../config/compiled.js';
+import { formatProblem } from '../config/yaml-source.js';
+import type { MirrorStateService } from '../mirrors/state-view.js';
+import { errorMessage } from '../util/error-message.js';
+import { auditedMirrors, isProven, runAudit, type AuditFinding, type AuditResult, type MirrorProof } from './audit.js';
+import { loadExpected, NO_EXPECTED, type ExpectedContent, type ExpectedLoad } from './expected.js';
+import { readToken, registryDestination, tokenProblem } from './ownership.js';
+import type { TrustView } from './view.js';
+
+export interface MirrorTrustStatus {
+  mirror: string;
+  /** Why the mirror is out of routing, or undefined. */
+  excluded?: string;
+  ownership: 'ok' | 'unchecked' | 'failed' | 'not configured';
+  findings: number;
+  auditedAt?: string;
+}
+
+export class TrustState implements TrustView {
+  expected: ExpectedContent = NO_EXPECTED;
+  private ownershipKey: string | undefined;
+  /** Mirrors whose ownership must be proven (those on routes with expected content). */
+  private owned = new Set<string>();
+  private ownership = new Map<string, { problem?: string; checkedAt: number }>();
+  private audit: { result: AuditResult; byMirror: Map<string, string>; byObject: Map<string, Map<string, string>>; proofs: Map<string, MirrorProof> } | undefined;
+
+  /** Takes a config's trust settings and expected content (after a successful load). */
+  apply(config: CompiledConfig, expected: ExpectedContent): void {
+    this.expected = expected;
+    const key = config.trust?.ownershipKey;
+    if (key !== this.ownershipKey) this.ownership.clear();
+    this.ownershipKey = key;
+    this.owned = key ? new Set(auditedMirrors(config, expected).keys()) : new Set();
+  }
+
+  setOwnership(mirror: string, problem: string | undefined, checkedAt = Date.now()): void {
+    this.ownership.set(mirror, { ...(problem && { problem }), checkedAt });
+  }
+
+  /** Per mirror: availability key -> when an audit first found it missing (kept while it stays missing). */
+  private missingSince = new Map<string, Map<string, number>>();
+
+  /** Per mirror: objects behind (missing) and the oldest of them, seconds since an audit first saw it missing. */
+  freshness(mirror: string, now = Date.now()): { behind: number; oldestLagSeconds: number } {
+    const missing = this.missingSince.get(mirror);
+    if (!missing || missing.size === 0) return { behind: 0, oldestLagSeconds: 0 };
+    let oldest = now;
+    for (const since of missing.values()) oldest = Math.min(oldest, since);
+    return { behind: missing.size, oldestLagSeconds: (now - oldest) / 1000 };
+  }
+
+  setAudit(result: AuditResult): void {
+    const missingSince = new Map<string, Map<string, number>>();
+    for (const f of result.findings) {
+      if (!f.key || !/missing/.test(f.problem)) continue;
+      let m = missingSince.get(f.mirror);
+      if (!m) missingSince.set(f.mirror, (m = new Map()));
+      m.set(f.key, this.missingSince.get(f.mirror)?.get(f.key) ?? result.startedAt.getTime());
+    }
+    // Mirrors this pass did not cover (audit --mirror) keep what was known.
+    for (const [mirror, m] of this.missingSince) if (!result.mirrors.includes(mirror)) missingSince.set(mirror, m);
+    this.missingSince = missingSince;
+
+    const byMirror = new Map<string, string>();
+    // Per mirror, then per key: the request path looks up without building a combined string.
+    const byObject = new Map<string, Map<string, string>>();
+    for (const f of result.findings) {
+      if (f.scope === 'mirror') {
+        if (!byMirror.has(f.mirror)) byMirror.set(f.mirror, `${f.object}: ${f.problem}`);
+      } else if (f.key) {
+        let objects = byObject.get(f.mirror);
+        if (!objects) byObject.set(f.mirror, (objects = new Map()));
+        objects.set(f.key, f.problem);
+      }
+    }
+    // A full audit's ownership findings are ownership checks too.
+    for (const mirror of result.mirrors) {
+      const owner = result.findings.find((f) => f.mirror === mirror && f.object.startsWith('owner') && f.scope === 'mirror');
+      if (this.ownershipKey) this.setOwnership(mirror, owner?.problem, result.finishedAt.getTime());
+    }
+    this.audit = { result, byMirror, byObject, proofs: result.proofs };
+  }
+
+  get lastAudit(): AuditResult | undefined {
+    return this.audit?.result;
+  }
+
+  mirrorProblem(mirror: string): string | undefined {
+    if (this.owned.has(mirror)) {
+      const own = this.ownership.get(mirror);
+      if (!own) return 'ownership token not checked yet';
+      if (own.problem) return own.problem;
+    }
+    return this.audit?.byMirror.get(mirror);
+  }
+
+  objectProblem(mirror: string, key: string): string | undefined {
+    return this.audit?.byObject.get(mirror)?.get(key);
+  }
+
+  expects(routePrefix: string): boolean {
+    return this.expected.route(routePrefix) !== undefined;
+  }
+
+  promotedDigest(routePrefix: string, name: string, tag: string): string | undefined {
+    return this.expected.tagDigest(routePrefix, name, tag);
+  }
+
+  auditedTag(mirror: string, routePrefix: string, name: string, tag: string): string | undefined {
+    // Proven against the expected content of its audit: the digest promoted then (a reload may have moved the tag since).
+    const audit = this.audit;
+    if (!audit || !isProven(audit.proofs.get(mirror), audit.result.expected, routePrefix, `${name}:${tag}`)) return undefined;
+    return audit.result.expected.tagDigest(routePrefix, name, tag);
+  }
+
+  signaturesComplete(mirror: string, routePrefix: string, name: string, digest: string): boolean {
+    const audit = this.audit;
+    return audit !== undefined && isProven(audit.proofs.get(mirror), audit.result.expected, routePrefix, `${name}@${digest}`);
+  }
+
+  /** Per mirror, for the status page and status.json. */
+  status(mirrors: Iterable<string>): MirrorTrustStatus[] {
+    const out: MirrorTrustStatus[] = [];
+    for (const mirror of mirrors) {
+      const own = this.ownership.get(mirror);
+      const excluded = this.mirrorProblem(mirror);
+      const status: MirrorTrustStatus = {
+        mirror,
+        ownership: !this.owned.has(mirror) ? 'not configured' : !own ? 'unchecked' : own.problem ? 'failed' : 'ok',
+        findings: this.audit?.result.findings.filter((f) => f.mirror === mirror).length ?? 0,
+      };
+      if (excluded) status.excluded = excluded;
+      if (this.audit?.result.mirrors.includes(mirror)) status.auditedAt = this.audit.result.finishedAt.toISOString();
+      out.push(status);
+    }
+    return out;
+  }
+
+  /** Findings of the last audit (for status.json). */
+  findings(): readonly AuditFinding[] {
+    return this.audit?.result.findings ?? [];
+  }
+}
+
+/** The live mirror state with trust added: what the server hands to decide(). */
+export function withTrust(state: MirrorStateService, trust: TrustView): MirrorStateService {
+  return {
+    health: (mirror) => state.health(mirror),
+    availability: (mirror, key) => state.availability(mirror, key),
+    ...(state.isStale && { isStale: (mirror: string, key: string) => state.isStale!(mirror, key) }),
+    ensureChecked: (checks, deadlineMs) => state.ensureChecked(checks, deadlineMs),
+    countReads: (reads) => state.countReads(reads),
+    refresh: (checks) => state.refresh(checks),
+    ...(state.stats && { stats: () => state.stats!() }),
+    ...(state.purge && { purge: (scope: { mirror?: string; key?: string }) => state.purge!(scope) }),
+    trust,
+  };
+}
+
+export interface TrustLogger {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/**
+ * Keeps a TrustState current in `serve`: expected content on start and reload, ownership checks
+ * at once and every `ownershipIntervalMs`, and the background audit at the configured interval
+ * and rate. Never throws: a failure is logged and the previous state stays.
+ */
+export class TrustRunner {
+  private config: CompiledConfig | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private abort = new AbortController();
+  private running: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  private busy = false;
+
+  constructor(readonly state: TrustState, private readonly logger: TrustLogger, private readonly ownershipIntervalMs = 300_000) {}
+
+  /** Loads the expected content for `config` and, when it loads, applies it and restarts the checks. */
+  async load(config: CompiledConfig, preloaded?: ExpectedLoad): Promise<boolean> {
+    const loaded = preloaded ?? (await loadExpected(config.trust));
+    if (!loaded.ok) {
+      this.logger.error({ problems: loaded.problems.map(formatProblem) }, 'expected content rejected; keeping the previous one');
+      return false;
+    }
+    if (this.stopped) return false;
+    this.config = config;
+    this.state.apply(config, loaded.expected);
+    if (config.trust) this.logger.info({ ...loaded.expected.counts(), warnings: loaded.warnings.map(formatProblem) }, 'expected content loaded');
+    this.schedule();
+    return true;
+  }
+
+  private schedule(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    const config = this.config;
+    if (!config?.trust) return;
+    if (config.trust.ownershipKey) {
+      void this.checkOwnership();
+      this.timers.push(setInterval(() => void this.checkOwnership(), this.ownershipIntervalMs).unref());
+    }
+    if (config.trust.audit.intervalMs > 0) {
+      this.timers.push(setInterval(() => void this.auditNow(), config.trust.audit.intervalMs).unref());
+      void this.auditNow();
+    }
+  }
+
+  async checkOwnership(): Promise<void> {
+    const config = this.config;
+    if (!config?.trust?.ownershipKey) return;
+    for (const [mirror, problem] of await checkOwnership(config, this.state.expected)) {
+      if (this.stopped) return;
+      this.state.setOwnership(mirror, problem);
+      if (problem) this.logger.error({ mirror, problem }, 'mirror excluded: ownership');
+    }
+  }
+
+  /** One full audit pass, unless one is running. */
+  auditNow(): Promise<unknown> {
+    const config = this.config;
+    if (!config?.trust || this.stopped || this.busy) return this.running;
+    const expected = this.state.expected;
+    const trust = config.trust;
+    this.busy = true;
+    this.running = this.running.then(async () => {
+      if (this.stopped) return;
+      try {
+        const result = await runAudit(config, expected, { requestsPerSecond: trust.audit.requestsPerSecond, sampleBytes: trust.audit.sampleBytes, signal: this.abort.signal });
+        if (this.stopped) return;
+        this.state.setAudit(result);
+        this.logger.info({ findings: result.findings.length, requests: result.requests, sampledBytes: result.sampledBytes, seconds: (result.finishedAt.getTime() - result.startedAt.getTime()) / 1000 }, 'audit finished');
+      } catch (error) {
+        if (!this.stopped) this.logger.error({ err: errorMessage(error) }, 'audit failed');
+      } finally {
+        this.busy = false;
+      }
+    });
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.abort.abort();
+    await this.running.catch(() => undefined);
+  }
+}
+
+/** Reads every audited mirror's ownership token(s): mirror -> the problem, or undefined when it is its own. */
+export async function checkOwnership(config: CompiledConfig, expected: ExpectedContent): Promise<Map<string, string | undefined>> {
+  const key = config.trust?.ownershipKey;
+  const out = new Map<string, string | undefined>();
+  if (!key) return out;
+  await Promise.all(
+    [...auditedMirrors(config, expected).values()].map(async ({ mirror, routes }) => {
+      let problem: string | undefined;
+      try {
+        if (mirror.kind === 'binary') {
+          const destination = config.trust!.destinations.get(mirror.name);
+          problem = destination ? tokenProblem(key, destination, await readToken(mirror, '')) : 'no destination configured for its ownership token';
+        } else {
+          for (const route of routes) {
+            for (const prefix of expected.route(route.prefix)?.imagePrefixes ?? []) {
+              problem ??= tokenProblem(key, registryDestination(mirror, prefix), await readToken(mirror, prefix));
+            }
+          }
+        }
+      } catch (error) {
+        problem = errorMessage(error);
+      }
+      out.set(mirror.name, problem);
+    }),
+  );
+  return out;
+}
