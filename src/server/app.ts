@@ -7,7 +7,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from 'pino';
 import type { ConfigHolder } from '../config/config-holder.js';
-import type { CompiledConfig } from '../config/compiled.js';
+import type { CompiledConfig, CompiledRateLimit } from '../config/compiled.js';
 import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
 import { resolveClientIp } from '../geo/client-ip.js';
 import { locateClient } from '../geo/location.js';
@@ -32,12 +32,18 @@ export interface AppDeps {
   limits?: Partial<ServerLimits>;
   /** Serve HTTPS with this certificate chain and key (PEM); replace them with setSecureContext. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * How many processes serve this address (`serve --workers N`): each enforces 1/N of the rate
+   * limit, since the primary hands connections to the workers in turn (docs/deployment.md).
+   */
+  workers?: number;
 }
 
 export function createRedirectorServer(deps: AppDeps): Server {
   const admin = createAdminApp(deps).callback();
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const limiter = new RateLimiter();
+  const shareOf = rateLimitShare(deps.workers ?? 1);
   deps.metrics.observeRateLimiter(() => limiter.clients);
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
@@ -59,16 +65,17 @@ export function createRedirectorServer(deps: AppDeps): Server {
     const config = deps.holder.current;
     if (config.rateLimit && facts.method === 'GET' && isManifestPath(path)) {
       const ip = resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies);
-      const verdict = ip && limiter.take(ip, config.rateLimit);
+      const rateLimit = shareOf(config.rateLimit);
+      const verdict = ip && limiter.take(ip, rateLimit);
       if (verdict) {
-        for (const [name, value] of rateLimitHeaders(verdict, config.rateLimit.burst)) res.setHeader(name, value);
+        for (const [name, value] of rateLimitHeaders(verdict, rateLimit.burst)) res.setHeader(name, value);
         if (!verdict.allowed) {
           deps.metrics.rateLimited.inc();
           const refusal: Decision = {
             kind: 'error',
             status: 429,
             code: 'TOOMANYREQUESTS',
-            message: `too many manifest requests from your address: at most ${config.rateLimit.perMinute} a minute; retry in ${verdict.retryAfterSeconds} s`,
+            message: `too many manifest requests from your address: at most ${rateLimit.perMinute} a minute; retry in ${verdict.retryAfterSeconds} s`,
             client: locateClient(ip, config.geo),
             retryAfterSeconds: verdict.retryAfterSeconds,
           };
@@ -100,6 +107,20 @@ export function createRedirectorServer(deps: AppDeps): Server {
     : createServer(serverOptions(limits), handler);
   applyLimits(server, limits);
   return server;
+}
+
+/** One worker's part of a rate limit (rounded up, at least 1), computed once per config. */
+function rateLimitShare(workers: number): (limit: CompiledRateLimit) => CompiledRateLimit {
+  if (workers <= 1) return (limit) => limit;
+  const shares = new WeakMap<CompiledRateLimit, CompiledRateLimit>();
+  return (limit) => {
+    let share = shares.get(limit);
+    if (!share) {
+      share = { ...limit, perMinute: Math.ceil(limit.perMinute / workers), burst: Math.max(1, Math.ceil(limit.burst / workers)) };
+      shares.set(limit, share);
+    }
+    return share;
+  };
 }
 
 function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps, config: CompiledConfig): void {
