@@ -132,7 +132,7 @@ function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
       const ns = honouredNamespace(facts.query, config);
       if (ns) res.setHeader('OCI-Namespace', ns);
     }
-    respond(res, decision, isOci, req.headers.accept);
+    respond(res, decision, isOci, req.headers.accept, req.headers['x-artifact-debug'] === '1');
   } catch (error) {
     deps.logger?.error({ err: error, path: facts.path }, 'request failed');
     respondInternalError(res);
