@@ -2,8 +2,10 @@
 // figures, a reload (SIGHUP) reaches every worker and a bad one is reported once while all keep
 // serving, and a killed worker is restarted. (SIGTERM under keep-alive load: serve-shutdown.test.ts.)
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { writeConfig, EU_US_BINARY_CONFIG } from '../helpers/config.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
 
@@ -43,8 +45,9 @@ function metric(text: string, line: RegExp): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-test('both workers answer, and /metrics adds up every worker', async (t) => {
-  const server = await startRedirectorProcess(writeConfig(EU_US_BINARY_CONFIG), ['--workers', '2']);
+test('both workers answer, /metrics adds up every worker, and the primary writes one access log', async (t) => {
+  const accessLog = join(mkdtempSync(join(tmpdir(), 'serve-workers-')), 'access.log');
+  const server = await startRedirectorProcess(writeConfig(EU_US_BINARY_CONFIG), ['--workers', '2', '--access-log', accessLog]);
   t.teardown(() => server.stop());
   const pids = workerPids(server);
   t.is(pids.length, 2, server.stderr());
@@ -55,6 +58,11 @@ test('both workers answer, and /metrics adds up every worker', async (t) => {
     const text = (await get(`${server.url}/metrics`)).body;
     t.is(metric(text, /^artifact_requests_total\{type="binary",status="302",mirror="us",region="default"\} (\d+)$/m), 30, text);
   }
+  // Every line whole, from both workers, once the primary has exited.
+  await server.stop();
+  const lines = readFileSync(accessLog, 'utf8').split('\n').filter(Boolean);
+  t.is(lines.length, 30);
+  for (const line of lines) t.like(JSON.parse(line), { path: '/bin/tool', status: 302, mirror: 'us' });
 });
 
 test('a SIGHUP reload reaches every worker; a bad one is reported once and all keep serving', async (t) => {
