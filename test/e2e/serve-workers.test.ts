@@ -22,8 +22,12 @@ function get(url: string): Promise<{ status: number; location: string | undefine
   });
 }
 
-/** The pids of the workers that logged "worker listening" (in order). */
-function workerPids(server: RedirectorProcess): number[] {
+/**
+ * The pids of the workers that logged "worker listening" (in order), once `count` have: each
+ * process writes its own lines, so the primary's "listening on" can come before a worker's.
+ */
+async function workerPids(server: RedirectorProcess, count: number): Promise<number[]> {
+  await server.waitForLog(new RegExp(`("msg":"worker listening"[\\s\\S]*){${count}}`), 60_000);
   return [...server.stderr().matchAll(/^.*"msg":"worker listening".*$/gm)].map((m) => JSON.parse(m[0]).pid as number);
 }
 
@@ -49,7 +53,7 @@ test('both workers answer, /metrics adds up every worker, and the primary writes
   const accessLog = join(mkdtempSync(join(tmpdir(), 'serve-workers-')), 'access.log');
   const server = await startRedirectorProcess(writeConfig(EU_US_BINARY_CONFIG), ['--workers', '2', '--access-log', accessLog]);
   t.teardown(() => server.stop());
-  const pids = workerPids(server);
+  const pids = await workerPids(server, 2);
   t.is(pids.length, 2, server.stderr());
   t.deepEqual(await answeringPids(server), new Set(pids), 'each worker answers some connections');
   t.deepEqual(await locations(server, 30), new Set(['https://us.example/tool']));
@@ -69,7 +73,7 @@ test('a SIGHUP reload reaches every worker; a bad one is reported once and all k
   const file = writeConfig(EU_US_BINARY_CONFIG);
   const server = await startRedirectorProcess(file, ['--workers', '2', '--no-watch']);
   t.teardown(() => server.stop());
-  const pids = new Set(workerPids(server));
+  const pids = new Set(await workerPids(server, 2));
 
   writeFileSync(file, EU_US_BINARY_CONFIG.replace('default: us', 'default: eu'));
   let from = server.stderr().length;
@@ -98,14 +102,13 @@ test('a SIGHUP reload reaches every worker; a bad one is reported once and all k
 test('a killed worker is restarted and serves again', async (t) => {
   const server = await startRedirectorProcess(writeConfig(EU_US_BINARY_CONFIG), ['--workers', '2']);
   t.teardown(() => server.stop());
-  const [victim, survivor] = workerPids(server);
+  const [victim, survivor] = await workerPids(server, 2);
   const from = server.stderr().length;
   process.kill(victim!, 'SIGKILL');
   await server.waitForLog(/"msg":"worker died; restarting it"/, 15_000, from);
   // Meanwhile the other worker answers every new connection.
   t.deepEqual(await locations(server, 6), new Set(['https://us.example/tool']));
-  await server.waitForLog(/"msg":"worker listening"/, 60_000, from);
-  const pids = workerPids(server);
+  const pids = await workerPids(server, 3);
   t.is(pids.length, 3);
   const replacement = pids[2]!;
   t.notThrows(() => process.kill(survivor!, 0));
