@@ -1,11 +1,14 @@
 // `serve`: load the config (refusing to start on a bad one), start the redirector, reload on
-// SIGHUP or file change, and shut down cleanly on SIGTERM/SIGINT.
+// SIGHUP or file change, and shut down cleanly on SIGTERM/SIGINT. With --workers N, a primary
+// process does the loading, watching and signals, and N workers (node:cluster) serve.
+import cluster from 'node:cluster';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigHolder } from '../config/config-holder.js';
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigFile, loadConfigText, type LoadResult } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
 import { applyReload, createMirrorState } from '../mirrors/config-to-state.js';
 import { openAccessLog } from '../server/access-log.js';
@@ -18,9 +21,10 @@ import { errorMessage } from '../util/error-message.js';
 import { loadExpected } from '../trust/expected.js';
 import { registerTrustMetrics } from '../trust/metrics.js';
 import { TrustRunner, TrustState, withTrust } from '../trust/state.js';
+import { parseWorkers, runPrimary, workerChannel, type WorkerChannel } from './serve-cluster.js';
 
 const HELP = `Usage: artifact-serving serve --config FILE [--port N] [--host ADDR] [--access-log PATH|-|off]
-                              [--tls-cert FILE --tls-key FILE]
+                              [--tls-cert FILE --tls-key FILE] [--workers N|auto]
 
 Runs the redirector. A bad config stops the start with every problem listed; later, a bad
 config on reload (SIGHUP or a change to the file) is reported and the old one keeps serving.
@@ -37,6 +41,9 @@ Options:
   --no-watch           reload on SIGHUP only, not on file change
   --tls-cert FILE      serve HTTPS with this PEM certificate chain (with --tls-key); both
   --tls-key FILE       files are reloaded on change and on SIGHUP, a bad pair keeps the old
+  --workers N|auto     serve from N processes (auto: one per available core; default 1). The
+                       primary loads and watches the config, takes the signals and restarts a
+                       worker that dies; /metrics adds up every worker's figures
 `;
 
 /**
@@ -59,6 +66,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
       'no-watch': { type: 'boolean' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      workers: { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -69,6 +77,11 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const port = Number(values.port);
   if (!values.config || !Number.isInteger(port) || port < 0 || port > 65535) {
     io.stderr(`serve needs --config FILE and a valid --port\n\n${HELP}`);
+    return 2;
+  }
+  const workers = parseWorkers(values.workers);
+  if (workers === undefined) {
+    io.stderr(`serve --workers takes a number from 1 to 256, or auto\n\n${HELP}`);
     return 2;
   }
   const tlsFiles = values['tls-cert'] && values['tls-key'] ? { cert: values['tls-cert'], key: values['tls-key'] } : undefined;
@@ -83,9 +96,20 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     io.stderr(`${errorMessage(error)}\ncannot start\n`);
     return 1;
   }
-  const loaded = loadConfigFile(values.config);
+  // A worker serves the config text its primary accepted, so every worker compiles the same file.
+  const channel = cluster.isWorker ? await workerChannel() : undefined;
+  let text: string | undefined = channel?.configText;
+  if (text === undefined) {
+    try {
+      text = readFileSync(values.config, 'utf8');
+    } catch {
+      // loadConfigFile reports it.
+    }
+  }
+  const loaded: LoadResult = text === undefined ? loadConfigFile(values.config) : loadConfigText(values.config, text);
   if (!loaded.ok) {
     io.stderr(`${loaded.problems.map(formatProblem).join('\n')}\ncannot start: the config has ${loaded.problems.length} problem(s)\n`);
+    channel?.close();
     return 1;
   }
 
@@ -96,17 +120,21 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     return 1;
   }
 
-  const logger = pino({ name: 'artifact-serving' }, pino.destination(2));
+  const logger = pino({ name: 'artifact-serving', ...(channel && { base: { pid: process.pid, worker: channel.id } }) }, pino.destination(2));
   const accessLogDest = values['access-log'];
-  const accessLog = accessLogDest === 'off' ? undefined : openAccessLog(accessLogDest);
+  if (workers > 1 && !channel) {
+    return runPrimary({ workers, configFile: values.config, config: loaded.config, text, watch: !values['no-watch'], accessLog: accessLogDest, logger, drainTimeoutMs: DRAIN_TIMEOUT_MS, tls: Boolean(tls) });
+  }
+  const accessLog = accessLogDest === 'off' ? undefined : openAccessLog(channel ? channel.accessLog : accessLogDest);
   const metrics = createMetrics({ processMetrics: true });
-  const holder = new ConfigHolder(values.config, loaded.config);
+  const holder = new ConfigHolder(values.config, loaded.config, text);
   metrics.configLoadedAt.set(loaded.config.loadedAt.getTime() / 1000);
   holder.onReload((result) => {
     metrics.configReloads.inc({ result: result.ok ? 'ok' : 'invalid' });
     if (result.ok) {
       metrics.configLoadedAt.set(result.config.loadedAt.getTime() / 1000);
-      logger.info({ config: holder.file }, 'config reloaded');
+      // A worker's reloads come from its primary, which logged them once already.
+      if (!channel) logger.info({ config: holder.file }, 'config reloaded');
     } else {
       logger.error({ config: holder.file, problems: result.problems.map(formatProblem) }, 'config reload rejected; still serving the previous config');
     }
@@ -127,7 +155,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   holder.onReload((result) => {
     if (result.ok) void trustRunner.load(result.config);
   });
-  if (!values['no-watch']) holder.watchFile();
+  if (!values['no-watch'] && !channel) holder.watchFile();
   // SIGHUP is the operator's "forget what you know": every cached availability answer goes, so a
   // mirror that lost objects gets no client for them from now on. A reload on file change drops
   // only the answers of mirrors whose definition changed (applyReload): config management may
@@ -139,9 +167,12 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     holder.reload();
     tlsReloader?.reload();
   };
-  process.on('SIGHUP', onHangup);
+  // A worker leaves SIGHUP to its primary (a SIGHUP to the process group must not end it).
+  const onSignalHangup = channel ? () => {} : onHangup;
+  process.on('SIGHUP', onSignalHangup);
+  if (channel) serveForPrimary(channel, { holder, state, metrics, reloadTls: () => tlsReloader?.reload() });
 
-  const server = createRedirectorServer({ holder, state: withTrust(state, trust), metrics, logger, ...(accessLog && { accessLog }), ...(tls && { tls }) });
+  const server = createRedirectorServer({ holder, state: withTrust(state, trust), metrics, logger, ...(accessLog && { accessLog }), ...(tls && { tls }), ...(channel && { workers: channel.workers }) });
   const drainer = trackConnections(server);
   const tlsReloader =
     tlsFiles &&
@@ -154,11 +185,13 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const scheme = tls ? 'https' : 'http';
-  logger.info({ host: values.host, port: actualPort, config: values.config, tls: Boolean(tls) }, `listening on ${scheme}://${values.host}:${actualPort}`);
+  // The primary says "listening on" once every worker is.
+  if (channel) logger.info({ port: actualPort }, 'worker listening');
+  else logger.info({ host: values.host, port: actualPort, config: values.config, tls: Boolean(tls) }, `listening on ${scheme}://${values.host}:${actualPort}`);
 
   const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
   logger.info({ signal: signal[0], drainSeconds: DRAIN_TIMEOUT_MS / 1000 }, 'shutting down: draining connections');
-  process.off('SIGHUP', onHangup);
+  process.off('SIGHUP', onSignalHangup);
   holder.close();
   tlsReloader?.close();
   // A second signal cuts the drain short.
@@ -171,5 +204,42 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   await state.stop();
   logger.info({ forced }, forced ? `drained; ${forced} connection(s) closed at the deadline` : 'drained');
   accessLog?.flush();
+  // The IPC channel would keep a worker alive: let it go, so the worker exits on its own.
+  channel?.close();
   return 0;
+}
+
+/** A worker does what its primary asks: reload, SIGHUP's purge, other workers' purges, scrapes. */
+function serveForPrimary(
+  channel: WorkerChannel,
+  deps: { holder: ConfigHolder; state: ReturnType<typeof createMirrorState>; metrics: ReturnType<typeof createMetrics>; reloadTls: () => void },
+): void {
+  const { holder, state, metrics } = deps;
+  const purgeHere = state.purge.bind(state);
+  // POST /-/purge reaches one worker: the others drop the same answers.
+  state.purge = (scope = {}) => {
+    channel.purgeOthers(scope);
+    return purgeHere(scope);
+  };
+  metrics.exposition = () => channel.clusterMetrics();
+  channel.onMessage((message) => {
+    switch (message.serve) {
+      case 'config':
+        holder.reload(message.text);
+        return;
+      case 'rejected':
+        metrics.configReloads.inc({ result: 'invalid' });
+        return;
+      case 'hangup':
+        purgeHere();
+        // Counted once for the whole set, by the worker the primary names.
+        if (message.count) metrics.availabilityPurges.inc({ scope: 'all' });
+        deps.reloadTls();
+        return;
+      case 'purge':
+        purgeHere(message.scope);
+        return;
+    }
+  });
+  channel.registerMetrics(metrics.registry);
 }

@@ -1,10 +1,10 @@
 // Owns the current compiled config. A reload compiles the new file completely first and swaps
 // it in one assignment: requests in flight keep the config they started with, and a bad file
 // leaves the old one serving.
-import { watch, type FSWatcher } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { CompiledConfig } from './compiled.js';
-import { loadConfigFile, type LoadResult } from './load.js';
+import { loadConfigText, type LoadResult } from './load.js';
 import { errorMessage } from '../util/error-message.js';
 
 export interface ReloadListener {
@@ -21,8 +21,17 @@ export class ConfigHolder {
   private debounce: NodeJS.Timeout | undefined;
   private readonly listeners: ReloadListener[] = [];
 
-  constructor(readonly file: string, initial: CompiledConfig) {
+  /**
+   * @param text what `initial` was compiled from, when known: `serve --workers` hands the text of
+   * each accepted config to its workers, so all of them compile the same file.
+   */
+  constructor(readonly file: string, initial: CompiledConfig, private configText?: string) {
     this.config = initial;
+  }
+
+  /** The text of the config now serving (undefined when the holder was given a compiled config only). */
+  get text(): string | undefined {
+    return this.configText;
   }
 
   get current(): CompiledConfig {
@@ -33,11 +42,15 @@ export class ConfigHolder {
     this.listeners.push(listener);
   }
 
-  /** Never throws: whatever the file holds, the answer is a config or problems, and the old config keeps serving. */
-  reload(): LoadResult {
+  /**
+   * Never throws: whatever the file holds, the answer is a config or problems, and the old config
+   * keeps serving. `text` is the file's content when the caller read it already (a worker of
+   * `serve --workers`, from its primary); otherwise the file is read.
+   */
+  reload(text?: string): LoadResult {
     let result: LoadResult;
     try {
-      result = loadConfigFile(this.file);
+      result = this.load(text);
     } catch (error) {
       // loadConfigFile reports bad files as problems; this is the net under a bug in it, since a
       // throw here would come from a signal handler or a timer and stop the process.
@@ -45,6 +58,7 @@ export class ConfigHolder {
     }
     if (result.ok) {
       this.config = result.config;
+      this.configText = this.lastText;
       // The new config may name other checksum manifests: watch those from now on.
       if (this.debounceMs !== undefined) this.watchFiles();
     }
@@ -74,6 +88,21 @@ export class ConfigHolder {
     for (const watcher of this.watchers.values()) watcher.close();
     this.watchers.clear();
     this.debounceMs = undefined;
+  }
+
+  private lastText: string | undefined;
+
+  private load(text: string | undefined): LoadResult {
+    if (text === undefined) {
+      try {
+        text = readFileSync(this.file, 'utf8');
+      } catch (error) {
+        this.lastText = undefined;
+        return { ok: false, problems: [{ file: this.file, line: 1, column: 1, message: `cannot read config: ${errorMessage(error)}` }] };
+      }
+    }
+    this.lastText = text;
+    return loadConfigText(this.file, text);
   }
 
   private watchFiles(): void {

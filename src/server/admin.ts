@@ -38,6 +38,8 @@ export function adminRouter(holder: ConfigHolder, metrics: RedirectorMetrics, st
     const config = holder.current;
     ctx.body = {
       status: 'ready',
+      // Which process answered: under `serve --workers`, each worker has its own state.
+      pid: process.pid,
       config: config.file,
       configLoadedAt: config.loadedAt.toISOString(),
       geoip: { source: config.geo.geoip.source, built: config.geo.geoip.buildDate.toISOString() },
@@ -47,7 +49,7 @@ export function adminRouter(holder: ConfigHolder, metrics: RedirectorMetrics, st
   });
   router.get('/metrics', async (ctx) => {
     ctx.type = metrics.registry.contentType;
-    ctx.body = await metrics.registry.metrics();
+    ctx.body = await (metrics.exposition ?? (() => metrics.registry.metrics()))();
   });
   return router;
 }

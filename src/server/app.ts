@@ -7,7 +7,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from 'pino';
 import type { ConfigHolder } from '../config/config-holder.js';
-import type { CompiledConfig } from '../config/compiled.js';
+import type { CompiledConfig, CompiledRateLimit } from '../config/compiled.js';
 import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
 import { resolveClientIp } from '../geo/client-ip.js';
 import { LocationCache } from '../geo/location.js';
@@ -32,12 +32,18 @@ export interface AppDeps {
   limits?: Partial<ServerLimits>;
   /** Serve HTTPS with this certificate chain and key (PEM); replace them with setSecureContext. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * How many processes serve this address (`serve --workers N`): each enforces 1/N of the rate
+   * limit, since the primary hands connections to the workers in turn (docs/deployment.md).
+   */
+  workers?: number;
 }
 
 export function createRedirectorServer(deps: AppDeps): Server {
   const admin = createAdminApp(deps).callback();
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const limiter = new RateLimiter();
+  const shareOf = rateLimitShare(deps.workers ?? 1);
   deps.metrics.observeRateLimiter(() => limiter.clients);
   // Client locations by address, for this server's lifetime (started over when a reload brings new geo data).
   const locations = new LocationCache();
@@ -61,16 +67,17 @@ export function createRedirectorServer(deps: AppDeps): Server {
     const config = deps.holder.current;
     if (config.rateLimit && facts.method === 'GET' && isManifestPath(path)) {
       const ip = resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies);
-      const verdict = ip && limiter.take(ip, config.rateLimit);
+      const rateLimit = shareOf(config.rateLimit);
+      const verdict = ip && limiter.take(ip, rateLimit);
       if (verdict) {
-        for (const [name, value] of rateLimitHeaders(verdict, config.rateLimit.burst)) res.setHeader(name, value);
+        for (const [name, value] of rateLimitHeaders(verdict, rateLimit.burst)) res.setHeader(name, value);
         if (!verdict.allowed) {
           deps.metrics.rateLimited.inc();
           const refusal: Decision = {
             kind: 'error',
             status: 429,
             code: 'TOOMANYREQUESTS',
-            message: `too many manifest requests from your address: at most ${config.rateLimit.perMinute} a minute; retry in ${verdict.retryAfterSeconds} s`,
+            message: `too many manifest requests from your address: at most ${rateLimit.perMinute} a minute; retry in ${verdict.retryAfterSeconds} s`,
             client: locations.locate(ip, config.geo),
             retryAfterSeconds: verdict.retryAfterSeconds,
           };
@@ -121,6 +128,20 @@ function followUp(state: MirrorStateService, first: Decision, answered: Decision
   if (answered.kind !== 'v2-base' && answered.refresh) state.refresh(answered.refresh);
 }
 
+/** One worker's part of a rate limit (rounded up, at least 1), computed once per config. */
+function rateLimitShare(workers: number): (limit: CompiledRateLimit) => CompiledRateLimit {
+  if (workers <= 1) return (limit) => limit;
+  const shares = new WeakMap<CompiledRateLimit, CompiledRateLimit>();
+  return (limit) => {
+    let share = shares.get(limit);
+    if (!share) {
+      share = { ...limit, perMinute: Math.ceil(limit.perMinute / workers), burst: Math.max(1, Math.ceil(limit.burst / workers)) };
+      shares.set(limit, share);
+    }
+    return share;
+  };
+}
+
 function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps, config: CompiledConfig): void {
   const isOci = facts.path === '/v2' || facts.path.startsWith('/v2/');
   try {
@@ -130,7 +151,7 @@ function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
       const ns = honouredNamespace(facts.query, config);
       if (ns) res.setHeader('OCI-Namespace', ns);
     }
-    respond(res, decision, isOci, req.headers.accept);
+    respond(res, decision, isOci, req.headers.accept, req.headers['x-artifact-debug'] === '1');
   } catch (error) {
     deps.logger?.error({ err: error, path: facts.path }, 'request failed');
     respondInternalError(res);

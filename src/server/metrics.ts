@@ -18,6 +18,11 @@ export interface RedirectorMetrics {
   availabilityPurges: Counter<'scope'>;
   /** Exposes how many clients the rate limiter tracks, read at scrape time. */
   observeRateLimiter(clients: () => number): void;
+  /**
+   * What GET /metrics answers; registry.metrics() unless set. A worker of `serve --workers` sets it
+   * to ask its primary for every worker's metrics, aggregated.
+   */
+  exposition?: () => Promise<string>;
   /** Exposes mirror health and availability-cache figures, read at scrape time. */
   observeMirrors(config: () => CompiledConfig, state: MirrorStateView & { stats(): MirrorStateStats }): void;
 }
@@ -49,11 +54,15 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Redir
       name: 'artifact_config_reloads_total',
       help: 'Config reloads by result (ok, invalid).',
       labelNames: ['result'],
+      // Under `serve --workers`, every worker counts each reload: the longest-lived one has them all.
+      aggregator: 'max',
       registers: [registry],
     }),
     configLoadedAt: new Gauge({
       name: 'artifact_config_loaded_timestamp_seconds',
       help: 'When the config now serving was loaded.',
+      // Under `serve --workers`, the oldest any worker serves.
+      aggregator: 'min',
       registers: [registry],
     }),
     rateLimited: new Counter({
@@ -83,6 +92,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Redir
         help: 'Whether a mirror is taken as up (probes and breaker), by mirror.',
         labelNames: ['mirror'],
         registers: [registry],
+        // Under `serve --workers`, each worker probes for itself: the share of workers that take it as up.
+        aggregator: 'average',
         collect() {
           this.reset();
           for (const name of config().mirrors.keys()) this.set({ mirror: name }, state.health(name).up ? 1 : 0);

@@ -8,7 +8,8 @@ import { ociErrorBody } from './oci-error.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-Api-Version';
 
-export function respond(res: ServerResponse, decision: Decision, isOci: boolean, accept?: string): void {
+/** `debug`: the client asked for the reasons (`X-Artifact-Debug: 1`). */
+export function respond(res: ServerResponse, decision: Decision, isOci: boolean, accept?: string, debug = false): void {
   const headers: Record<string, string> = isOci ? { [API_VERSION_HEADER]: 'registry/2.0' } : {};
   switch (decision.kind) {
     case 'v2-base':
@@ -22,17 +23,23 @@ export function respond(res: ServerResponse, decision: Decision, isOci: boolean,
         'Location', decision.location,
         // Per-client answers: a shared cache must not hand one region's redirect to everyone.
         'Cache-Control', 'private, max-age=0',
+        // The one debug header every answer keeps: short, and what an operator looks for first.
         'X-Artifact-Mirror', decision.mirror.name,
-        'X-Artifact-Region', decision.region,
-        'X-Artifact-Client', describeClient(decision.client),
         'Content-Length', '0',
       );
-      // With every mirror down the default is chosen anyway: it was not passed over, so not listed.
-      let skipped = '';
-      for (const v of decision.verdicts) if (v.outcome === 'skipped' && v.mirror !== decision.mirror.name) skipped += `${skipped ? ', ' : ''}${v.mirror} (${v.reason})`;
-      if (skipped) list.push('X-Artifact-Skipped', skipped);
-      if (decision.alternatives.length > 0) {
-        // RFC 6249: the next best mirrors, so a client can fail over without asking again.
+      // Why this mirror: no client reads these, and they were most of an answer's bytes
+      // (docs/deployment.md), so only on request (`X-Artifact-Debug: 1`); `explain` and the
+      // status page say the same.
+      if (debug) {
+        list.push('X-Artifact-Region', decision.region, 'X-Artifact-Client', describeClient(decision.client));
+        // With every mirror down the default is chosen anyway: it was not passed over, so not listed.
+        let skipped = '';
+        for (const v of decision.verdicts) if (v.outcome === 'skipped' && v.mirror !== decision.mirror.name) skipped += `${skipped ? ', ' : ''}${v.mirror} (${v.reason})`;
+        if (skipped) list.push('X-Artifact-Skipped', skipped);
+      }
+      // RFC 6249: the next best mirrors, so a client can fail over without asking again. Metalink
+      // clients (aria2) read it on binaries; registry clients never do, so not on /v2/ answers.
+      if (decision.alternatives.length > 0 && (!isOci || debug)) {
         let link = '';
         decision.alternatives.forEach((a, i) => (link += `${i ? ', ' : ''}<${a.url}>; rel=duplicate; pri=${i + 1}`));
         list.push('Link', link);

@@ -244,7 +244,8 @@ test.serial('compose stack (docker): curl: binaries through the stack come from 
     ['/releases/v1.0.0/hello.txt.sha256', undefined, 'origin', 8083],
   ];
   for (const [path, forwardedFor, service, composePort] of cases) {
-    const { headers, body, effectiveUrl } = await curl([...(forwardedFor ? ['--header', `X-Forwarded-For: ${forwardedFor}`] : []), `${redirectorUrl()}${path}`]);
+    // X-Artifact-Debug: 1 asks for X-Artifact-Client (the located client) on the redirect.
+    const { headers, body, effectiveUrl } = await curl(['--header', 'X-Artifact-Debug: 1', ...(forwardedFor ? ['--header', `X-Forwarded-For: ${forwardedFor}`] : []), `${redirectorUrl()}${path}`]);
     const [redirect, final] = headers.split(/\r?\n\r?\n/).filter((block) => block.trim());
     t.regex(redirect!, /^HTTP\/1\.1 302/, `${path} from ${forwardedFor}`);
     t.is(header(redirect!, 'x-artifact-mirror'), service, `${path} from ${forwardedFor}`);

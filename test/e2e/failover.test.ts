@@ -197,7 +197,7 @@ test.serial('a mirror that lacks the object is skipped: never a redirect into a 
   t.deepEqual(originOnly.failures, []);
   t.deepEqual([...originOnly.mirrors], ['origin']);
   // The explanation is in the headers.
-  const response = await fetch(`${redirector.url}/files/v1/new-tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB } });
+  const response = await fetch(`${redirector.url}/files/v1/new-tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB, 'X-Artifact-Debug': '1' } });
   t.regex(response.headers.get('x-artifact-skipped') ?? '', /eu \(does not have it \(HTTP 404\)\)/);
 });
 
@@ -276,7 +276,7 @@ test.serial('a mirror that hangs costs a bounded wait, then the next mirror serv
   const result = await downloadLoop('/slow/v1/tool', sha.tool!);
   t.deepEqual(result.failures, []);
   t.false(result.mirrors.has('hanging'));
-  const response = await fetch(`${redirector.url}/slow/v1/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB } });
+  const response = await fetch(`${redirector.url}/slow/v1/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB, 'X-Artifact-Debug': '1' } });
   t.regex(response.headers.get('x-artifact-skipped') ?? '', /hanging \((availability unknown|availability check failed|down)/);
 });
 
@@ -306,7 +306,7 @@ async function pullThroughRedirector(): Promise<string> {
 test.serial('skopeo pulls succeed when the region registry lacks the image, and when the next is down too', async (t) => {
   // The EU registry has nothing: manifests and blobs come from the US registry.
   t.is(await pullThroughRedirector(), image.indexDigest);
-  const manifest = await fetch(`${gbProxy.url}/v2/app/manifests/v1`, { method: 'HEAD', redirect: 'manual' });
+  const manifest = await fetch(`${gbProxy.url}/v2/app/manifests/v1`, { method: 'HEAD', redirect: 'manual', headers: { 'X-Artifact-Debug': '1' } });
   t.is(manifest.headers.get('x-artifact-mirror'), 'us-reg');
   t.regex(manifest.headers.get('x-artifact-skipped') ?? '', /eu-reg \(does not have it \(HTTP 404\)\)/);
   const head = await fetch(`${gbProxy.url}/v2/app/blobs/${image.platforms[0]!.layerDigests[0]}`, { method: 'HEAD', redirect: 'manual' });

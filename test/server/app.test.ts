@@ -40,15 +40,28 @@ test.serial('GET /v2/ answers 200 with the API version header', async (t) => {
   }
 });
 
-test.serial('a manifest GET redirects with debug headers', async (t) => {
+test.serial('a manifest GET redirects with the mirror named; the reasons only on request', async (t) => {
   const response = await get('/v2/pause/manifests/3.10', { headers: { 'X-Forwarded-For': '81.2.69.160' } });
   t.is(response.status, 307);
   t.is(response.headers.get('location'), 'https://eu.registry.example/v2/prod/images/pause/manifests/3.10');
   t.is(response.headers.get('x-artifact-mirror'), 'eu-reg');
-  t.is(response.headers.get('x-artifact-region'), 'Europe');
-  t.is(response.headers.get('x-artifact-client'), 'ip=81.2.69.160; country=GB; continent=EU');
-  t.is(response.headers.get('link'), '<https://us.registry.example/v2/prod/images/pause/manifests/3.10>; rel=duplicate; pri=1');
   t.regex(response.headers.get('cache-control') ?? '', /private/);
+  // No registry client reads these: left out unless asked for.
+  t.deepEqual([...response.headers.keys()].filter((name) => name.startsWith('x-artifact-') || name === 'link'), ['x-artifact-mirror']);
+
+  const debug = await get('/v2/pause/manifests/3.10', { headers: { 'X-Forwarded-For': '81.2.69.160', 'X-Artifact-Debug': '1' } });
+  t.is(debug.headers.get('x-artifact-mirror'), 'eu-reg');
+  t.is(debug.headers.get('x-artifact-region'), 'Europe');
+  t.is(debug.headers.get('x-artifact-client'), 'ip=81.2.69.160; country=GB; continent=EU');
+  t.is(debug.headers.get('link'), '<https://us.registry.example/v2/prod/images/pause/manifests/3.10>; rel=duplicate; pri=1');
+});
+
+test.serial('a binary redirect carries Link (RFC 6249) for Metalink clients, without debug headers', async (t) => {
+  const response = await get('/bin/tool', { headers: { 'X-Forwarded-For': '81.2.69.160' } });
+  t.is(response.status, 302);
+  t.is(response.headers.get('link'), '<https://us.files.example/tool>; rel=duplicate; pri=1');
+  t.is(response.headers.get('x-artifact-client'), null);
+  t.is(response.headers.get('x-artifact-region'), null);
 });
 
 test.serial('HEAD redirects too, and a binary gets 302', async (t) => {
@@ -150,7 +163,7 @@ test.serial('every mirror down: X-Artifact-Skipped names the mirrors passed over
   const allDown: MirrorStateService = { ...NO_CHECKS, health: (name) => ({ up: false, reason: `${name} probe failed` }) };
   const own = await startRedirector(writeConfig(CONFIG), allDown);
   try {
-    const response = await fetch(`${own.url}/bin/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': '81.2.69.160' } });
+    const response = await fetch(`${own.url}/bin/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': '81.2.69.160', 'X-Artifact-Debug': '1' } });
     t.is(response.status, 302);
     t.is(response.headers.get('x-artifact-mirror'), 'us-files');
     t.is(response.headers.get('x-artifact-skipped'), 'eu-files (down: eu-files probe failed)');

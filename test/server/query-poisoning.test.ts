@@ -77,7 +77,7 @@ test('client-supplied text never reaches other clients: skipped reasons and mirr
   for (let i = 0; i < 3; i++) {
     await fetch(`${redirector.url}/other/${encodeURIComponent(`${evil}${i}`).replace(/%/g, '')}x${i}?q=${encodeURIComponent(evil)}`, { redirect: 'manual' });
   }
-  const clean = await fetch(`${redirector.url}/other/v1/tool`, { redirect: 'manual' });
+  const clean = await fetch(`${redirector.url}/other/v1/tool`, { redirect: 'manual', headers: { 'X-Artifact-Debug': '1' } });
   t.is(clean.headers.get('x-artifact-mirror'), 'gcs');
   const skipped = clean.headers.get('x-artifact-skipped') ?? '';
   t.regex(skipped, /broken \(down: breaker open after 3 failed availability checks \(last: HEAD: HTTP 503\)\)/);

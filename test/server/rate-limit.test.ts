@@ -1,6 +1,13 @@
 // Pull-aware rate limits: manifest GETs per IPv4 address or IPv6 /64, blobs and HEADs free, an
 // allow list, 429 with Retry-After and rate-limit headers, off by default, with a metric.
 import test from 'ava';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { ConfigHolder } from '../../src/config/config-holder.js';
+import { loadConfigFile } from '../../src/config/load.js';
+import { NO_CHECKS } from '../../src/mirrors/state-view.js';
+import { createRedirectorServer } from '../../src/server/app.js';
+import { createMetrics } from '../../src/server/metrics.js';
 import type { CompiledRateLimit } from '../../src/config/compiled.js';
 import { CidrTrie } from '../../src/geo/cidr-trie.js';
 import { parseIp } from '../../src/geo/ip.js';
@@ -119,4 +126,21 @@ test('config problems in rateLimit are reported at file:line:column', (t) => {
   t.deepEqual(problemsOf(CONFIG.replace('192.0.2.0/24', '192.0.2.0/33')), ['config.yaml:5:11: "192.0.2.0/33" is not a valid CIDR or address']);
   t.deepEqual(problemsOf(CONFIG.replace('burst: 2', 'bursts: 2')), ['config.yaml:4:3: unknown key "bursts" (at rateLimit)']);
   t.deepEqual(problemsOf(CONFIG.replace('manifestsPerMinute: 60', 'manifestsPerMinute: 0')), ['config.yaml:3:23: Too small: expected number to be >=1 (at rateLimit.manifestsPerMinute)']);
+});
+
+test('under serve --workers 2, each worker enforces half the limit (rounded up)', async (t) => {
+  const file = writeConfig(CONFIG);
+  const loaded = loadConfigFile(file);
+  if (!loaded.ok) throw new Error('config');
+  const server = createRedirectorServer({ holder: new ConfigHolder(file, loaded.config), state: NO_CHECKS, metrics: createMetrics(), workers: 2 }).listen(0, '127.0.0.1');
+  t.teardown(() => server.close());
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const get = () => fetch(`http://127.0.0.1:${port}/v2/pause/manifests/3.10`, { redirect: 'manual', headers: { 'X-Forwarded-For': '198.51.100.1' } });
+  const first = await get();
+  t.is(first.status, 307);
+  t.is(first.headers.get('ratelimit-policy'), '30;w=60;burst=1');
+  const refused = await get();
+  t.is(refused.status, 429);
+  t.regex(((await refused.json()) as { errors: { message: string }[] }).errors[0]!.message, /at most 30 a minute; retry in 2 s/);
 });
