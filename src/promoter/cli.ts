@@ -38,7 +38,9 @@ Check promoter manifests under DIR (or one single-file manifest): strict schema,
 syntax, duplicate or overlapping tags, and that each project promotes only out of its own
 staging area (a warning unless promoter-staging.yaml says outsideStaging: error). Problems are
 printed as file:line:column: message; warnings and notes are prefixed so. With --online, also
-check that every digest and file exists in staging with the right sha256. Exits 1 on any error.
+check that every digest and file exists in staging with the right sha256, and that production
+holds what each destination's ledger says was promoted, with the recorded digest or sha256, and
+no tag or file the manifests name with other content. Exits 1 on any error.
 `;
 
 type Options = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
