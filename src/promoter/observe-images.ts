@@ -132,7 +132,8 @@ async function observeReferrers(projects: readonly ImageProject[], registry: Reg
     try {
       const host = hostOf(p.src);
       let api = apiByHost.get(host);
-      if (!api) apiByHost.set(host, (api = withRetry(() => client.referrers(srcRepo, digests[0] as string), opts.retry).then((r) => r !== undefined)));
+      // A registry that fails the probe (403, 5xx on an unknown route) is taken to have no API.
+      if (!api) apiByHost.set(host, (api = withRetry(() => client.referrers(srcRepo, digests[0] as string), opts.retry).then((r) => r !== undefined, () => false)));
       const hasApi = await api;
       const tagged = new Set([...listed].flatMap((t) => REFERRER_TAG.exec(t)?.[1] ?? []).map((hex) => `sha256:${hex}`));
       if (!hasApi && tagged.size === 0) return;
