@@ -5,12 +5,14 @@ import { parseArgs } from 'node:util';
 import type { CliIO } from '../commands/io.js';
 import { dockerCredentials } from '../oci/auth.js';
 import { createBackends } from './backends.js';
+import { DEFAULT_LEASE } from './lease.js';
 import { promote } from './promote.js';
 import { validateManifests } from './validate.js';
 import { errorMessage } from '../util/error-message.js';
 
 
 const PROMOTE_HELP = `Usage: artifact-serving promote DIR|FILE [--confirm] [--prune] [--project NAME] [--parallel N] [--all]
+                                 [--timeout T] [--lease-wait T] [--lease-stale T]
 
 Promote images and files from each project's staging area to production, as the reviewed
 manifests under DIR say (kpromo's forms: manifests/+images/ and filestores/+manifests/ at DIR or
@@ -27,25 +29,45 @@ a tag that would move). A project with errors is reported and skipped; the other
   --project NAME   only this project (its directory name)
   --parallel N     concurrent transfers (default 8)
   --all            print every planned action (default: the first 50 per destination)
+  --timeout T      every network call: the longest wait for a response, and for the next bytes
+                   of a body (default 60s); a silent endpoint is reported unreachable
+  --lease-wait T   how long --confirm waits for a destination another run holds before
+                   reporting it locked and going on with the others (default 60s; 0: no wait)
+  --lease-stale T  a lease not renewed for this long is taken over (default 5m; the holder
+                   renews every 30s, or a tenth of this if shorter)
+
+T is a number with a unit: 500ms, 90s, 5m (a bare number is seconds).
 
 S3 endpoints and credentials come from the usual AWS environment (AWS_ENDPOINT_URL_S3 for
 S3-compatible servers); registry credentials from docker's config.json (DOCKER_CONFIG).
 `;
 
-const VALIDATE_HELP = `Usage: artifact-serving validate DIR|FILE [--online] [--project NAME] [--parallel N]
+const VALIDATE_HELP = `Usage: artifact-serving validate DIR|FILE [--online] [--project NAME] [--parallel N] [--timeout T]
 
 Check promoter manifests under DIR (or one single-file manifest): strict schema, digest and tag
 syntax, duplicate or overlapping tags, and that each project promotes only out of its own
 staging area (a warning unless promoter-staging.yaml says outsideStaging: error). Problems are
 printed as file:line:column: message; warnings and notes are prefixed so. With --online, also
-check that every digest and file exists in staging with the right sha256. Exits 1 on any error.
+check that every digest and file exists in staging with the right sha256, and that production
+holds what each destination's ledger says was promoted, with the recorded digest or sha256, and
+no tag or file the manifests name with other content. Exits 1 on any error.
+
+  --timeout T      every network call of --online (default 60s; T as 500ms, 90s, 5m)
 `;
 
 type Options = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>;
 type Values = Record<string, string | boolean | undefined>;
 
+/** A duration flag: `500ms`, `90s`, `5m`, or a bare number of seconds; undefined if malformed. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const ms = Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000);
+  return Number.isFinite(ms) ? Math.round(ms) : undefined;
+}
+
 /** Parses DIR plus options, answering --help and usage errors itself (then it returns the exit code). */
-function parseCommand(args: string[], options: Options, help: string, io: CliIO): number | { values: Values; dir: string; parallel: number } {
+function parseCommand(args: string[], options: Options, help: string, io: CliIO): number | { values: Values; dir: string; parallel: number; durations: Map<string, number> } {
   let parsed;
   try {
     parsed = parseArgs({ args, allowPositionals: true, options: { ...options, help: { type: 'boolean', short: 'h', default: false } } });
@@ -64,11 +86,24 @@ function parseCommand(args: string[], options: Options, help: string, io: CliIO)
     io.stderr(help);
     return 2;
   }
-  return { values, dir: positionals[0] as string, parallel };
+  const durations = new Map<string, number>();
+  for (const flag of ['timeout', 'lease-wait', 'lease-stale']) {
+    const v = values[flag];
+    if (typeof v !== 'string') continue;
+    const ms = parseDuration(v);
+    // Only the lease wait may be 0 (do not wait).
+    if (ms === undefined || (ms === 0 && flag !== 'lease-wait')) {
+      io.stderr(`--${flag} ${JSON.stringify(v)}: expected a duration such as 500ms, 90s or 5m${flag === 'lease-wait' ? '' : ', above 0'}\n\n${help}`);
+      return 2;
+    }
+    durations.set(flag, ms);
+  }
+  return { values, dir: positionals[0] as string, parallel, durations };
 }
 
-async function withBackends<T>(run: (backends: ReturnType<typeof createBackends>) => Promise<T>): Promise<T> {
-  const backends = createBackends({ env: process.env, credentials: await dockerCredentials() });
+async function withBackends<T>(timeoutMs: number | undefined, run: (backends: ReturnType<typeof createBackends>) => Promise<T>): Promise<T> {
+  const timeouts = timeoutMs === undefined ? {} : { timeouts: { responseMs: timeoutMs, idleMs: timeoutMs } };
+  const backends = createBackends({ env: process.env, credentials: await dockerCredentials(), ...timeouts });
   try {
     return await run(backends);
   } finally {
@@ -83,13 +118,22 @@ export async function promoteCommand(args: string[], io: CliIO): Promise<number>
     project: { type: 'string' },
     parallel: { type: 'string', default: '8' },
     all: { type: 'boolean', default: false },
+    timeout: { type: 'string' },
+    'lease-wait': { type: 'string' },
+    'lease-stale': { type: 'string' },
   } as const;
   const parsed = parseCommand(args, options, PROMOTE_HELP, io);
   if (typeof parsed === 'number') return parsed;
-  const { values, dir, parallel } = parsed;
-  return withBackends(async (backends) => {
+  const { values, dir, parallel, durations } = parsed;
+  const wait = durations.get('lease-wait');
+  const stale = durations.get('lease-stale');
+  const lease = {
+    ...(wait !== undefined ? { waitMs: wait, pollMs: Math.min(DEFAULT_LEASE.pollMs, Math.max(50, wait / 10)) } : {}),
+    ...(stale !== undefined ? { staleMs: stale, renewMs: Math.min(DEFAULT_LEASE.renewMs, Math.max(100, stale / 10)) } : {}),
+  };
+  return withBackends(durations.get('timeout'), async (backends) => {
     const r = await promote(
-      { dir, confirm: values.confirm === true, prune: values.prune === true, project: values.project as string | undefined, parallel, limit: values.all ? Infinity : 50 },
+      { dir, confirm: values.confirm === true, prune: values.prune === true, project: values.project as string | undefined, parallel, limit: values.all ? Infinity : 50, lease },
       backends,
       io,
     );
@@ -102,9 +146,10 @@ export async function validateManifestsCommand(args: string[], io: CliIO): Promi
     online: { type: 'boolean', default: false },
     project: { type: 'string' },
     parallel: { type: 'string', default: '8' },
+    timeout: { type: 'string' },
   } as const;
   const parsed = parseCommand(args, options, VALIDATE_HELP, io);
   if (typeof parsed === 'number') return parsed;
-  const { values, dir, parallel } = parsed;
-  return withBackends((backends) => validateManifests({ dir, online: values.online === true, project: values.project as string | undefined, parallel }, backends, io));
+  const { values, dir, parallel, durations } = parsed;
+  return withBackends(durations.get('timeout'), (backends) => validateManifests({ dir, online: values.online === true, project: values.project as string | undefined, parallel }, backends, io));
 }

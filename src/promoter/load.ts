@@ -32,9 +32,12 @@ export async function loadManifests(path: string, only?: string): Promise<LoadRe
   if (isFile) {
     if (single(basename(dir))) loads.push(loadSingleFile(basename(dir), path, policy));
   } else if (await exists(join(dir, 'filepromoter-manifest.yaml'))) {
-    const lists = [...((await exists(join(dir, 'files.yaml'))) ? [join(dir, 'files.yaml')] : []), ...(await yamlFiles(join(dir, 'files')))];
-    if (lists.length > 0 && single(basename(dir))) loads.push(loadFileProject(basename(dir), join(dir, 'filepromoter-manifest.yaml'), lists, policy));
-    if (lists.length === 0) findings.push({ file: join(dir, 'filepromoter-manifest.yaml'), line: 1, column: 1, severity: 'error', project: basename(dir), message: 'no files lists: expected files.yaml or a files/ folder beside this file' });
+    const listed = await yamlFiles(join(dir, 'files'));
+    const lists = [...((await exists(join(dir, 'files.yaml'))) ? [join(dir, 'files.yaml')] : []), ...listed.files];
+    if (listed.error !== undefined) {
+      if (single(basename(dir))) loads.push(unreadable(basename(dir), join(dir, 'files'), listed.error));
+    } else if (lists.length > 0 && single(basename(dir))) loads.push(loadFileProject(basename(dir), join(dir, 'filepromoter-manifest.yaml'), lists, policy));
+    else if (lists.length === 0) findings.push({ file: join(dir, 'filepromoter-manifest.yaml'), line: 1, column: 1, severity: 'error', project: basename(dir), message: 'no files lists: expected files.yaml or a files/ folder beside this file' });
   } else if (await exists(join(dir, 'promoter-manifest.yaml'))) {
     const images = join(dir, 'images.yaml');
     if (single(basename(dir))) loads.push(loadImageProject(basename(dir), join(dir, 'promoter-manifest.yaml'), (await exists(images)) ? images : undefined, policy));
@@ -54,20 +57,20 @@ export async function loadManifests(path: string, only?: string): Promise<LoadRe
 
 /** kpromo's multi-project layouts at `dir` itself or one level below it. */
 async function walkLayouts(dir: string, policy: StagingPolicy, only: string | undefined, loads: Load[], findings: Finding[]): Promise<void> {
-  const roots = [dir, ...(await subdirs(dir)).map((d) => join(dir, d))];
+  const roots = [dir, ...(await subdirs(dir, findings)).map((d) => join(dir, d))];
   let layouts = 0;
   for (const root of roots) {
-    const has = new Set(await subdirs(root));
+    const has = new Set(root === dir ? await subdirs(root) : await subdirs(root, findings));
     if (has.has('manifests') && has.has('images')) {
       layouts++;
-      loads.push(...(await imageProjects(root, policy, only)));
+      loads.push(...(await imageProjects(root, policy, findings, only)));
     } else if (has.has('filestores')) {
       layouts++;
-      loads.push(...(await fileProjects(root, policy, only)));
+      loads.push(...(await fileProjects(root, policy, findings, only)));
     }
     if (has.has('files')) {
       const legacy = [];
-      for (const p of await subdirs(join(root, 'files'))) {
+      for (const p of await subdirs(join(root, 'files'), findings)) {
         if ((!only || p === only) && (await exists(join(root, 'files', p, 'manifest.yaml')))) legacy.push(p);
       }
       if (legacy.length > 0) {
@@ -101,22 +104,32 @@ async function loadSingleFile(project: string, file: string, policy: StagingPoli
   return loadImageProject(project, file, undefined, policy);
 }
 
-async function imageProjects(root: string, policy: StagingPolicy, only?: string) {
-  const names = new Set([...(await subdirs(join(root, 'manifests'))), ...(await subdirs(join(root, 'images')))]);
+async function imageProjects(root: string, policy: StagingPolicy, findings: Finding[], only?: string) {
+  const names = new Set([...(await subdirs(join(root, 'manifests'), findings)), ...(await subdirs(join(root, 'images'), findings))]);
   return [...names]
     .filter((p) => !only || p === only)
     .sort()
     .map((p) => loadImageProject(p, join(root, 'manifests', p, 'promoter-manifest.yaml'), join(root, 'images', p, 'images.yaml'), policy));
 }
 
-async function fileProjects(root: string, policy: StagingPolicy, only?: string) {
-  const names = new Set([...(await subdirs(join(root, 'filestores'))), ...(await subdirs(join(root, 'manifests')))]);
+async function fileProjects(root: string, policy: StagingPolicy, findings: Finding[], only?: string) {
+  const names = new Set([...(await subdirs(join(root, 'filestores'), findings)), ...(await subdirs(join(root, 'manifests'), findings))]);
   const out = [];
   for (const p of [...names].sort()) {
     if (only && p !== only) continue;
-    out.push(loadFileProject(p, join(root, 'filestores', p, 'filepromoter-manifest.yaml'), await yamlFiles(join(root, 'manifests', p)), policy));
+    const lists = await yamlFiles(join(root, 'manifests', p));
+    // A files folder that cannot be read skips the project: promoting (or pruning) with some of its lists missing would be wrong.
+    if (lists.error !== undefined) out.push(unreadable(p, join(root, 'manifests', p), lists.error));
+    else out.push(loadFileProject(p, join(root, 'filestores', p, 'filepromoter-manifest.yaml'), lists.files, policy));
   }
   return out;
+}
+
+/** A project whose manifest folder could not be read: skipped, with the folder and the reason. */
+function unreadable(project: string, dir: string, why: string): Load {
+  const findings = new Findings(project);
+  findings.file(dir, `cannot read this folder: ${why}`);
+  return Promise.resolve({ findings });
 }
 
 async function loadStagingPolicy(dir: string): Promise<{ policy: StagingPolicy; findings: Finding[] }> {
@@ -141,21 +154,30 @@ async function loadStagingPolicy(dir: string): Promise<{ policy: StagingPolicy; 
   return { policy: { declared: new Map(Object.entries(parsed.data.staging ?? {})), severity: parsed.data.outsideStaging ?? 'warning' }, findings: [] };
 }
 
-async function subdirs(dir: string): Promise<string[]> {
+/**
+ * The folders in `dir` (none if it does not exist). Any other failure (a symlink loop, a file
+ * where a folder is expected, an I/O error) is an error finding naming the folder, with `findings`.
+ */
+async function subdirs(dir: string, findings?: Finding[]): Promise<string[]> {
   try {
     return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
-  } catch {
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') findings?.push({ file: dir, line: 1, column: 1, severity: 'error', project: '', message: `cannot read this folder: ${errorMessage(e)}` });
     return [];
   }
 }
 
-/** The YAML files under `dir`, in its subfolders too (kpromo walks them), sorted by path. */
-async function yamlFiles(dir: string): Promise<string[]> {
+/**
+ * The YAML files under `dir`, in its subfolders too (kpromo walks them), sorted by path; none if
+ * it does not exist, and any other failure as `error`.
+ */
+async function yamlFiles(dir: string): Promise<{ files: string[]; error?: string }> {
   try {
     const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-    return entries.filter((e) => e.isFile() && /\.ya?ml$/.test(e.name)).map((e) => join(e.parentPath, e.name)).sort();
-  } catch {
-    return [];
+    return { files: entries.filter((e) => e.isFile() && /\.ya?ml$/.test(e.name)).map((e) => join(e.parentPath, e.name)).sort() };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { files: [] };
+    return { files: [], error: errorMessage(e) };
   }
 }
 

@@ -9,6 +9,7 @@ import type { ImageProject } from './model.js';
 import { emptyRepo, type Observed, type RepoState } from './observed.js';
 import { mapPool } from './pool.js';
 import { readRegistryLedger } from './registry-ledger.js';
+import { referrerTags } from './plan.js';
 import { withRetry, type RetryOptions } from '../net/retry.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -98,6 +99,96 @@ export async function observeImages(projects: readonly ImageProject[], registry:
       observed.imageBytes.set(digest, await withRetry(() => closureBytes(src, digest), opts.retry));
     } catch (e) {
       observed.unreachable.set(p.src, `${src.srcRepo}@${digest}: ${errorMessage(e)}`);
+    }
+  });
+
+  await observeReferrers(projects, registry, observed, opts);
+}
+
+const REFERRER_TAG = /^sha256-([0-9a-f]{64})(?:\.sig|\.att|\.sbom)?$/;
+
+/**
+ * Signatures, attestations and SBOMs of digests some destination already has: staging's
+ * tag-schema referrers (`sha256-<hex>[.sig|.att|.sbom]`, resolved to digests) and, where staging
+ * has the OCI referrers API, its referrers, for each digest and the children of an index; then
+ * what each destination holds of them. The plan compares the two (copy-referrers).
+ */
+async function observeReferrers(projects: readonly ImageProject[], registry: RegistryFor, observed: Observed, opts: { parallel: number; retry: RetryOptions }): Promise<void> {
+  const apiByHost = new Map<string, Promise<boolean>>();
+  const tasks: { p: ImageProject; name: string; digests: string[] }[] = [];
+  for (const p of projects) {
+    if (observed.unreachable.has(p.src)) continue;
+    for (const image of p.images) {
+      const digests = [...image.dmap.keys()].filter((d) => p.destinations.some((dest) => observed.registries.get(dest)?.get(image.name)?.digests.has(d)));
+      if (digests.length > 0) tasks.push({ p, name: image.name, digests });
+    }
+  }
+  const children = (observed.children ??= new Map());
+  await mapPool(tasks, opts.parallel, async ({ p, name, digests }) => {
+    const client = registry(hostOf(p.src));
+    const srcRepo = `${repoPath(p.src)}/${name}`;
+    const staging = repoState(observed, p.src, name);
+    const listed = staging.listed ?? new Set<string>();
+    try {
+      const host = hostOf(p.src);
+      let api = apiByHost.get(host);
+      // A registry that fails the probe (403, 5xx on an unknown route) is taken to have no API.
+      if (!api) apiByHost.set(host, (api = withRetry(() => client.referrers(srcRepo, digests[0] as string), opts.retry).then((r) => r !== undefined, () => false)));
+      const hasApi = await api;
+      const tagged = new Set([...listed].flatMap((t) => REFERRER_TAG.exec(t)?.[1] ?? []).map((hex) => `sha256:${hex}`));
+      if (!hasApi && tagged.size === 0) return;
+      // Children are read only when something could refer to them.
+      const top = new Set(digests);
+      const subjects = new Set(digests);
+      if (hasApi || [...tagged].some((d) => !top.has(d))) {
+        const src = { src: client, srcRepo, cache: new Map() };
+        for (const digest of digests) {
+          let kids = children.get(digest);
+          if (!kids) {
+            const m = await withRetry(() => sourceManifest(src, digest), opts.retry).catch(() => undefined); // cleaned up in staging: no children known
+            kids = m ? references(m).children.map((c) => c.digest) : [];
+            children.set(digest, kids);
+          }
+          for (const k of kids) subjects.add(k);
+        }
+      }
+      for (const subject of subjects) {
+        for (const tag of referrerTags(subject)) {
+          if (!listed.has(tag)) continue;
+          const head = await withRetry(() => client.headManifest(srcRepo, tag), opts.retry);
+          if (head) staging.tags.set(tag, head.digest);
+        }
+        if (hasApi) {
+          const refs = await withRetry(() => client.referrers(srcRepo, subject), opts.retry);
+          if (refs && refs.length > 0) (staging.referrers ??= new Map()).set(subject, refs.map((r) => r.digest));
+        }
+      }
+    } catch (e) {
+      observed.unreachable.set(p.src, `${srcRepo} referrers: ${errorMessage(e)}`);
+      return;
+    }
+    // What each destination holds of them.
+    const refTags = [...staging.tags.keys()].filter((t) => REFERRER_TAG.test(t));
+    const refDigests = [...(staging.referrers?.values() ?? [])].flat();
+    if (refTags.length === 0 && refDigests.length === 0) return;
+    for (const dest of p.destinations) {
+      if (observed.unreachable.has(dest)) continue;
+      const state = repoState(observed, dest, name);
+      const repo = `${repoPath(dest)}/${name}`;
+      const dst = registry(hostOf(dest));
+      try {
+        for (const tag of refTags) {
+          if (!state.listed?.has(tag) || state.tags.has(tag)) continue;
+          const head = await withRetry(() => dst.headManifest(repo, tag), opts.retry);
+          if (head) state.tags.set(tag, head.digest);
+        }
+        for (const digest of refDigests) {
+          if (state.digests.has(digest)) continue;
+          if (await withRetry(() => dst.headManifest(repo, digest), opts.retry)) state.digests.add(digest);
+        }
+      } catch (e) {
+        observed.unreachable.set(dest, `${repo} referrers: ${errorMessage(e)}`);
+      }
     }
   });
 }

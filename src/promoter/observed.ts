@@ -13,6 +13,11 @@ export interface RepoState {
    * signature, attestation and SBOM tags (`sha256-<hex>[.sig|.att|.sbom]`) a destination lacks.
    */
   listed?: Set<string>;
+  /**
+   * Staging only: subject digest -> digests of its referrers as the OCI referrers API lists them,
+   * for the promoted digests and their children (absent when the registry has no referrers API).
+   */
+  referrers?: Map<string, string[]>;
 }
 
 export interface FileState {
@@ -41,6 +46,8 @@ export interface Observed {
   ledgers: Map<string, Ledger>;
   /** digest -> bytes of the manifest, its children and their blobs, as read from staging. */
   imageBytes: Map<string, number>;
+  /** Index digest -> its child manifest digests, read when referrers of children must be checked. */
+  children?: Map<string, string[]>;
   /** Locations that could not be read, and why: planning there is an error, not "nothing to do". */
   unreachable: Map<string, string>;
 }

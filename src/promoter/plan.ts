@@ -7,8 +7,12 @@ import type { Observed, RepoState } from './observed.js';
 
 export type Action =
   | { kind: 'copy-image'; name: string; digest: string; bytes: number }
-  /** Signatures, attestations, SBOMs (or the OCI fallback index) staging has for a digest already here. */
-  | { kind: 'copy-referrers'; name: string; digest: string; tags: string[] }
+  /**
+   * Signatures, attestations, SBOMs staging has for a digest already here (or for a child of it):
+   * tags missing here, tags whose content differs from staging's (staging is authoritative for
+   * these tags only), and referrers listed by staging's OCI referrers API that are missing here.
+   */
+  | { kind: 'copy-referrers'; name: string; digest: string; tags: string[]; changed: string[]; referrers: string[] }
   | { kind: 'tag'; name: string; tag: string; digest: string }
   /** A tag moving to another digest: only when the manifest marks the tag as a rollback. */
   | { kind: 'move'; name: string; tag: string; from: string; digest: string }
@@ -108,16 +112,16 @@ function planImages(p: ImageProject, observed: Observed, options: PlanOptions): 
     for (const image of p.images) {
       const repo = state?.get(image.name) ?? EMPTY_REPO;
       wanted.set(image.name, new Set(image.dmap.keys()));
-      const stagingTags = staging?.get(image.name)?.listed;
+      const stagingRepo = staging?.get(image.name);
       for (const [digest, tags] of image.dmap) {
         if (!repo.digests.has(digest)) {
           const bytes = observed.imageBytes.get(digest) ?? 0;
           d.actions.push({ kind: 'copy-image', name: image.name, digest, bytes });
           d.bytes += bytes;
-        } else if (stagingTags && repo.listed) {
+        } else if (stagingRepo) {
           // Already promoted: signatures etc. pushed to staging later must follow it.
-          const missing = referrerTags(digest).filter((t) => stagingTags.has(t) && !repo.listed?.has(t));
-          if (missing.length > 0) d.actions.push({ kind: 'copy-referrers', name: image.name, digest, tags: missing });
+          const a = referrerAction(image.name, digest, stagingRepo, repo, observed);
+          if (a) d.actions.push(a);
         }
         for (const tag of tags) {
           const current = repo.tags.get(tag);
@@ -131,6 +135,24 @@ function planImages(p: ImageProject, observed: Observed, options: PlanOptions): 
     pruneImages(p, dest, observed, wanted, state, d, options);
   }
   return { id: p.id, project: p.project, kind: p.kind, src: p.src, destinations, errors };
+}
+
+/** What of staging's referrers of a digest (and of its children) a destination lacks, if anything. */
+function referrerAction(name: string, digest: string, staging: RepoState, dest: RepoState, observed: Observed): Action | undefined {
+  const tags: string[] = [];
+  const changed: string[] = [];
+  const referrers: string[] = [];
+  for (const subject of [digest, ...(observed.children?.get(digest) ?? [])]) {
+    for (const tag of referrerTags(subject)) {
+      const want = staging.tags.get(tag);
+      if (want === undefined || dest.listed === undefined) continue;
+      if (!dest.listed.has(tag)) tags.push(tag);
+      else if (dest.tags.get(tag) !== want) changed.push(tag);
+    }
+    for (const r of staging.referrers?.get(subject) ?? []) if (!dest.digests.has(r) && !referrers.includes(r)) referrers.push(r);
+  }
+  if (tags.length + changed.length + referrers.length === 0) return undefined;
+  return { kind: 'copy-referrers', name, digest, tags, changed, referrers };
 }
 
 /** The tag-schema referrers of a digest: the OCI fallback index and cosign's signature, attestation and SBOM tags. */

@@ -39,7 +39,14 @@ function renderDestination(d: DestinationPlan, prune: boolean, limit: number): s
 export function describe(a: Action): string {
   switch (a.kind) {
     case 'copy-image': return `copy ${a.name}@${a.digest} (${formatBytes(a.bytes)})`;
-    case 'copy-referrers': return `copy referrers of ${a.name}@${a.digest}: missing ${a.tags.join(', ')}`;
+    case 'copy-referrers': {
+      const parts = [
+        ...(a.tags.length > 0 ? [`missing ${a.tags.join(', ')}`] : []),
+        ...(a.changed.length > 0 ? [`changed in staging ${a.changed.join(', ')}`] : []),
+        ...(a.referrers.length > 0 ? [`missing referrers ${a.referrers.join(', ')}`] : []),
+      ];
+      return `copy referrers of ${a.name}@${a.digest}: ${parts.join('; ')}`;
+    }
     case 'tag': return `tag ${a.name}:${a.tag} -> ${a.digest}`;
     case 'move': return `move ${a.name}:${a.tag} ${a.from} -> ${a.digest} (rollback)`;
     case 'copy-file': return `copy ${a.name} (${formatBytes(a.bytes)})`;

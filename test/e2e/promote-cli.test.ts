@@ -3,7 +3,11 @@ import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { promoteCommand, validateManifestsCommand } from '../../src/promoter/cli.js';
+import { createServer, type Socket } from 'node:net';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { parseDuration, promoteCommand, validateManifestsCommand } from '../../src/promoter/cli.js';
+import { LOCK_NAME } from '../../src/promoter/lease.js';
 import { K8S_IO, tree } from '../promoter/fixtures.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -69,4 +73,58 @@ test('validate FILE takes a kpromo single-file manifest; a redirector config sti
   const b = io();
   t.is(await main(['validate', join(REPO, 'config/example.yaml')], b.io), 0, b.out.stderr);
   t.regex(b.out.stdout, /example\.yaml: ok/);
+});
+
+test('--timeout, --lease-wait, --lease-stale: in the help, and a malformed duration is a usage error', async (t) => {
+  const a = io();
+  t.is(await promoteCommand(['--help'], a.io), 0);
+  for (const flag of ['--timeout T', '--lease-wait T', '--lease-stale T']) t.true(a.out.stdout.includes(flag), flag);
+  const b = io();
+  t.is(await validateManifestsCommand(['--help'], b.io), 0);
+  t.true(b.out.stdout.includes('--timeout T'));
+  const bad = io();
+  t.is(await promoteCommand(['x', '--timeout', 'soon'], bad.io), 2);
+  t.regex(bad.out.stderr, /^--timeout "soon": expected a duration such as 500ms, 90s or 5m, above 0/);
+  t.is(await promoteCommand(['x', '--lease-stale', '0'], io().io), 2);
+  t.deepEqual(['500ms', '90s', '5m', '2', '0', '1.5s', '-1s', '5h'].map(parseDuration), [500, 90_000, 300_000, 2000, 0, 1500, undefined, undefined]);
+});
+
+test('--timeout 1s: an endpoint that accepts and never answers is unreachable within seconds, not 60 s', async (t) => {
+  const sockets = new Set<Socket>();
+  const silent = createServer((s) => void sockets.add(s));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+  const host = `127.0.0.1:${(silent.address() as { port: number }).port}`;
+  const { dir, cleanup } = await tree({
+    'k8s-staging-x/manifest.yaml': `registries:\n- name: ${host}/k8s-staging-x\n  src: true\n- name: ${host}/prod\nimages:\n- name: app\n  dmap:\n    "sha256:${'a'.repeat(64)}": ["v1"]\n`,
+  });
+  t.teardown(cleanup);
+  const a = io();
+  const started = Date.now();
+  t.is(await promoteCommand([join(dir, 'k8s-staging-x/manifest.yaml'), '--timeout', '1s'], a.io), 1);
+  t.true(Date.now() - started < 45_000, `took ${Date.now() - started} ms`);
+  t.regex(a.out.stdout, /error: unreachable: .*no response within 1s/);
+});
+
+test('--lease-wait 500ms: a destination another live run holds is reported locked at once, not after 60 s', async (t) => {
+  const { dir, cleanup } = await tree({ 'staging/k8s-staging-x/a.txt': 'hello\n' });
+  t.teardown(cleanup);
+  const prod = join(dir, 'prod');
+  // A lease held by a live process on this host (this one), renewed just now.
+  await mkdir(join(prod, '.artifact-serving'), { recursive: true });
+  const now = new Date().toISOString();
+  await writeFile(join(prod, LOCK_NAME), `${JSON.stringify({ run: 'other', pid: process.pid, host: hostname(), started: now, renewed: now })}\n`);
+  const { dir: m, cleanup: c2 } = await tree({
+    'filestores/k8s-staging-x/filepromoter-manifest.yaml': `filestores:\n- base: ${pathToFileURL(join(dir, 'staging/k8s-staging-x')).href}/\n  src: true\n- base: ${pathToFileURL(prod).href}/\n`,
+    'manifests/k8s-staging-x/a.yaml': `files:\n- name: a.txt\n  sha256: 5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\n`,
+  });
+  t.teardown(c2);
+  const a = io();
+  const started = Date.now();
+  t.is(await promoteCommand([m, '--confirm', '--lease-wait', '500ms'], a.io), 1);
+  t.true(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+  t.regex(a.out.stdout, new RegExp(`error: unreachable: .*no lease: .* is locked by another promote run \\(pid ${process.pid} on `));
 });

@@ -46,3 +46,70 @@ export async function startS3(buckets: string[]): Promise<S3Peer> {
     },
   };
 }
+
+/**
+ * s3rver 3.7 neither verifies nor returns `x-amz-checksum-sha256` (it accepts a wrong one and
+ * answers HEAD without it). This proxy in front of it does what S3 does with SHA-256 checksums:
+ * a PUT carrying one is refused (400 BadDigest) unless the body matches, and the checksum is kept
+ * and returned by HEAD/GET with `x-amz-checksum-mode: ENABLED`; a PUT without one drops it.
+ */
+export async function startS3ChecksumProxy(target: string): Promise<{ endpoint: string; client: S3Client; stop(): Promise<void> }> {
+  const { createServer, request } = await import('node:http');
+  const { createHash } = await import('node:crypto');
+  const upstream = new URL(target);
+  const checksums = new Map<string, string>();
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent((req.url ?? '').split('?')[0] ?? '');
+    const forward = (body: Buffer | undefined, onStatus?: (status: number) => void) => {
+      const headers = { ...req.headers, host: upstream.host };
+      if (body) headers['content-length'] = String(body.length);
+      const out = request({ hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, (up) => {
+        const h = { ...up.headers };
+        const sum = checksums.get(path);
+        if (sum && String(req.headers['x-amz-checksum-mode']).toUpperCase() === 'ENABLED') {
+          h['x-amz-checksum-sha256'] = sum;
+          h['x-amz-checksum-type'] = 'FULL_OBJECT';
+        }
+        onStatus?.(up.statusCode ?? 0);
+        res.writeHead(up.statusCode ?? 502, h);
+        up.pipe(res);
+      });
+      out.on('error', () => res.destroy());
+      if (body) out.end(body);
+      else req.pipe(out);
+    };
+    // Multipart parts and copies are passed through as they are (not used with checksums here).
+    if (req.method !== 'PUT' || /[?&](uploadId|partNumber)=/.test(req.url ?? '') || req.headers['x-amz-copy-source']) return forward(undefined);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const claimed = req.headers['x-amz-checksum-sha256'];
+      if (typeof claimed !== 'string') {
+        checksums.delete(path);
+        return forward(body);
+      }
+      if (createHash('sha256').update(body).digest('base64') !== claimed) {
+        res.writeHead(400, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>BadDigest</Code><Message>The SHA256 you specified did not match the calculated checksum.</Message></Error>');
+        return;
+      }
+      forward(body, (status) => {
+        if (status === 200) checksums.set(path, claimed);
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  const client = s3Client(endpoint);
+  return {
+    endpoint,
+    client,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        client.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
