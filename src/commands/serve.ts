@@ -149,7 +149,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   metrics.observeMirrors(() => holder.current, state);
   state.start();
   const trust = new TrustState();
-  const trustRunner = new TrustRunner(trust, logger);
+  const trustRunner = new TrustRunner(trust, logger, undefined, channel?.workers ?? 1);
   await trustRunner.load(loaded.config, expected);
   registerTrustMetrics(metrics.registry, trust, () => holder.current.mirrors.keys());
   holder.onReload((result) => {

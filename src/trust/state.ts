@@ -178,7 +178,16 @@ export class TrustRunner {
   private stopped = false;
   private busy = false;
 
-  constructor(readonly state: TrustState, private readonly logger: TrustLogger, private readonly ownershipIntervalMs = 300_000) {}
+  /**
+   * `workers`: under `serve --workers N` every worker audits for its own routing, each at 1/N of
+   * the configured request rate and byte budget, so the mirrors see the configured load in all.
+   */
+  constructor(
+    readonly state: TrustState,
+    private readonly logger: TrustLogger,
+    private readonly ownershipIntervalMs = 300_000,
+    private readonly workers = 1,
+  ) {}
 
   /** Loads the expected content for `config` and, when it loads, applies it and restarts the checks. */
   async load(config: CompiledConfig, preloaded?: ExpectedLoad): Promise<boolean> {
@@ -230,7 +239,12 @@ export class TrustRunner {
     this.running = this.running.then(async () => {
       if (this.stopped) return;
       try {
-        const result = await runAudit(config, expected, { requestsPerSecond: trust.audit.requestsPerSecond, sampleBytes: trust.audit.sampleBytes, signal: this.abort.signal });
+        const share = Math.max(1, this.workers);
+        const result = await runAudit(config, expected, {
+          requestsPerSecond: trust.audit.requestsPerSecond / share,
+          sampleBytes: Math.floor(trust.audit.sampleBytes / share),
+          signal: this.abort.signal,
+        });
         if (this.stopped) return;
         this.state.setAudit(result);
         this.logger.info({ findings: result.findings.length, requests: result.requests, sampledBytes: result.sampledBytes, seconds: (result.finishedAt.getTime() - result.startedAt.getTime()) / 1000 }, 'audit finished');
