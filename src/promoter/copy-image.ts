@@ -85,7 +85,7 @@ export async function copyReferrers(c: ImageCopy, digest: string): Promise<void>
     const have: Descriptor[] = existing ? (references(existing).children ?? []) : [];
     const merged = [...have, ...viaApi.filter((r) => !have.some((h) => h.digest === r.digest))];
     const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: merged }));
-    if (!existing || !existing.bytes.equals(bytes)) await c.dst.putManifest(c.dstRepo, tag, { bytes, mediaType: OCI_INDEX });
+    if (!existing?.bytes.equals(bytes)) await c.dst.putManifest(c.dstRepo, tag, { bytes, mediaType: OCI_INDEX });
   }
   // Tag-schema referrers (cosign's `.sig`, `.att`, `.sbom`; the OCI fallback index).
   for (const suffix of FALLBACK_SUFFIXES) {

@@ -20,7 +20,10 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
   const caches = new Map<string, Map<string, Promise<Manifest>>>(); // per image name, shared by destinations
   const cacheFor = (name: string) => {
     let c = caches.get(name);
-    if (!c) caches.set(name, (c = new Map()));
+    if (!c) {
+      c = new Map();
+      caches.set(name, c);
+    }
     return c;
   };
   const perDest = await Promise.all(

@@ -15,7 +15,7 @@ import type { Finding, LoadResult, Project } from './model.js';
 import { loadFileProject, loadLegacyFileProject } from './load-files.js';
 import { loadImageProject } from './load-images.js';
 import { DEFAULT_STAGING_POLICY, STAGING_FILE, stagingDeclarationSchema, type StagingPolicy } from './staging.js';
-import { Findings } from './yaml-file.js';
+import type { Findings } from './yaml-file.js';
 import { errorMessage } from '../util/error-message.js';
 
 type Load = Promise<{ project?: Project; findings: Findings }>;

@@ -33,8 +33,7 @@ export function respond(res: ServerResponse, decision: Decision, isOci: boolean,
       if (skipped) list.push('X-Artifact-Skipped', skipped);
       if (decision.alternatives.length > 0) {
         // RFC 6249: the next best mirrors, so a client can fail over without asking again.
-        let link = '';
-        decision.alternatives.forEach((a, i) => (link += `${i ? ', ' : ''}<${a.url}>; rel=duplicate; pri=${i + 1}`));
+        const link = decision.alternatives.map((a, i) => `<${a.url}>; rel=duplicate; pri=${i + 1}`).join(', ');
         list.push('Link', link);
       }
       res.writeHead(decision.status, list).end();

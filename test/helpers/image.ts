@@ -33,7 +33,7 @@ function sha256Hex(data: Buffer | string): string {
 
 /** A ustar numeric field: zero-padded octal, NUL-terminated, `width` bytes in all. */
 function octal(value: number, width: number): string {
-  return value.toString(8).padStart(width - 1, '0') + '\0';
+  return `${value.toString(8).padStart(width - 1, '0')}\0`;
 }
 
 /** A minimal ustar archive holding regular files (names < 100 bytes). */
@@ -56,7 +56,7 @@ export function makeTar(files: { name: string; content: Buffer; mode?: number }[
     header.write('root', 297, 32, 'ascii');
     let sum = 0;
     for (const byte of header) sum += byte;
-    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
     blocks.push(header, file.content);
     const pad = (512 - (file.content.length % 512)) % 512;
     if (pad > 0) blocks.push(Buffer.alloc(pad, 0));
