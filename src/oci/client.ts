@@ -15,6 +15,7 @@ import { DEFAULT_RETRY, TransientError, isTransientStatus, retryAfterMs, withRet
 import { basicHeader, parseChallenge, type CredentialLookup } from './auth.js';
 import { DEFAULT_TIMEOUTS, fetchWithTimeouts, type Timeouts } from './http.js';
 import { MANIFEST_MEDIA_TYPES } from './reference.js';
+import type { Registry } from './registry.js';
 
 const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 
@@ -61,7 +62,7 @@ export function sha256Digest(bytes: Buffer | string): string {
 
 const LOOPBACK = /^(?:127\.\d+\.\d+\.\d+|localhost|\[::1\])(?::\d+)?$/;
 
-export class RegistryClient {
+export class RegistryClient implements Registry {
   readonly base: string;
   private readonly origin: URL;
   private readonly tokens = new Map<string, string>();

@@ -6,14 +6,15 @@
 // Retries are per request (the registry client retries each one) and, for a streamed blob that
 // cannot be replayed, per blob (a fresh GET from staging and a fresh upload): never the whole
 // image, which at a steady rate of transient failures would never get through.
-import type { Descriptor, Manifest, RegistryClient } from '../oci/client.js';
+import type { Descriptor, Manifest } from '../oci/client.js';
+import type { Registry } from '../oci/registry.js';
 import { RegistryError } from '../oci/client.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../net/retry.js';
 
 export interface ImageCopy {
-  src: RegistryClient;
+  src: Registry;
   srcRepo: string;
-  dst: RegistryClient;
+  dst: Registry;
   dstRepo: string;
   /** Manifests read from staging, by digest (shared across destinations of one project). */
   cache: Map<string, Promise<Manifest>>;

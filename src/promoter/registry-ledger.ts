@@ -1,7 +1,7 @@
 // The ledger of an image destination, stored in that registry as a small OCI artifact: repository
 // `<destination path>/artifact-serving-ledger`, tag `<project id>` ('/' as '--'), one layer
 // holding the ledger JSON. Kept in production so any promoter run, anywhere, sees the same record.
-import type { RegistryClient } from '../oci/client.js';
+import type { BlobChecker, BlobGetter, BlobUploader, ManifestGetter, ManifestPutter } from '../oci/registry.js';
 import { sha256Digest } from '../oci/client.js';
 import { repoPath } from './load-images.js';
 
@@ -14,7 +14,7 @@ export function ledgerLocation(destination: string, projectId: string): { repo: 
   return { repo: `${repoPath(destination)}/${LEDGER_REPO}`, tag: projectId.replace(/\//g, '--') };
 }
 
-export async function readRegistryLedger(client: RegistryClient, destination: string, projectId: string): Promise<string | undefined> {
+export async function readRegistryLedger(client: ManifestGetter & BlobGetter & { readonly host: string }, destination: string, projectId: string): Promise<string | undefined> {
   const { repo, tag } = ledgerLocation(destination, projectId);
   const m = await client.getManifest(repo, tag);
   if (!m) return undefined;
@@ -24,7 +24,7 @@ export async function readRegistryLedger(client: RegistryClient, destination: st
   return new Response(body).text();
 }
 
-export async function writeRegistryLedger(client: RegistryClient, destination: string, projectId: string, text: string): Promise<void> {
+export async function writeRegistryLedger(client: BlobChecker & BlobUploader & ManifestPutter, destination: string, projectId: string, text: string): Promise<void> {
   const { repo, tag } = ledgerLocation(destination, projectId);
   const bytes = Buffer.from(text);
   const digest = sha256Digest(bytes);
