@@ -38,8 +38,8 @@ export interface DestinationWork {
   before: Ledger;
   /** What the ledger claims before anything is written. */
   intent(before: Ledger): Ledger;
-  /** Carry out the actions (through `run`, or with results of its own for actions it skips). */
-  perform(run: RunActions): Promise<ActionResult[]>;
+  /** Carry out the actions through `run`; an action it skips gets a result through `report`. */
+  perform(run: RunActions, report: (r: ActionResult) => ActionResult): Promise<ActionResult[]>;
   /** What the ledger says after the run: `before` changed by the actions that succeeded. */
   after(before: Ledger, results: readonly ActionResult[]): Ledger;
   /** Store a serialised ledger at the destination (one attempt; the skeleton retries). */
@@ -77,7 +77,7 @@ export async function executeDestination(work: DestinationWork, opts: ExecuteOpt
     });
     return settled.map((r) => (r.status === 'fulfilled' ? r.value : unreachable(r.reason)));
   };
-  const results = await work.perform(run);
+  const results = await work.perform(run, report);
 
   try {
     await save(work.after(work.before, results), intent);

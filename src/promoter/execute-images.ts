@@ -39,7 +39,7 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
           actions: d.actions,
           before: observed.ledgers.get(ledgerKey(project.id, d.destination)) ?? emptyLedger(),
           intent: (before) => applyAll(before, d.actions),
-          perform: async (run) => {
+          perform: async (run, report) => {
             const copies = await run(
               d.actions.filter((a): a is ImageCopyAction => a.kind === 'copy-image' || a.kind === 'copy-referrers'),
               async (a) => {
@@ -59,8 +59,8 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
                 await dst.putManifest(c.dstRepo, a.tag, m);
               },
             );
-            // A tag whose digest did not arrive is not set (and not retried).
-            const notTagged = tagActions.filter((a) => failed.has(`${a.name}@${a.digest}`)).map((a): ActionResult => ({ destination: d.destination, action: a, error: 'not tagged: copying its digest failed' }));
+            // A tag whose digest did not arrive is not set (and not retried), and says so.
+            const notTagged = tagActions.filter((a) => failed.has(`${a.name}@${a.digest}`)).map((a) => report({ destination: d.destination, action: a, error: 'not tagged: copying its digest failed' }));
             const deletes = await run(
               d.actions.filter((a): a is ImageDeleteAction => a.kind === 'delete-image' || a.kind === 'delete-tag'),
               async (a) => {

@@ -145,10 +145,7 @@ test('an upload that keeps failing fails its copy; its tag is not set; the ledge
       ['tag', 'not tagged: copying its digest failed'],
     ],
   );
-  t.deepEqual(
-    reported.map((r) => r.action.kind),
-    ['copy-image'],
-  );
+  t.deepEqual(reported, results, 'the tag left out is reported too (a "failed:" line), not only counted');
   const tries = prod.calls.filter((c) => c === `uploadBlob ${DEST_REPO} ${arm64Layer}`).length;
   t.is(tries, FAST.attempts * FAST.attempts, 'each blob transfer retried, inside each retried action');
   t.false(prod.hasManifest(DEST_REPO, index.digest), 'no index without its children');
