@@ -29,12 +29,12 @@ export interface CompiledGeoDns {
   defaultRedirector: CompiledRedirector;
 }
 
-export const DEFAULT_DNS_TTL = 60;
+const DEFAULT_DNS_TTL = 60;
 
 type Report = (path: readonly PropertyKey[], message: string, at?: 'key' | 'value') => void;
 
 /** Within `zone` (or the zone itself)? Both lowercase without a trailing dot. */
-export function isWithin(name: string, zone: string): boolean {
+function isWithin(name: string, zone: string): boolean {
   return name === zone || name.endsWith(`.${zone}`);
 }
 

@@ -19,7 +19,7 @@ export interface Timeouts {
 
 export const DEFAULT_TIMEOUTS: Timeouts = { responseMs: 60_000, idleMs: 60_000 };
 
-export class TimeoutError extends Error {
+class TimeoutError extends Error {
   readonly code = 'TIMEOUT';
   constructor(message: string) {
     super(message);

@@ -10,7 +10,7 @@ const LEDGER_TYPE = 'application/vnd.artifact-serving.ledger.v1+json';
 const EMPTY = Buffer.from('{}');
 const EMPTY_DESC = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(EMPTY), size: EMPTY.length };
 
-export function ledgerLocation(destination: string, projectId: string): { repo: string; tag: string } {
+function ledgerLocation(destination: string, projectId: string): { repo: string; tag: string } {
   return { repo: `${repoPath(destination)}/${LEDGER_REPO}`, tag: projectId.replace(/\//g, '--') };
 }
 

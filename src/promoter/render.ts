@@ -64,7 +64,7 @@ function verdict(plan: Plan, skippedAtLoad: Map<string, string>, confirm: boolea
   return `${parts.join('; ')}.`;
 }
 
-export function formatBytes(n: number): string {
+function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let v = n / 1024;

@@ -19,10 +19,10 @@ export interface BuiltImage {
   platforms: { os: string; architecture: string; digest: string; layerDigests: string[]; configDigest: string }[];
 }
 
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
 const FIXED_MTIME = 1_700_000_000; // seconds; fixed so builds are reproducible
 const FIXED_DATE = new Date(FIXED_MTIME * 1000).toISOString();
@@ -37,7 +37,7 @@ function octal(value: number, width: number): string {
 }
 
 /** A minimal ustar archive holding regular files (names < 100 bytes). */
-export function makeTar(files: { name: string; content: Buffer; mode?: number }[]): Buffer {
+function makeTar(files: { name: string; content: Buffer; mode?: number }[]): Buffer {
   const blocks: Buffer[] = [];
   for (const file of files) {
     if (Buffer.byteLength(file.name) >= 100) throw new Error(`tar: name too long: ${file.name}`);
