@@ -8,6 +8,7 @@
 // image, which at a steady rate of transient failures would never get through.
 import type { Descriptor, Manifest } from '../oci/client.js';
 import type { Registry } from '../oci/registry.js';
+import { manifestSchema, parseRegistryJson } from '../oci/registry-json.js';
 import { RegistryError } from '../oci/client.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../net/retry.js';
 
@@ -39,8 +40,8 @@ export function sourceManifest(c: Pick<ImageCopy, 'src' | 'srcRepo' | 'cache'>, 
 }
 
 export function references(m: Manifest): { children: Descriptor[]; blobs: Descriptor[] } {
-  const json = JSON.parse(m.bytes.toString('utf8')) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[]; blobs?: Descriptor[] };
-  return { children: json.manifests ?? [], blobs: [...(json.config ? [json.config] : []), ...(json.layers ?? []), ...(json.blobs ?? [])] };
+  const json = parseRegistryJson(manifestSchema, m.bytes, `manifest ${m.digest}`, 'the manifest');
+  return { children: (json.manifests ?? []) as Descriptor[], blobs: [...(json.config ? [json.config] : []), ...(json.layers ?? []), ...(json.blobs ?? [])] as Descriptor[] };
 }
 
 /** Copy a manifest and everything it references; with referrers of it and of its children. */

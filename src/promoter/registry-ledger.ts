@@ -3,6 +3,7 @@
 // holding the ledger JSON. Kept in production so any promoter run, anywhere, sees the same record.
 import type { BlobChecker, BlobGetter, BlobUploader, ManifestGetter, ManifestPutter } from '../oci/registry.js';
 import { sha256Digest } from '../oci/client.js';
+import { manifestSchema, parseRegistryJson } from '../oci/registry-json.js';
 import { repoPath } from './load-images.js';
 
 export const LEDGER_REPO = 'artifact-serving-ledger';
@@ -18,7 +19,7 @@ export async function readRegistryLedger(client: ManifestGetter & BlobGetter & {
   const { repo, tag } = ledgerLocation(destination, projectId);
   const m = await client.getManifest(repo, tag);
   if (!m) return undefined;
-  const layer = (JSON.parse(m.bytes.toString('utf8')) as { layers?: { digest: string }[] }).layers?.[0];
+  const layer = parseRegistryJson(manifestSchema, m.bytes, `${client.host}/${repo}:${tag}`, 'the ledger manifest').layers?.[0];
   if (!layer) throw new Error(`${client.host}/${repo}:${tag}: ledger manifest has no layer`);
   const { body } = await client.getBlob(repo, layer.digest);
   return new Response(body).text();
