@@ -9,7 +9,7 @@ import { isPlainHttpUrl } from '../config/schema.js';
 import { formatProblem } from '../config/yaml-source.js';
 import type { CliIO } from './io.js';
 
-export const CLIENTS = ['containerd', 'cri-o', 'docker'] as const;
+const CLIENTS = ['containerd', 'cri-o', 'docker'] as const;
 export type Client = (typeof CLIENTS)[number];
 
 const HELP = `Usage: artifact-serving client-config --config FILE --for containerd|cri-o|docker [options]
@@ -164,7 +164,7 @@ function parseRegistry(spec: string): Registry | undefined {
 
 const isLoopback = (host: string) => /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(host);
 
-export function clientFiles(client: Client, redirector: URL, registries: readonly Registry[]): ClientFile[] {
+function clientFiles(client: Client, redirector: URL, registries: readonly Registry[]): ClientFile[] {
   const origin = `${redirector.protocol}//${redirector.host}`;
   const plainHttp = redirector.protocol === 'http:';
   switch (client) {

@@ -7,8 +7,8 @@ import { DNS_FORMATS, missingIpv6, octodnsZone, pdnsGeoipZones, zoneRecords, typ
 import type { CliIO } from './io.js';
 import { errorMessage } from '../util/error-message.js';
 
-export const DEFAULT_GEOIP_DATABASE = '/usr/share/GeoIP/GeoLite2-Country.mmdb';
-export const DEFAULT_ZONES_FILE = '/etc/powerdns/geoip-zones.yaml';
+const DEFAULT_GEOIP_DATABASE = '/usr/share/GeoIP/GeoLite2-Country.mmdb';
+const DEFAULT_ZONES_FILE = '/etc/powerdns/geoip-zones.yaml';
 
 const HELP = `Usage: artifact-serving dns --config FILE --format octodns|pdns-geoip|zone [options]
 

@@ -7,9 +7,7 @@ import type { CompiledConfig } from './compiled.js';
 import { loadConfigText, type LoadResult } from './load.js';
 import { errorMessage } from '../util/error-message.js';
 
-export interface ReloadListener {
-  (result: LoadResult): void;
-}
+export type ReloadListener = (result: LoadResult) => void;
 
 export class ConfigHolder {
   private config: CompiledConfig;

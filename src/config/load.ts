@@ -187,9 +187,15 @@ function loadRouteChecksums(
         return;
       }
       const parsed = parseYamlSource(path, text);
-      if (!parsed.source) return void problems.push(...parsed.problems);
+      if (!parsed.source) {
+        problems.push(...parsed.problems);
+        return;
+      }
       const manifest = checksumManifestSchema.safeParse(parsed.source.data);
-      if (!manifest.success) return void problems.push(...zodProblems(parsed.source, manifest.error));
+      if (!manifest.success) {
+        problems.push(...zodProblems(parsed.source, manifest.error));
+        return;
+      }
       for (const entry of manifest.data.files) sums.set(entry.name.replace(/^\/+/, ''), entry.sha256);
     });
     byRoute.set(i, sums);

@@ -58,7 +58,7 @@ export function parseYamlSource(file: string, text: string): { source?: YamlSour
  * of ten aliases ("billion laughs") is 10^10 nodes from a few hundred bytes. A million is far
  * beyond any real config or manifest (a probe block shared by 1,000 mirrors adds ~10,000).
  */
-export const MAX_ALIAS_EXPANSION = 1_000_000;
+const MAX_ALIAS_EXPANSION = 1_000_000;
 
 /** Unresolved aliases (`*typo`), aliases inside their own anchor, and expansion beyond MAX_ALIAS_EXPANSION, each at its place. */
 function aliasProblems(file: string, doc: Document.Parsed, lines: LineCounter): SourceProblem[] {

@@ -53,6 +53,7 @@ function checkedName<T extends OciRequest>(name: string, request: T): T | PathEr
  * encoded slash or backslash, no NUL or control characters, no empty segments.
  */
 /** Anything that could be a trick: percent signs, backslashes, control characters, dot segments, empty segments. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
 const SUSPICIOUS = /[%\\\u0000-\u001f\u007f]|\/\.|\/\/|\/$/;
 
 export function checkBinaryPath(path: string): PathError | undefined {
@@ -70,7 +71,7 @@ export function checkBinaryPath(path: string): PathError | undefined {
     }
     if (decoded === '.' || decoded === '..') return bad('. and .. segments are not allowed');
     if (/[/\\]/.test(decoded)) return bad('encoded slashes or backslashes are not allowed');
-    // eslint-disable-next-line no-control-regex
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
     if (/[\u0000-\u001f\u007f]/.test(decoded)) return bad('control characters are not allowed');
   }
   return undefined;

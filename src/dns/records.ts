@@ -56,7 +56,7 @@ function plain(type: 'A' | 'AAAA', ttl: number, addresses: readonly string[]): O
 const OCTODNS_CONTINENT: Readonly<Record<string, string | null>> = { CY: 'AS', GS: 'SA', RU: 'EU', TL: 'AS', AC: null, TA: null, XK: null };
 
 /** octoDNS's code for a country: `<continent>-<country>`, e.g. EU-DE. */
-export function octoGeoCode(country: string): string {
+function octoGeoCode(country: string): string {
   const continent = country in OCTODNS_CONTINENT ? OCTODNS_CONTINENT[country] : continentOf(country);
   if (!continent) throw new Error(`country ${country} has no octoDNS geo code: use its continent, or another format`);
   return `${continent}-${country}`;
@@ -111,7 +111,7 @@ export function octodnsZone(dns: CompiledGeoDns): string {
 // --- PowerDNS geoip backend ----------------------------------------------------------------------
 
 /** Where the answers for a country, a continent and the default live inside the zone. */
-export function geoLabels(dns: CompiledGeoDns): { country: (cc: string) => string; continent: (cn: string) => string; fallback: string } {
+function geoLabels(dns: CompiledGeoDns): { country: (cc: string) => string; continent: (cn: string) => string; fallback: string } {
   const base = `_geo.${dns.name}`;
   return { country: (cc) => `${cc.toLowerCase()}.country.${base}`, continent: (cn) => `${cn.toLowerCase()}.continent.${base}`, fallback: `default.${base}` };
 }
@@ -155,7 +155,7 @@ export function pdnsGeoipZones(dns: CompiledGeoDns, conf: { zonesFile: string; d
 }
 
 /** The pdns.conf lines that serve the zones file, from a MaxMind-schema country database. */
-export function pdnsConf(zonesFile: string, databaseFile: string): string {
+function pdnsConf(zonesFile: string, databaseFile: string): string {
   return [
     '# pdns.conf lines for the geoip backend (Debian: pdns-server, pdns-backend-geoip).',
     '# The database must use the MaxMind schema (country.iso_code, continent.code), e.g. GeoLite2-Country.mmdb.',

@@ -29,12 +29,12 @@ export interface CompiledGeoDns {
   defaultRedirector: CompiledRedirector;
 }
 
-export const DEFAULT_DNS_TTL = 60;
+const DEFAULT_DNS_TTL = 60;
 
 type Report = (path: readonly PropertyKey[], message: string, at?: 'key' | 'value') => void;
 
 /** Within `zone` (or the zone itself)? Both lowercase without a trailing dot. */
-export function isWithin(name: string, zone: string): boolean {
+function isWithin(name: string, zone: string): boolean {
   return name === zone || name.endsWith(`.${zone}`);
 }
 
@@ -85,11 +85,18 @@ export function compileGeoDns(dns: DnsInput | undefined, redirectors: Record<str
     (input.regions ?? []).forEach((key, i) => {
       const where = [...at, 'regions', i];
       const parsed = parseRegion(key);
-      if (!parsed.ok) return fail(where, parsed.message);
+      if (!parsed.ok) {
+        fail(where, parsed.message);
+        return;
+      }
       const selector = parsed.selector;
-      if (selector.kind === 'default') return fail(where, 'write default: true on the redirector instead of a "default" region');
+      if (selector.kind === 'default') {
+        fail(where, 'write default: true on the redirector instead of a "default" region');
+        return;
+      }
       if (selector.kind !== 'continent' && selector.kind !== 'country') {
-        return fail(where, `"${key}": GeoDNS answers by continent or country only (it sees the resolver, not the client's own address or cloud); route ${selector.kind === 'cidr' ? 'networks' : 'cloud regions'} in routes: instead`);
+        fail(where, `"${key}": GeoDNS answers by continent or country only (it sees the resolver, not the client's own address or cloud); route ${selector.kind === 'cidr' ? 'networks' : 'cloud regions'} in routes: instead`);
+        return;
       }
       const codes = selector.kind === 'continent' ? selector.continents : [selector.country];
       for (const code of codes) {

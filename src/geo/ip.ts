@@ -88,8 +88,12 @@ function ipv6ToGroups(text: string): Uint16Array {
   };
   const front = parse(head);
   const back = parse(tail);
-  front.forEach((g, i) => (groups[i] = g));
-  back.forEach((g, i) => (groups[8 - back.length + i] = g));
+  front.forEach((g, i) => {
+    groups[i] = g;
+  });
+  back.forEach((g, i) => {
+    groups[8 - back.length + i] = g;
+  });
   return groups;
 }
 

@@ -48,7 +48,7 @@ export type HelperRunner = (helper: string, server: string) => Promise<Credentia
 const HELPER_TIMEOUT_MS = 30_000;
 
 /** Run `docker-credential-<helper> get` with `server` on stdin (the docker credential helper protocol). */
-export const runHelper: HelperRunner = (helper, server) =>
+const runHelper: HelperRunner = (helper, server) =>
   new Promise((resolve, reject) => {
     const binary = `docker-credential-${helper}`;
     const child = execFile(binary, ['get'], { timeout: HELPER_TIMEOUT_MS, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {

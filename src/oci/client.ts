@@ -15,6 +15,8 @@ import { DEFAULT_RETRY, TransientError, isTransientStatus, retryAfterMs, withRet
 import { basicHeader, parseChallenge, type CredentialLookup } from './auth.js';
 import { DEFAULT_TIMEOUTS, fetchWithTimeouts, type Timeouts } from './http.js';
 import { MANIFEST_MEDIA_TYPES } from './reference.js';
+import type { Registry } from './registry.js';
+import { errorCode, manifestSchema, parseRegistryJson, referrersSchema, tagsListSchema, tokenResponseSchema } from './registry-json.js';
 
 const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 
@@ -61,7 +63,7 @@ export function sha256Digest(bytes: Buffer | string): string {
 
 const LOOPBACK = /^(?:127\.\d+\.\d+\.\d+|localhost|\[::1\])(?::\d+)?$/;
 
-export class RegistryClient {
+export class RegistryClient implements Registry {
   readonly base: string;
   private readonly origin: URL;
   private readonly tokens = new Map<string, string>();
@@ -104,7 +106,8 @@ export class RegistryClient {
     const bytes = Buffer.from(await res.arrayBuffer());
     const digest = sha256Digest(bytes);
     if (ref.startsWith('sha256:') && digest !== ref) throw new RegistryError(`${this.host}/${repo}@${ref}: manifest bytes hash to ${digest}`, 200);
-    const mediaType = res.headers.get('content-type')?.split(';')[0] ?? (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? '';
+    const json = parseRegistryJson(manifestSchema, bytes, `GET ${this.base}/v2/${repo}/manifests/${ref}`, 'the manifest', res.status);
+    const mediaType = res.headers.get('content-type')?.split(';')[0] ?? json.mediaType ?? '';
     return { bytes, mediaType, digest };
   }
 
@@ -193,7 +196,7 @@ export class RegistryClient {
         await res.body?.cancel();
         return [];
       }
-      const page = (await res.json()) as { tags?: string[] | null };
+      const page = parseRegistryJson(tagsListSchema, await res.text(), `GET ${url}`, 'the tags list', res.status);
       tags.push(...(page.tags ?? []));
       url = nextLink(res.headers.get('link'), this.base);
     }
@@ -208,8 +211,8 @@ export class RegistryClient {
       await res.body?.cancel();
       return undefined;
     }
-    const index = (await res.json()) as { manifests?: Descriptor[] };
-    return index.manifests ?? [];
+    const index = parseRegistryJson(referrersSchema, await res.text(), `GET ${this.base}/v2/${repo}/referrers/${digest}`, 'the referrers index', res.status);
+    return (index.manifests ?? []) as Descriptor[];
   }
 
   // ---- plumbing
@@ -268,7 +271,7 @@ export class RegistryClient {
       }
       if (!init.ok.includes(res.status)) {
         const text = method === 'HEAD' ? '' : await res.text().catch(() => '');
-        const code = /"code"\s*:\s*"([A-Z_]+)"/.exec(text)?.[1];
+        const code = errorCode(text);
         throw new RegistryError(`${method} ${url}: HTTP ${res.status}${code ? ` ${code}` : ''}${text ? `: ${text.slice(0, 300)}` : ''}`, res.status, code);
       }
       return res;
@@ -307,10 +310,8 @@ export class RegistryClient {
       const why = creds && !send ? ` (credentials for ${this.host} were not sent: the realm is ${url.protocol === 'http:' ? 'plain HTTP on another host' : 'on an unrelated host'})` : '';
       throw new RegistryError(`${this.host}: token request to ${url.origin} failed: HTTP ${res.status}${why}`, res.status);
     }
-    const body = (await res.json()) as { token?: string; access_token?: string };
-    const token = body.token ?? body.access_token;
-    if (!token) throw new RegistryError(`${this.host}: token response without a token`, res.status);
-    this.tokens.set(key, token);
+    const body = parseRegistryJson(tokenResponseSchema, await res.text(), `${this.host}: token from ${url.origin}${url.pathname}`, 'the token response', res.status);
+    this.tokens.set(key, (body.token || body.access_token) as string);
   }
 }
 

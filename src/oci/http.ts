@@ -8,7 +8,7 @@
 // the Response: undici cancels the body of a Response that was garbage-collected while its body
 // was unlocked ("Response body object should not be disturbed or locked" when a blob stream
 // handed from a staging GET to a destination upload lost its Response).
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 
 export interface Timeouts {
   /** Response headers must arrive within this long after the last request byte went out. */
@@ -19,7 +19,7 @@ export interface Timeouts {
 
 export const DEFAULT_TIMEOUTS: Timeouts = { responseMs: 60_000, idleMs: 60_000 };
 
-export class TimeoutError extends Error {
+class TimeoutError extends Error {
   readonly code = 'TIMEOUT';
   constructor(message: string) {
     super(message);

@@ -6,14 +6,16 @@
 // Retries are per request (the registry client retries each one) and, for a streamed blob that
 // cannot be replayed, per blob (a fresh GET from staging and a fresh upload): never the whole
 // image, which at a steady rate of transient failures would never get through.
-import type { Descriptor, Manifest, RegistryClient } from '../oci/client.js';
+import type { Descriptor, Manifest } from '../oci/client.js';
+import type { Registry } from '../oci/registry.js';
+import { manifestSchema, parseRegistryJson } from '../oci/registry-json.js';
 import { RegistryError } from '../oci/client.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../net/retry.js';
 
 export interface ImageCopy {
-  src: RegistryClient;
+  src: Registry;
   srcRepo: string;
-  dst: RegistryClient;
+  dst: Registry;
   dstRepo: string;
   /** Manifests read from staging, by digest (shared across destinations of one project). */
   cache: Map<string, Promise<Manifest>>;
@@ -38,8 +40,8 @@ export function sourceManifest(c: Pick<ImageCopy, 'src' | 'srcRepo' | 'cache'>, 
 }
 
 export function references(m: Manifest): { children: Descriptor[]; blobs: Descriptor[] } {
-  const json = JSON.parse(m.bytes.toString('utf8')) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[]; blobs?: Descriptor[] };
-  return { children: json.manifests ?? [], blobs: [...(json.config ? [json.config] : []), ...(json.layers ?? []), ...(json.blobs ?? [])] };
+  const json = parseRegistryJson(manifestSchema, m.bytes, `manifest ${m.digest}`, 'the manifest');
+  return { children: (json.manifests ?? []) as Descriptor[], blobs: [...(json.config ? [json.config] : []), ...(json.layers ?? []), ...(json.blobs ?? [])] as Descriptor[] };
 }
 
 /** Copy a manifest and everything it references; with referrers of it and of its children. */
@@ -85,7 +87,7 @@ export async function copyReferrers(c: ImageCopy, digest: string): Promise<void>
     const have: Descriptor[] = existing ? (references(existing).children ?? []) : [];
     const merged = [...have, ...viaApi.filter((r) => !have.some((h) => h.digest === r.digest))];
     const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: merged }));
-    if (!existing || !existing.bytes.equals(bytes)) await c.dst.putManifest(c.dstRepo, tag, { bytes, mediaType: OCI_INDEX });
+    if (!existing?.bytes.equals(bytes)) await c.dst.putManifest(c.dstRepo, tag, { bytes, mediaType: OCI_INDEX });
   }
   // Tag-schema referrers (cosign's `.sig`, `.att`, `.sbom`; the OCI fallback index).
   for (const suffix of FALLBACK_SUFFIXES) {

@@ -1,112 +1,104 @@
-// Carry out one image project's plan, per destination: record intent in the ledger, copy each
-// digest with its closure and referrers, then set tags (a tag only after its digest arrived),
-// then prune, then write the ledger that matches what production now holds.
+// Carry out one image project's plan, per destination (the skeleton in execute-destination.ts:
+// intent ledger, actions, final ledger): copy each digest with its closure and referrers, then
+// set tags (a tag only after its digest arrived), then prune.
 import type { Manifest } from '../oci/client.js';
 import { copyImage, copyReferrers, references, sourceManifest } from './copy-image.js';
-import type { ActionResult, ExecuteOptions } from './execute-files.js';
-import { cloneLedger, emptyLedger, imageLedger, ledgerKey, serialiseLedger, type Ledger } from './ledger.js';
+import { executeDestination, type ActionResult, type ExecuteOptions } from './execute-destination.js';
+import { cloneLedger, emptyLedger, imageLedger, ledgerKey, type Ledger } from './ledger.js';
 import { repoPath } from './load-images.js';
 import type { ImageProject } from './model.js';
 import { hostOf, type RegistryFor } from './observe-images.js';
 import type { Observed } from './observed.js';
 import type { Action, ProjectPlan } from './plan.js';
-import { mapPool } from './pool.js';
 import { writeRegistryLedger } from './registry-ledger.js';
-import { withRetry } from '../net/retry.js';
-import { errorMessage } from '../util/error-message.js';
+
+type ImageCopyAction = Extract<Action, { kind: 'copy-image' | 'copy-referrers' }>;
+type TagAction = Extract<Action, { kind: 'tag' | 'move' }>;
+type ImageDeleteAction = Extract<Action, { kind: 'delete-image' | 'delete-tag' }>;
 
 export async function executeImages(project: ImageProject, plan: ProjectPlan, observed: Observed, registry: RegistryFor, opts: ExecuteOptions): Promise<ActionResult[]> {
   const src = registry(hostOf(project.src));
   const caches = new Map<string, Map<string, Promise<Manifest>>>(); // per image name, shared by destinations
   const cacheFor = (name: string) => {
     let c = caches.get(name);
-    if (!c) caches.set(name, (c = new Map()));
+    if (!c) {
+      c = new Map();
+      caches.set(name, c);
+    }
     return c;
   };
   const perDest = await Promise.all(
     plan.destinations.map(async (d) => {
       if (d.actions.length === 0) return [];
       const dst = registry(hostOf(d.destination));
-      const before = observed.ledgers.get(ledgerKey(project.id, d.destination)) ?? emptyLedger();
-      const intent = cloneLedger(before);
-      for (const a of d.actions) apply(intent, a);
-      const save = (l: Ledger, prev: Ledger) => saveLedger(project, d.destination, l, prev, () => registry(hostOf(d.destination)), opts);
-      try {
-        await save(intent, before);
-      } catch (e) {
-        // Without the intent recorded nothing may be written: it could never be pruned later.
-        return d.actions.map((action) => {
-          const r = { destination: d.destination, action, error: `ledger not writable: ${errorMessage(e)}` };
-          opts.onResult?.(r);
-          return r;
-        });
-      }
-
-      const run = async (a: Action, fn: () => Promise<void>): Promise<ActionResult> => {
-        try {
-          await withRetry(fn, opts.retry);
-          const r = { destination: d.destination, action: a };
-          opts.onResult?.(r);
-          return r;
-        } catch (e) {
-          const r = { destination: d.destination, action: a, error: errorMessage(e) };
-          opts.onResult?.(r);
-          return r;
-        }
-      };
       const ctx = (name: string) => ({ src, srcRepo: `${repoPath(project.src)}/${name}`, dst, dstRepo: `${repoPath(d.destination)}/${name}`, cache: cacheFor(name), retry: opts.retry });
-      const settled = <T>(rs: PromiseSettledResult<T>[]) => rs.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-
-      const copies = settled(
-        await mapPool(d.actions.filter((a) => a.kind === 'copy-image' || a.kind === 'copy-referrers'), opts.parallel, (a) =>
-          run(a, async () => {
-            const c = ctx(a.name);
-            const digest = (a as { digest: string }).digest;
-            if (a.kind === 'copy-image') return copyImage(c, digest);
-            await copyReferrers(c, digest);
-            for (const child of references(await sourceManifest(c, digest)).children) await copyReferrers(c, child.digest);
-          }),
-        ),
-      );
-      const failed = new Set(copies.filter((r) => r.error).map((r) => `${r.action.name}@${(r.action as { digest: string }).digest}`));
-      const tagActions = d.actions.filter((a) => a.kind === 'tag' || a.kind === 'move') as Extract<Action, { kind: 'tag' | 'move' }>[];
-      const tags = settled(
-        await mapPool(tagActions, opts.parallel, (a) =>
-          failed.has(`${a.name}@${a.digest}`)
-            ? Promise.resolve({ destination: d.destination, action: a as Action, error: 'not tagged: copying its digest failed' })
-            : run(a, async () => {
+      return executeDestination(
+        {
+          project: project.project,
+          destination: d.destination,
+          actions: d.actions,
+          before: observed.ledgers.get(ledgerKey(project.id, d.destination)) ?? emptyLedger(),
+          intent: (before) => applyAll(before, d.actions),
+          perform: async (run, report) => {
+            const copies = await run(
+              d.actions.filter((a): a is ImageCopyAction => a.kind === 'copy-image' || a.kind === 'copy-referrers'),
+              async (a) => {
+                const c = ctx(a.name);
+                if (a.kind === 'copy-image') return copyImage(c, a.digest);
+                await copyReferrers(c, a.digest);
+                for (const child of references(await sourceManifest(c, a.digest)).children) await copyReferrers(c, child.digest);
+              },
+            );
+            const failed = new Set(copies.filter((r) => r.error).map((r) => `${r.action.name}@${(r.action as ImageCopyAction).digest}`));
+            const tagActions = d.actions.filter((a): a is TagAction => a.kind === 'tag' || a.kind === 'move');
+            const tags = await run(
+              tagActions.filter((a) => !failed.has(`${a.name}@${a.digest}`)),
+              async (a) => {
                 const c = ctx(a.name);
                 const m = await sourceManifest(c, a.digest);
                 await dst.putManifest(c.dstRepo, a.tag, m);
-              }),
-        ),
+              },
+            );
+            // A tag whose digest did not arrive is not set (and not retried), and says so.
+            const notTagged = tagActions.filter((a) => failed.has(`${a.name}@${a.digest}`)).map((a) => report({ destination: d.destination, action: a, error: 'not tagged: copying its digest failed' }));
+            const deletes = await run(
+              d.actions.filter((a): a is ImageDeleteAction => a.kind === 'delete-image' || a.kind === 'delete-tag'),
+              async (a) => {
+                const repo = `${repoPath(d.destination)}/${a.name}`;
+                if (a.kind === 'delete-image') await dst.deleteManifest(repo, a.digest);
+                else {
+                  // Only if the tag still points where we put it (checked just before deleting).
+                  const head = await dst.headManifest(repo, a.tag);
+                  if (head && head.digest === a.digest) await dst.deleteManifest(repo, a.tag);
+                }
+              },
+            );
+            return [...copies, ...inOrder(tagActions, tags, notTagged), ...deletes];
+          },
+          after: (before, results) =>
+            applyAll(
+              before,
+              results.filter((r) => !r.error).map((r) => r.action),
+            ),
+          writeLedger: (text) => writeRegistryLedger(registry(hostOf(d.destination)), d.destination, project.id, text),
+        },
+        opts,
       );
-      const deletes = settled(
-        await mapPool(d.actions.filter((a) => a.kind === 'delete-image' || a.kind === 'delete-tag'), opts.parallel, (a) =>
-          run(a, async () => {
-            const repo = `${repoPath(d.destination)}/${a.name}`;
-            if (a.kind === 'delete-image') await dst.deleteManifest(repo, a.digest);
-            else if (a.kind === 'delete-tag') {
-              // Only if the tag still points where we put it (checked just before deleting).
-              const head = await dst.headManifest(repo, a.tag);
-              if (head && head.digest === a.digest) await dst.deleteManifest(repo, a.tag);
-            }
-          }),
-        ),
-      );
-      const results = [...copies, ...tags, ...deletes];
-      const after = cloneLedger(before);
-      for (const r of results) if (!r.error) apply(after, r.action);
-      try {
-        await save(after, intent);
-      } catch (e) {
-        // The intent ledger stays: it over-claims (safe for prune, which checks content first).
-        opts.onResult?.({ destination: d.destination, action: d.actions[0] as Action, error: `final ledger not written: ${errorMessage(e)}` });
-      }
-      return results;
     }),
   );
   return perDest.flat();
+}
+
+/** The results of `actions` in their order, from the two lists that each hold some of them. */
+function inOrder(actions: readonly Action[], ...lists: ActionResult[][]): ActionResult[] {
+  const byAction = new Map(lists.flat().map((r) => [r.action, r]));
+  return actions.flatMap((a) => byAction.get(a) ?? []);
+}
+
+function applyAll(ledger: Ledger, actions: readonly Action[]): Ledger {
+  const l = cloneLedger(ledger);
+  for (const a of actions) apply(l, a);
+  return l;
 }
 
 function apply(l: Ledger, a: Action): void {
@@ -131,10 +123,4 @@ function apply(l: Ledger, a: Action): void {
     default:
       break;
   }
-}
-
-async function saveLedger(project: ImageProject, destination: string, ledger: Ledger, previous: Ledger, client: () => ReturnType<RegistryFor>, opts: ExecuteOptions): Promise<void> {
-  const text = serialiseLedger(ledger, project.project, destination);
-  if (text === serialiseLedger(previous, project.project, destination)) return;
-  await withRetry(() => writeRegistryLedger(client(), destination, project.id, text), opts.retry);
 }

@@ -47,7 +47,7 @@ export const DEFAULT_LEASE: LeaseOptions = { waitMs: 60_000, renewMs: 30_000, st
 export const LOCK_NAME = '.artifact-serving/lock';
 const LOCK_TAG = 'lock';
 
-export class LeaseHeldError extends Error {
+class LeaseHeldError extends Error {
   constructor(readonly location: string, readonly holder: LeaseRecord) {
     super(`${location} is locked by another promote run (pid ${holder.pid} on ${holder.host}, started ${holder.started}, renewed ${holder.renewed}): only one run at a time may write a destination; try again when it has finished`);
     this.name = 'LeaseHeldError';
@@ -73,7 +73,7 @@ function isRunning(pid: number): boolean {
   }
 }
 
-export function isStale(r: LeaseRecord, staleMs: number, now = Date.now()): boolean {
+function isStale(r: LeaseRecord, staleMs: number, now = Date.now()): boolean {
   if (r.released) return true;
   if (r.host === hostname() && !isRunning(r.pid)) return true;
   const renewed = Date.parse(r.renewed);

@@ -35,7 +35,7 @@ export interface Ledger {
   fingerprints?: Map<string, string>;
 }
 
-export const LEDGER_VERSION = 1;
+const LEDGER_VERSION = 1;
 
 const DIGEST = z.string().regex(/^sha256:[a-f0-9]{64}$/, 'expected sha256: and 64 lowercase hex characters');
 const TAG = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'expected a tag');

@@ -116,6 +116,7 @@ function build(
 function badName(name: string): string | undefined {
   if (name.startsWith('/')) return 'must be relative';
   if (name.includes('\\')) return 'must not contain a backslash';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
   if (/[\u0000-\u001f]/.test(name)) return 'must not contain control characters';
   const segments = name.split('/');
   if (segments.some((s) => s === '' || s === '.' || s === '..')) return 'must not have empty, "." or ".." segments';

@@ -37,7 +37,7 @@ export async function loadImageProject(
     }
     merger = new ImageMerger(['images'], findings);
     imagesSource = manifest.source;
-    (manifest.value.images ?? []).forEach((item, i) => merger.add(item, i, manifest.source));
+    for (const [i, item] of (manifest.value.images ?? []).entries()) merger.add(item, i, manifest.source);
   } else if (imagesFile !== undefined) {
     // Item by item: a 50 MB images.yaml is merged as it is read, never held whole.
     const add = (item: unknown, i: number, source: ManifestSource) => merger.add(item as ImageItem, i, source);

@@ -1,7 +1,7 @@
 // Fill the observed snapshot for image projects: each destination's ledger, tags (listed, then
 // resolved for the tags the manifest or ledger names) and digests; staging presence of what
 // still has to be copied, and its size (manifest, children and blobs) for the plan's bytes.
-import type { RegistryClient } from '../oci/client.js';
+import type { Registry } from '../oci/registry.js';
 import { references, sourceManifest } from './copy-image.js';
 import { ledgerKey, parseLedger } from './ledger.js';
 import { repoPath } from './load-images.js';
@@ -13,7 +13,7 @@ import { referrerTags } from './plan.js';
 import { withRetry, type RetryOptions } from '../net/retry.js';
 import { errorMessage } from '../util/error-message.js';
 
-export type RegistryFor = (host: string) => RegistryClient;
+export type RegistryFor = (host: string) => Registry;
 
 export function hostOf(location: string): string {
   return location.split('/')[0] as string;

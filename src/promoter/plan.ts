@@ -219,7 +219,7 @@ function planFiles(p: FileProject, observed: Observed, options: PlanOptions): Pr
         d.actions.push({ kind: 'copy-file', name: f.name, sha256: f.sha256, bytes });
         d.bytes += bytes;
       } else if (cur.sha256 === f.sha256) {
-        continue;
+        // already there
       } else if (f.rollback) {
         d.actions.push({ kind: 'replace-file', name: f.name, from: cur.sha256 ?? 'unknown', sha256: f.sha256, bytes });
         d.bytes += bytes;

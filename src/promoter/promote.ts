@@ -2,7 +2,8 @@
 // with `confirm` execute it. A project with errors is reported and skipped; the rest go ahead.
 import type { CliIO } from '../commands/io.js';
 import type { Backends } from './backends.js';
-import { executeFiles, type ActionResult } from './execute-files.js';
+import type { ActionResult } from './execute-destination.js';
+import { executeFiles } from './execute-files.js';
 import { loadManifests } from './load.js';
 import type { FileProject, ImageProject, Project } from './model.js';
 import { executeImages } from './execute-images.js';

@@ -29,7 +29,7 @@ function renderDestination(d: DestinationPlan, prune: boolean, limit: number): s
   for (const a of d.actions) counts.set(a.kind, (counts.get(a.kind) ?? 0) + 1);
   const summary = [...counts].map(([k, n]) => `${k} ${n}`).join(', ');
   const lines = [`  -> ${d.destination}: ${d.actions.length === 0 ? 'nothing to do' : `${summary}; ${formatBytes(d.bytes)}`}`];
-  d.actions.slice(0, limit).forEach((a) => lines.push(`       ${describe(a)}`));
+  for (const a of d.actions.slice(0, limit)) lines.push(`       ${describe(a)}`);
   if (d.actions.length > limit) lines.push(`       ... and ${d.actions.length - limit} more`);
   if (!prune && d.prunable > 0) lines.push(`     ${d.prunable} ledger entries are no longer in the manifest; --prune would delete them`);
   for (const n of d.notOwned) lines.push(`     not pruned: ${n} changed in production since this promoter wrote it`);
@@ -71,7 +71,7 @@ function verdict(plan: Plan, skippedAtLoad: Map<string, string>, confirm: boolea
   return `${parts.join('; ')}.`;
 }
 
-export function formatBytes(n: number): string {
+function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let v = n / 1024;

@@ -16,7 +16,7 @@ import type { Severity } from './model.js';
 export const STAGING_FILE = 'promoter-staging.yaml';
 
 /** The shared staging registry path: `<host>/k8s-staging-images/<name>` for project `k8s-staging-<name>`. */
-export const SHARED_STAGING = 'k8s-staging-images';
+const SHARED_STAGING = 'k8s-staging-images';
 
 export const stagingDeclarationSchema = z.strictObject({
   outsideStaging: z.enum(['warning', 'error']).optional(),

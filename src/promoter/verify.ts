@@ -11,7 +11,7 @@ export class DigestMismatchError extends Error {
   }
 }
 
-export function verifyingStream(expectedSha256: string, what: string, expectedSize?: number): Transform {
+function verifyingStream(expectedSha256: string, what: string, expectedSize?: number): Transform {
   const hash = createHash('sha256');
   let held: Buffer | undefined;
   let size = 0;

@@ -143,7 +143,7 @@ export async function forEachListItem<S extends z.ZodType>(
   }
   const parsed = parseYamlText(file, text, schema, findings, Infinity);
   if (!parsed) return undefined;
-  if (Array.isArray(parsed.value)) parsed.value.forEach((item, index) => each(item, index, parsed.source));
+  if (Array.isArray(parsed.value)) for (const [index, item] of parsed.value.entries()) each(item, index, parsed.source);
   return parsed.source;
 }
 

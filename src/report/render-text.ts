@@ -108,7 +108,7 @@ function usd(cost: number | null): string {
   return cost > 0 && cost < 0.01 ? '<$0.01' : `$${cost.toFixed(2)}`;
 }
 
-export function bytes(n: number): string {
+function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let value = n;
   let unit = 0;

@@ -40,8 +40,7 @@ export function respond(res: ServerResponse, decision: Decision, isOci: boolean,
       // RFC 6249: the next best mirrors, so a client can fail over without asking again. Metalink
       // clients (aria2) read it on binaries; registry clients never do, so not on /v2/ answers.
       if (decision.alternatives.length > 0 && (!isOci || debug)) {
-        let link = '';
-        decision.alternatives.forEach((a, i) => (link += `${i ? ', ' : ''}<${a.url}>; rel=duplicate; pri=${i + 1}`));
+        const link = decision.alternatives.map((a, i) => `<${a.url}>; rel=duplicate; pri=${i + 1}`).join(', ');
         list.push('Link', link);
       }
       res.writeHead(decision.status, list).end();

@@ -92,7 +92,7 @@ for (const [name, text, expected] of bad) {
   test(`invalid config: ${name}`, (t) => {
     const problems = problemsOf(text);
     t.is(problems.length, expected.length, problems.join('\n'));
-    expected.forEach((prefix, i) => t.true(problems[i]?.startsWith(prefix), `expected "${prefix}..." got "${problems[i]}"`));
+    for (const [i, prefix] of expected.entries()) t.true(problems[i]?.startsWith(prefix), `expected "${prefix}..." got "${problems[i]}"`);
   });
 }
 

@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import type { Loose } from '../helpers/loose.js';
 import { REPO_ROOT } from '../helpers/redirector.js';
 
 export { REPO_ROOT };
@@ -37,7 +38,7 @@ export function parseYamlDocuments(file: string, text: string): unknown[] {
 }
 
 /** The one document of a YAML file that must hold exactly one. */
-export function readYaml<T = Record<string, any>>(file: string): T {
+export function readYaml<T = Record<string, Loose>>(file: string): T {
   const docs = readYamlDocuments(file);
   if (docs.length !== 1) throw new Error(`${file}: expected one YAML document, found ${docs.length}`);
   return docs[0] as T;
@@ -50,9 +51,9 @@ export interface K8sObject {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: any;
+  spec?: Loose;
   data?: Record<string, string>;
-  [key: string]: any;
+  [key: string]: Loose;
 }
 
 export function isK8sObject(value: unknown): value is K8sObject {

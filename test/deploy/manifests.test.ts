@@ -30,6 +30,7 @@ import {
   type K8sObject,
   type Stage,
 } from './deployment-files.js';
+import type { Loose } from '../helpers/loose.js';
 
 const BASE = 'deploy/kubernetes/base';
 const OVERLAYS = 'deploy/kubernetes/overlays';
@@ -217,7 +218,7 @@ test('.dockerignore keeps node_modules, dist, .git and test data out, and nothin
 // docker-compose.yml
 
 const compose = readYaml('docker-compose.yml');
-const services = compose['services'] as Record<string, any>;
+const services = compose['services'] as Record<string, Loose>;
 const composeConfig = loadConfigFile(repoPath('config/compose/config.yaml'));
 
 test('compose: the redirector is built from the Dockerfile and serves config/compose, mounted as a directory', (t) => {
@@ -319,9 +320,9 @@ test('k8s base: the config is a ConfigMap directory mount (no subPath) at the --
   t.true(kustomization['generatorOptions']?.disableNameSuffixHash, 'one ConfigMap name: updates reach running pods and are reloaded');
   const configPath = flagValue(container.args, '--config')!;
   t.is<string | undefined, string | undefined>(configPath, flagValue(cmd, '--config'), 'the same path as the image CMD');
-  const volume = (podSpec.volumes as any[]).find((v) => v.configMap?.name === generator.name);
+  const volume = (podSpec.volumes as Loose[]).find((v) => v.configMap?.name === generator.name);
   t.truthy(volume, `a volume from ConfigMap ${generator.name}`);
-  const mount = (container.volumeMounts as any[]).find((m) => m.name === volume.name);
+  const mount = (container.volumeMounts as Loose[]).find((m) => m.name === volume.name);
   t.is(mount.mountPath, dirname(configPath));
   t.is(mount.subPath, undefined, 'a subPath mount never sees ConfigMap updates');
   t.true(generator.files.some((f) => basename(f.split('=')[0]!) === basename(configPath)), `the ConfigMap has the key ${basename(configPath)}`);
@@ -370,7 +371,7 @@ test('k8s base: 2+ replicas spread over nodes and zones, a PDB, resources, a rol
   t.true(deployment.spec.replicas >= 2);
   const podLabels = deployment.spec.template.metadata.labels;
   t.true(selects(deployment.spec.selector.matchLabels, podLabels));
-  const keys = (podSpec.topologySpreadConstraints as any[]).map((c) => {
+  const keys = (podSpec.topologySpreadConstraints as Loose[]).map((c) => {
     t.true(selects(c.labelSelector.matchLabels, podLabels));
     return c.topologyKey;
   });
@@ -451,7 +452,7 @@ test('k8s overlays: kubectl kustomize renders each one as expected (where kubect
     t.is(d.spec.selector.matchLabels[REGION_LABEL], undefined);
     t.true(d.spec.replicas >= 2);
     const cm = findObject(objects, 'ConfigMap');
-    t.true((d.spec.template.spec.volumes as any[]).some((v) => v.configMap?.name === cm.metadata.name));
+    t.true((d.spec.template.spec.volumes as Loose[]).some((v) => v.configMap?.name === cm.metadata.name));
     for (const [key, text] of Object.entries(cm.data ?? {})) assertValidConfig(`/etc/artifact-serving/${key}`, text);
     t.regex(d.spec.template.spec.containers[0].image, /^[^:]+\/artifact-serving:\S+$/);
   }

@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { main } from '../../src/cli.js';
 import { octodnsZone, pdnsGeoipZones, zoneRecords } from '../../src/dns/records.js';
 import { compile, writeConfig } from '../helpers/config.js';
+import type { Loose } from '../helpers/loose.js';
 import { octodnsProblems } from './octodns-schema.js';
 
 const ROUTES = `mirrors:
@@ -31,7 +32,7 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 
 test('octoDNS: a dynamic A record with geo rules, pools falling back to the default; no AAAA while a redirector lacks IPv6', (t) => {
   const dns = compile(EXAMPLE).geoDns!;
-  const zone = parse(octodnsZone(dns)) as Record<string, any>;
+  const zone = parse(octodnsZone(dns)) as Record<string, Loose>;
   t.deepEqual(octodnsProblems(zone), []);
   const apex = zone[''];
   t.is(apex.type, 'A', 'one record, no AAAA');
@@ -59,7 +60,7 @@ redirectors:
   eu: { host: eu.artifacts.k8s.io, addresses: [192.0.2.1, 192.0.2.2], regions: [Europe, JP] }
   us: { host: us.artifacts.k8s.io, addresses: [192.0.2.3], regions: [DE, "country:RU", Americas], default: true }
 `).geoDns!;
-  const zone = parse(octodnsZone(dns)) as Record<string, any>;
+  const zone = parse(octodnsZone(dns)) as Record<string, Loose>;
   t.deepEqual(octodnsProblems(zone), []);
   t.deepEqual(Object.keys(zone), ['artifacts', 'eu.artifacts', 'us.artifacts']);
   t.deepEqual(zone.artifacts.dynamic.rules, [
@@ -98,7 +99,7 @@ test('PowerDNS: a service trying country, continent, default; AAAA only with IPv
   const text = pdnsGeoipZones(dns, { zonesFile: '/etc/powerdns/geoip-zones.yaml', databaseFile: '/usr/share/GeoIP/GeoLite2-Country.mmdb' });
   t.regex(text, /^# {3}geoip-database-files=mmdb:\/usr\/share\/GeoIP\/GeoLite2-Country\.mmdb$/m);
   t.regex(text, /^# {3}edns-subnet-processing=yes$/m);
-  const doc = parse(text) as any;
+  const doc = parse(text) as Loose;
   const domain = doc.domains[0];
   t.is(domain.domain, 'artifacts.example');
   t.deepEqual(domain.services, { 'artifacts.example': ['%cc.country._geo.artifacts.example', '%cn.continent._geo.artifacts.example', 'default._geo.artifacts.example'] });
@@ -148,7 +149,7 @@ test('the example config the quick start serves yields every format, dual-stack 
     t.is(r.code, 0, r.err);
     t.true(r.out.length > 0, format);
   }
-  const octo = parse((await run(['dns', '--config', 'config/example.yaml', '--format', 'octodns'])).out) as Record<string, any>;
+  const octo = parse((await run(['dns', '--config', 'config/example.yaml', '--format', 'octodns'])).out) as Record<string, Loose>;
   t.deepEqual(octodnsProblems(octo), []);
   t.deepEqual(octo[''].map((r: { type: string }) => r.type), ['A', 'AAAA']);
 });

@@ -10,7 +10,7 @@ routes:
     default: us
 `;
 
-export const EXAMPLE = `${ROUTES}dns:
+const EXAMPLE = `${ROUTES}dns:
   name: artifacts.example
 redirectors:
   europe:   { host: europe.artifacts.example,   addresses: [192.0.2.10], regions: [Europe, Africa] }
@@ -113,6 +113,6 @@ for (const [name, text, expected] of bad) {
   test(`bad GeoDNS config: ${name}`, (t) => {
     const problems = problemsOf(text);
     t.is(problems.length, expected.length, problems.join('\n'));
-    expected.forEach((prefix, i) => t.true(problems[i]?.startsWith(prefix), `${problems[i]}\n  should start with\n${prefix}`));
+    for (const [i, prefix] of expected.entries()) t.true(problems[i]?.startsWith(prefix), `${problems[i]}\n  should start with\n${prefix}`);
   });
 }

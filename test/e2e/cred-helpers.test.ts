@@ -23,7 +23,9 @@ async function setup(t: import('ava').ExecutionContext) {
   await chmod(join(dir, 'docker-credential-fake'), 0o755);
   const oldPath = process.env.PATH;
   process.env.PATH = `${dir}${delimiter}${oldPath ?? ''}`;
-  t.teardown(() => void (process.env.PATH = oldPath));
+  t.teardown(() => {
+    process.env.PATH = oldPath;
+  });
   const server = createServer((req, res) => {
     if (req.headers.authorization !== BASIC) return void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
     res.end(JSON.stringify({ tags: ['v1'] }));

@@ -14,7 +14,7 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 function io() {
   const out = { stdout: '', stderr: '' };
-  return { out, io: { stdout: (s: string) => void (out.stdout += s), stderr: (s: string) => void (out.stderr += s) } };
+  return { out, io: { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } } };
 }
 
 test('help and usage errors', async (t) => {

@@ -33,7 +33,7 @@ async function setup(t: import('ava').ExecutionContext) {
   };
   const run = async (opts: { confirm?: boolean; prune?: boolean } = {}) => {
     const out = { stdout: '', stderr: '' };
-    const io = { stdout: (s: string) => void (out.stdout += s), stderr: (s: string) => void (out.stderr += s) };
+    const io = { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } };
     const r = await promote({ dir: manifests, confirm: opts.confirm ?? false, prune: opts.prune ?? false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends(), io);
     return { ...r, ...out };
   };

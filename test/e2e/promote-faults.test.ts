@@ -105,7 +105,7 @@ test('a promoter killed mid-run: the rerun converges and copies only what was mi
   const ledger = JSON.parse(await readFile(join(prod, '.artifact-serving/ledger/files--k8s-staging-app.json'), 'utf8'));
   t.is(Object.keys(ledger.files).length, 40);
   let out = '';
-  await promote({ dir: m, confirm: false, prune: false, parallel: 4 }, backends, { stdout: (s) => void (out += s), stderr: () => undefined });
+  await promote({ dir: m, confirm: false, prune: false, parallel: 4 }, backends, { stdout: (s) => { out += s; }, stderr: () => undefined });
   t.regex(out, /Nothing to do/);
 });
 

@@ -19,7 +19,7 @@ const PROJECT = 'k8s-staging-bins';
 
 function capture() {
   const out = { stdout: '', stderr: '' };
-  return { out, io: { stdout: (s: string) => void (out.stdout += s), stderr: (s: string) => void (out.stderr += s) } };
+  return { out, io: { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } } };
 }
 
 async function setup(t: import('ava').ExecutionContext) {

@@ -81,7 +81,7 @@ test('a signed multi-arch image and a set of binaries reach every destination; t
   const run = async (opts: { confirm?: boolean; prune?: boolean } = {}) => {
     let stdout = '';
     let stderr = '';
-    const r = await promote({ dir: manifests, confirm: opts.confirm ?? false, prune: opts.prune ?? false, parallel: 4, retry: { attempts: 3, baseMs: 1, maxMs: 5 } }, backends, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) });
+    const r = await promote({ dir: manifests, confirm: opts.confirm ?? false, prune: opts.prune ?? false, parallel: 4, retry: { attempts: 3, baseMs: 1, maxMs: 5 } }, backends, { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; } });
     return { ...r, stdout, stderr };
   };
 

@@ -56,7 +56,7 @@ async function setup(t: import('ava').ExecutionContext) {
   const backends = createBackends({ s3: s3.client, env: { GCS_ENDPOINT: gcs.endpoint }, fetch: gcsFetch });
   const run = async (confirm = false) => {
     const out = { stdout: '', stderr: '' };
-    const io = { stdout: (s: string) => void (out.stdout += s), stderr: (s: string) => void (out.stderr += s) };
+    const io = { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } };
     const r = await promote({ dir: manifests, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, backends, io);
     return { ...r, ...out };
   };

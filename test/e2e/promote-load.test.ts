@@ -9,7 +9,7 @@ test('loads every real k8s.io manifest as kpromo does: one error (the 63-hex dig
   const rel = (s: string) => s.replace(`${K8S_IO}/`, '');
   const lines = r.findings.map((f) => `${f.severity} ${rel(formatProblem(f))}`);
   t.deepEqual(lines, [
-    "note artifacts/files:1:1: not read: the legacy single-file form (files/<project>/manifest.yaml, 1 project(s)), which kpromo's manifest walk ignores too; to promote one, give its file: promote " + join(K8S_IO, 'artifacts/files/k8s-staging-kops/manifest.yaml'),
+    `note artifacts/files:1:1: not read: the legacy single-file form (files/<project>/manifest.yaml, 1 project(s)), which kpromo's manifest walk ignores too; to promote one, give its file: promote ${join(K8S_IO, 'artifacts/files/k8s-staging-kops/manifest.yaml')}`,
     'warning artifacts/filestores/k8s-staging-cri-tools/filepromoter-manifest.yaml:6:9: source gs://k8s-artifacts-cri-tools/release/ is outside project k8s-staging-cri-tools\'s staging area: it must have a path segment "k8s-staging-cri-tools" (admins can admit it in promoter-staging.yaml)',
     'warning artifacts/filestores/k8s-staging-provider-gcp/filepromoter-manifest.yaml:3:9: source gs://k8s-staging-cloud-provider-gcp is outside project k8s-staging-provider-gcp\'s staging area: it must have a path segment "k8s-staging-provider-gcp" (admins can admit it in promoter-staging.yaml)',
     'error registry.k8s.io/images/k8s-staging-ingress-nginx/images.yaml:203:5: invalid digest "sha256:23eb4b1775fbaa2adca55c73cf0341e1224d6308689b6f4b3aa1523312eb81c": expected sha256: and 64 lowercase hex characters; this digest is left out, the rest of e2e-test-httpbin is promoted',
@@ -81,7 +81,7 @@ test('one bad project is reported and skipped; the others load', async (t) => {
   t.deepEqual(
     r.findings.map((f) => formatProblem(f).replace(`${dir}/`, '')),
     [
-      'images/bad/images.yaml:4:81: tag app:v1 is already given to ' + D1 + '; a tag can point at one digest',
+      `images/bad/images.yaml:4:81: tag app:v1 is already given to ${D1}; a tag can point at one digest`,
       'manifests/bad/promoter-manifest.yaml:4:3: unknown key "srcc" (at registries[0])',
     ],
   );

@@ -43,7 +43,7 @@ test('a .sig and an .sbom pushed to staging after promotion are planned and copi
   const m = await writeImageManifests(dir, PROJECT, `${staging.host}/${PROJECT}`, [`${a.host}/prod`, `${b.host}/prod`], [image!]);
   const run = async (confirm: boolean) => {
     const out = { stdout: '', stderr: '' };
-    const io = { stdout: (s: string) => void (out.stdout += s), stderr: (s: string) => void (out.stderr += s) };
+    const io = { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } };
     const r = await promote({ dir: m, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends(), io);
     return { ...r, ...out };
   };

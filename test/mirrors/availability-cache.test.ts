@@ -307,7 +307,7 @@ test('real HTTP: 404 absent, 500 error, a server that never answers is an error 
 
 test('close aborts checks in flight without caching them', async (t) => {
   const fake = fakeFetch(() => ({ status: 200 }));
-  const hang: FetchLike = (url, init) =>
+  const hang: FetchLike = (_url, init) =>
     new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(new Error('aborted'))));
   const events: CheckEvent[] = [];
   const cache = new AvailabilityCache({ fetch: hang, clock: new FakeClock(), onCheck: (e) => events.push(e) });

@@ -36,12 +36,19 @@ const PLACES: Place[] = [
 
 function generate(n: number): AccessLogEntry[] {
   let seed = 7;
-  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
   const total = PLACES.reduce((s, p) => s + p.weight, 0);
   const entries: AccessLogEntry[] = [];
   for (let i = 0; i < n; i++) {
     let pick = random() * total;
-    const place = PLACES.find((p) => (pick -= p.weight) < 0) ?? PLACES[0]!;
+    const place =
+      PLACES.find((p) => {
+        pick -= p.weight;
+        return pick < 0;
+      }) ?? PLACES[0]!;
     const oci = random() < 0.5;
     const roll = random();
     const method = random() < 0.2 ? 'HEAD' : 'GET';

@@ -35,7 +35,10 @@ test('zeros and sub-microsecond values count as zero; negatives and NaN are igno
 test('quantiles of wide, skewed samples stay within the documented bound', (t) => {
   // Deterministic pseudo-random log-normal-ish latencies from microseconds to minutes.
   let seed = 42;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
   const values: number[] = [];
   for (let i = 0; i < 20_000; i++) values.push(Math.round(Math.exp(random() * 18 - 6) * 1000) / 1000);
   const h = new LatencyHistogram();

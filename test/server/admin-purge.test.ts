@@ -9,7 +9,14 @@ const TOKEN = 'a-token-of-some-length';
 
 function recordingState(): MirrorStateService & { scopes: object[] } {
   const scopes: object[] = [];
-  return { ...NO_CHECKS, scopes, purge: (scope) => (scopes.push(scope), 7) };
+  return {
+    ...NO_CHECKS,
+    scopes,
+    purge: (scope) => {
+      scopes.push(scope);
+      return 7;
+    },
+  };
 }
 
 function config(extra = ''): string {
@@ -33,7 +40,7 @@ test('from loopback: drops everything, a mirror, or one object by path or key', 
   t.teardown(() => redirector.close());
   const post = (query: string) => fetch(`${redirector.url}/-/purge${query}`, { method: 'POST' });
 
-  let response = await post('');
+  const response = await post('');
   t.is(response.status, 200);
   t.deepEqual(await response.json(), { purged: 'all', dropped: 7 });
   t.deepEqual(await (await post('?mirror=eu')).json(), { purged: 'mirror', mirror: 'eu', dropped: 7 });

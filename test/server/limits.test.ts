@@ -89,7 +89,9 @@ test('slowloris connections trickling a head are dropped within the headers time
     clearInterval(trickle);
     return answer;
   });
-  t.teardown(() => sockets.forEach((s) => s.destroy()));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+  });
   const answers = await Promise.all(closed);
   const elapsed = performance.now() - started;
   t.true(elapsed < 8000, `all dropped in ${Math.round(elapsed)} ms`);
@@ -125,7 +127,9 @@ test('connections beyond maxConnections are closed at once', async (t) => {
       return socket;
     }),
   );
-  t.teardown(() => sockets.forEach((s) => s.destroy()));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+  });
   // The server has registered all five before the sixth arrives.
   await connectionsReach(port, 5);
   t.is(await raw(port, 'GET /bin/x HTTP/1.1\r\nHost: x\r\n\r\n'), '');

@@ -113,7 +113,7 @@ test('over HTTP: 429 with Retry-After, rate-limit headers and an OCI error; blob
 });
 
 test('off by default: no limit and no headers', async (t) => {
-  const redirector = await startRedirector(writeConfig(CONFIG.replace(/rateLimit:\n(  .*\n)+/, '')));
+  const redirector = await startRedirector(writeConfig(CONFIG.replace(/rateLimit:\n( {2}.*\n)+/, '')));
   t.teardown(() => redirector.close());
   for (let i = 0; i < 10; i++) {
     const response = await fetch(`${redirector.url}/v2/pause/manifests/3.10`, { redirect: 'manual' });

@@ -32,7 +32,7 @@ test('OCI-Namespace names the namespace a ?ns= request was answered for, and onl
 });
 
 test('with no namespaces listed, any host-name ns is echoed, and nothing else', async (t) => {
-  const redirector = await startRedirector(writeConfig(CONFIG.replace(/registry:\n  namespaces: .*\n/, '')));
+  const redirector = await startRedirector(writeConfig(CONFIG.replace(/registry:\n {2}namespaces: .*\n/, '')));
   t.teardown(() => redirector.close());
   const get = (path: string) => fetch(`${redirector.url}${path}`, { redirect: 'manual' });
   t.is((await get('/v2/pause/manifests/3.10?ns=ghcr.io')).headers.get('oci-namespace'), 'ghcr.io');

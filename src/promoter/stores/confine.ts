@@ -23,6 +23,7 @@ function segmentProblem(segment: string): string | undefined {
   for (const s of new Set([segment, decoded(segment)])) {
     if (s === '.' || s === '..') return `a "${segment}" segment`;
     if (s.includes('\\')) return 'a backslash';
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
     if (/[\u0000-\u001f]/.test(s)) return 'a control character';
   }
   return undefined;

@@ -135,7 +135,7 @@ export class FsStore implements FileStore {
     return handle.createReadStream();
   }
 
-  async write(name: string, body: Readable, _size: number, _sha256: string): Promise<void> {
+  async write(name: string, body: Readable, _size: number, _sha256: string): Promise<undefined> {
     const final = await this.target(name, true);
     if (!final) throw new Error(`${this.base}${name}: cannot create its folder`);
     await removeAbandonedTemps(final);

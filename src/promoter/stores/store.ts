@@ -17,7 +17,7 @@ export interface FileStore {
    * all. If `body` errors (e.g. verification failed), nothing is left under `name`. Returns the
    * object's state after the write where the store checks it (for the ledger's fingerprint).
    */
-  write(name: string, body: Readable, size: number, sha256: string): Promise<FileState | void>;
+  write(name: string, body: Readable, size: number, sha256: string): Promise<FileState | undefined>;
   /** Delete; a missing object is not an error. */
   delete(name: string): Promise<void>;
   readText(name: string): Promise<string | undefined>;
