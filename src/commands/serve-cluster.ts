@@ -189,7 +189,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     if (silent.length > 0) logger.warn({ workers: silent }, 'metrics: left out workers that did not answer in time');
     return AggregatorRegistry.aggregate([...answers.values()]).metrics();
   };
-  const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+  const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w?.isConnected()));
   const broadcast = (message: ToWorker) => {
     for (const worker of live()) worker.send(message);
   };
@@ -237,7 +237,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   if (options.watch) holder.watchFile();
   const onHangup = () => {
     // Each worker drops its availability answers and reloads its TLS files; the config follows.
-    live().forEach((worker, i) => worker.send({ serve: 'hangup', count: i === 0 } satisfies ToWorker));
+    for (const [i, worker] of live().entries()) worker.send({ serve: 'hangup', count: i === 0 } satisfies ToWorker);
     logger.info('SIGHUP: availability answers dropped');
     holder.reload();
   };

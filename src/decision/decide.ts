@@ -240,7 +240,7 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
   }
   const health = state.health(mirror.name);
   if (!health.up) {
-    if (health.trial) (followUp.refresh ??= []).push(health.trial);
+    if (health.trial) wantRefresh(followUp, health.trial);
     return { usable: false, reason: `down${health.reason ? `: ${health.reason}` : ''}` };
   }
   // The origin holds everything by definition; a mirror may lag behind it, so ask (from cache).
@@ -248,7 +248,8 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
   if (target.check && route.origin && !isOrigin) {
     const { key, kind } = target.check;
     known = state.availability(mirror.name, key);
-    const reads = (followUp.reads ??= { hits: 0, staleHits: 0, misses: 0 });
+    followUp.reads ??= { hits: 0, staleHits: 0, misses: 0 };
+    const reads = followUp.reads;
     if (!known) {
       reads.misses++;
       if (checksDone) return { usable: false, reason: 'availability unknown (check did not answer in time)' };
@@ -256,7 +257,7 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
     }
     if (state.isStale?.(mirror.name, key)) {
       reads.staleHits++;
-      (followUp.refresh ??= []).push({ mirror: mirror.name, key, url: target.urlOn(mirror, false), kind });
+      wantRefresh(followUp, { mirror: mirror.name, key, url: target.urlOn(mirror, false), kind });
     } else {
       reads.hits++;
     }
@@ -267,6 +268,12 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
   const distrusted = isOrigin ? undefined : distrust(state.trust, target.trust, mirror.name, known);
   if (distrusted) return { usable: false, reason: distrusted };
   return { usable: true };
+}
+
+/** Notes a check for the server to start after answering. */
+function wantRefresh(followUp: FollowUp, check: AvailabilityCheck): void {
+  followUp.refresh ??= [];
+  followUp.refresh.push(check);
 }
 
 function choose(target: Target, candidates: Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean): Decision {

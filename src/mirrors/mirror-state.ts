@@ -4,7 +4,6 @@
 // `ensureChecked`, never longer than its deadline, and after answering hands back what the
 // decision asked for (`countReads`, `refresh`).
 import { systemClock, type Clock } from '../net/clock.js';
-import type { FetchLike } from '../net/http.js';
 import { AvailabilityCache, type AvailabilityCacheOptions, type AvailabilityStats, type CheckEvent, type PurgeScope } from './availability-cache.js';
 import { Breaker } from './breaker.js';
 import { HealthProber, type HealthChange, type HealthProberOptions, type ProbeResult, type ProbeTarget } from './health-prober.js';

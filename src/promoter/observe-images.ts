@@ -123,7 +123,8 @@ async function observeReferrers(projects: readonly ImageProject[], registry: Reg
       if (digests.length > 0) tasks.push({ p, name: image.name, digests });
     }
   }
-  const children = (observed.children ??= new Map());
+  observed.children ??= new Map();
+  const children = observed.children;
   await mapPool(tasks, opts.parallel, async ({ p, name, digests }) => {
     const client = registry(hostOf(p.src));
     const srcRepo = `${repoPath(p.src)}/${name}`;
@@ -133,7 +134,13 @@ async function observeReferrers(projects: readonly ImageProject[], registry: Reg
       const host = hostOf(p.src);
       let api = apiByHost.get(host);
       // A registry that fails the probe (403, 5xx on an unknown route) is taken to have no API.
-      if (!api) apiByHost.set(host, (api = withRetry(() => client.referrers(srcRepo, digests[0] as string), opts.retry).then((r) => r !== undefined, () => false)));
+      if (!api) {
+        api = withRetry(() => client.referrers(srcRepo, digests[0] as string), opts.retry).then(
+          (r) => r !== undefined,
+          () => false,
+        );
+        apiByHost.set(host, api);
+      }
       const hasApi = await api;
       const tagged = new Set([...listed].flatMap((t) => REFERRER_TAG.exec(t)?.[1] ?? []).map((hex) => `sha256:${hex}`));
       if (!hasApi && tagged.size === 0) return;
@@ -160,7 +167,10 @@ async function observeReferrers(projects: readonly ImageProject[], registry: Reg
         }
         if (hasApi) {
           const refs = await withRetry(() => client.referrers(srcRepo, subject), opts.retry);
-          if (refs && refs.length > 0) (staging.referrers ??= new Map()).set(subject, refs.map((r) => r.digest));
+          if (refs && refs.length > 0) {
+            staging.referrers ??= new Map();
+            staging.referrers.set(subject, refs.map((r) => r.digest));
+          }
         }
       }
     } catch (e) {

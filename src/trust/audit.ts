@@ -303,7 +303,10 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
       const origin = route.origin;
       const originKey = `${name}@${digest}`;
       let originSet = originSets.get(originKey);
-      if (!originSet) originSets.set(originKey, (originSet = signatureSet(origin, name, digest)));
+      if (!originSet) {
+        originSet = signatureSet(origin, name, digest);
+        originSets.set(originKey, originSet);
+      }
       const want = await originSet;
       let ok = true;
       for (const [tag, wantDigest] of want.tags) {

@@ -102,7 +102,9 @@ export function compileTrust(
 /** The mirrors a route sends clients to (every region and the default), without its origin. */
 export function routeMirrors(route: CompiledRoute): CompiledMirror[] {
   const mirrors = new Set<CompiledMirror>();
-  const add = (list: readonly CompiledMirror[]) => list.forEach((m) => mirrors.add(m));
+  const add = (list: readonly CompiledMirror[]) => {
+    for (const m of list) mirrors.add(m);
+  };
   for (const r of route.cidrs.values()) add(r.mirrors);
   for (const r of route.cloudRegions.values()) add(r.mirrors);
   for (const r of route.cloudProviders.values()) add(r.mirrors);

@@ -56,7 +56,8 @@ export class ExpectedContent {
         for (const digest of image.digests) map.set(`${prefix}\n${name}@${digest}`, map.size);
       }
     }
-    return (this.ordinals = map);
+    this.ordinals = map;
+    return map;
   }
 
   route(prefix: string): ExpectedRoute | undefined {
@@ -114,7 +115,10 @@ export function belowRoot(destination: string, root: string): string | undefined
 
 function image(route: ExpectedRoute, name: string): ExpectedImage {
   let entry = route.images.get(name);
-  if (!entry) route.images.set(name, (entry = { digests: new Set(), tags: new Map() }));
+  if (!entry) {
+    entry = { digests: new Set(), tags: new Map() };
+    route.images.set(name, entry);
+  }
   return entry;
 }
 

@@ -57,7 +57,10 @@ export class TrustState implements TrustView {
     for (const f of result.findings) {
       if (!f.key || !/missing/.test(f.problem)) continue;
       let m = missingSince.get(f.mirror);
-      if (!m) missingSince.set(f.mirror, (m = new Map()));
+      if (!m) {
+        m = new Map();
+        missingSince.set(f.mirror, m);
+      }
       m.set(f.key, this.missingSince.get(f.mirror)?.get(f.key) ?? result.startedAt.getTime());
     }
     // Mirrors this pass did not cover (audit --mirror) keep what was known.
@@ -72,7 +75,10 @@ export class TrustState implements TrustView {
         if (!byMirror.has(f.mirror)) byMirror.set(f.mirror, `${f.object}: ${f.problem}`);
       } else if (f.key) {
         let objects = byObject.get(f.mirror);
-        if (!objects) byObject.set(f.mirror, (objects = new Map()));
+        if (!objects) {
+          objects = new Map();
+          byObject.set(f.mirror, objects);
+        }
         objects.set(f.key, f.problem);
       }
     }

@@ -58,7 +58,8 @@ export function distrust(view: TrustView | undefined, request: TrustRequest, mir
     const finding = view.objectProblem(mirror, request.key);
     if (finding) return `audit: ${finding}`;
   }
-  const need = (request.need ??= needOf(view, request));
+  request.need ??= needOf(view, request);
+  const need = request.need;
   if (need.kind === 'none') return undefined;
   if (need.kind === 'signatures') {
     return view.signaturesComplete(mirror, request.routePrefix, request.name, need.digest) ? undefined : `signatures of ${need.digest.slice(0, 19)}… not proven complete here`;

@@ -136,7 +136,7 @@ test('S3 checksums: trusted without a download; wrong bytes under the reviewed m
   const backends = createBackends({ s3: proxy.client });
   const run = async (confirm = false) => {
     const out = { stdout: '', stderr: '' };
-    const io = { stdout: (x: string) => void (out.stdout += x), stderr: (x: string) => void (out.stderr += x) };
+    const io = { stdout: (x: string) => { out.stdout += x; }, stderr: (x: string) => { out.stderr += x; } };
     const r = await promote({ dir: manifests, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, backends, io);
     return { ...r, ...out };
   };

@@ -99,7 +99,7 @@ async function digestOf(host: string, repo: string, ref: string): Promise<string
 function runner(m: string) {
   return async (confirm: boolean) => {
     const out = { stdout: '', stderr: '' };
-    const io = { stdout: (s: string) => void (out.stdout += s), stderr: (s: string) => void (out.stderr += s) };
+    const io = { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } };
     const r = await promote({ dir: m, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends(), io);
     return { ...r, ...out };
   };

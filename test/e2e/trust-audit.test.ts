@@ -84,7 +84,7 @@ trust:
 async function audit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await main(['audit', '--config', configFile, ...args], { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) });
+  const code = await main(['audit', '--config', configFile, ...args], { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; } });
   return { code, stdout, stderr };
 }
 
@@ -151,7 +151,7 @@ test.serial('audit names a moved tag, a missing .sig, a copied token and altered
   // explain says why, as serve decides: it reads the tokens and HEADs the tag.
   const explain = async (client: string, path: string) => {
     let stdout = '';
-    await main(['explain', '--config', configFile, '--ip', client, path], { stdout: (s) => void (stdout += s), stderr: () => undefined });
+    await main(['explain', '--config', configFile, '--ip', client, path], { stdout: (s) => { stdout += s; }, stderr: () => undefined });
     return stdout;
   };
   t.regex(await explain(CLIENT.us, '/v2/kops/pause/manifests/v1'), /us-reg .*tag points at sha256:[0-9a-f]{12}… here, promoted sha256:[0-9a-f]{12}…/);

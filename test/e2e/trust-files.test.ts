@@ -63,7 +63,7 @@ trust:
 async function audit(file: string): Promise<{ code: number; lines: string[]; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await main(['audit', '--config', file], { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) });
+  const code = await main(['audit', '--config', file], { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; } });
   return { code, lines: stdout.trim() === '' ? [] : stdout.trim().split('\n'), stderr };
 }
 
@@ -100,7 +100,7 @@ test.serial('promote writes each destination\'s own token; the audit then finds 
   process.env[OWNERSHIP_KEY_ENV] = KEY;
   try {
     const backends = createBackends();
-    const result = await promote({ dir: manifests, confirm: true, prune: false, parallel: 4, retry: { attempts: 3, baseMs: 1, maxMs: 5 } }, backends, { stdout: () => undefined, stderr: (s) => void (stderr += s) });
+    const result = await promote({ dir: manifests, confirm: true, prune: false, parallel: 4, retry: { attempts: 3, baseMs: 1, maxMs: 5 } }, backends, { stdout: () => undefined, stderr: (s) => { stderr += s; } });
     backends.close();
     t.is(result.exitCode, 0, stderr);
   } finally {
