@@ -73,7 +73,9 @@ function planBench(): void {
   const rss = process.memoryUsage().rss;
   const actions = result.projects.reduce((s, p) => s + p.destinations.reduce((a, d) => a + d.actions.length, 0), 0);
   console.log(`plan: ${PROJECTS} projects, ${n} digests, ${DESTS} destinations = ${edges} edges -> ${actions} actions`);
-  console.log(`plan: ${(ms / 1000).toFixed(2)} s (target < 10 s: ${ms < 10_000 ? 'ok' : 'MISSED'}); process rss with manifests + observed state + plan ${(rss / 2 ** 20).toFixed(0)} MiB, +${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB while planning (target < 1024 MiB: ${rss < 2 ** 30 ? 'ok' : 'MISSED'})`);
+  console.log(
+    `plan: ${(ms / 1000).toFixed(2)} s (target < 10 s: ${ms < 10_000 ? 'ok' : 'MISSED'}); process rss with manifests + observed state + plan ${(rss / 2 ** 20).toFixed(0)} MiB, +${((rss - rssBefore) / 2 ** 20).toFixed(0)} MiB while planning (target < 1024 MiB: ${rss < 2 ** 30 ? 'ok' : 'MISSED'})`,
+  );
 }
 
 async function copyBench(count: number): Promise<void> {

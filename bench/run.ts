@@ -265,7 +265,10 @@ async function main(): Promise<void> {
   } else {
     console.log('nginx not installed: no nginx baseline in this run');
   }
-  for (const [label, accessLog] of [['access log on', '/dev/null'], ['access log off', 'off']] as const) {
+  for (const [label, accessLog] of [
+    ['access log on', '/dev/null'],
+    ['access log off', 'off'],
+  ] as const) {
     const server = await startProcess(
       process.execPath,
       // The built server, as production runs it (tsx adds per-closure overhead of its own).
@@ -281,7 +284,10 @@ async function main(): Promise<void> {
   }
   if (trustPaths.length > 0) {
     const configs = await trustConfigs(mirrorStub.port, trustManifests);
-    for (const [label, file] of [['plain', configs.plain], ['expected content loaded', configs.trusted]] as const) {
+    for (const [label, file] of [
+      ['plain', configs.plain],
+      ['expected content loaded', configs.trusted],
+    ] as const) {
       const server = await startProcess(
         process.execPath,
         ['dist/cli.js', 'serve', '--config', file, '--port', '0', '--host', '127.0.0.1', '--no-watch', '--access-log', 'off'],

@@ -69,12 +69,7 @@ export function dnsCommand(args: string[], io: CliIO): number {
   const format = values.format as DnsFormat;
   let text: string;
   try {
-    text =
-      format === 'octodns'
-        ? octodnsZone(dns)
-        : format === 'pdns-geoip'
-          ? pdnsGeoipZones(dns, { zonesFile: values['zones-file'], databaseFile: values['geoip-database'] })
-          : zoneRecords(dns);
+    text = format === 'octodns' ? octodnsZone(dns) : format === 'pdns-geoip' ? pdnsGeoipZones(dns, { zonesFile: values['zones-file'], databaseFile: values['geoip-database'] }) : zoneRecords(dns);
   } catch (error) {
     io.stderr(`${values.config}: ${errorMessage(error)}\n`);
     return 1;

@@ -112,7 +112,9 @@ export async function explainCommand(args: string[], io: CliIO): Promise<number>
       decision = decide({ ...facts, checksDone: true }, loaded.config, state);
       if (values.offline) decision = markOffline(decision, checks);
     }
-    io.stdout(values.json ? `${JSON.stringify({ ...(toJson(decision) as object), ...(checks.length > 0 && { checks, offline: values.offline === true }) }, null, 2)}\n` : describe(decision, checks, values.offline === true));
+    io.stdout(
+      values.json ? `${JSON.stringify({ ...(toJson(decision) as object), ...(checks.length > 0 && { checks, offline: values.offline === true }) }, null, 2)}\n` : describe(decision, checks, values.offline === true),
+    );
     return decision.kind === 'error' ? 1 : 0;
   } finally {
     await live.stop();

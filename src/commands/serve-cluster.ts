@@ -129,10 +129,12 @@ export async function workerChannel(): Promise<WorkerChannel> {
           scrapes.delete(id);
           reject(new Error(`no metrics from the primary within ${SCRAPE_TIMEOUT_MS} ms`));
         }, SCRAPE_TIMEOUT_MS);
-        const settle = <T>(f: (value: T) => void) => (value: T) => {
-          clearTimeout(timer);
-          f(value);
-        };
+        const settle =
+          <T>(f: (value: T) => void) =>
+          (value: T) => {
+            clearTimeout(timer);
+            f(value);
+          };
         scrapes.set(id, { resolve: settle(resolve), reject: settle(reject) });
         send({ serve: 'metrics', id });
       });

@@ -210,10 +210,7 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
 }
 
 /** A worker does what its primary asks: reload, SIGHUP's purge, other workers' purges, scrapes. */
-function serveForPrimary(
-  channel: WorkerChannel,
-  deps: { holder: ConfigHolder; state: ReturnType<typeof createMirrorState>; metrics: ReturnType<typeof createMetrics>; reloadTls: () => void },
-): void {
+function serveForPrimary(channel: WorkerChannel, deps: { holder: ConfigHolder; state: ReturnType<typeof createMirrorState>; metrics: ReturnType<typeof createMetrics>; reloadTls: () => void }): void {
   const { holder, state, metrics } = deps;
   const purgeHere = state.purge.bind(state);
   // POST /-/purge reaches one worker: the others drop the same answers.

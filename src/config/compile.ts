@@ -47,8 +47,7 @@ export function compileConfig(
   routeChecksums: ReadonlyMap<number, ReadonlyMap<string, string>> = new Map(),
 ): { config?: CompiledConfig; problems: SourceProblem[] } {
   const problems: SourceProblem[] = [];
-  const report = (path: readonly PropertyKey[], message: string, at: 'key' | 'value' = 'value') =>
-    problems.push(problemAt(source, path, message, at));
+  const report = (path: readonly PropertyKey[], message: string, at: 'key' | 'value' = 'value') => problems.push(problemAt(source, path, message, at));
 
   const trustedProxies = new CidrTrie<true>();
   (input.trustedProxies ?? []).forEach((cidr, i) => {
@@ -82,10 +81,7 @@ export function compileConfig(
     return mirror;
   };
 
-  const specs = [
-    ...(input.routes ?? []).map((route, i) => longRouteSpec(route, ['routes', i], routeChecksums.get(i) ?? new Map())),
-    ...shortRoutes.map(shortRouteSpec),
-  ];
+  const specs = [...(input.routes ?? []).map((route, i) => longRouteSpec(route, ['routes', i], routeChecksums.get(i) ?? new Map())), ...shortRoutes.map(shortRouteSpec)];
   const seenPrefixes = new Map<string, PropertyKey[]>();
   const routes: CompiledRoute[] = [];
   for (const spec of specs) {
@@ -96,20 +92,25 @@ export function compileConfig(
       continue;
     }
     seenPrefixes.set(`${spec.type} ${spec.prefix}`, spec.path);
-    const route = compileRoute(spec, (ref, path) => {
-      if (spec.keepPrefix) return anonymous(ref, path);
-      const mirror = mirrors.get(ref);
-      if (!mirror) {
-        report(path, `mirror "${ref}" is not defined under mirrors:${suggest(ref, [...mirrors.keys()])}`);
-        return undefined;
-      }
-      const wanted = spec.type === 'oci' ? 'registry' : 'binary';
-      if (mirror.kind !== wanted) {
-        report(path, `mirror "${ref}" is a ${mirror.kind === 'registry' ? 'registry (registry:)' : 'file server (url:)'} but route "${spec.prefix}" is a ${spec.type} route`);
-        return undefined;
-      }
-      return mirror;
-    }, (selector, keyPath) => checkRegionExists(selector, geo, (message) => report(keyPath, message, 'key')), report);
+    const route = compileRoute(
+      spec,
+      (ref, path) => {
+        if (spec.keepPrefix) return anonymous(ref, path);
+        const mirror = mirrors.get(ref);
+        if (!mirror) {
+          report(path, `mirror "${ref}" is not defined under mirrors:${suggest(ref, [...mirrors.keys()])}`);
+          return undefined;
+        }
+        const wanted = spec.type === 'oci' ? 'registry' : 'binary';
+        if (mirror.kind !== wanted) {
+          report(path, `mirror "${ref}" is a ${mirror.kind === 'registry' ? 'registry (registry:)' : 'file server (url:)'} but route "${spec.prefix}" is a ${spec.type} route`);
+          return undefined;
+        }
+        return mirror;
+      },
+      (selector, keyPath) => checkRegionExists(selector, geo, (message) => report(keyPath, message, 'key')),
+      report,
+    );
     if (route) routes.push(route);
   }
 

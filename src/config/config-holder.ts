@@ -23,7 +23,11 @@ export class ConfigHolder {
    * @param text what `initial` was compiled from, when known: `serve --workers` hands the text of
    * each accepted config to its workers, so all of them compile the same file.
    */
-  constructor(readonly file: string, initial: CompiledConfig, private configText?: string) {
+  constructor(
+    readonly file: string,
+    initial: CompiledConfig,
+    private configText?: string,
+  ) {
     this.config = initial;
   }
 

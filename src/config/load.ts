@@ -63,9 +63,7 @@ export function loadConfigText(file: string, text: string): LoadResult {
   for (const e of trust?.expected ?? []) for (const path of [e.manifests, e.ledgers]) if (path && isFile(path)) dependencies.push(path);
   if (problems.length === 0 && compiled.config) return { ok: true, config: { ...compiled.config, dependencies, ...(trust && { trust }) } };
   // Not news after a schema error: uses of a mirror taken out, and "no routes" when a key like `rutes:` was.
-  const follow = compiled.problems.filter(
-    (p) => !input.dropped.some((name) => p.message.startsWith(`mirror "${name}" is not defined`)) && !(problems.length > 0 && p.message.startsWith('no routes')),
-  );
+  const follow = compiled.problems.filter((p) => !input.dropped.some((name) => p.message.startsWith(`mirror "${name}" is not defined`)) && !(problems.length > 0 && p.message.startsWith('no routes')));
   return { ok: false, problems: sortProblems([...problems, ...follow]) };
 }
 
@@ -163,12 +161,7 @@ const checksumManifestSchema = z.object({
 });
 
 /** sha256 by file name for each route that names checksum manifests, read relative to the config. */
-function loadRouteChecksums(
-  source: YamlSource,
-  routes: readonly { checksums?: string | string[] | undefined }[],
-  problems: SourceProblem[],
-  read: string[],
-): Map<number, Map<string, string>> {
+function loadRouteChecksums(source: YamlSource, routes: readonly { checksums?: string | string[] | undefined }[], problems: SourceProblem[], read: string[]): Map<number, Map<string, string>> {
   const base = dirname(resolve(source.file));
   const byRoute = new Map<number, Map<string, string>>();
   routes.forEach((route, i) => {

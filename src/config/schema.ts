@@ -34,7 +34,10 @@ export const mirrorSchema = z.union([
     /** Share of the load within a tier of mirrors (`[[a, b]]`); default 1. */
     weight: z.number().positive().max(1000).optional(),
     probe: z.union([probeSchema, z.literal(false)]).optional(),
-    ipVersions: z.array(z.union([z.literal(4), z.literal(6)])).min(1).optional(),
+    ipVersions: z
+      .array(z.union([z.literal(4), z.literal(6)]))
+      .min(1)
+      .optional(),
   }),
   z.strictObject({
     /** An OCI registry: scheme and host (and port). */
@@ -43,7 +46,10 @@ export const mirrorSchema = z.union([
     repository: z.string().optional(),
     weight: z.number().positive().max(1000).optional(),
     probe: z.union([probeSchema, z.literal(false)]).optional(),
-    ipVersions: z.array(z.union([z.literal(4), z.literal(6)])).min(1).optional(),
+    ipVersions: z
+      .array(z.union([z.literal(4), z.literal(6)]))
+      .min(1)
+      .optional(),
   }),
 ]);
 
@@ -68,7 +74,10 @@ export const routeSchema = z.strictObject({
 const dnsName = z
   .string()
   .transform((s) => s.replace(/\.$/, '').toLowerCase())
-  .refine((s) => s.length <= 253 && s.split('.').length >= 2 && s.split('.').every((l) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l)), 'must be a DNS name like artifacts.example (letters, digits, -, at least two labels)');
+  .refine(
+    (s) => s.length <= 253 && s.split('.').length >= 2 && s.split('.').every((l) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l)),
+    'must be a DNS name like artifacts.example (letters, digits, -, at least two labels)',
+  );
 
 export const dnsSchema = z.strictObject({
   /** The one public name clients use, e.g. artifacts.example. */
@@ -96,9 +105,7 @@ export const configSchema = z.strictObject({
   /** Proxies whose X-Forwarded-For is believed (CIDRs). Nobody else's is. */
   trustedProxies: z.array(z.string()).optional(),
   geoip: z.strictObject({ database: z.string().min(1) }).optional(),
-  cloudRanges: z
-    .strictObject({ aws: z.string().min(1).optional(), gcp: z.string().min(1).optional(), azure: z.string().min(1).optional() })
-    .optional(),
+  cloudRanges: z.strictObject({ aws: z.string().min(1).optional(), gcp: z.string().min(1).optional(), azure: z.string().min(1).optional() }).optional(),
   registry: z
     .strictObject({
       /** The registry names this redirector answers for as a mirror (containerd's ?ns=); empty = any. */
@@ -140,7 +147,10 @@ export const configSchema = z.strictObject({
       /** The bearer token itself (at least 16 characters); prefer tokenEnv, keeping it out of the file. */
       token: z.string().min(16, 'an admin token has at least 16 characters').optional(),
       /** The name of an environment variable holding the token, read at each (re)load. */
-      tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits, _').optional(),
+      tokenEnv: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits, _')
+        .optional(),
     })
     .optional(),
   /**
@@ -181,7 +191,10 @@ export const configSchema = z.strictObject({
       ownership: z
         .strictObject({
           key: z.string().min(16, 'an ownership key has at least 16 characters').optional(),
-          keyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits, _').optional(),
+          keyEnv: z
+            .string()
+            .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits, _')
+            .optional(),
           /** File mirrors: the promoter destination each one is (s3://..., gs://..., a path); registries derive it. */
           destinations: z.record(z.string(), z.string().min(1)).optional(),
         })
@@ -189,7 +202,11 @@ export const configSchema = z.strictObject({
       audit: z
         .strictObject({
           /** serve: start a full audit pass this often (0 or absent: no background audit). */
-          intervalSeconds: z.number().min(0).max(86_400 * 7).optional(),
+          intervalSeconds: z
+            .number()
+            .min(0)
+            .max(86_400 * 7)
+            .optional(),
           /** The most requests the audit sends per second (all mirrors together). */
           requestsPerSecond: z.number().positive().max(10_000).optional(),
           /** Bytes downloaded and hashed per mirror per pass, from a sample of blobs and files. */
@@ -206,9 +223,7 @@ export const configSchema = z.strictObject({
 });
 
 /** The design sketch's short form: `/kops: [{Americas: host}, {default: host}]`, a bare host being https://host. */
-export const shortRouteSchema = z
-  .array(z.record(z.string(), z.string().min(1)).refine((entry) => Object.keys(entry).length === 1, 'each entry is one `region: host` pair'))
-  .min(1);
+export const shortRouteSchema = z.array(z.record(z.string(), z.string().min(1)).refine((entry) => Object.keys(entry).length === 1, 'each entry is one `region: host` pair')).min(1);
 
 export type ConfigInput = z.infer<typeof configSchema>;
 export type MirrorInput = z.infer<typeof mirrorSchema>;

@@ -175,7 +175,10 @@ export function sortProblems(problems: SourceProblem[]): SourceProblem[] {
 
 function describePath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '';
-  return ` (at ${path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[')})`;
+  return ` (at ${path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+    .join('.')
+    .replace(/\.\[/g, '[')})`;
 }
 
 function childPair(node: unknown, segment: PropertyKey): { key?: { range?: [number, number, number] | null } | null; value: unknown } | undefined {

@@ -67,7 +67,17 @@ export type Decision =
   /** `GET /v2/`: answered here; the client is located for the access log, as for every answer. */
   | { kind: 'v2-base'; client?: ClientLocation }
   /** `?mirrorlist` (JSON or HTML) or `<path>.meta4` (Metalink): every candidate, best first. */
-  | ({ kind: 'mirrorlist'; format: 'mirrorlist' | 'metalink'; file: string; path: string; sha256?: string; /** Bytes, when an availability check recorded it. */ size?: number; client: ClientLocation; route: CompiledRoute; entries: MirrorListEntry[] } & FollowUp)
+  | ({
+      kind: 'mirrorlist';
+      format: 'mirrorlist' | 'metalink';
+      file: string;
+      path: string;
+      sha256?: string /** Bytes, when an availability check recorded it. */;
+      size?: number;
+      client: ClientLocation;
+      route: CompiledRoute;
+      entries: MirrorListEntry[];
+    } & FollowUp)
   | ({ kind: 'error'; status: number; code: string; message: string; client?: ClientLocation; verdicts?: Verdict[]; retryAfterSeconds?: number } & FollowUp)
   /** The decision needs availability facts that are not cached: check these, then decide again. */
   | ({ kind: 'check'; checks: AvailabilityCheck[] } & FollowUp);
@@ -234,7 +244,8 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
   const { mirror } = candidate;
   const { route } = target;
   const isOrigin = mirror === route.origin;
-  if (target.originOnly && !isOrigin) return { usable: false, reason: target.route.type === 'oci' ? 'tag lists and referrers are served from the origin only' : 'checksums and signatures are served from the origin only' };
+  if (target.originOnly && !isOrigin)
+    return { usable: false, reason: target.route.type === 'oci' ? 'tag lists and referrers are served from the origin only' : 'checksums and signatures are served from the origin only' };
   if (mirror.ipVersions && !mirror.ipVersions.has(client.ip.version)) {
     return { usable: false, reason: `serves IPv${[...mirror.ipVersions].join('/IPv')} only; client is IPv${client.ip.version}` };
   }
@@ -347,7 +358,11 @@ function list(target: Target, candidates: Candidate[], client: ClientLocation, s
   const listing: Decision = { kind: 'mirrorlist', format, file, path: target.path, client, route: target.route, entries, ...followUp };
   const sha256 = target.route.checksums.get(target.relativePath);
   if (sha256) listing.sha256 = sha256;
-  const size = knownSize(target, candidates.map((c) => c.mirror), state);
+  const size = knownSize(
+    target,
+    candidates.map((c) => c.mirror),
+    state,
+  );
   if (size !== undefined) listing.size = size;
   return listing;
 }

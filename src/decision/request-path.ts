@@ -6,10 +6,7 @@ export const MAX_PATH_LENGTH = 2048;
 
 export type OciKind = 'manifest' | 'blob' | 'tags' | 'referrers';
 
-export type OciRequest =
-  | { kind: 'base' }
-  | { kind: 'catalog' }
-  | { kind: OciKind; name: string; reference?: string; /** Path after the name, e.g. `manifests/v1`. */ tail: string };
+export type OciRequest = { kind: 'base' } | { kind: 'catalog' } | { kind: OciKind; name: string; reference?: string /** Path after the name, e.g. `manifests/v1`. */; tail: string };
 
 export type PathError = { status: number; code: string; message: string };
 

@@ -95,7 +95,10 @@ export function compileGeoDns(dns: DnsInput | undefined, redirectors: Record<str
         return;
       }
       if (selector.kind !== 'continent' && selector.kind !== 'country') {
-        fail(where, `"${key}": GeoDNS answers by continent or country only (it sees the resolver, not the client's own address or cloud); route ${selector.kind === 'cidr' ? 'networks' : 'cloud regions'} in routes: instead`);
+        fail(
+          where,
+          `"${key}": GeoDNS answers by continent or country only (it sees the resolver, not the client's own address or cloud); route ${selector.kind === 'cidr' ? 'networks' : 'cloud regions'} in routes: instead`,
+        );
         return;
       }
       const codes = selector.kind === 'continent' ? selector.continents : [selector.country];

@@ -263,14 +263,7 @@ export class AvailabilityCache {
   }
 
   private store(mirror: string, key: string, url: string, kind: ObjectKind, availability: Availability, sentAt: number): void {
-    const ttl =
-      availability.state === 'present'
-        ? kind === 'manifest-tag'
-          ? this.ttls.tagPresentMs
-          : this.ttls.immutablePresentMs
-        : availability.state === 'absent'
-          ? this.ttls.absentMs
-          : this.ttls.errorMs;
+    const ttl = availability.state === 'present' ? (kind === 'manifest-tag' ? this.ttls.tagPresentMs : this.ttls.immutablePresentMs) : availability.state === 'absent' ? this.ttls.absentMs : this.ttls.errorMs;
     if (availability.state === 'present') {
       // Never used past the verify bound; within it, fresh and then served while refreshed.
       const verifyUntil = sentAt + this.ttls.verifyMs;
@@ -296,12 +289,7 @@ export class AvailabilityCache {
  * not evidence of the object (nginx redirects a directory, a bucket front may redirect anything),
  * so it is an error for this object, without blaming the mirror.
  */
-function classify(
-  status: number,
-  headers: { get(name: string): string | null },
-  kind: ObjectKind,
-  checkedAt: number,
-): { availability: Availability; mirrorFailed: boolean } {
+function classify(status: number, headers: { get(name: string): string | null }, kind: ObjectKind, checkedAt: number): { availability: Availability; mirrorFailed: boolean } {
   if (status >= 200 && status < 300) {
     const availability: Availability = { state: 'present', checkedAt };
     const length = Number(headers.get('content-length') ?? Number.NaN);

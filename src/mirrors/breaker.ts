@@ -96,9 +96,7 @@ export class Breaker {
   }
 
   get reason(): string | undefined {
-    return this.openedAt === undefined
-      ? undefined
-      : `breaker open after ${this.options.threshold} failed availability checks (last: ${this.lastReason ?? 'unknown'})`;
+    return this.openedAt === undefined ? undefined : `breaker open after ${this.options.threshold} failed availability checks (last: ${this.lastReason ?? 'unknown'})`;
   }
 
   private halfOpen(now: number): boolean {

@@ -19,10 +19,7 @@ export interface ResponseLike {
   body?: { cancel(): Promise<void> } | null;
 }
 
-export type FetchLike = (
-  url: string,
-  init: { method: 'GET' | 'HEAD'; redirect: 'manual'; signal: AbortSignal; headers?: Record<string, string> },
-) => Promise<ResponseLike>;
+export type FetchLike = (url: string, init: { method: 'GET' | 'HEAD'; redirect: 'manual'; signal: AbortSignal; headers?: Record<string, string> }) => Promise<ResponseLike>;
 
 export type RequestResult = { status: number; headers: ResponseLike['headers'] } | { error: string; timedOut: boolean };
 
@@ -31,15 +28,7 @@ export type RequestResult = { status: number; headers: ResponseLike['headers'] }
  * races it, so even a fetch-like that ignores the signal cannot hold the caller. Redirects are not
  * followed (callers decide what a 3xx means). The body is cancelled so the socket is released.
  */
-export async function timedRequest(
-  fetchFn: FetchLike,
-  clock: Clock,
-  url: string,
-  method: 'GET' | 'HEAD',
-  timeoutMs: number,
-  signal?: AbortSignal,
-  headers?: Record<string, string>,
-): Promise<RequestResult> {
+export async function timedRequest(fetchFn: FetchLike, clock: Clock, url: string, method: 'GET' | 'HEAD', timeoutMs: number, signal?: AbortSignal, headers?: Record<string, string>): Promise<RequestResult> {
   if (signal?.aborted) return { error: 'aborted', timedOut: false };
   const controller = new AbortController();
   let timedOut = false;
@@ -80,7 +69,6 @@ function describeError(error: unknown): string {
   const cause = (error as { cause?: unknown }).cause;
   return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
 }
-
 
 /**
  * An AbortController whose signal takes any number of listeners: every probe or check in flight

@@ -16,7 +16,10 @@ export const DEFAULT_RETRY: RetryOptions = { attempts: 6, baseMs: 200, maxMs: 10
 
 /** An error that knows whether trying again can help, and how long the server asked us to wait. */
 export class TransientError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
     this.name = 'TransientError';
   }

@@ -51,7 +51,11 @@ export interface ClientOptions {
 }
 
 export class RegistryError extends Error {
-  constructor(message: string, readonly status: number, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code?: string,
+  ) {
     super(message);
     this.name = 'RegistryError';
   }
@@ -73,7 +77,10 @@ export class RegistryClient implements Registry {
   private readonly timeouts: Timeouts;
   private readonly retry: RetryOptions;
 
-  constructor(readonly host: string, private readonly opts: ClientOptions = {}) {
+  constructor(
+    readonly host: string,
+    private readonly opts: ClientOptions = {},
+  ) {
     const insecure = opts.insecure ?? ((h: string) => LOOPBACK.test(h));
     this.base = `${insecure(host) ? 'http' : 'https'}://${host}`;
     this.origin = new URL(this.base);
@@ -149,7 +156,10 @@ export class RegistryClient implements Registry {
     if (res.status === 201) return true;
     // 202: the registry opened an upload session instead; abandon it (it expires).
     const location = res.headers.get('location');
-    if (location) await this.fetchUrl('DELETE', this.resolve(location), repo, { ok: [200, 204, 404, 405, 400], push: true }).then((r) => r.body?.cancel()).catch(() => undefined);
+    if (location)
+      await this.fetchUrl('DELETE', this.resolve(location), repo, { ok: [200, 204, 404, 405, 400], push: true })
+        .then((r) => r.body?.cancel())
+        .catch(() => undefined);
     return false;
   }
 
@@ -258,7 +268,13 @@ export class RegistryClient implements Registry {
       // Another origin (an upload Location on a storage host): no Authorization at all.
       if (own && token) headers.authorization = `Bearer ${token}`;
       else if (own && this.basic) headers.authorization = this.basic;
-      const res = await fetchWithTimeouts(this.fetch, url, { method, headers, ...(init.body !== undefined ? { body: init.body as BodyInit, duplex: 'half' } : {}), redirect: 'follow' } as RequestInit, this.timeouts, `${method} ${url}`);
+      const res = await fetchWithTimeouts(
+        this.fetch,
+        url,
+        { method, headers, ...(init.body !== undefined ? { body: init.body as BodyInit, duplex: 'half' } : {}), redirect: 'follow' } as RequestInit,
+        this.timeouts,
+        `${method} ${url}`,
+      );
       // A body that is a stream cannot be sent twice; the POST that opens an upload authenticates first.
       if (res.status === 401 && own && attempt === 0 && !(init.body instanceof ReadableStream || init.body instanceof Readable)) {
         await res.body?.cancel();

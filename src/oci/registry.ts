@@ -55,16 +55,6 @@ export interface ReferrersLister {
 }
 
 /** A registry, named by its host (and port), doing all of the above. */
-export interface Registry
-  extends ManifestHeader,
-    ManifestGetter,
-    ManifestPutter,
-    ManifestDeleter,
-    BlobChecker,
-    BlobGetter,
-    BlobMounter,
-    BlobUploader,
-    TagLister,
-    ReferrersLister {
+export interface Registry extends ManifestHeader, ManifestGetter, ManifestPutter, ManifestDeleter, BlobChecker, BlobGetter, BlobMounter, BlobUploader, TagLister, ReferrersLister {
   readonly host: string;
 }

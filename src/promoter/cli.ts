@@ -10,7 +10,6 @@ import { promote } from './promote.js';
 import { validateManifests } from './validate.js';
 import { errorMessage } from '../util/error-message.js';
 
-
 const PROMOTE_HELP = `Usage: artifact-serving promote DIR|FILE [--confirm] [--prune] [--project NAME] [--parallel N] [--all]
                                  [--timeout T] [--lease-wait T] [--lease-stale T]
 
@@ -132,11 +131,7 @@ export async function promoteCommand(args: string[], io: CliIO): Promise<number>
     ...(stale !== undefined ? { staleMs: stale, renewMs: Math.min(DEFAULT_LEASE.renewMs, Math.max(100, stale / 10)) } : {}),
   };
   return withBackends(durations.get('timeout'), async (backends) => {
-    const r = await promote(
-      { dir, confirm: values.confirm === true, prune: values.prune === true, project: values.project as string | undefined, parallel, limit: values.all ? Infinity : 50, lease },
-      backends,
-      io,
-    );
+    const r = await promote({ dir, confirm: values.confirm === true, prune: values.prune === true, project: values.project as string | undefined, parallel, limit: values.all ? Infinity : 50, lease }, backends, io);
     return r.exitCode;
   });
 }

@@ -48,8 +48,13 @@ export const LOCK_NAME = '.artifact-serving/lock';
 const LOCK_TAG = 'lock';
 
 class LeaseHeldError extends Error {
-  constructor(readonly location: string, readonly holder: LeaseRecord) {
-    super(`${location} is locked by another promote run (pid ${holder.pid} on ${holder.host}, started ${holder.started}, renewed ${holder.renewed}): only one run at a time may write a destination; try again when it has finished`);
+  constructor(
+    readonly location: string,
+    readonly holder: LeaseRecord,
+  ) {
+    super(
+      `${location} is locked by another promote run (pid ${holder.pid} on ${holder.host}, started ${holder.started}, renewed ${holder.renewed}): only one run at a time may write a destination; try again when it has finished`,
+    );
     this.name = 'LeaseHeldError';
   }
 }

@@ -9,7 +9,6 @@ import { stagingViolation, type StagingPolicy } from './staging.js';
 import { baseProblem } from './stores/confine.js';
 import { Findings, readYaml, type ManifestSource, type Parsed } from './yaml-file.js';
 
-
 // kpromo decodes the hex, so upper case is accepted; it is compared in lower case.
 const SHA256_RE = /^[a-fA-F0-9]{64}$/;
 const BASE_RE = /^(?:s3|gs):\/\/[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](?:\/.*)?$|^file:\/\/\/.*$/;
@@ -19,12 +18,7 @@ interface FilesList {
   files: { name: string; sha256: string; rollback?: boolean | undefined }[] | null;
 }
 
-export async function loadFileProject(
-  project: string,
-  filestoresFile: string,
-  manifestFiles: string[],
-  policy: StagingPolicy,
-): Promise<{ project?: FileProject; findings: Findings }> {
+export async function loadFileProject(project: string, filestoresFile: string, manifestFiles: string[], policy: StagingPolicy): Promise<{ project?: FileProject; findings: Findings }> {
   const findings = new Findings(project);
   const stores = await readYaml(filestoresFile, filestoresFileSchema, findings);
   const lists: FilesList[] = [];
@@ -44,15 +38,7 @@ export async function loadLegacyFileProject(project: string, file: string, polic
   return build(`files-legacy/${project}`, project, stores, [{ source: parsed.source, files: parsed.value.files }], [file], policy, findings);
 }
 
-function build(
-  id: string,
-  project: string,
-  stores: Parsed<{ filestores: Filestore[] }>,
-  lists: FilesList[],
-  files: string[],
-  policy: StagingPolicy,
-  findings: Findings,
-): { project?: FileProject; findings: Findings } {
+function build(id: string, project: string, stores: Parsed<{ filestores: Filestore[] }>, lists: FilesList[], files: string[], policy: StagingPolicy, findings: Findings): { project?: FileProject; findings: Findings } {
   const fs = stores.value.filestores;
   const srcIdx = fs.flatMap((s, i) => (s.src ? [i] : []));
   if (srcIdx.length !== 1) findings.at(stores.source, ['filestores', srcIdx[1] ?? 0], `exactly one filestore must have "src: true" (found ${srcIdx.length})`);

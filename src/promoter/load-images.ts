@@ -17,12 +17,7 @@ type ImageList = z.infer<typeof imagesFileSchema>;
  * `imagesFile` is where the thin layout keeps the images; undefined for a single-file manifest.
  * A manifest that lists `images:` itself must not also have an images file (which one counts?).
  */
-export async function loadImageProject(
-  project: string,
-  manifestFile: string,
-  imagesFile: string | undefined,
-  policy: StagingPolicy,
-): Promise<{ project?: ImageProject; findings: Findings }> {
+export async function loadImageProject(project: string, manifestFile: string, imagesFile: string | undefined, policy: StagingPolicy): Promise<{ project?: ImageProject; findings: Findings }> {
   const findings = new Findings(project);
   const manifest = await readYaml(manifestFile, promoterManifestSchema, findings);
   let merger = new ImageMerger([], findings);
@@ -32,7 +27,13 @@ export async function loadImageProject(
     findings.at(manifest.source, ['imagesPath'], 'imagesPath is deprecated and ignored (as in kpromo): images are read from images/<project>/images.yaml', 'warning', 'key');
   }
   if (manifest && manifest.value.images !== undefined) {
-    if (imagesFile !== undefined && (await stat(imagesFile).then(() => true, () => false))) {
+    if (
+      imagesFile !== undefined &&
+      (await stat(imagesFile).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       findings.at(manifest.source, ['images'], `images are listed here and in ${imagesFile}: keep one of them`, 'error', 'key');
     }
     merger = new ImageMerger(['images'], findings);
@@ -100,7 +101,10 @@ class ImageMerger {
   private readonly tagAt = new Map<string, Map<string, string>>(); // name -> tag -> digest
   private readonly rollbacks: { source: ManifestSource; i: number; j: number; name: string; tag: string }[] = [];
 
-  constructor(private readonly base: PropertyKey[], private readonly findings: Findings) {}
+  constructor(
+    private readonly base: PropertyKey[],
+    private readonly findings: Findings,
+  ) {}
 
   add(entry: ImageItem, i: number, source: ManifestSource): void {
     const { base, findings } = this;

@@ -22,7 +22,10 @@ type Load = Promise<{ project?: Project; findings: Findings }>;
 
 export async function loadManifests(path: string, only?: string): Promise<LoadResult> {
   const findings: Finding[] = [];
-  const isFile = await stat(path).then((s) => s.isFile(), () => false);
+  const isFile = await stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
   const dir = isFile ? dirname(path) : path;
   const { policy, findings: declFindings } = await loadStagingPolicy(dir);
   findings.push(...declFindings);
@@ -37,7 +40,8 @@ export async function loadManifests(path: string, only?: string): Promise<LoadRe
     if (listed.error !== undefined) {
       if (single(basename(dir))) loads.push(unreadable(basename(dir), join(dir, 'files'), listed.error));
     } else if (lists.length > 0 && single(basename(dir))) loads.push(loadFileProject(basename(dir), join(dir, 'filepromoter-manifest.yaml'), lists, policy));
-    else if (lists.length === 0) findings.push({ file: join(dir, 'filepromoter-manifest.yaml'), line: 1, column: 1, severity: 'error', project: basename(dir), message: 'no files lists: expected files.yaml or a files/ folder beside this file' });
+    else if (lists.length === 0)
+      findings.push({ file: join(dir, 'filepromoter-manifest.yaml'), line: 1, column: 1, severity: 'error', project: basename(dir), message: 'no files lists: expected files.yaml or a files/ folder beside this file' });
   } else if (await exists(join(dir, 'promoter-manifest.yaml'))) {
     const images = join(dir, 'images.yaml');
     if (single(basename(dir))) loads.push(loadImageProject(basename(dir), join(dir, 'promoter-manifest.yaml'), (await exists(images)) ? images : undefined, policy));
@@ -86,7 +90,14 @@ async function walkLayouts(dir: string, policy: StagingPolicy, only: string | un
     }
   }
   if (layouts === 0) {
-    findings.push({ file: dir, line: 1, column: 1, severity: 'error', project: '', message: 'no promoter manifests found: expected manifests/+images/ or filestores/+manifests/ here or one level below, or a project folder with promoter-manifest.yaml or filepromoter-manifest.yaml' });
+    findings.push({
+      file: dir,
+      line: 1,
+      column: 1,
+      severity: 'error',
+      project: '',
+      message: 'no promoter manifests found: expected manifests/+images/ or filestores/+manifests/ here or one level below, or a project folder with promoter-manifest.yaml or filepromoter-manifest.yaml',
+    });
   }
 }
 
@@ -160,7 +171,10 @@ async function loadStagingPolicy(dir: string): Promise<{ policy: StagingPolicy; 
  */
 async function subdirs(dir: string, findings?: Finding[]): Promise<string[]> {
   try {
-    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    return (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') findings?.push({ file: dir, line: 1, column: 1, severity: 'error', project: '', message: `cannot read this folder: ${errorMessage(e)}` });
     return [];
@@ -174,7 +188,12 @@ async function subdirs(dir: string, findings?: Finding[]): Promise<string[]> {
 async function yamlFiles(dir: string): Promise<{ files: string[]; error?: string }> {
   try {
     const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-    return { files: entries.filter((e) => e.isFile() && /\.ya?ml$/.test(e.name)).map((e) => join(e.parentPath, e.name)).sort() };
+    return {
+      files: entries
+        .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name))
+        .map((e) => join(e.parentPath, e.name))
+        .sort(),
+    };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { files: [] };
     return { files: [], error: errorMessage(e) };
@@ -182,5 +201,8 @@ async function yamlFiles(dir: string): Promise<{ files: string[]; error?: string
 }
 
 async function exists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false);
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }

@@ -66,4 +66,3 @@ export interface LoadResult {
   /** Projects left out because of an error, with the first reason. */
   skipped: Map<string, string>;
 }
-

@@ -169,7 +169,10 @@ async function observeReferrers(projects: readonly ImageProject[], registry: Reg
           const refs = await withRetry(() => client.referrers(srcRepo, subject), opts.retry);
           if (refs && refs.length > 0) {
             staging.referrers ??= new Map();
-            staging.referrers.set(subject, refs.map((r) => r.digest));
+            staging.referrers.set(
+              subject,
+              refs.map((r) => r.digest),
+            );
           }
         }
       }

@@ -38,7 +38,8 @@ function renderDestination(d: DestinationPlan, prune: boolean, limit: number): s
 
 export function describe(a: Action): string {
   switch (a.kind) {
-    case 'copy-image': return `copy ${a.name}@${a.digest} (${formatBytes(a.bytes)})`;
+    case 'copy-image':
+      return `copy ${a.name}@${a.digest} (${formatBytes(a.bytes)})`;
     case 'copy-referrers': {
       const parts = [
         ...(a.tags.length > 0 ? [`missing ${a.tags.join(', ')}`] : []),
@@ -47,13 +48,20 @@ export function describe(a: Action): string {
       ];
       return `copy referrers of ${a.name}@${a.digest}: ${parts.join('; ')}`;
     }
-    case 'tag': return `tag ${a.name}:${a.tag} -> ${a.digest}`;
-    case 'move': return `move ${a.name}:${a.tag} ${a.from} -> ${a.digest} (rollback)`;
-    case 'copy-file': return `copy ${a.name} (${formatBytes(a.bytes)})`;
-    case 'replace-file': return `replace ${a.name} sha256:${a.from} -> sha256:${a.sha256} (rollback, ${formatBytes(a.bytes)})`;
-    case 'delete-image': return `delete ${a.name}@${a.digest}`;
-    case 'delete-tag': return `delete tag ${a.name}:${a.tag} (was ${a.digest})`;
-    case 'delete-file': return `delete ${a.name}`;
+    case 'tag':
+      return `tag ${a.name}:${a.tag} -> ${a.digest}`;
+    case 'move':
+      return `move ${a.name}:${a.tag} ${a.from} -> ${a.digest} (rollback)`;
+    case 'copy-file':
+      return `copy ${a.name} (${formatBytes(a.bytes)})`;
+    case 'replace-file':
+      return `replace ${a.name} sha256:${a.from} -> sha256:${a.sha256} (rollback, ${formatBytes(a.bytes)})`;
+    case 'delete-image':
+      return `delete ${a.name}@${a.digest}`;
+    case 'delete-tag':
+      return `delete tag ${a.name}:${a.tag} (was ${a.digest})`;
+    case 'delete-file':
+      return `delete ${a.name}`;
   }
 }
 

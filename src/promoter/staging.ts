@@ -42,7 +42,10 @@ export function locationSegments(location: string): string[] {
     return rest.split('/').filter((s) => s.length > 0);
   }
   // A registry: host[:port]/path...
-  return location.split('/').slice(1).filter((s) => s.length > 0);
+  return location
+    .split('/')
+    .slice(1)
+    .filter((s) => s.length > 0);
 }
 
 function normalise(location: string): string {

@@ -5,7 +5,11 @@ import { createHash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
 export class DigestMismatchError extends Error {
-  constructor(readonly expected: string, readonly actual: string, what: string) {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+    what: string,
+  ) {
     super(`${what}: sha256 is ${actual}, expected ${expected}`);
     this.name = 'DigestMismatchError';
   }

@@ -127,9 +127,18 @@ export function buildReport(agg: Aggregates, options: BuildOptions): Report {
     reachability: {
       countries: cut(countries.sort((a, b) => b.requests - a.requests || a.country.localeCompare(b.country))),
       // Every flagged country, not only the top rows: a small, badly served country matters.
-      servedByDefault: countries.filter((c) => c.note === 'served by default').map((c) => c.country).sort(),
-      servedByOrigin: countries.filter((c) => c.note === 'served by origin').map((c) => c.country).sort(),
-      servedByDefaultAndOrigin: countries.filter((c) => c.note === 'served by default and origin').map((c) => c.country).sort(),
+      servedByDefault: countries
+        .filter((c) => c.note === 'served by default')
+        .map((c) => c.country)
+        .sort(),
+      servedByOrigin: countries
+        .filter((c) => c.note === 'served by origin')
+        .map((c) => c.country)
+        .sort(),
+      servedByDefaultAndOrigin: countries
+        .filter((c) => c.note === 'served by default and origin')
+        .map((c) => c.country)
+        .sort(),
     },
     top,
     rows: { mirrors: mirrorRows.length, continents: agg.continents.size, countries: agg.countries.size, routes: agg.latencyByRoute.size },

@@ -29,16 +29,30 @@ export function renderText(report: Report): string {
     ),
   );
   section(out, 'Cost by client continent', report.cost.byContinent.length, report.rows.continents, report.top);
-  out.push(...table(['continent', ...costHeaders], report.cost.byContinent.map((r) => [r.name, ...costCells(r)])));
+  out.push(
+    ...table(
+      ['continent', ...costHeaders],
+      report.cost.byContinent.map((r) => [r.name, ...costCells(r)]),
+    ),
+  );
   section(out, 'Cost by client country', report.cost.byCountry.length, report.rows.countries, report.top);
-  out.push(...table(['country', ...costHeaders], report.cost.byCountry.map((r) => [r.name, ...costCells(r)])));
+  out.push(
+    ...table(
+      ['country', ...costHeaders],
+      report.cost.byCountry.map((r) => [r.name, ...costCells(r)]),
+    ),
+  );
 
   out.push('', `Decision latency, ms (quantiles within ${(RELATIVE_ERROR * 100).toFixed(1)}%; max exact)`);
   const latencyCells = (r: LatencyRow) => [r.name, String(r.count), ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max)];
   out.push(
     ...table(
       ['', 'requests', 'p50', 'p90', 'p99', 'max'],
-      [latencyCells({ ...report.latency.overall, name: 'all' }), ...report.latency.byRoute.map((r) => latencyCells({ ...r, name: `route ${r.name}` })), ...report.latency.byMirror.map((r) => latencyCells({ ...r, name: `mirror ${r.name}` }))],
+      [
+        latencyCells({ ...report.latency.overall, name: 'all' }),
+        ...report.latency.byRoute.map((r) => latencyCells({ ...r, name: `route ${r.name}` })),
+        ...report.latency.byMirror.map((r) => latencyCells({ ...r, name: `mirror ${r.name}` })),
+      ],
     ),
   );
 

@@ -68,7 +68,11 @@ function purge(ctx: Context, holder: ConfigHolder, metrics: RedirectorMetrics, s
     ctx.body = ociErrorBody(code, message);
   };
   if (!purgeAllowed(ctx, config.adminToken)) {
-    return fail(403, 'DENIED', config.adminToken ? 'POST /-/purge needs the admin bearer token (Authorization: Bearer ...) or a direct loopback connection' : 'POST /-/purge is allowed only from loopback (no admin token is configured)');
+    return fail(
+      403,
+      'DENIED',
+      config.adminToken ? 'POST /-/purge needs the admin bearer token (Authorization: Bearer ...) or a direct loopback connection' : 'POST /-/purge is allowed only from loopback (no admin token is configured)',
+    );
   }
   const one = (name: string): string | undefined => {
     const value = ctx.query[name];

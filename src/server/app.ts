@@ -111,9 +111,7 @@ export function createRedirectorServer(deps: AppDeps): Server {
   };
   // HTTP/1.1 over TLS when given a certificate: registry clients (Docker) insist on TLS for
   // any host but localhost, so this lets them reach the redirector without a proxy in front.
-  const server: Server = deps.tls
-    ? createHttpsServer({ ...serverOptions(limits), cert: deps.tls.cert, key: deps.tls.key, ALPNProtocols: ['http/1.1'] }, handler)
-    : createServer(serverOptions(limits), handler);
+  const server: Server = deps.tls ? createHttpsServer({ ...serverOptions(limits), cert: deps.tls.cert, key: deps.tls.key, ALPNProtocols: ['http/1.1'] }, handler) : createServer(serverOptions(limits), handler);
   applyLimits(server, limits);
   return server;
 }

@@ -43,7 +43,10 @@ export class RateLimiter {
   private buckets: LRUCache<string, Bucket>;
   private maxClients: number;
 
-  constructor(maxClients = 100_000, private readonly now: () => number = () => performance.now()) {
+  constructor(
+    maxClients = 100_000,
+    private readonly now: () => number = () => performance.now(),
+  ) {
     this.maxClients = maxClients;
     this.buckets = new LRUCache({ max: maxClients });
   }

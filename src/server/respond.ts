@@ -20,12 +20,16 @@ export function respond(res: ServerResponse, decision: Decision, isOci: boolean,
       // A flat [name, value, ...] list: Node writes it without building a header map first.
       const list: string[] = isOci ? [API_VERSION_HEADER, 'registry/2.0'] : [];
       list.push(
-        'Location', decision.location,
+        'Location',
+        decision.location,
         // Per-client answers: a shared cache must not hand one region's redirect to everyone.
-        'Cache-Control', 'private, max-age=0',
+        'Cache-Control',
+        'private, max-age=0',
         // The one debug header every answer keeps: short, and what an operator looks for first.
-        'X-Artifact-Mirror', decision.mirror.name,
-        'Content-Length', '0',
+        'X-Artifact-Mirror',
+        decision.mirror.name,
+        'Content-Length',
+        '0',
       );
       // Why this mirror: no client reads these, and they were most of an answer's bytes
       // (docs/deployment.md), so only on request (`X-Artifact-Debug: 1`); `explain` and the

@@ -57,13 +57,18 @@ export function statusHtml(report: StatusReport): string {
     .map(
       (m) => `<tr class="${m.up && !m.excluded ? 'up' : 'down'}" data-mirror="${escapeMarkup(m.name)}">
   <td>${escapeMarkup(m.name)}</td><td>${m.kind}</td><td><code>${escapeMarkup(m.url)}</code></td>
-  <td class="state">${m.up ? (m.excluded ? 'excluded' : 'up') : 'down'}</td><td>${[m.reason, m.excluded && `excluded: ${m.excluded}`].filter(Boolean).map((r) => escapeMarkup(r as string)).join('; ')}</td>
+  <td class="state">${m.up ? (m.excluded ? 'excluded' : 'up') : 'down'}</td><td>${[m.reason, m.excluded && `excluded: ${m.excluded}`]
+    .filter(Boolean)
+    .map((r) => escapeMarkup(r as string))
+    .join('; ')}</td>
   <td>${m.latencyMs !== undefined ? `${m.latencyMs} ms` : ''}</td><td>${m.since ? escapeMarkup(m.since) : ''}</td><td>${m.probe ? 'probed' : 'not probed'}</td></tr>`,
     )
     .join('\n');
   const routes = report.routes.map((r) => `<li><code>${escapeMarkup(r.prefix)}</code> (${r.type})${r.origin ? `, origin ${escapeMarkup(r.origin)}` : ''}</li>`).join('');
   const cache = report.availabilityCache
-    ? `<h2>Availability cache</h2><p>${Object.entries(report.availabilityCache).map(([k, v]) => `${escapeMarkup(k)}: ${v}`).join(' · ')}</p>`
+    ? `<h2>Availability cache</h2><p>${Object.entries(report.availabilityCache)
+        .map(([k, v]) => `${escapeMarkup(k)}: ${v}`)
+        .join(' · ')}</p>`
     : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">

@@ -102,7 +102,10 @@ export function auditedMirrors(config: CompiledConfig, expected: ExpectedContent
 /** Paces requests to `perSecond`, shared by every worker. */
 class Pacer {
   private next = 0;
-  constructor(private readonly intervalMs: number, private readonly signal?: AbortSignal) {}
+  constructor(
+    private readonly intervalMs: number,
+    private readonly signal?: AbortSignal,
+  ) {}
   async wait(): Promise<void> {
     const now = Date.now();
     const at = Math.max(now, this.next);
@@ -352,17 +355,25 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
     }
   }
 
-  function ownershipTasks(mirror: CompiledMirror, want: ExpectedRoute, cfg: CompiledConfig, report: (object: string, problem: string, scope: AuditFinding['scope']) => void, guarded: (object: string, work: () => Promise<void>) => () => Promise<void>): (() => Promise<void>)[] {
+  function ownershipTasks(
+    mirror: CompiledMirror,
+    want: ExpectedRoute,
+    cfg: CompiledConfig,
+    report: (object: string, problem: string, scope: AuditFinding['scope']) => void,
+    guarded: (object: string, work: () => Promise<void>) => () => Promise<void>,
+  ): (() => Promise<void>)[] {
     const key = cfg.trust!.ownershipKey!;
     if (mirror.kind === 'binary') {
       const destination = cfg.trust!.destinations.get(mirror.name);
       if (!destination) return [];
-      return [guarded('owner', async () => {
-        await pacer.wait();
-        requests++;
-        const problem = tokenProblem(key, destination, await readToken(mirror, '', fetchFn, timeoutMs));
-        if (problem) report('owner', problem, 'mirror');
-      })];
+      return [
+        guarded('owner', async () => {
+          await pacer.wait();
+          requests++;
+          const problem = tokenProblem(key, destination, await readToken(mirror, '', fetchFn, timeoutMs));
+          if (problem) report('owner', problem, 'mirror');
+        }),
+      ];
     }
     return [...want.imagePrefixes].map((prefix) =>
       guarded(`owner${prefix ? ` ${prefix}` : ''}`, async () => {

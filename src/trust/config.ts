@@ -26,12 +26,7 @@ export interface CompiledTrust {
 
 export const DEFAULT_AUDIT = { requestsPerSecond: 20, sampleBytes: 64 << 20 };
 
-export function compileTrust(
-  source: YamlSource,
-  input: ConfigInput['trust'],
-  config: Pick<CompiledConfig, 'binaryRoutes' | 'ociRoutes' | 'mirrors'>,
-  problems: SourceProblem[],
-): CompiledTrust | undefined {
+export function compileTrust(source: YamlSource, input: ConfigInput['trust'], config: Pick<CompiledConfig, 'binaryRoutes' | 'ociRoutes' | 'mirrors'>, problems: SourceProblem[]): CompiledTrust | undefined {
   if (!input) return undefined;
   const base = dirname(resolve(source.file));
   const routes = [...config.binaryRoutes, ...config.ociRoutes];

@@ -35,7 +35,10 @@ export class ExpectedContent {
   /** `${route}\n${name}:${tag}` and `${route}\n${name}@${digest}` -> a small integer: audit proofs are bytes indexed by it. */
   private ordinals: Map<string, number> | undefined;
 
-  constructor(readonly routes: ReadonlyMap<string, ExpectedRoute>, readonly loadedAt = new Date()) {}
+  constructor(
+    readonly routes: ReadonlyMap<string, ExpectedRoute>,
+    readonly loadedAt = new Date(),
+  ) {}
 
   /** The ordinal of a tag (`name:tag`) or image digest (`name@digest`) of a route, or undefined. */
   ordinal(prefix: string, key: string): number | undefined {
@@ -129,7 +132,8 @@ async function fromManifests(source: ExpectedSource, route: ExpectedRoute, probl
   for (const f of loaded.findings) (f.severity === 'error' && !f.entryOnly ? problems : warnings).push({ file: f.file, line: f.line, column: f.column, message: f.message });
   for (const project of loaded.projects) {
     if (project.kind === 'files') {
-      if (route.type !== 'binary') problems.push({ file: project.files[0] ?? source.manifests!, line: 1, column: 1, message: `file project ${project.project} is named as expected content of the OCI route ${route.prefix}` });
+      if (route.type !== 'binary')
+        problems.push({ file: project.files[0] ?? source.manifests!, line: 1, column: 1, message: `file project ${project.project} is named as expected content of the OCI route ${route.prefix}` });
       else for (const entry of project.entries) route.files.set(entry.name.replace(/^\/+/, ''), entry.sha256);
       continue;
     }
@@ -139,7 +143,12 @@ async function fromManifests(source: ExpectedSource, route: ExpectedRoute, probl
     }
     const prefixes = new Set(project.destinations.map((d) => belowRoot(d, source.root)).filter((p): p is string => p !== undefined));
     if (prefixes.size === 0) {
-      problems.push({ file: project.files[0] ?? source.manifests!, line: 1, column: 1, message: `no destination of ${project.project} is under the root "${source.root}" (destinations: ${project.destinations.join(', ')}); set trust.expected[].root` });
+      problems.push({
+        file: project.files[0] ?? source.manifests!,
+        line: 1,
+        column: 1,
+        message: `no destination of ${project.project} is under the root "${source.root}" (destinations: ${project.destinations.join(', ')}); set trust.expected[].root`,
+      });
       continue;
     }
     for (const prefix of prefixes) {
@@ -159,7 +168,12 @@ async function fromLedgers(source: ExpectedSource, route: ExpectedRoute, problem
   const path = source.ledgers!;
   let files: string[];
   try {
-    files = (await stat(path)).isDirectory() ? (await readdir(path)).filter((f) => f.endsWith('.json')).sort().map((f) => join(path, f)) : [path];
+    files = (await stat(path)).isDirectory()
+      ? (await readdir(path))
+          .filter((f) => f.endsWith('.json'))
+          .sort()
+          .map((f) => join(path, f))
+      : [path];
   } catch (error) {
     problems.push({ file: path, line: 1, column: 1, message: `cannot read ledgers: ${errorMessage(error)}` });
     return;

@@ -35,7 +35,10 @@ test('long form: named mirrors, ordered lists, OCI and binary routes', (t) => {
     default: [reg-us]
 `);
   t.is(config.binaryRoutes[0]!.prefix, '/binaries');
-  t.deepEqual(config.binaryRoutes[0]!.continents[0]!.entry.mirrors.map((m) => m.name), ['eu', 'us']);
+  t.deepEqual(
+    config.binaryRoutes[0]!.continents[0]!.entry.mirrors.map((m) => m.name),
+    ['eu', 'us'],
+  );
   t.is(config.ociRoutes[0]!.namePrefix, 'kops');
   t.is(config.mirrors.get('reg-us')!.repository, 'prod/images');
 });
@@ -55,16 +58,8 @@ const bad: [string, string, string[]][] = [
     `${MIRRORS}routes:\n  - prefix: /a\n    regions: { Europe: eux }\n    default: us\n`,
     ['config.yaml:7:24: mirror "eux" is not defined under mirrors: (did you mean "eu"?)'],
   ],
-  [
-    'a region that does not exist',
-    `${MIRRORS}routes:\n  - prefix: /a\n    regions:\n      Atlantis: eu\n    default: us\n`,
-    ['config.yaml:8:7: unknown region "Atlantis"'],
-  ],
-  [
-    'an ambiguous two-letter code',
-    `${MIRRORS}routes:\n  - prefix: /a\n    regions:\n      NA: eu\n    default: us\n`,
-    ['config.yaml:8:7: "NA" is both a continent (North America) and a country (Namibia)'],
-  ],
+  ['a region that does not exist', `${MIRRORS}routes:\n  - prefix: /a\n    regions:\n      Atlantis: eu\n    default: us\n`, ['config.yaml:8:7: unknown region "Atlantis"']],
+  ['an ambiguous two-letter code', `${MIRRORS}routes:\n  - prefix: /a\n    regions:\n      NA: eu\n    default: us\n`, ['config.yaml:8:7: "NA" is both a continent (North America) and a country (Namibia)']],
   ['a route without default', `${MIRRORS}routes:\n  - prefix: /a\n    regions: { Europe: eu }\n`, ['config.yaml:6:5: missing required key "default" (at routes[0])']],
   ['a short-form route without default', `/kops:\n  - Europe: eu.example\n`, ['config.yaml:1:1: route "/kops" has no default']],
   ['a short-form host that is not one', `/kops:\n  - default: "bad host!"\n`, ['config.yaml:2:14: "bad host!" is not a host name or an http(s) URL']],
@@ -73,11 +68,7 @@ const bad: [string, string, string[]][] = [
     `${MIRRORS}routes:\n  - prefix: /a\n    default: us\n  - prefix: /a/\n    default: eu\n`,
     ['config.yaml:8:13: duplicate route prefix "/a" (first defined on line 6)'],
   ],
-  [
-    'a registry mirror on a binary route',
-    `${MIRRORS}routes:\n  - prefix: /a\n    default: reg-us\n`,
-    ['config.yaml:7:14: mirror "reg-us" is a registry (registry:) but route "/a" is a binary route'],
-  ],
+  ['a registry mirror on a binary route', `${MIRRORS}routes:\n  - prefix: /a\n    default: reg-us\n`, ['config.yaml:7:14: mirror "reg-us" is a registry (registry:) but route "/a" is a binary route']],
   [
     'a cloud region without the provider ranges',
     `${MIRRORS}routes:\n  - prefix: /a\n    regions: { "aws:us-east-1": us }\n    default: us\n`,
@@ -134,12 +125,7 @@ test('schema errors do not hide the other problems in the file', (t) => {
   );
   t.deepEqual(
     problems.map((p) => p.slice(0, 44)),
-    [
-      'config.yaml:2:40: unknown key "colour" (at m',
-      'config.yaml:6:16: unknown region "Atlantis":',
-      'config.yaml:6:38: mirror "nope" is not defin',
-      'config.yaml:8:12: Invalid option: expected o',
-    ],
+    ['config.yaml:2:40: unknown key "colour" (at m', 'config.yaml:6:16: unknown region "Atlantis":', 'config.yaml:6:38: mirror "nope" is not defin', 'config.yaml:8:12: Invalid option: expected o'],
   );
 });
 
@@ -151,7 +137,9 @@ test('a mirror dropped for a schema error is not also reported as undefined wher
 });
 
 test('a probe path is appended to the mirror URL, not taken from the host root (as the README shows)', (t) => {
-  const config = compile(`mirrors:\n  eu-bucket:\n    url: https://eu.bucket.example/releases\n    probe: { path: /healthz.txt }\n  reg: { registry: https://reg.example, repository: prod/images }\nroutes:\n  - prefix: /r\n    default: eu-bucket\n`);
+  const config = compile(
+    `mirrors:\n  eu-bucket:\n    url: https://eu.bucket.example/releases\n    probe: { path: /healthz.txt }\n  reg: { registry: https://reg.example, repository: prod/images }\nroutes:\n  - prefix: /r\n    default: eu-bucket\n`,
+  );
   t.is(config.mirrors.get('eu-bucket')!.probe!.url, 'https://eu.bucket.example/releases/healthz.txt');
   t.is(config.mirrors.get('reg')!.probe!.url, 'https://reg.example/v2/');
 });

@@ -85,14 +85,38 @@ const routing: [string, string, string, string | undefined, string, string, stri
   ['OCI manifest with repository prefix', '/v2/pause/manifests/3.10', '81.2.69.160', undefined, 'eu-reg', 'Europe', 'https://eu.registry.example/v2/prod/images/pause/manifests/3.10'],
   ['OCI blob by digest', `/v2/org/app/blobs/sha256:${'a'.repeat(64)}`, '8.8.8.8', undefined, 'us-reg', 'default', `https://us.registry.example/v2/prod/images/org/app/blobs/sha256:${'a'.repeat(64)}`],
   ['OCI tag list keeps pagination', '/v2/pause/tags/list?n=10&last=3.9', '8.8.8.8', undefined, 'us-reg', 'default', 'https://us.registry.example/v2/prod/images/pause/tags/list?n=10&last=3.9'],
-  ['OCI referrers', `/v2/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=x`, '8.8.8.8', undefined, 'us-reg', 'default', `https://us.registry.example/v2/prod/images/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=x`],
+  [
+    'OCI referrers',
+    `/v2/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=x`,
+    '8.8.8.8',
+    undefined,
+    'us-reg',
+    'default',
+    `https://us.registry.example/v2/prod/images/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=x`,
+  ],
   ['OCI name prefix route (longest)', '/v2/kops/dns-controller/manifests/v1', '81.2.69.160', undefined, 'kops-reg', 'default', 'https://kops.registry.example/v2/kops/dns-controller/manifests/v1'],
   ['OCI name prefix matches whole components only', '/v2/kopsx/manifests/v1', '81.2.69.160', undefined, 'eu-reg', 'Europe', 'https://eu.registry.example/v2/prod/images/kopsx/manifests/v1'],
   // ?ns= (and anything else) is for this redirector, not the mirror: only the API's own parameters go on.
   ['registry-mirror mode: known namespace, not passed on', '/v2/pause/manifests/3.10?ns=registry.example', '8.8.8.8', undefined, 'us-reg', 'default', 'https://us.registry.example/v2/prod/images/pause/manifests/3.10'],
-  ['a blob request keeps no query', `/v2/org/app/blobs/sha256:${'a'.repeat(64)}?ns=registry.example&x=1`, '8.8.8.8', undefined, 'us-reg', 'default', `https://us.registry.example/v2/prod/images/org/app/blobs/sha256:${'a'.repeat(64)}`],
+  [
+    'a blob request keeps no query',
+    `/v2/org/app/blobs/sha256:${'a'.repeat(64)}?ns=registry.example&x=1`,
+    '8.8.8.8',
+    undefined,
+    'us-reg',
+    'default',
+    `https://us.registry.example/v2/prod/images/org/app/blobs/sha256:${'a'.repeat(64)}`,
+  ],
   ['a tag list keeps n and last, not ns', '/v2/pause/tags/list?ns=registry.example&n=10&last=3.9', '8.8.8.8', undefined, 'us-reg', 'default', 'https://us.registry.example/v2/prod/images/pause/tags/list?n=10&last=3.9'],
-  ['referrers keep artifactType, not ns', `/v2/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=application%2Fvnd.x&ns=registry.example`, '8.8.8.8', undefined, 'us-reg', 'default', `https://us.registry.example/v2/prod/images/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=application%2Fvnd.x`],
+  [
+    'referrers keep artifactType, not ns',
+    `/v2/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=application%2Fvnd.x&ns=registry.example`,
+    '8.8.8.8',
+    undefined,
+    'us-reg',
+    'default',
+    `https://us.registry.example/v2/prod/images/pause/referrers/sha256:${'b'.repeat(64)}?artifactType=application%2Fvnd.x`,
+  ],
 ];
 
 for (const [name, path, ip, xff, mirror, region, location] of routing) {
@@ -155,7 +179,10 @@ test('no request redirects outside the configured mirrors (open-redirect attempt
     const decision = run(path, '8.8.8.8');
     if (decision.kind !== 'redirect') continue;
     const url = new URL(decision.location);
-    t.true(bases.some((base) => decision.location.startsWith(base)), decision.location);
+    t.true(
+      bases.some((base) => decision.location.startsWith(base)),
+      decision.location,
+    );
     t.false(url.host.includes('evil'), decision.location);
   }
 });
@@ -205,7 +232,10 @@ test('a down mirror is skipped, with the reason recorded', (t) => {
 test('alternatives name the next mirrors that can serve', (t) => {
   const decision = run('/files/x', '81.2.69.160');
   if (decision.kind !== 'redirect') return t.fail();
-  t.deepEqual(decision.alternatives.map((a) => a.mirror.name), ['us-files', 'origin-files']);
+  t.deepEqual(
+    decision.alternatives.map((a) => a.mirror.name),
+    ['us-files', 'origin-files'],
+  );
 });
 
 test('a route with an origin asks for availability checks before redirecting to a mirror', (t) => {
@@ -264,7 +294,10 @@ test('?mirrorlist lists every candidate with its state, best first', (t) => {
 test('<path>.meta4 is a metalink for <path>; a list checks every unknown mirror first', (t) => {
   const decision = run('/files/v1/tool.meta4', '81.2.69.160', { checksDone: false }, ALL_UP);
   if (decision.kind !== 'check') return t.fail(JSON.stringify(decision));
-  t.deepEqual(decision.checks.map((c) => c.mirror), ['eu-files', 'us-files']);
+  t.deepEqual(
+    decision.checks.map((c) => c.mirror),
+    ['eu-files', 'us-files'],
+  );
   const listed = run('/files/v1/tool.meta4', '81.2.69.160');
   if (listed.kind !== 'mirrorlist') return t.fail();
   t.is(listed.format, 'metalink');
@@ -334,5 +367,8 @@ routes:
   const decision = decide(facts('/f/x', '81.2.69.160'), byLatency, state);
   if (decision.kind !== 'redirect') return t.fail();
   t.is(decision.mirror.name, 'fast');
-  t.deepEqual(decision.alternatives.map((a) => a.mirror.name), ['slow', 'unprobed', 'wide']);
+  t.deepEqual(
+    decision.alternatives.map((a) => a.mirror.name),
+    ['slow', 'unprobed', 'wide'],
+  );
 });

@@ -87,8 +87,7 @@ test.before(async (t) => {
   t.pass();
 });
 
-const ask = (path: string, forwardedFor?: string) =>
-  fetch(`${stack!.redirectorUrl}${path}`, { method: 'HEAD', redirect: 'manual', headers: forwardedFor ? { 'X-Forwarded-For': forwardedFor } : {} });
+const ask = (path: string, forwardedFor?: string) => fetch(`${stack!.redirectorUrl}${path}`, { method: 'HEAD', redirect: 'manual', headers: forwardedFor ? { 'X-Forwarded-For': forwardedFor } : {} });
 
 test('compose stack: binaries go to the mirror of the client region, or to the origin when no mirror has them, and the redirect leads to the file', async (t) => {
   const peerUrl = stack!.peerUrl;

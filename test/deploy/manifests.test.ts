@@ -115,7 +115,10 @@ test('the ConfigMap generated from the base kustomization holds a config that pa
 });
 
 test('the image default config (config/example.yaml) passes the validator', (t) => {
-  const copy = runtime.instructions.filter((i) => i.keyword === 'COPY').map((i) => copyParts(i.rest)).find((c) => c.dest === flagValue(cmd, '--config'));
+  const copy = runtime.instructions
+    .filter((i) => i.keyword === 'COPY')
+    .map((i) => copyParts(i.rest))
+    .find((c) => c.dest === flagValue(cmd, '--config'));
   t.truthy(copy, 'the runtime stage copies a config to the CMD --config path');
   assertValidConfig(repoPath(copy!.sources[0]!));
 });
@@ -166,28 +169,51 @@ test('Dockerfile: multi-stage on node:24-slim; npm ci and build, production deps
   const runs = (stage: Stage) => stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.rest);
   const build = stages.find((s) => runs(s).some((r) => /\bnpm run build\b/.test(r)));
   t.truthy(build, 'a stage runs npm run build');
-  t.true(runs(build!).some((r) => /\bnpm ci\b/.test(r) && !r.includes('--omit=dev')), 'the build stage installs dev dependencies (tsc)');
-  t.false(runs(runtime).some((r) => /\bnpm (ci|install)\b/.test(r) && !r.includes('--omit=dev')), 'no dev dependencies in the runtime stage');
+  t.true(
+    runs(build!).some((r) => /\bnpm ci\b/.test(r) && !r.includes('--omit=dev')),
+    'the build stage installs dev dependencies (tsc)',
+  );
+  t.false(
+    runs(runtime).some((r) => /\bnpm (ci|install)\b/.test(r) && !r.includes('--omit=dev')),
+    'no dev dependencies in the runtime stage',
+  );
 
   const copies = runtime.instructions.filter((i) => i.keyword === 'COPY').map((i) => copyParts(i.rest));
   const nodeModules = copies.find((c) => c.dest.replace(/\/$/, '').endsWith('node_modules'));
   if (nodeModules?.from) {
     const deps = stages.find((s) => s.name === nodeModules.from)!;
-    t.true(runs(deps).some((r) => /\bnpm ci\b.*--omit=dev/.test(r)), `node_modules comes from "${deps.name}", which runs npm ci --omit=dev`);
+    t.true(
+      runs(deps).some((r) => /\bnpm ci\b.*--omit=dev/.test(r)),
+      `node_modules comes from "${deps.name}", which runs npm ci --omit=dev`,
+    );
   } else {
-    t.true(runs(runtime).some((r) => /\bnpm ci\b.*--omit=dev/.test(r)), 'the runtime stage runs npm ci --omit=dev');
+    t.true(
+      runs(runtime).some((r) => /\bnpm ci\b.*--omit=dev/.test(r)),
+      'the runtime stage runs npm ci --omit=dev',
+    );
   }
   const dist = copies.find((c) => c.sources.some((s) => /(^|\/)dist\/?$/.test(s)));
   t.is(dist?.from, build!.name, 'dist/ comes from the build stage');
-  t.true(copies.some((c) => !c.from && c.sources.includes('config')), 'config/ is in the image');
+  t.true(
+    copies.some((c) => !c.from && c.sources.includes('config')),
+    'config/ is in the image',
+  );
 });
 
 test('Dockerfile: ENTRYPOINT, CMD, EXPOSE and the working directory', (t) => {
   t.deepEqual(entrypoint, ['node', 'dist/cli.js']);
   t.deepEqual(cmd, ['serve', '--config', '/etc/artifact-serving/config.yaml', '--port', '8080']);
-  t.is<string | undefined, string | undefined>(only(runtime, 'EXPOSE').split(/\s+/)[0]!.replace(/\/tcp$/, ''), flagValue(cmd, '--port'));
+  t.is<string | undefined, string | undefined>(
+    only(runtime, 'EXPOSE')
+      .split(/\s+/)[0]!
+      .replace(/\/tcp$/, ''),
+    flagValue(cmd, '--port'),
+  );
   const workdir = only(runtime, 'WORKDIR');
-  const distCopy = runtime.instructions.filter((i) => i.keyword === 'COPY').map((i) => copyParts(i.rest)).find((c) => c.sources.some((s) => s.includes('dist')))!;
+  const distCopy = runtime.instructions
+    .filter((i) => i.keyword === 'COPY')
+    .map((i) => copyParts(i.rest))
+    .find((c) => c.sources.some((s) => s.includes('dist')))!;
   t.is(posix.resolve(workdir, distCopy.dest), posix.resolve(workdir, 'dist'), 'dist/cli.js resolves from WORKDIR');
 });
 
@@ -205,7 +231,13 @@ test('.dockerignore keeps node_modules, dist, .git and test data out, and nothin
   for (const path of ['node_modules', 'node_modules/yaml/package.json', 'dist/cli.js', '.git/HEAD', 'test/deploy/manifests.test.ts', 'data/aws-ip-ranges.json', '.tmp/x']) {
     t.true(dockerignored(patterns, path), `${path} is excluded`);
   }
-  const copied = stages.flatMap((s) => s.instructions.filter((i) => i.keyword === 'COPY').map((i) => copyParts(i.rest)).filter((c) => !c.from).flatMap((c) => c.sources));
+  const copied = stages.flatMap((s) =>
+    s.instructions
+      .filter((i) => i.keyword === 'COPY')
+      .map((i) => copyParts(i.rest))
+      .filter((c) => !c.from)
+      .flatMap((c) => c.sources),
+  );
   t.true(copied.length >= 4);
   for (const source of copied) {
     t.false(dockerignored(patterns, source), `${source} is copied by the Dockerfile but excluded by .dockerignore`);
@@ -287,7 +319,10 @@ test('compose: the address the redirector sees for a published port (the network
   t.truthy(ipam.gateway, 'the gateway is pinned');
   const explain = async (peer: string) => {
     let out = '';
-    const code = await explainCommand(['--config', repoPath('config/compose/config.yaml'), '--ip', peer, '--forwarded-for', '81.2.69.160', '--offline', '--json', '/releases/v1.0.0/hello.txt'], { stdout: (s) => (out += s), stderr: () => {} });
+    const code = await explainCommand(['--config', repoPath('config/compose/config.yaml'), '--ip', peer, '--forwarded-for', '81.2.69.160', '--offline', '--json', '/releases/v1.0.0/hello.txt'], {
+      stdout: (s) => (out += s),
+      stderr: () => {},
+    });
     t.is(code, 0);
     return JSON.parse(out) as { client: { ip: string; country: string }; verdicts: { mirror: string; region: string }[] };
   };
@@ -325,7 +360,10 @@ test('k8s base: the config is a ConfigMap directory mount (no subPath) at the --
   const mount = (container.volumeMounts as Loose[]).find((m) => m.name === volume.name);
   t.is(mount.mountPath, dirname(configPath));
   t.is(mount.subPath, undefined, 'a subPath mount never sees ConfigMap updates');
-  t.true(generator.files.some((f) => basename(f.split('=')[0]!) === basename(configPath)), `the ConfigMap has the key ${basename(configPath)}`);
+  t.true(
+    generator.files.some((f) => basename(f.split('=')[0]!) === basename(configPath)),
+    `the ConfigMap has the key ${basename(configPath)}`,
+  );
 });
 
 test('k8s base: container port = Service targetPort = --port in the Deployment args and the Dockerfile CMD', (t) => {
@@ -357,7 +395,10 @@ test('k8s base: non-root, read-only root file system, no privilege escalation, n
   const pod = podSpec.securityContext;
   const ctx = container.securityContext;
   t.true(pod.runAsNonRoot);
-  const imageUser = runtime.instructions.filter((i) => i.keyword === 'USER').at(-1)!.rest.split(':')[0];
+  const imageUser = runtime.instructions
+    .filter((i) => i.keyword === 'USER')
+    .at(-1)!
+    .rest.split(':')[0];
   t.is<string | undefined, string | undefined>(String(pod.runAsUser), imageUser, 'the same uid as the image USER');
   t.not(pod.runAsUser, 0);
   t.is(pod.seccompProfile.type, 'RuntimeDefault');
@@ -397,7 +438,10 @@ test('k8s overlays: one per region, each on the base, with a distinct region lab
     const dir = join(OVERLAYS, region);
     const kustomization = readYaml(join(dir, 'kustomization.yaml'));
     const resources = kustomization['resources'] as string[];
-    t.true(resources.some((r) => resolve(repoPath(dir), r) === repoPath(BASE)), `${region} builds on the base`);
+    t.true(
+      resources.some((r) => resolve(repoPath(dir), r) === repoPath(BASE)),
+      `${region} builds on the base`,
+    );
     t.falsy(kustomization['configMapGenerator'], `${region} uses the base's config`);
 
     const labels = (kustomization['labels'] as { pairs: Record<string, string>; includeTemplates?: boolean; includeSelectors?: boolean }[]).find((l) => l.pairs[REGION_LABEL]);

@@ -39,12 +39,7 @@ test('octoDNS: a dynamic A record with geo rules, pools falling back to the defa
   t.is(apex.value, '192.0.2.20');
   t.deepEqual(apex.dynamic.pools.europe, { values: [{ value: '192.0.2.10' }], fallback: 'americas' });
   t.deepEqual(apex.dynamic.pools.americas, { values: [{ value: '192.0.2.20' }] });
-  t.deepEqual(apex.dynamic.rules, [
-    { geos: ['EU', 'AF'], pool: 'europe' },
-    { geos: ['AS', 'OC'], pool: 'asia' },
-    { geos: ['NA', 'SA'], pool: 'americas' },
-    { pool: 'americas' },
-  ]);
+  t.deepEqual(apex.dynamic.rules, [{ geos: ['EU', 'AF'], pool: 'europe' }, { geos: ['AS', 'OC'], pool: 'asia' }, { geos: ['NA', 'SA'], pool: 'americas' }, { pool: 'americas' }]);
   t.deepEqual(apex.octodns.healthcheck, { host: 'artifacts.example', path: '/readyz', port: 443, protocol: 'HTTPS' });
   // Regional names keep their own records, AAAA included.
   t.deepEqual(zone.asia, [
@@ -81,15 +76,22 @@ test('the schema check catches what octoDNS rejects', (t) => {
     '': {
       type: 'A',
       value: '192.0.2.1',
-      dynamic: { pools, rules: [{ geos: ['EU'], pool: 'a' }, { geos: ['EU-DE', 'XX'], pool: 'a' }, { geos: ['AS'], pool: 'b' }] },
+      dynamic: {
+        pools,
+        rules: [
+          { geos: ['EU'], pool: 'a' },
+          { geos: ['EU-DE', 'XX'], pool: 'a' },
+          { geos: ['AS'], pool: 'b' },
+        ],
+      },
     },
   });
   t.deepEqual(problems, [
-    "'' A: undefined fallback \"c\" for pool \"b\"",
-    "'' A: rule 2 invalid, target pool \"a\" reused",
+    '\'\' A: undefined fallback "c" for pool "b"',
+    '\'\' A: rule 2 invalid, target pool "a" reused',
     "'' A: rule 2 targets geo EU-DE which is more specific than the previously seen EU in rule 1",
-    "'' A: rule 2 unknown continent code \"XX\"",
-    "'' A: final rule has \"geos\" and is not catchall",
+    '\'\' A: rule 2 unknown continent code "XX"',
+    '\'\' A: final rule has "geos" and is not catchall',
   ]);
   t.true(octodnsProblems({ www: { type: 'A', value: 'not-an-ip' } })[0]!.includes('invalid A value'));
 });
@@ -110,13 +112,11 @@ test('PowerDNS: a service trying country, continent, default; AAAA only with IPv
 
 test('zone: plain records for each regional name', (t) => {
   const text = zoneRecords(compile(EXAMPLE).geoDns!);
-  const records = text.split('\n').filter((l) => l && !l.startsWith(';')).map((l) => l.split(/\s+/).join(' '));
-  t.deepEqual(records, [
-    'europe.artifacts.example. 60 IN A 192.0.2.10',
-    'asia.artifacts.example. 60 IN A 192.0.2.30',
-    'asia.artifacts.example. 60 IN AAAA 2001:db8::30',
-    'americas.artifacts.example. 60 IN A 192.0.2.20',
-  ]);
+  const records = text
+    .split('\n')
+    .filter((l) => l && !l.startsWith(';'))
+    .map((l) => l.split(/\s+/).join(' '));
+  t.deepEqual(records, ['europe.artifacts.example. 60 IN A 192.0.2.10', 'asia.artifacts.example. 60 IN A 192.0.2.30', 'asia.artifacts.example. 60 IN AAAA 2001:db8::30', 'americas.artifacts.example. 60 IN A 192.0.2.20']);
 });
 
 test('the dns command: formats, a note about AAAA, and clear errors', async (t) => {
@@ -151,5 +151,8 @@ test('the example config the quick start serves yields every format, dual-stack 
   }
   const octo = parse((await run(['dns', '--config', 'config/example.yaml', '--format', 'octodns'])).out) as Record<string, Loose>;
   t.deepEqual(octodnsProblems(octo), []);
-  t.deepEqual(octo[''].map((r: { type: string }) => r.type), ['A', 'AAAA']);
+  t.deepEqual(
+    octo[''].map((r: { type: string }) => r.type),
+    ['A', 'AAAA'],
+  );
 });

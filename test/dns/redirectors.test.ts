@@ -69,11 +69,7 @@ const bad: [string, string, string[]][] = [
   [
     'bad addresses',
     `${ROUTES}dns: { name: artifacts.example }\nredirectors:\n  eu: { host: eu.artifacts.example, addresses: [192.0.2.300, "2001:db8::zz", "1.2.3.4:80"], default: true }\n`,
-    [
-      'config.yaml:8:49: "192.0.2.300" is not an IPv4 or IPv6 address',
-      'config.yaml:8:62: "2001:db8::zz" is not an IPv4 or IPv6 address',
-      'config.yaml:8:78: "1.2.3.4:80" is not an IPv4 or IPv6 address',
-    ],
+    ['config.yaml:8:49: "192.0.2.300" is not an IPv4 or IPv6 address', 'config.yaml:8:62: "2001:db8::zz" is not an IPv4 or IPv6 address', 'config.yaml:8:78: "1.2.3.4:80" is not an IPv4 or IPv6 address'],
   ],
   [
     'unknown region, a CIDR, a cloud region, a region claimed twice',
@@ -98,7 +94,13 @@ const bad: [string, string, string[]][] = [
   [
     'redirectors without dns, bad names, unknown keys',
     `${ROUTES}redirectors:\n  EU: { host: "eu..example", addresses: [], default: yes, region: [Europe] }\n`,
-    ['config.yaml:6:1: redirectors: needs a dns: section', 'config.yaml:7:15: must be a DNS name', 'config.yaml:7:41: Too small', 'config.yaml:7:54: Invalid input: expected boolean', 'config.yaml:7:59: unknown key "region"'],
+    [
+      'config.yaml:6:1: redirectors: needs a dns: section',
+      'config.yaml:7:15: must be a DNS name',
+      'config.yaml:7:41: Too small',
+      'config.yaml:7:54: Invalid input: expected boolean',
+      'config.yaml:7:59: unknown key "region"',
+    ],
   ],
   [
     'a redirector name that cannot name a pool',

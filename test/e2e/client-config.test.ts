@@ -83,11 +83,10 @@ function allDigests(image: BuiltImage): string[] {
 
 async function podman(root: string, args: string[]): Promise<string> {
   try {
-    const { stdout } = await run(
-      'podman',
-      ['--root', join(root, 'root'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', ...args],
-      { timeout: 120_000, env: { ...process.env, CONTAINERS_REGISTRIES_CONF: join(root, 'etc/containers/registries.conf.d/50-artifact-serving.conf') } },
-    );
+    const { stdout } = await run('podman', ['--root', join(root, 'root'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', ...args], {
+      timeout: 120_000,
+      env: { ...process.env, CONTAINERS_REGISTRIES_CONF: join(root, 'etc/containers/registries.conf.d/50-artifact-serving.conf') },
+    });
     return stdout;
   } catch (error) {
     throw new Error(`podman ${args.join(' ')} failed: ${(error as { stderr?: string }).stderr ?? (error as Error).message}`);

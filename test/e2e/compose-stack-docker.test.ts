@@ -125,7 +125,12 @@ test.before(async (t) => {
   t.log(`dockerd storage driver: ${fastStorageDriver()}`);
   const baseTag = `artifact-serving-test/debian-node24:${base.key}`;
   await timed('docker import', () =>
-    docker!.importImage(base.tar, baseTag, ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'ENV DEBIAN_FRONTEND=noninteractive', 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt', 'CMD ["bash"]']),
+    docker!.importImage(base.tar, baseTag, [
+      'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'ENV DEBIAN_FRONTEND=noninteractive',
+      'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt',
+      'CMD ["bash"]',
+    ]),
   );
 
   const work = await mkdtemp(join(tmpdir(), 'artifact-serving-compose-docker-'));
@@ -227,7 +232,11 @@ const registryHost = () => `localhost:${portOf.get(8080)}`;
 async function curl(args: string[]): Promise<{ headers: string; body: Buffer; effectiveUrl: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'artifact-serving-curl-'));
   try {
-    const { stdout } = await run('curl', ['--silent', '--show-error', '--fail', '--location', '--max-time', '30', '--dump-header', join(dir, 'headers'), '--output', join(dir, 'body'), '--write-out', '%{url_effective}', ...args], { timeout: 60_000 });
+    const { stdout } = await run(
+      'curl',
+      ['--silent', '--show-error', '--fail', '--location', '--max-time', '30', '--dump-header', join(dir, 'headers'), '--output', join(dir, 'body'), '--write-out', '%{url_effective}', ...args],
+      { timeout: 60_000 },
+    );
     return { headers: await readFile(join(dir, 'headers'), 'utf8'), body: await readFile(join(dir, 'body')), effectiveUrl: stdout.trim() };
   } finally {
     await rm(dir, { recursive: true, force: true });

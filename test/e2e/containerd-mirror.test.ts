@@ -57,10 +57,7 @@ async function contentDigests(): Promise<string> {
 async function hostsDir(namespace: string, upstream: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'containerd-hosts-'));
   await mkdir(join(dir, namespace), { recursive: true });
-  await writeFile(
-    join(dir, namespace, 'hosts.toml'),
-    `server = "${upstream}"\n\n[host."${redirector.url}"]\n  capabilities = ["pull", "resolve"]\n`,
-  );
+  await writeFile(join(dir, namespace, 'hosts.toml'), `server = "${upstream}"\n\n[host."${redirector.url}"]\n  capabilities = ["pull", "resolve"]\n`);
   return dir;
 }
 

@@ -37,7 +37,15 @@ async function setup(t: import('ava').ExecutionContext) {
     await writeFile(join(dir, 'config.json'), JSON.stringify(c));
     return dockerCredentials({ DOCKER_CONFIG: dir });
   };
-  return { host, config, asked: () => readFile(log, 'utf8').then((s) => s.trim().split('\n'), () => []) };
+  return {
+    host,
+    config,
+    asked: () =>
+      readFile(log, 'utf8').then(
+        (s) => s.trim().split('\n'),
+        () => [],
+      ),
+  };
 }
 
 test.serial('credHelpers: the helper named for the host gives its credentials', async (t) => {

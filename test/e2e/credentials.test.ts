@@ -103,7 +103,10 @@ for (const scheme of ['bearer', 'basic'] as const) {
       ],
     );
     t.is(storage.seen[0]?.bytes, blob.length);
-    t.true(reg.seen.some((s) => s.authorization !== undefined), 'the registry itself did get credentials');
+    t.true(
+      reg.seen.some((s) => s.authorization !== undefined),
+      'the registry itself did get credentials',
+    );
   });
 }
 

@@ -86,7 +86,13 @@ test.serial('explain --offline makes no check and says what serve would check', 
   t.regex(result.out, /offline: no availability checks were made/);
   const json = await run(['explain', '--config', config, '--ip', '81.2.69.160', '--offline', '--json', '/downloads/v1/tool']);
   const parsed = JSON.parse(json.out) as { checks: { mirror: string; url: string; result: string }[] };
-  t.deepEqual(parsed.checks.map((c) => [c.mirror, c.result]), [['lagging', 'not checked (--offline)'], ['eu-files', 'not checked (--offline)']]);
+  t.deepEqual(
+    parsed.checks.map((c) => [c.mirror, c.result]),
+    [
+      ['lagging', 'not checked (--offline)'],
+      ['eu-files', 'not checked (--offline)'],
+    ],
+  );
   const list = await run(['explain', '--config', config, '--ip', '81.2.69.160', '--offline', '/downloads/v1/tool.meta4']);
   t.regex(list.out, new RegExp(`skipped eu-files\\s+\\[region Europe\\]\\s+availability not checked \\(--offline\\): serve would HEAD ${eu.url}/v1/tool`));
 });

@@ -322,9 +322,7 @@ test.serial('skopeo pulls succeed when the region registry lacks the image, and 
 });
 
 test.serial('a burst of identical requests for an unknown object sends the mirror exactly one HEAD', async (t) => {
-  const responses = await Promise.all(
-    Array.from({ length: 50 }, () => fetch(`${redirector.url}/counted/v2.0/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB } })),
-  );
+  const responses = await Promise.all(Array.from({ length: 50 }, () => fetch(`${redirector.url}/counted/v2.0/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': GB } })));
   t.true(responses.every((r) => r.status === 302 && r.headers.get('x-artifact-mirror') === 'counted'));
   t.is(counted.heads.get('/v2.0/tool'), 1);
   // And later requests are answered from the cache.

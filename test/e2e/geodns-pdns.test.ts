@@ -92,7 +92,13 @@ test.before(async () => {
   exited.catch(() => undefined);
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const answered = await Promise.race([dig(['artifacts.example', 'SOA']).then((s) => s.includes('ns1.artifacts.example'), () => false), exited]);
+    const answered = await Promise.race([
+      dig(['artifacts.example', 'SOA']).then(
+        (s) => s.includes('ns1.artifacts.example'),
+        () => false,
+      ),
+      exited,
+    ]);
     if (answered) break;
     if (Date.now() > deadline) throw new Error(`pdns_server did not answer on 127.0.0.1:${port} within 30 s:\n${pdnsLog}`);
     await new Promise((resolve) => setTimeout(resolve, 200));

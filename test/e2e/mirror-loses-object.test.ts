@@ -123,7 +123,7 @@ test.serial('SIGHUP drops cached answers: no pull fails after it', async (t) => 
   t.not(await mirrorFor(redirector, repo, image.platforms[0]!.digest), 'eu-reg');
 });
 
-test.serial('POST /-/purge?mirror= drops a mirror\'s answers: no pull fails after it', async (t) => {
+test.serial("POST /-/purge?mirror= drops a mirror's answers: no pull fails after it", async (t) => {
   t.timeout(180_000);
   const { redirector, proxy } = await start(t, 'health:\n  checkTimeoutMs: 5000');
   const repo = 'kops/purge';

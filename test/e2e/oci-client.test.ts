@@ -82,12 +82,14 @@ test('against docker-registry: chunked upload, mount, manifest round trip, delet
   t.true(await client.hasBlob('b/app', digest));
   const config = Buffer.from('{}');
   await client.uploadBlob('b/app', sha256Digest(config), config, config.length);
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: 2 },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: blob.length }],
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: 2 },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: blob.length }],
+    }),
+  );
   const md = await client.putManifest('b/app', 'v1', { bytes: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
   t.is(md, sha256Digest(manifest));
   t.is((await client.headManifest('b/app', 'v1'))?.digest, md);

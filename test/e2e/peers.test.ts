@@ -41,16 +41,13 @@ async function inspectRaw(host: string, ref: string): Promise<string> {
   return stdout;
 }
 
-test('requireTool names the Debian package of a missing binary', t => {
+test('requireTool names the Debian package of a missing binary', (t) => {
   t.notThrows(() => requireTool('sh', 'dash'));
   const error = t.throws(() => requireTool('artifact-serving-no-such-tool', 'no-such-package'));
-  t.is(
-    error?.message,
-    'missing tool artifact-serving-no-such-tool: install the Debian package no-such-package (apt-get install no-such-package)',
-  );
+  t.is(error?.message, 'missing tool artifact-serving-no-such-tool: install the Debian package no-such-package (apt-get install no-such-package)');
 });
 
-test('freePort gives a loopback port that can be bound', async t => {
+test('freePort gives a loopback port that can be bound', async (t) => {
   const port = await freePort();
   t.true(port > 0 && port < 65536);
   const server = createServer();
@@ -58,16 +55,16 @@ test('freePort gives a loopback port that can be bound', async t => {
     server.once('error', reject);
     server.listen({ host: '127.0.0.1', port }, resolve);
   });
-  await new Promise<void>(resolve => server.close(() => resolve()));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
   t.pass();
 });
 
-test('buildMultiArchImage is deterministic by seed', async t => {
+test('buildMultiArchImage is deterministic by seed', async (t) => {
   const [a, b, c] = await Promise.all([image(t, 'one', 'v1'), image(t, 'one', 'v1'), image(t, 'two', 'v1')]);
   t.is(a.indexDigest, b.indexDigest);
   t.not(a.indexDigest, c.indexDigest);
   t.deepEqual(
-    a.platforms.map(p => `${p.os}/${p.architecture}`),
+    a.platforms.map((p) => `${p.os}/${p.architecture}`),
     ['linux/amd64', 'linux/arm64'],
   );
   // The layout's files hold exactly the digests it claims.
@@ -80,7 +77,7 @@ test('buildMultiArchImage is deterministic by seed', async t => {
   t.is(layout.manifests[0]?.annotations['org.opencontainers.image.ref.name'], 'v1');
 });
 
-test('push a multi-arch image; skopeo inspect --raw returns the same index', async t => {
+test('push a multi-arch image; skopeo inspect --raw returns the same index', async (t) => {
   const reg = await registry(t);
   const img = await image(t, 'push-inspect', 'v1');
   const pushed = await pushImage(img, reg.host, 'test/app', 'v1');
@@ -91,8 +88,8 @@ test('push a multi-arch image; skopeo inspect --raw returns the same index', asy
   const index = JSON.parse(raw) as IndexJson;
   t.is(index.mediaType, 'application/vnd.oci.image.index.v1+json');
   t.deepEqual(
-    index.manifests.map(m => [m.platform?.os, m.platform?.architecture, m.digest]),
-    img.platforms.map(p => [p.os, p.architecture, p.digest]),
+    index.manifests.map((m) => [m.platform?.os, m.platform?.architecture, m.digest]),
+    img.platforms.map((p) => [p.os, p.architecture, p.digest]),
   );
 
   // Each platform manifest and its blobs are there, byte for byte, over the plain registry API.
@@ -102,7 +99,7 @@ test('push a multi-arch image; skopeo inspect --raw returns the same index', asy
     const manifest = JSON.parse(manifestRaw) as { config: { digest: string }; layers: { digest: string }[] };
     t.is(manifest.config.digest, platform.configDigest);
     t.deepEqual(
-      manifest.layers.map(l => l.digest),
+      manifest.layers.map((l) => l.digest),
       platform.layerDigests,
     );
     for (const digest of [platform.configDigest, ...platform.layerDigests]) {
@@ -118,19 +115,11 @@ test('push a multi-arch image; skopeo inspect --raw returns the same index', asy
   t.is(head.headers.get('docker-content-digest'), img.indexDigest);
 });
 
-test('skopeo copy --all between two registries keeps the digest', async t => {
+test('skopeo copy --all between two registries keeps the digest', async (t) => {
   const [a, b] = await Promise.all([registry(t), registry(t)]);
   const img = await image(t, 'copy', 'v2');
   await pushImage(img, a.host, 'staging/app', 'v2');
-  await skopeo([
-    'copy',
-    '--all',
-    '--preserve-digests',
-    '--src-tls-verify=false',
-    '--dest-tls-verify=false',
-    `docker://${a.host}/staging/app:v2`,
-    `docker://${b.host}/production/app:v2`,
-  ]);
+  await skopeo(['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${a.host}/staging/app:v2`, `docker://${b.host}/production/app:v2`]);
   t.is(sha256(await inspectRaw(b.host, 'production/app:v2')), img.indexDigest);
   for (const platform of img.platforms) {
     t.is(sha256(await inspectRaw(b.host, `production/app@${platform.digest}`)), platform.digest);
@@ -143,7 +132,7 @@ test('skopeo copy --all between two registries keeps the digest', async t => {
   t.regex(allowed.stderr, /manifest unknown|not found|name unknown/i);
 });
 
-test('nginx serves written files byte for byte, 404 for missing, extra server config', async t => {
+test('nginx serves written files byte for byte, 404 for missing, extra server config', async (t) => {
   const peer = await startNginx({ extraServerConfig: 'location /broken { return 500; }' });
   t.teardown(() => peer.stop());
   const size = 3 * 1024 * 1024 + 123;
@@ -168,7 +157,7 @@ test('nginx serves written files byte for byte, 404 for missing, extra server co
   t.is(broken.status, 500);
 });
 
-test('a stopped registry refuses connections; restarting on its dir keeps the data', async t => {
+test('a stopped registry refuses connections; restarting on its dir keeps the data', async (t) => {
   const first = await registry(t);
   const img = await image(t, 'restart', 'v3');
   await pushImage(img, first.host, 'test/keep', 'v3');
@@ -189,7 +178,7 @@ test('a stopped registry refuses connections; restarting on its dir keeps the da
   t.is(del.status, 202);
 });
 
-test('two nginx instances run side by side with their own roots', async t => {
+test('two nginx instances run side by side with their own roots', async (t) => {
   const [a, b] = await Promise.all([startNginx(), startNginx()]);
   t.teardown(() => a.stop());
   t.teardown(() => b.stop());
@@ -207,7 +196,7 @@ test('two nginx instances run side by side with their own roots', async t => {
   }
 });
 
-test('a peer whose port is taken fails with the tail of its log, not a stranger taken for it', async t => {
+test('a peer whose port is taken fails with the tail of its log, not a stranger taken for it', async (t) => {
   // A plain HTTP server answering 200 everywhere holds the port.
   const { createServer: createHttpServer } = await import('node:http');
   const stranger = createHttpServer((_req, res) => res.end('{}'));
@@ -216,7 +205,7 @@ test('a peer whose port is taken fails with the tail of its log, not a stranger 
     stranger.once('error', reject);
     stranger.listen({ host: '127.0.0.1', port }, resolve);
   });
-  t.teardown(() => new Promise<void>(resolve => stranger.close(() => resolve())));
+  t.teardown(() => new Promise<void>((resolve) => stranger.close(() => resolve())));
   await t.throwsAsync(startRegistry({ port }), { message: /exited during startup[\s\S]*address already in use/ });
   await t.throwsAsync(startNginx({ port }), { message: /exited during startup[\s\S]*Address already in use/ });
 });

@@ -14,7 +14,17 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 function io() {
   const out = { stdout: '', stderr: '' };
-  return { out, io: { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } } };
+  return {
+    out,
+    io: {
+      stdout: (s: string) => {
+        out.stdout += s;
+      },
+      stderr: (s: string) => {
+        out.stderr += s;
+      },
+    },
+  };
 }
 
 test('help and usage errors', async (t) => {
@@ -33,7 +43,10 @@ test('validate the real k8s.io manifests: exactly one error, the malformed diges
   const a = io();
   t.is(await validateManifestsCommand([K8S_IO], a.io), 1);
   const errors = a.out.stderr.split('\n').filter((l) => l && !/^(warning|note): /.test(l));
-  t.deepEqual(errors.map((l) => l.replace(`${K8S_IO}/`, '').replace(/: invalid digest.*/, '')), ['registry.k8s.io/images/k8s-staging-ingress-nginx/images.yaml:203:5']);
+  t.deepEqual(
+    errors.map((l) => l.replace(`${K8S_IO}/`, '').replace(/: invalid digest.*/, '')),
+    ['registry.k8s.io/images/k8s-staging-ingress-nginx/images.yaml:203:5'],
+  );
   t.is(a.out.stderr.split('\n').filter((l) => l.startsWith('warning: ')).length, 3);
   t.regex(a.out.stderr, /^note: .*artifacts\/files:1:1: not read: the legacy single-file form/m);
   t.is(a.out.stdout, '1 problem(s); 11 project(s) valid (1 with entries left out), 0 skipped, 3 warning(s).\n');

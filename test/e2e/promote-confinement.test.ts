@@ -29,11 +29,23 @@ async function setup(t: import('ava').ExecutionContext) {
     await mkdir(join(manifests, 'filestores', PROJECT), { recursive: true });
     await mkdir(join(manifests, 'manifests', PROJECT), { recursive: true });
     await writeFile(join(manifests, 'filestores', PROJECT, 'filepromoter-manifest.yaml'), `filestores:\n- base: ${src}\n  src: true\n- base: ${dest}\n`);
-    await writeFile(join(manifests, 'manifests', PROJECT, 'files.yaml'), `files:\n${Object.entries(files).map(([n, s]) => `- name: ${n}\n  sha256: "${s}"\n`).join('')}`);
+    await writeFile(
+      join(manifests, 'manifests', PROJECT, 'files.yaml'),
+      `files:\n${Object.entries(files)
+        .map(([n, s]) => `- name: ${n}\n  sha256: "${s}"\n`)
+        .join('')}`,
+    );
   };
   const run = async (opts: { confirm?: boolean; prune?: boolean } = {}) => {
     const out = { stdout: '', stderr: '' };
-    const io = { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } };
+    const io = {
+      stdout: (s: string) => {
+        out.stdout += s;
+      },
+      stderr: (s: string) => {
+        out.stderr += s;
+      },
+    };
     const r = await promote({ dir: manifests, confirm: opts.confirm ?? false, prune: opts.prune ?? false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends(), io);
     return { ...r, ...out };
   };

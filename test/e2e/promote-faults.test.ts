@@ -72,7 +72,12 @@ test('a promoter killed mid-run: the rerun converges and copies only what was mi
   await mkdir(join(m, 'filestores', PROJECT), { recursive: true });
   await mkdir(join(m, 'manifests', PROJECT), { recursive: true });
   await writeFile(join(m, 'filestores', PROJECT, 'filepromoter-manifest.yaml'), `filestores:\n- base: ${pathToFileURL(staging).href}/\n  src: true\n- base: ${pathToFileURL(prod).href}/\n`);
-  await writeFile(join(m, 'manifests', PROJECT, 'v1.yaml'), `files:\n${Object.entries(files).map(([n, s]) => `- name: ${n}\n  sha256: ${s}\n`).join('')}`);
+  await writeFile(
+    join(m, 'manifests', PROJECT, 'v1.yaml'),
+    `files:\n${Object.entries(files)
+      .map(([n, s]) => `- name: ${n}\n  sha256: ${s}\n`)
+      .join('')}`,
+  );
 
   // The real CLI in a child process, killed as soon as it reports its first finished copy.
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli.ts'), 'promote', m, '--confirm', '--parallel', '1'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -95,17 +100,34 @@ test('a promoter killed mid-run: the rerun converges and copies only what was mi
   const present = (await readdir(join(prod, 'v1'))).filter((n) => !n.startsWith('.'));
   t.true(present.length >= 1 && present.length < 40, `killed after ${present.length} files`);
   // Whatever is there under its final name is whole and verified.
-  for (const name of present) t.is(createHash('sha256').update(await readFile(join(prod, 'v1', name))).digest('hex'), files[`v1/${name}`] as string);
+  for (const name of present)
+    t.is(
+      createHash('sha256')
+        .update(await readFile(join(prod, 'v1', name)))
+        .digest('hex'),
+      files[`v1/${name}`] as string,
+    );
 
   const backends = createBackends();
   const rerun = await promote({ dir: m, confirm: true, prune: false, parallel: 4 }, backends, quiet);
   t.is(rerun.exitCode, 0, JSON.stringify(rerun.results.filter((r) => r.error)));
   t.is(rerun.results.filter((r) => r.action.kind === 'copy-file').length, 40 - present.length, 'no file copied twice');
-  for (const [name, sha] of Object.entries(files)) t.is(createHash('sha256').update(await readFile(join(prod, name))).digest('hex'), sha);
+  for (const [name, sha] of Object.entries(files))
+    t.is(
+      createHash('sha256')
+        .update(await readFile(join(prod, name)))
+        .digest('hex'),
+      sha,
+    );
   const ledger = JSON.parse(await readFile(join(prod, '.artifact-serving/ledger/files--k8s-staging-app.json'), 'utf8'));
   t.is(Object.keys(ledger.files).length, 40);
   let out = '';
-  await promote({ dir: m, confirm: false, prune: false, parallel: 4 }, backends, { stdout: (s) => { out += s; }, stderr: () => undefined });
+  await promote({ dir: m, confirm: false, prune: false, parallel: 4 }, backends, {
+    stdout: (s) => {
+      out += s;
+    },
+    stderr: () => undefined,
+  });
   t.regex(out, /Nothing to do/);
 });
 

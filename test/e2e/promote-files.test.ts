@@ -19,7 +19,17 @@ const PROJECT = 'k8s-staging-bins';
 
 function capture() {
   const out = { stdout: '', stderr: '' };
-  return { out, io: { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } } };
+  return {
+    out,
+    io: {
+      stdout: (s: string) => {
+        out.stdout += s;
+      },
+      stderr: (s: string) => {
+        out.stderr += s;
+      },
+    },
+  };
 }
 
 async function setup(t: import('ava').ExecutionContext) {
@@ -52,7 +62,10 @@ async function setup(t: import('ava').ExecutionContext) {
   };
   const s3store = new S3Store('s3://prod/binaries/bins/', s3.client);
   const prodSha = async (name: string) => {
-    const fsSha = await readFile(join(prod, name)).then((b) => createHash('sha256').update(b).digest('hex'), () => undefined);
+    const fsSha = await readFile(join(prod, name)).then(
+      (b) => createHash('sha256').update(b).digest('hex'),
+      () => undefined,
+    );
     const s3Sha = (await s3store.stat(name)) ? (await sha256OfStream(await s3store.read(name))).sha256 : undefined;
     return { fs: fsSha, s3: s3Sha };
   };

@@ -29,7 +29,14 @@ test('multi-MiB images copy between registries while GC is forced constantly', a
   const timer = setInterval(gc, 2);
   t.teardown(() => clearInterval(timer));
   const out = { stdout: '', stderr: '' };
-  const io = { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } };
+  const io = {
+    stdout: (s: string) => {
+      out.stdout += s;
+    },
+    stderr: (s: string) => {
+      out.stderr += s;
+    },
+  };
   // One attempt: a cancelled stream must not be papered over by retries.
   const r = await promote({ dir: m, confirm: true, prune: false, parallel: 4, retry: { attempts: 1, baseMs: 1, maxMs: 1 } }, createBackends(), io);
   clearInterval(timer);

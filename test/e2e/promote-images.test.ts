@@ -75,13 +75,25 @@ test('a signed multi-arch image and a set of binaries reach every destination; t
     join(manifests, 'artifacts', 'filestores', PROJECT, 'filepromoter-manifest.yaml'),
     `filestores:\n- base: ${pathToFileURL(stagingFiles).href}/\n  src: true\n- base: ${pathToFileURL(prodFiles).href}/\n- base: s3://prod/binaries/app/\n`,
   );
-  await writeFile(join(manifests, 'artifacts', 'manifests', PROJECT, 'v1.yaml'), `files:\n${Object.entries(bins).map(([n, s]) => `- name: ${n}\n  sha256: ${s}\n`).join('')}`);
+  await writeFile(
+    join(manifests, 'artifacts', 'manifests', PROJECT, 'v1.yaml'),
+    `files:\n${Object.entries(bins)
+      .map(([n, s]) => `- name: ${n}\n  sha256: ${s}\n`)
+      .join('')}`,
+  );
 
   const backends = createBackends({ s3: s3.client });
   const run = async (opts: { confirm?: boolean; prune?: boolean } = {}) => {
     let stdout = '';
     let stderr = '';
-    const r = await promote({ dir: manifests, confirm: opts.confirm ?? false, prune: opts.prune ?? false, parallel: 4, retry: { attempts: 3, baseMs: 1, maxMs: 5 } }, backends, { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; } });
+    const r = await promote({ dir: manifests, confirm: opts.confirm ?? false, prune: opts.prune ?? false, parallel: 4, retry: { attempts: 3, baseMs: 1, maxMs: 5 } }, backends, {
+      stdout: (s) => {
+        stdout += s;
+      },
+      stderr: (s) => {
+        stderr += s;
+      },
+    });
     return { ...r, stdout, stderr };
   };
 
@@ -104,7 +116,16 @@ test('a signed multi-arch image and a set of binaries reach every destination; t
   const s3store = new S3Store('s3://prod/binaries/app/', s3.client);
   for (const [name, sha] of Object.entries(bins)) {
     t.is((await sha256OfStream(await s3store.read(name))).sha256, sha);
-    t.is((await sha256OfStream(await createBackends().store(`${pathToFileURL(prodFiles).href}/`).read(name))).sha256, sha);
+    t.is(
+      (
+        await sha256OfStream(
+          await createBackends()
+            .store(`${pathToFileURL(prodFiles).href}/`)
+            .read(name),
+        )
+      ).sha256,
+      sha,
+    );
   }
   const again = await run();
   t.regex(again.stdout, /Nothing to do: production already matches every manifest\./);

@@ -56,7 +56,14 @@ async function setup(t: import('ava').ExecutionContext) {
   const backends = createBackends({ s3: s3.client, env: { GCS_ENDPOINT: gcs.endpoint }, fetch: gcsFetch });
   const run = async (confirm = false) => {
     const out = { stdout: '', stderr: '' };
-    const io = { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } };
+    const io = {
+      stdout: (s: string) => {
+        out.stdout += s;
+      },
+      stderr: (s: string) => {
+        out.stderr += s;
+      },
+    };
     const r = await promote({ dir: manifests, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, backends, io);
     return { ...r, ...out };
   };
@@ -136,7 +143,14 @@ test('S3 checksums: trusted without a download; wrong bytes under the reviewed m
   const backends = createBackends({ s3: proxy.client });
   const run = async (confirm = false) => {
     const out = { stdout: '', stderr: '' };
-    const io = { stdout: (x: string) => { out.stdout += x; }, stderr: (x: string) => { out.stderr += x; } };
+    const io = {
+      stdout: (x: string) => {
+        out.stdout += x;
+      },
+      stderr: (x: string) => {
+        out.stderr += x;
+      },
+    };
     const r = await promote({ dir: manifests, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, backends, io);
     return { ...r, ...out };
   };
@@ -153,7 +167,7 @@ test('S3 checksums: trusted without a download; wrong bytes under the reviewed m
   await put(GOOD, sha(GOOD));
   downloads = 0;
   t.regex((await run()).stdout, /Nothing to do/);
-  t.is(downloads, 0, 'the checksum S3 computed is the object\'s sha256');
+  t.is(downloads, 0, "the checksum S3 computed is the object's sha256");
 
   // S3 refuses a checksum that does not match the body: metadata can lie, the checksum cannot.
   await t.throwsAsync(put(EVIL, sha(GOOD)), { message: /SHA256 you specified did not match/ });

@@ -46,10 +46,13 @@ test('validate a 50 MB images.yaml: peak RSS well under 500 MB, findings at the 
     });
   });
   const line = BAD_ITEM * 102 + 1; // each item: its name, dmap: and 100 digest lines
-  t.deepEqual(stderr.split('\n').filter((l) => l.startsWith(file)), [
-    `${file}:${line + 6}:5: invalid digest "${at.get(4)}": expected sha256: and 64 lowercase hex characters; this digest is left out, the rest of image-${BAD_ITEM} is promoted`,
-    `${file}:${line + 9}:81: tag image-${BAD_ITEM}:v1.${BAD_ITEM}.6 is already given to ${at.get(6)}; a tag can point at one digest`,
-  ]);
+  t.deepEqual(
+    stderr.split('\n').filter((l) => l.startsWith(file)),
+    [
+      `${file}:${line + 6}:5: invalid digest "${at.get(4)}": expected sha256: and 64 lowercase hex characters; this digest is left out, the rest of image-${BAD_ITEM} is promoted`,
+      `${file}:${line + 9}:81: tag image-${BAD_ITEM}:v1.${BAD_ITEM}.6 is already given to ${at.get(6)}; a tag can point at one digest`,
+    ],
+  );
   t.is(code, 1);
   t.is(stdout, '2 problem(s); 0 project(s) valid, 1 skipped.\n');
   const kib = Number(/max-rss-kib (\d+)/.exec(stderr)?.[1]);

@@ -45,7 +45,14 @@ async function filesSetup(t: import('ava').ExecutionContext, destination: (prod:
 
 async function run(m: string, backends: ReturnType<typeof createBackends>, lease = SHORT) {
   const out = { stdout: '', stderr: '' };
-  const io = { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } };
+  const io = {
+    stdout: (s: string) => {
+      out.stdout += s;
+    },
+    stderr: (s: string) => {
+      out.stderr += s;
+    },
+  };
   const r = await promote({ dir: m, confirm: true, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 }, lease }, backends, io);
   return { ...r, ...out };
 }

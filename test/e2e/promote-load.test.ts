@@ -41,7 +41,10 @@ test('loads every real k8s.io manifest as kpromo does: one error (the 63-hex dig
 test('the legacy single-file form loads when its file is given directly', async (t) => {
   const r = await loadManifests(join(K8S_IO, 'artifacts/files/k8s-staging-kops/manifest.yaml'));
   t.deepEqual(r.findings, []);
-  t.deepEqual(r.projects.map((p) => [p.id, p.kind === 'files' ? p.entries.length : 0]), [['files-legacy/k8s-staging-kops', 692]]);
+  t.deepEqual(
+    r.projects.map((p) => [p.id, p.kind === 'files' ? p.entries.length : 0]),
+    [['files-legacy/k8s-staging-kops', 692]],
+  );
 });
 
 test('kops images: repeated names across sections merge; flow and block dmap read alike', async (t) => {
@@ -56,7 +59,10 @@ test('kops images: repeated names across sections merge; flow and block dmap rea
 
 test('a staging declaration admits a differently named bucket', async (t) => {
   const r = await loadManifests(join(K8S_IO, 'artifacts'), 'k8s-staging-provider-gcp');
-  t.deepEqual(r.findings.map((f) => f.severity), ['warning']);
+  t.deepEqual(
+    r.findings.map((f) => f.severity),
+    ['warning'],
+  );
   const { dir, cleanup } = await tree({
     'promoter-staging.yaml': 'staging:\n  k8s-staging-x: [gs://other-bucket/x]\n',
     'filestores/k8s-staging-x/filepromoter-manifest.yaml': 'filestores:\n- base: gs://other-bucket/x/rel\n  src: true\n- base: file:///tmp/prod\n',
@@ -77,13 +83,13 @@ test('one bad project is reported and skipped; the others load', async (t) => {
   });
   t.teardown(cleanup);
   const r = await loadManifests(dir);
-  t.deepEqual(r.projects.map((p) => p.project), ['good']);
+  t.deepEqual(
+    r.projects.map((p) => p.project),
+    ['good'],
+  );
   t.deepEqual(
     r.findings.map((f) => formatProblem(f).replace(`${dir}/`, '')),
-    [
-      `images/bad/images.yaml:4:81: tag app:v1 is already given to ${D1}; a tag can point at one digest`,
-      'manifests/bad/promoter-manifest.yaml:4:3: unknown key "srcc" (at registries[0])',
-    ],
+    [`images/bad/images.yaml:4:81: tag app:v1 is already given to ${D1}; a tag can point at one digest`, 'manifests/bad/promoter-manifest.yaml:4:3: unknown key "srcc" (at registries[0])'],
   );
 });
 
@@ -105,10 +111,14 @@ test('a YAML alias error is positioned and skips only its project; an anchor use
   });
   t.teardown(cleanup);
   const r = await loadManifests(dir);
-  t.deepEqual(r.projects.map((p) => p.project), ['k8s-staging-good']);
-  t.deepEqual(r.findings.map((f) => `${f.severity} ${formatProblem(f).replace(`${dir}/`, '')}`), [
-    'error images/k8s-staging-bad/images.yaml:3:81: unknown alias *typo: no anchor &typo before it',
-  ]);
+  t.deepEqual(
+    r.projects.map((p) => p.project),
+    ['k8s-staging-good'],
+  );
+  t.deepEqual(
+    r.findings.map((f) => `${f.severity} ${formatProblem(f).replace(`${dir}/`, '')}`),
+    ['error images/k8s-staging-bad/images.yaml:3:81: unknown alias *typo: no anchor &typo before it'],
+  );
   const good = r.projects[0];
   t.is(good?.kind === 'images' ? good.images.length : 0, 151);
 });

@@ -25,12 +25,14 @@ async function pushReferrerTag(host: string, repo: string, digest: string, suffi
   const payload = Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': digest } }, suffix, extra }));
   const config = Buffer.from('{}');
   for (const b of [payload, config]) await client.uploadBlob(repo, sha256Digest(b), b, b.length);
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length }],
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length }],
+    }),
+  );
   return client.putManifest(repo, `sha256-${digest.slice(7)}${suffix}`, { bytes: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
 }
 
@@ -43,7 +45,14 @@ test('a .sig and an .sbom pushed to staging after promotion are planned and copi
   const m = await writeImageManifests(dir, PROJECT, `${staging.host}/${PROJECT}`, [`${a.host}/prod`, `${b.host}/prod`], [image!]);
   const run = async (confirm: boolean) => {
     const out = { stdout: '', stderr: '' };
-    const io = { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } };
+    const io = {
+      stdout: (s: string) => {
+        out.stdout += s;
+      },
+      stderr: (s: string) => {
+        out.stderr += s;
+      },
+    };
     const r = await promote({ dir: m, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends(), io);
     return { ...r, ...out };
   };
@@ -55,12 +64,16 @@ test('a .sig and an .sbom pushed to staging after promotion are planned and copi
   const sbom = await pushReferrerTag(staging.host, `${PROJECT}/${image!.name}`, image!.digest, '.sbom');
   const dry = await run(false);
   t.is(dry.exitCode, 0);
-  for (const host of [a.host, b.host]) t.regex(dry.stdout, new RegExp(`-> ${host}/prod: copy-referrers 1;[^\\n]*\\n\\s+copy referrers of ${image!.name}@${image!.digest}: missing sha256-${hex}\\.sig, sha256-${hex}\\.sbom`));
+  for (const host of [a.host, b.host])
+    t.regex(dry.stdout, new RegExp(`-> ${host}/prod: copy-referrers 1;[^\\n]*\\n\\s+copy referrers of ${image!.name}@${image!.digest}: missing sha256-${hex}\\.sig, sha256-${hex}\\.sbom`));
 
   const done = await run(true);
   t.is(done.exitCode, 0, done.stderr);
   for (const host of [a.host, b.host]) {
-    for (const [suffix, digest] of [['.sig', sig], ['.sbom', sbom]] as const) {
+    for (const [suffix, digest] of [
+      ['.sig', sig],
+      ['.sbom', sbom],
+    ] as const) {
       const { stdout } = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${host}/prod/${image!.name}:sha256-${hex}${suffix}`]);
       t.is(`sha256:${createHash('sha256').update(stdout).digest('hex')}`, digest);
     }
@@ -74,14 +87,16 @@ async function pushArtifact(host: string, repo: string, subject: Descriptor, art
   const payload = Buffer.from(JSON.stringify({ artifactType, subject: subject.digest, at: Date.now() }));
   const empty = Buffer.from('{}');
   for (const b of [payload, empty]) await client.uploadBlob(repo, sha256Digest(b), b, b.length);
-  const bytes = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    artifactType,
-    config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(empty), size: empty.length },
-    layers: [{ mediaType: 'application/json', digest: sha256Digest(payload), size: payload.length }],
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-  }));
+  const bytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(empty), size: empty.length },
+      layers: [{ mediaType: 'application/json', digest: sha256Digest(payload), size: payload.length }],
+      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    }),
+  );
   const digest = await client.putManifest(repo, sha256Digest(bytes), { bytes, mediaType: OCI_MANIFEST });
   return { mediaType: OCI_MANIFEST, digest, size: bytes.length, artifactType };
 }
@@ -99,7 +114,14 @@ async function digestOf(host: string, repo: string, ref: string): Promise<string
 function runner(m: string) {
   return async (confirm: boolean) => {
     const out = { stdout: '', stderr: '' };
-    const io = { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } };
+    const io = {
+      stdout: (s: string) => {
+        out.stdout += s;
+      },
+      stderr: (s: string) => {
+        out.stderr += s;
+      },
+    };
     const r = await promote({ dir: m, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends(), io);
     return { ...r, ...out };
   };
@@ -172,10 +194,11 @@ async function referrersApiProxy(target: string, index: Map<string, Descriptor[]
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    stop: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -207,11 +230,17 @@ test('referrers only the OCI referrers API lists (of the index and of a platform
   const done = await run(true);
   t.is(done.exitCode, 0, done.stdout + done.stderr);
   const dst = new RegistryClient(a.host);
-  for (const [subject, r] of [[image!.digest, sig], [amd64!.digest, att]] as const) {
+  for (const [subject, r] of [
+    [image!.digest, sig],
+    [amd64!.digest, att],
+  ] as const) {
     t.is(await digestOf(a.host, `prod/${image!.name}`, r.digest), r.digest);
     // docker-registry has no referrers API: the fallback tag indexes them there.
     const fallback = await dst.getManifest(`prod/${image!.name}`, `sha256-${subject.slice(7)}`);
-    t.deepEqual((JSON.parse(fallback!.bytes.toString('utf8')) as { manifests: Descriptor[] }).manifests.map((d) => d.digest), [r.digest]);
+    t.deepEqual(
+      (JSON.parse(fallback!.bytes.toString('utf8')) as { manifests: Descriptor[] }).manifests.map((d) => d.digest),
+      [r.digest],
+    );
   }
   t.regex((await run(false)).stdout, /Nothing to do/);
 });

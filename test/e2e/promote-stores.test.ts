@@ -44,7 +44,11 @@ test('fs store', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fs-store-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await contract(t, new FsStore(`${pathToFileURL(dir).href}/`));
-  t.deepEqual((await readdir(join(dir, 'a'))).filter((n) => n.startsWith('.artifact-serving-tmp')), [], 'no temporary files left');
+  t.deepEqual(
+    (await readdir(join(dir, 'a'))).filter((n) => n.startsWith('.artifact-serving-tmp')),
+    [],
+    'no temporary files left',
+  );
 });
 
 test('fs store: a rerun removes temp files a killed writer left, and leaves a live writer’s alone', async (t) => {

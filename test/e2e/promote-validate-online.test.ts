@@ -16,7 +16,17 @@ import { tree } from '../promoter/fixtures.js';
 
 function capture() {
   const out = { stdout: '', stderr: '' };
-  return { out, io: { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } } };
+  return {
+    out,
+    io: {
+      stdout: (s: string) => {
+        out.stdout += s;
+      },
+      stderr: (s: string) => {
+        out.stderr += s;
+      },
+    },
+  };
 }
 
 async function validate(dir: string) {

@@ -19,7 +19,10 @@ test.before(async () => {
   requireTool('nginx', 'nginx');
   [eu, us] = await Promise.all([startNginx(), startNginx()]);
   // The EU mirror keeps releases under /releases; the US mirror at its root.
-  for (const [root, base] of [[eu.dir, 'releases'], [us.dir, '']] as const) {
+  for (const [root, base] of [
+    [eu.dir, 'releases'],
+    [us.dir, ''],
+  ] as const) {
     await mkdir(join(root, base, 'v1.0.0/linux/amd64'), { recursive: true });
     files[root] = await writeRandomFile(join(root, base, 'v1.0.0/linux/amd64/tool'), 3 * 1024 * 1024 + 17, 'tool-v1');
   }

@@ -58,7 +58,10 @@ test('serve writes one JSON access-log line per request, flushed on shutdown', a
   await fetch(`${server.url}/bin/tool`, { redirect: 'manual', headers: { 'X-Forwarded-For': '81.2.69.160', 'User-Agent': 'test-agent' } });
   await fetch(`${server.url}/v2/Bad/manifests/x`, { redirect: 'manual' });
   await server.stop();
-  const lines = readFileSync(log, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  const lines = readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   t.is(lines.length, 2);
   t.like(lines[0], { method: 'GET', path: '/bin/tool', status: 302, ip: '81.2.69.160', country: 'GB', continent: 'EU', mirror: 'eu', region: 'Europe', ua: 'test-agent' });
   t.is(typeof lines[0]!.time, 'number');

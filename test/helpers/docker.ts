@@ -69,7 +69,7 @@ export async function startDocker(opts: { daemonJson?: string; storageDriver?: '
       return stdout;
     } catch (error) {
       const e = error as { stderr?: string; stdout?: string; killed?: boolean; message: string };
-      const why = e.killed ? `timed out after ${timeoutMs / 1000} s` : (e.stderr || e.message);
+      const why = e.killed ? `timed out after ${timeoutMs / 1000} s` : e.stderr || e.message;
       throw new Error(`docker ${args.join(' ')} failed: ${why}${e.stdout ? `\n${e.stdout.slice(-4000)}` : ''}`);
     }
   };
@@ -80,7 +80,11 @@ export async function startDocker(opts: { daemonJson?: string; storageDriver?: '
     let bridges: string[] = [];
     if (child && child.exitCode === null && child.signalCode === null) {
       bridges = await docker(['network', 'ls', '--quiet', '--no-trunc', '--filter', 'driver=bridge'], 15_000).then(
-        (out) => out.split('\n').filter(Boolean).map((id) => `br-${id.slice(0, 12)}`),
+        (out) =>
+          out
+            .split('\n')
+            .filter(Boolean)
+            .map((id) => `br-${id.slice(0, 12)}`),
         () => [],
       );
     }
@@ -107,16 +111,23 @@ export async function startDocker(opts: { daemonJson?: string; storageDriver?: '
     const hosts = join(dir, 'hosts');
     await writeFile(hosts, `127.0.0.1 localhost\n::1 localhost\n${DOCKER_HUB_NAMES.map((name) => `127.0.0.1 ${name}`).join('\n')}\n`);
     const dockerdArgs = [
-      '--storage-driver', opts.storageDriver ?? 'vfs',
+      '--storage-driver',
+      opts.storageDriver ?? 'vfs',
       '--iptables=false',
       '--ip6tables=false',
       '--bridge=none',
-      '--data-root', dataRoot,
-      '--exec-root', execRoot,
-      '--pidfile', join(dir, 'docker.pid'),
-      '--host', `unix://${socket}`,
-      '--containerd', containerd.address,
-      '--config-file', daemonJson,
+      '--data-root',
+      dataRoot,
+      '--exec-root',
+      execRoot,
+      '--pidfile',
+      join(dir, 'docker.pid'),
+      '--host',
+      `unix://${socket}`,
+      '--containerd',
+      containerd.address,
+      '--config-file',
+      daemonJson,
     ];
     // The exec and data roots are shared mounts, so that what dockerd mounts there from its
     // namespace is seen by runc, which containerd starts in ours: exec-root/netns/default (the

@@ -18,13 +18,10 @@ export async function startForwardingProxy(target: string, clientIp: string): Pr
   let forwarded = 0;
   const server = createServer((req, res) => {
     forwarded++;
-    const outgoing = request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, 'x-forwarded-for': clientIp } },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
+    const outgoing = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, 'x-forwarded-for': clientIp } }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
     outgoing.on('error', () => res.writeHead(502).end());
     req.pipe(outgoing);
   });

@@ -82,10 +82,7 @@ async function writeBlob(layoutDir: string, data: Buffer, mediaType: string): Pr
  * manifests, each with a real config and one gzipped tar layer whose file content includes `seed`.
  * The layout's index.json names the index `tag` (org.opencontainers.image.ref.name).
  */
-export async function buildMultiArchImage(
-  dir: string,
-  opts: { seed?: string; tag?: string } = {},
-): Promise<BuiltImage> {
+export async function buildMultiArchImage(dir: string, opts: { seed?: string; tag?: string } = {}): Promise<BuiltImage> {
   const seed = opts.seed ?? 'default-seed';
   const tag = opts.tag ?? 'latest';
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
@@ -94,10 +91,7 @@ export async function buildMultiArchImage(
   const manifestDescriptors: (Descriptor & { platform: { architecture: string; os: string } })[] = [];
   for (const architecture of ['amd64', 'arm64']) {
     const os = 'linux';
-    const content = Buffer.from(
-      `artifact-serving test image\nseed=${seed}\nplatform=${os}/${architecture}\n`,
-      'utf8',
-    );
+    const content = Buffer.from(`artifact-serving test image\nseed=${seed}\nplatform=${os}/${architecture}\n`, 'utf8');
     const tar = makeTar([{ name: 'artifact-serving-test.txt', content }]);
     const layer = await writeBlob(dir, gzipSync(tar, { level: 9 }), OCI_LAYER_GZIP);
     const config = {
@@ -152,16 +146,7 @@ export async function pushImage(image: BuiltImage, registryHost: string, repo: s
   const tmp = await mkdtemp(join(tmpdir(), 'artifact-serving-push-'));
   try {
     const digestFile = join(tmp, 'digest');
-    await skopeo([
-      'copy',
-      '--all',
-      '--preserve-digests',
-      '--dest-tls-verify=false',
-      '--digestfile',
-      digestFile,
-      `oci:${image.layoutDir}:${tag}`,
-      `docker://${registryHost}/${repo}:${tag}`,
-    ]);
+    await skopeo(['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', '--digestfile', digestFile, `oci:${image.layoutDir}:${tag}`, `docker://${registryHost}/${repo}:${tag}`]);
     return (await readFile(digestFile, 'utf8')).trim();
   } finally {
     await rm(tmp, { recursive: true, force: true });

@@ -102,9 +102,7 @@ export function requireTool(binary: string, debianPackage: string): void {
 function resolveTool(binary: string, debianPackage: string): string {
   const found = findBinary(binary);
   if (found === undefined) {
-    throw new Error(
-      `missing tool ${binary}: install the Debian package ${debianPackage} (apt-get install ${debianPackage})`,
-    );
+    throw new Error(`missing tool ${binary}: install the Debian package ${debianPackage} (apt-get install ${debianPackage})`);
   }
   return found;
 }
@@ -126,7 +124,7 @@ export function freePort(): Promise<number> {
         return;
       }
       const { port } = address;
-      server.close(err => (err ? reject(err) : resolve(port)));
+      server.close((err) => (err ? reject(err) : resolve(port)));
     });
   });
 }
@@ -154,7 +152,7 @@ function spawnSupervised(command: string, args: string[], logPath: string, env: 
     closeSync(logFd);
   }
   running.add(child);
-  const exited = new Promise<void>(resolve => {
+  const exited = new Promise<void>((resolve) => {
     const done = (): void => {
       running.delete(child);
       resolve();
@@ -171,7 +169,7 @@ function spawnSupervised(command: string, args: string[], logPath: string, env: 
       }
       killChild(child, 'SIGTERM');
       let timer: NodeJS.Timeout | undefined;
-      const forced = new Promise<void>(resolve => {
+      const forced = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
           killChild(child, 'SIGKILL');
           resolve();
@@ -204,19 +202,14 @@ type Probe = (status: number, headers: Headers, body: string) => boolean;
 const TOKEN_HEADER = 'x-artifact-serving-peer';
 
 function delay(ms: number): Promise<void> {
-  return new Promise(resolve => setTimeout(resolve, ms));
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
  * Polls `probeUrl` until `isReady(response)` or the deadline; fails at once when the process exits.
  * Returns 'exited' when the process died before it was ready (caller decides to retry or fail).
  */
-async function waitReady(
-  proc: Supervised,
-  probeUrl: string,
-  isReady: Probe,
-  deadlineMs: number,
-): Promise<'ready' | 'exited' | 'timeout'> {
+async function waitReady(proc: Supervised, probeUrl: string, isReady: Probe, deadlineMs: number): Promise<'ready' | 'exited' | 'timeout'> {
   const deadline = Date.now() + deadlineMs;
   let exited = false;
   void proc.exited.then(() => {
@@ -247,7 +240,7 @@ async function waitReady(
 function cleanEnv(dropPrefixes: string[]): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (dropPrefixes.some(prefix => key.startsWith(prefix))) continue;
+    if (dropPrefixes.some((prefix) => key.startsWith(prefix))) continue;
     env[key] = value;
   }
   return env;
@@ -257,11 +250,7 @@ function cleanEnv(dropPrefixes: string[]): NodeJS.ProcessEnv {
  * Starts a process on a port, waits until it answers; when no port was asked for and the process
  * died during startup (e.g. the free port was taken in between), retries with another port.
  */
-async function startOnPort(
-  name: string,
-  wantedPort: number | undefined,
-  launch: (port: number) => Promise<{ proc: Supervised; probeUrl: string; isReady: Probe }>,
-): Promise<{ proc: Supervised; port: number }> {
+async function startOnPort(name: string, wantedPort: number | undefined, launch: (port: number) => Promise<{ proc: Supervised; probeUrl: string; isReady: Probe }>): Promise<{ proc: Supervised; port: number }> {
   const attempts = wantedPort === undefined ? 3 : 1;
   let lastError = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
@@ -271,10 +260,7 @@ async function startOnPort(
     if (outcome === 'ready') return { proc, port };
     await proc.stop();
     const code = proc.child.exitCode ?? proc.child.signalCode;
-    lastError =
-      outcome === 'timeout'
-        ? `${name} did not answer ${probeUrl} within ${STARTUP_DEADLINE_MS} ms`
-        : `${name} exited during startup (code ${String(code)}) on port ${port}`;
+    lastError = outcome === 'timeout' ? `${name} did not answer ${probeUrl} within ${STARTUP_DEADLINE_MS} ms` : `${name} exited during startup (code ${String(code)}) on port ${port}`;
     lastError += `\n--- tail of ${proc.logPath} ---\n${tail(proc.logPath)}`;
     // Retry only a lost race for the port; any other failure would just repeat.
     if (outcome === 'timeout' || !/address already in use/i.test(tail(proc.logPath, 2000))) break;
@@ -334,7 +320,7 @@ export async function startRegistry(opts: { dir?: string; port?: number } = {}):
   const configPath = join(dir, 'registry-config.yml');
   const logPath = join(dir, 'registry-stderr.log');
   const env = cleanEnv(['REGISTRY_', 'OTEL_']);
-  const { proc, port } = await startOnPort('docker-registry', opts.port, async port => {
+  const { proc, port } = await startOnPort('docker-registry', opts.port, async (port) => {
     const token = randomBytes(8).toString('hex');
     await writeFile(configPath, registryConfig(dir, port, token));
     const proc = spawnSupervised(binary, ['serve', configPath], logPath, env);
@@ -394,16 +380,14 @@ ${extraServerConfig}
  * `opts.extraServerConfig` is raw text inserted into the server{} block.
  * Resolves once it answers HTTP. peer.dir is the document root.
  */
-export async function startNginx(
-  opts: { root?: string; port?: number; extraServerConfig?: string } = {},
-): Promise<Peer> {
+export async function startNginx(opts: { root?: string; port?: number; extraServerConfig?: string } = {}): Promise<Peer> {
   const binary = resolveTool('nginx', 'nginx');
   const root = opts.root ?? (await makeTempDir('nginx-root'));
   await mkdir(root, { recursive: true });
   const prefix = await makeTempDir('nginx-prefix');
   const configPath = join(prefix, 'nginx.conf');
   const logPath = join(prefix, 'nginx-stderr.log');
-  const { proc, port } = await startOnPort('nginx', opts.port, async port => {
+  const { proc, port } = await startOnPort('nginx', opts.port, async (port) => {
     const token = randomBytes(8).toString('hex');
     await writeFile(configPath, nginxConfig(prefix, root, port, opts.extraServerConfig ?? '', token));
     // -e stderr: do not even try the compiled-in /var/log/nginx/error.log before the config is read.
@@ -422,10 +406,7 @@ export async function startNginx(
  * Runs skopeo with exactly `args` (nothing added but a timeout: opts.timeoutMs, default 60 s).
  * Rejects with stderr in the message when the exit code is not 0, unless opts.allowFail.
  */
-export function skopeo(
-  args: string[],
-  opts: { allowFail?: boolean; timeoutMs?: number } = {},
-): Promise<{ stdout: string; stderr: string; code: number }> {
+export function skopeo(args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): Promise<{ stdout: string; stderr: string; code: number }> {
   let binary: string;
   try {
     binary = resolveTool('skopeo', 'skopeo');
@@ -446,7 +427,7 @@ export function skopeo(
       timedOut = true;
       child.kill('SIGKILL');
     }, timeoutMs);
-    child.once('error', error => {
+    child.once('error', (error) => {
       clearTimeout(timer);
       running.delete(child);
       reject(error);

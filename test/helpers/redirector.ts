@@ -53,10 +53,14 @@ export interface RedirectorProcess {
 
 /** The real CLI (`tsx src/cli.ts serve`), on a free port it reports itself. */
 export async function startRedirectorProcess(configFile: string, extraArgs: string[] = [], nodeArgs: string[] = []): Promise<RedirectorProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/cli.ts', 'serve', '--config', configFile, '--port', '0', '--host', '127.0.0.1', ...(extraArgs.includes('--access-log') ? [] : ['--access-log', 'off']), ...extraArgs], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, '--import', 'tsx', 'src/cli.ts', 'serve', '--config', configFile, '--port', '0', '--host', '127.0.0.1', ...(extraArgs.includes('--access-log') ? [] : ['--access-log', 'off']), ...extraArgs],
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   const waiters = new Set<() => void>();
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {

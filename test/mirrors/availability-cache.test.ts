@@ -38,8 +38,7 @@ test('statuses: 2xx present with length, 404/410 absent, 5xx/429 error blaming t
   const fake = fakeFetch((url) => ({ status: statusOf(url), headers: headersFor[statusOf(url)] ?? {} }));
   const events: CheckEvent[] = [];
   const cache = new AvailabilityCache({ fetch: fake.fetchFn, clock: new FakeClock(), onCheck: (e) => events.push(e) });
-  const check = (status: number, kind: 'blob' | 'binary' = 'blob') =>
-    cache.check('m', `${status}-${kind}`, `http://m.test/${status}/x`, { kind });
+  const check = (status: number, kind: 'blob' | 'binary' = 'blob') => cache.check('m', `${status}-${kind}`, `http://m.test/${status}/x`, { kind });
 
   t.like(await check(200), { state: 'present', contentLength: 1234 });
   t.like(await check(404), { state: 'absent', status: 404 });
@@ -302,13 +301,15 @@ test('real HTTP: 404 absent, 500 error, a server that never answers is an error 
   const hung = await cache.check('m', 'c', `${base}/hang`, { kind: 'binary', timeoutMs: 150 });
   t.like(hung, { state: 'error' });
   t.regex(hung.state === 'error' ? hung.reason : '', /timeout after 150 ms/);
-  t.deepEqual(events.map((e) => e.mirrorFailed), [false, true, true]);
+  t.deepEqual(
+    events.map((e) => e.mirrorFailed),
+    [false, true, true],
+  );
 });
 
 test('close aborts checks in flight without caching them', async (t) => {
   const fake = fakeFetch(() => ({ status: 200 }));
-  const hang: FetchLike = (_url, init) =>
-    new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(new Error('aborted'))));
+  const hang: FetchLike = (_url, init) => new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(new Error('aborted'))));
   const events: CheckEvent[] = [];
   const cache = new AvailabilityCache({ fetch: hang, clock: new FakeClock(), onCheck: (e) => events.push(e) });
   const pending = cache.check('m', 'k', 'http://m.test/k', { kind: 'blob' });
@@ -335,7 +336,9 @@ test.serial('the counted size of an entry is at least its real heap size', async
     const batch = [];
     for (let j = i; j < i + 1000; j++) {
       const digest = `sha256:${j.toString(16).padStart(64, '0')}`;
-      batch.push(cache.check('ar-europe-west1', `blob:kubernetes/kube-apiserver@${digest}`, `https://europe-west1-docker.pkg.dev/v2/k8s-artifacts-prod/images/kubernetes/kube-apiserver/blobs/${digest}`, { kind: 'blob' }));
+      batch.push(
+        cache.check('ar-europe-west1', `blob:kubernetes/kube-apiserver@${digest}`, `https://europe-west1-docker.pkg.dev/v2/k8s-artifacts-prod/images/kubernetes/kube-apiserver/blobs/${digest}`, { kind: 'blob' }),
+      );
     }
     await Promise.all(batch);
   }

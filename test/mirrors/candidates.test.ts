@@ -48,7 +48,10 @@ routes:
     default: c
 `);
   const route = config.binaryRoutes[0]!;
-  t.deepEqual(route.continents[0]!.entry.tiers.map((tier) => tier.map((m) => m.name)), [['a', 'b'], ['c']]);
+  t.deepEqual(
+    route.continents[0]!.entry.tiers.map((tier) => tier.map((m) => m.name)),
+    [['a', 'b'], ['c']],
+  );
   const names = candidatesFor(route, { ip: parseIp('81.2.69.160')!, country: 'GB', continent: 'EU' }).map((c) => c.mirror.name);
   t.deepEqual(names.slice(2), ['c']);
   t.deepEqual([...names.slice(0, 2)].sort(), ['a', 'b']);

@@ -19,7 +19,13 @@ routes:
 
 test('probe targets: configured bucket probes and registries by default', (t) => {
   const targets = probeTargets(config('https://eu.example'));
-  t.deepEqual(targets.map((p) => [p.name, p.probeUrl]), [['eu', 'https://eu.example/health'], ['reg', 'https://reg.example/v2/']]);
+  t.deepEqual(
+    targets.map((p) => [p.name, p.probeUrl]),
+    [
+      ['eu', 'https://eu.example/health'],
+      ['reg', 'https://reg.example/v2/'],
+    ],
+  );
   t.is(targets[0]!.intervalMs, 60_000);
 });
 

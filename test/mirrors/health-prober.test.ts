@@ -56,7 +56,10 @@ test('one lost probe does not flap; fall failures take it down, rise successes b
   const down = prober.health('a');
   t.false(down.up, 'three consecutive failures: down');
   t.regex(down.reason ?? '', /ECONNREFUSED/);
-  t.deepEqual(changes.map((c) => c.up), [false]);
+  t.deepEqual(
+    changes.map((c) => c.up),
+    [false],
+  );
 
   answers.set(url, 200);
   await prober.probeNow();
@@ -64,7 +67,10 @@ test('one lost probe does not flap; fall failures take it down, rise successes b
   await prober.probeNow();
   t.true(prober.health('a').up);
   t.is(prober.health('a').reason, undefined);
-  t.deepEqual(changes.map((c) => c.up), [false, true]);
+  t.deepEqual(
+    changes.map((c) => c.up),
+    [false, true],
+  );
 });
 
 test('2xx, 3xx and 401 count as success; 404 and 5xx as failure', async (t) => {

@@ -52,7 +52,10 @@ test('failed checks trip the breaker; only rise probes bring the mirror back', a
   const down = state.health('a');
   t.false(down.up);
   t.regex(down.reason ?? '', /breaker open after 3 failed availability checks \(last: HEAD: HTTP 503\)/);
-  t.deepEqual(changes.map((c) => [c.up, c.source]), [[false, 'breaker']]);
+  t.deepEqual(
+    changes.map((c) => [c.up, c.source]),
+    [[false, 'breaker']],
+  );
   t.is(state.stats().openBreakers, 1);
 
   mirror.answers.HEAD = 200;
@@ -64,7 +67,13 @@ test('failed checks trip the breaker; only rise probes bring the mirror back', a
   await state.probeNow();
   t.true(state.health('a').up);
   t.is(state.health('a').reason, undefined);
-  t.deepEqual(changes.map((c) => [c.up, c.source]), [[false, 'breaker'], [true, 'probe']]);
+  t.deepEqual(
+    changes.map((c) => [c.up, c.source]),
+    [
+      [false, 'breaker'],
+      [true, 'probe'],
+    ],
+  );
   t.is(state.stats().openBreakers, 0);
 });
 
@@ -96,7 +105,10 @@ test('an unprobed mirror breaker half-opens after its cooldown', async (t) => {
   mirror.answers.HEAD = 502;
   await state.checkNow({ mirror: 'b', key: 'k', url: 'http://b.test/k', kind: 'binary' });
   t.false(state.health('b').up);
-  t.deepEqual(changes.map((c) => [c.name, c.up, c.source]), [['b', false, 'breaker']]);
+  t.deepEqual(
+    changes.map((c) => [c.name, c.up, c.source]),
+    [['b', false, 'breaker']],
+  );
   mirror.answers.HEAD = 200;
   clock.advance(30_000);
   const { trial } = state.health('b');
@@ -106,7 +118,13 @@ test('an unprobed mirror breaker half-opens after its cooldown', async (t) => {
   state.refresh([trial!]); // what the server does after answering
   await new Promise((resolve) => setImmediate(resolve));
   t.true(state.health('b').up);
-  t.deepEqual(changes.map((c) => [c.name, c.up, c.source]), [['b', false, 'breaker'], ['b', true, 'breaker']]);
+  t.deepEqual(
+    changes.map((c) => [c.name, c.up, c.source]),
+    [
+      ['b', false, 'breaker'],
+      ['b', true, 'breaker'],
+    ],
+  );
 });
 
 // Half-open used to let all traffic through at once: every request for an uncached object sent

@@ -51,7 +51,10 @@ test('a manifest whose layer has a bad digest and no size names both fields', as
   const bytes = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'x', digest: DIGEST, size: 2 }, layers: [{ mediaType: 'y', digest: 'md5:??' }] });
   const c = client(() => json(bytes, 200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }));
   const e = await failure(t, c.getManifest('app', sha256Digest(bytes)));
-  t.is(e.message, `GET http://${HOST}/v2/app/manifests/${sha256Digest(bytes)}: the manifest is not valid: layers[0].digest: not a digest (algorithm:hex); layers[0].size: Invalid input: expected number, received undefined`);
+  t.is(
+    e.message,
+    `GET http://${HOST}/v2/app/manifests/${sha256Digest(bytes)}: the manifest is not valid: layers[0].digest: not a digest (algorithm:hex); layers[0].size: Invalid input: expected number, received undefined`,
+  );
 });
 
 test('a good manifest is returned as sent, its media type from the body when the header is missing', async (t) => {

@@ -61,9 +61,22 @@ test('the fast reader leaves to yaml whatever it could misread', (t) => {
 });
 
 test('splitList cuts only list-shaped manifests it can cut exactly', (t) => {
-  t.deepEqual(splitList('# c\n- a: 1\n  b: 2\n# c\n- a: 3\n')?.items.map((i) => i.line), [2, 5]);
-  t.deepEqual(splitList('files:\n- name: a\n- name: b\n'), { key: 'files', keyLine: 1, items: [{ start: 7, end: 17, line: 2 }, { start: 17, end: 27, line: 3 }] });
-  t.deepEqual(splitList('files:\n  - name: a\n    sha256: x\n  - name: b\n')?.items.map((i) => i.line), [2, 4]);
+  t.deepEqual(
+    splitList('# c\n- a: 1\n  b: 2\n# c\n- a: 3\n')?.items.map((i) => i.line),
+    [2, 5],
+  );
+  t.deepEqual(splitList('files:\n- name: a\n- name: b\n'), {
+    key: 'files',
+    keyLine: 1,
+    items: [
+      { start: 7, end: 17, line: 2 },
+      { start: 17, end: 27, line: 3 },
+    ],
+  });
+  t.deepEqual(
+    splitList('files:\n  - name: a\n    sha256: x\n  - name: b\n')?.items.map((i) => i.line),
+    [2, 4],
+  );
   for (const text of ['- a: &x 1\n- b: *x\n', '---\n- a\n---\n- b\n', 'files:\n- a\nother:\n- b\n', 'a: 1\nb: 2\n', '- a\n\t- b\n', 'files: []\n']) {
     t.is(splitList(text), undefined, text);
   }
@@ -79,7 +92,10 @@ test('a large files.yaml read item by item: positions and values as for a small 
   });
   t.teardown(cleanup);
   const r = await loadManifests(join(dir, 'k8s-staging-x'));
-  t.deepEqual(r.findings.map((f) => formatProblem(f).replace(`${dir}/`, '')), ['k8s-staging-x/files.yaml:646:13: invalid sha256 "not-hex": expected 64 hex characters']);
+  t.deepEqual(
+    r.findings.map((f) => formatProblem(f).replace(`${dir}/`, '')),
+    ['k8s-staging-x/files.yaml:646:13: invalid sha256 "not-hex": expected 64 hex characters'],
+  );
   t.is(r.projects.length, 0);
   const fine = await tree({
     'k8s-staging-x/filepromoter-manifest.yaml': 'filestores:\n- base: gs://k8s-staging-x/\n  src: true\n- base: file:///srv/prod/\n',

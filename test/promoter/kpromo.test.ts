@@ -15,14 +15,17 @@ const rel = (dir: string) => (f: Parameters<typeof formatProblem>[0] & { severit
 const REGISTRIES = 'registries:\n- name: 127.0.0.1:5000/k8s-staging-x\n  src: true\n- name: 127.0.0.1:5001/prod\n';
 const FILESTORES = 'filestores:\n- base: gs://k8s-staging-x/rel/\n  src: true\n- base: file:///srv/prod/x/\n';
 
-test('real-shaped manifests: imagesPath is a deprecated no-op, k8s-staging-images/<name> is kro\'s staging area', async (t) => {
+test("real-shaped manifests: imagesPath is a deprecated no-op, k8s-staging-images/<name> is kro's staging area", async (t) => {
   const r = await loadManifests(KPROMO);
   t.deepEqual(r.findings.map(rel(KPROMO)), [
     'warning registry.k8s.io/manifests/k8s-staging-headlamp/promoter-manifest.yaml:13:1: imagesPath is deprecated and ignored (as in kpromo): images are read from images/<project>/images.yaml',
   ]);
   const byId = new Map(r.projects.map((p) => [p.id, p as ImageProject]));
   t.is(byId.get('images/k8s-staging-kro')?.src, 'us-central1-docker.pkg.dev/k8s-staging-images/kro');
-  t.deepEqual(byId.get('images/k8s-staging-kro')?.images.map((i) => i.name), ['kro', 'kro-controller']);
+  t.deepEqual(
+    byId.get('images/k8s-staging-kro')?.images.map((i) => i.name),
+    ['kro', 'kro-controller'],
+  );
   t.is(byId.get('images/k8s-staging-headlamp')?.destinations.length, 4);
 });
 
@@ -41,19 +44,29 @@ test('staging-area findings are warnings by default; promoter-staging.yaml can m
   const strict = await tree({ ...files, 'promoter-staging.yaml': 'outsideStaging: error\n' });
   t.teardown(strict.cleanup);
   const s = await loadManifests(strict.dir);
-  t.deepEqual(s.findings.map((f) => f.severity), ['error']);
+  t.deepEqual(
+    s.findings.map((f) => f.severity),
+    ['error'],
+  );
   t.deepEqual(s.projects, []);
   t.deepEqual([...s.skipped.keys()], ['k8s-staging-x']);
   const typo = await tree({ ...files, 'promoter-staging.yaml': 'outsideStaging: fatal\n' });
   t.teardown(typo.cleanup);
   const broken = await loadManifests(typo.dir);
-  t.deepEqual(broken.findings.map((f) => f.severity), ['error', 'error'], 'a broken policy fails closed');
+  t.deepEqual(
+    broken.findings.map((f) => f.severity),
+    ['error', 'error'],
+    'a broken policy fails closed',
+  );
   t.regex(broken.findings.map((f) => formatProblem(f)).join('\n'), /promoter-staging\.yaml:1:17: .*"warning"/);
   // A policy that exists but cannot be read (here a folder) fails closed too, and says so.
   const unreadable = await tree({ ...files, 'promoter-staging.yaml/keep': '' });
   t.teardown(unreadable.cleanup);
   const closed = await loadManifests(unreadable.dir);
-  t.deepEqual(closed.findings.map((f) => f.severity), ['error', 'error']);
+  t.deepEqual(
+    closed.findings.map((f) => f.severity),
+    ['error', 'error'],
+  );
   t.regex(closed.findings.map((f) => formatProblem(f)).join('\n'), /promoter-staging\.yaml:1:1: cannot read the staging policy: EISDIR/);
   t.deepEqual(closed.projects, []);
 });
@@ -66,10 +79,16 @@ test('a single-file image manifest: registries and images in one file, given as 
   t.teardown(cleanup);
   const asFolder = await loadManifests(join(dir, 'k8s-staging-x'));
   t.deepEqual(asFolder.findings, []);
-  t.deepEqual(asFolder.projects.map((p) => [p.id, [...(p as ImageProject).images[0]!.dmap.keys()]]), [['images/k8s-staging-x', [D1]]]);
+  t.deepEqual(
+    asFolder.projects.map((p) => [p.id, [...(p as ImageProject).images[0]!.dmap.keys()]]),
+    [['images/k8s-staging-x', [D1]]],
+  );
   const asFile = await loadManifests(join(dir, 'k8s-staging-x/other.yaml'));
   t.deepEqual(asFile.findings, []);
-  t.deepEqual(asFile.projects.map((p) => [p.id, [...(p as ImageProject).images[0]!.dmap.keys()]]), [['images/k8s-staging-x', [D2]]]);
+  t.deepEqual(
+    asFile.projects.map((p) => [p.id, [...(p as ImageProject).images[0]!.dmap.keys()]]),
+    [['images/k8s-staging-x', [D2]]],
+  );
 });
 
 test('images listed both inline and in images.yaml is an error; a manifest without images says so', async (t) => {
@@ -79,13 +98,9 @@ test('images listed both inline and in images.yaml is an error; a manifest witho
     'one/k8s-staging-y/promoter-manifest.yaml': REGISTRIES.replace('k8s-staging-x', 'k8s-staging-y'),
   });
   t.teardown(cleanup);
-  t.deepEqual((await loadManifests(dir)).findings.map(rel(dir)), [
-    `error manifests/k8s-staging-x/promoter-manifest.yaml:5:1: images are listed here and in ${dir}/images/k8s-staging-x/images.yaml: keep one of them`,
-  ]);
+  t.deepEqual((await loadManifests(dir)).findings.map(rel(dir)), [`error manifests/k8s-staging-x/promoter-manifest.yaml:5:1: images are listed here and in ${dir}/images/k8s-staging-x/images.yaml: keep one of them`]);
   const one = join(dir, 'one/k8s-staging-y');
-  t.deepEqual((await loadManifests(one)).findings.map(rel(one)), [
-    'error promoter-manifest.yaml:1:1: no images: a single-file manifest lists them under "images:" (or put images.yaml beside promoter-manifest.yaml)',
-  ]);
+  t.deepEqual((await loadManifests(one)).findings.map(rel(one)), ['error promoter-manifest.yaml:1:1: no images: a single-file manifest lists them under "images:" (or put images.yaml beside promoter-manifest.yaml)']);
 });
 
 test('a file-promotion project folder: filepromoter-manifest.yaml beside files.yaml, or beside files/', async (t) => {
@@ -113,7 +128,10 @@ test('a file-promotion project folder: filepromoter-manifest.yaml beside files.y
 
 test('one malformed digest leaves out only that edge: promote plans every other ingress-nginx digest', async (t) => {
   const r = await loadManifests(K8S_IO, 'k8s-staging-ingress-nginx');
-  t.deepEqual(r.findings.map((f) => [f.severity, f.entryOnly, f.line, f.column]), [['error', true, 203, 5]]);
+  t.deepEqual(
+    r.findings.map((f) => [f.severity, f.entryOnly, f.line, f.column]),
+    [['error', true, 203, 5]],
+  );
   const p = r.projects[0] as ImageProject;
   // Staging holds every listed digest; production is empty.
   const observed = emptyObserved();
@@ -136,7 +154,5 @@ test('a filestore base that climbs with ".." is an error at its place, before an
   t.teardown(cleanup);
   const r = await loadManifests(dir);
   const errors = r.findings.filter((f) => f.severity === 'error').map(rel(dir));
-  t.deepEqual(errors, [
-    'error filestores/k8s-staging-x/filepromoter-manifest.yaml:2:9: base "file:///srv/staging/k8s-staging-x/../../../../etc/" has a ".." segment: a base must name its folder or prefix directly',
-  ]);
+  t.deepEqual(errors, ['error filestores/k8s-staging-x/filepromoter-manifest.yaml:2:9: base "file:///srv/staging/k8s-staging-x/../../../../etc/" has a ".." segment: a base must name its folder or prefix directly']);
 });

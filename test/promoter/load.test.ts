@@ -12,7 +12,7 @@ const rel = (dir: string) => (f: Parameters<typeof formatProblem>[0] & { severit
 const FILESTORES = 'filestores:\n- base: gs://k8s-staging-x/rel/\n  src: true\n- base: file:///srv/prod/x/\n';
 const FILES = `files:\n- name: a\n  sha256: ${'a'.repeat(64)}\n`;
 
-test('a project\'s files folder that is a symlink loop is an error naming it, and the project is skipped', async (t) => {
+test("a project's files folder that is a symlink loop is an error naming it, and the project is skipped", async (t) => {
   const { dir, cleanup } = await tree({
     'filestores/k8s-staging-x/filepromoter-manifest.yaml': FILESTORES,
     'filestores/k8s-staging-y/filepromoter-manifest.yaml': FILESTORES.replace(/-x/g, '-y'),
@@ -22,11 +22,14 @@ test('a project\'s files folder that is a symlink loop is an error naming it, an
   await symlink('k8s-staging-x', join(dir, 'manifests/k8s-staging-x'));
   const r = await loadManifests(dir);
   t.deepEqual(r.findings.map(rel(dir)), [`error manifests/k8s-staging-x:1:1: cannot read this folder: ELOOP: too many symbolic links encountered, scandir '${dir}/manifests/k8s-staging-x'`]);
-  t.deepEqual(r.projects.map((p) => p.project), ['k8s-staging-y']);
+  t.deepEqual(
+    r.projects.map((p) => p.project),
+    ['k8s-staging-y'],
+  );
   t.deepEqual([...r.skipped.keys()], ['k8s-staging-x']);
 });
 
-test('a file where a project\'s files folder is expected (ENOTDIR) is an error naming it', async (t) => {
+test("a file where a project's files folder is expected (ENOTDIR) is an error naming it", async (t) => {
   const { dir, cleanup } = await tree({
     'filestores/k8s-staging-x/filepromoter-manifest.yaml': FILESTORES,
     'manifests/k8s-staging-x': FILES,

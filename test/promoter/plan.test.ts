@@ -29,10 +29,13 @@ function observed(stagingDigests: string[], prod: Record<string, RepoState>) {
 test('copies and tags to every destination, with bytes', (t) => {
   const p = plan([images([[D1, ['v1', 'latest']]])], observed([D1], {}), { prune: false });
   t.false(hasErrors(p));
-  t.deepEqual(p.projects[0]!.destinations.map((d) => [d.destination, d.actions.map((a) => a.kind), d.bytes]), [
-    [P1, ['copy-image', 'tag', 'tag'], 1000],
-    [P2, ['copy-image', 'tag', 'tag'], 1000],
-  ]);
+  t.deepEqual(
+    p.projects[0]!.destinations.map((d) => [d.destination, d.actions.map((a) => a.kind), d.bytes]),
+    [
+      [P1, ['copy-image', 'tag', 'tag'], 1000],
+      [P2, ['copy-image', 'tag', 'tag'], 1000],
+    ],
+  );
 });
 
 test('nothing to do is said explicitly', (t) => {
@@ -43,25 +46,56 @@ test('nothing to do is said explicitly', (t) => {
 });
 
 test('a digest missing in staging is an error for the project', (t) => {
-  const p = plan([images([[D1, ['v1']], [D2, []]])], observed([D1], {}), { prune: false });
-  t.deepEqual(p.projects[0]!.errors.map((e) => e.kind), ['missing-in-staging']);
+  const p = plan(
+    [
+      images([
+        [D1, ['v1']],
+        [D2, []],
+      ]),
+    ],
+    observed([D1], {}),
+    { prune: false },
+  );
+  t.deepEqual(
+    p.projects[0]!.errors.map((e) => e.kind),
+    ['missing-in-staging'],
+  );
   t.regex(renderPlan(p, new Map(), { limit: 10, confirm: false }), /skipped 1 project\(s\) with errors: images\/k8s-staging-x/);
 });
 
 test('a tag move is refused unless marked as a rollback', (t) => {
   const prod = repo([['v1', D1]], [D1, D2]);
   const refused = plan([images([[D2, ['v1']]])], observed([D1, D2], { [P1]: prod, [P2]: prod }), { prune: false });
-  t.deepEqual(refused.projects[0]!.errors.map((e) => [e.kind, e.destination]), [['tag-move', P1], ['tag-move', P2]]);
+  t.deepEqual(
+    refused.projects[0]!.errors.map((e) => [e.kind, e.destination]),
+    [
+      ['tag-move', P1],
+      ['tag-move', P2],
+    ],
+  );
   const allowed = plan([images([[D2, ['v1']]], ['v1'])], observed([D1, D2], { [P1]: prod, [P2]: prod }), { prune: false });
   t.false(hasErrors(allowed));
   t.deepEqual(allowed.projects[0]!.destinations[0]!.actions, [{ kind: 'move', name: 'app', tag: 'v1', from: D1, digest: D2 }]);
 });
 
 test('prune deletes only what the ledger owns and production still holds', (t) => {
-  const prod = repo([['v1', D1], ['old', D2], ['theirs', D3]], [D1, D2, D3]);
+  const prod = repo(
+    [
+      ['v1', D1],
+      ['old', D2],
+      ['theirs', D3],
+    ],
+    [D1, D2, D3],
+  );
   const o = observed([D1], { [P1]: prod, [P2]: repo([], []) });
   const ledger = emptyLedger();
-  ledger.images.set('app', { digests: new Set([D1, D2]), tags: new Map([['v1', D1], ['old', D2]]) });
+  ledger.images.set('app', {
+    digests: new Set([D1, D2]),
+    tags: new Map([
+      ['v1', D1],
+      ['old', D2],
+    ]),
+  });
   o.ledgers.set(ledgerKey('images/k8s-staging-x', P1), ledger);
   const without = plan([images([[D1, ['v1']]])], o, { prune: false });
   t.deepEqual(without.projects[0]!.destinations[0]!.actions, []);
@@ -69,7 +103,10 @@ test('prune deletes only what the ledger owns and production still holds', (t) =
   const withPrune = plan([images([[D1, ['v1']]])], o, { prune: true });
   // D3 and its tag are not in the ledger: never touched. D2's tag goes with D2.
   t.deepEqual(withPrune.projects[0]!.destinations[0]!.actions, [{ kind: 'delete-image', name: 'app', digest: D2 }]);
-  t.deepEqual(withPrune.projects[0]!.destinations[1]!.actions.map((a) => a.kind), ['copy-image', 'tag']);
+  t.deepEqual(
+    withPrune.projects[0]!.destinations[1]!.actions.map((a) => a.kind),
+    ['copy-image', 'tag'],
+  );
 });
 
 const FSRC = 'file:///staging/k8s-staging-x/';
@@ -87,18 +124,35 @@ test('files: copy, hash mismatch in staging, conflict in production, rollback re
   t.deepEqual(plan([files()], o, { prune: false }).projects[0]!.destinations[0]!.actions, [{ kind: 'copy-file', name: 'bin/x', sha256: SHA_A, bytes: 5 }]);
 
   o.filestores.set(FSRC, new Map([['bin/x', { size: 5, sha256: SHA_B }]]));
-  t.deepEqual(plan([files()], o, { prune: false }).projects[0]!.errors.map((e) => e.kind), ['hash-mismatch']);
+  t.deepEqual(
+    plan([files()], o, { prune: false }).projects[0]!.errors.map((e) => e.kind),
+    ['hash-mismatch'],
+  );
 
   o.filestores.set(FSRC, new Map([['bin/x', { size: 5, sha256: SHA_A }]]));
   o.filestores.set(F1, new Map([['bin/x', { size: 5, sha256: SHA_B }]]));
-  t.deepEqual(plan([files()], o, { prune: false }).projects[0]!.errors.map((e) => e.kind), ['file-conflict']);
-  t.deepEqual(plan([files(true)], o, { prune: false }).projects[0]!.destinations[0]!.actions.map((a) => a.kind), ['replace-file']);
+  t.deepEqual(
+    plan([files()], o, { prune: false }).projects[0]!.errors.map((e) => e.kind),
+    ['file-conflict'],
+  );
+  t.deepEqual(
+    plan([files(true)], o, { prune: false }).projects[0]!.destinations[0]!.actions.map((a) => a.kind),
+    ['replace-file'],
+  );
 });
 
 test('files: prune deletes ledger-owned files only when production still has our content', (t) => {
   const o = emptyObserved();
   o.filestores.set(FSRC, new Map([['bin/x', { size: 5, sha256: SHA_A }]]));
-  o.filestores.set(F1, new Map([['bin/x', { size: 5, sha256: SHA_A }], ['old', { size: 1, sha256: SHA_B }], ['changed', { size: 1, sha256: SHA_A }], ['unmanaged', { size: 1, sha256: SHA_A }]]));
+  o.filestores.set(
+    F1,
+    new Map([
+      ['bin/x', { size: 5, sha256: SHA_A }],
+      ['old', { size: 1, sha256: SHA_B }],
+      ['changed', { size: 1, sha256: SHA_A }],
+      ['unmanaged', { size: 1, sha256: SHA_A }],
+    ]),
+  );
   const ledger = emptyLedger();
   ledger.files.set('bin/x', SHA_A).set('old', SHA_B).set('changed', SHA_B).set('gone', SHA_B);
   o.ledgers.set(ledgerKey('files/k8s-staging-x', F1), ledger);
@@ -111,5 +165,8 @@ test('an unreachable destination is an error, not "nothing to do"', (t) => {
   const o = observed([D1], {});
   o.unreachable.set(P2, 'connection refused');
   const p = plan([images([[D1, ['v1']]])], o, { prune: false });
-  t.deepEqual(p.projects[0]!.errors.map((e) => e.kind), ['unreachable']);
+  t.deepEqual(
+    p.projects[0]!.errors.map((e) => e.kind),
+    ['unreachable'],
+  );
 });

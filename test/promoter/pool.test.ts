@@ -13,5 +13,8 @@ test('mapPool keeps order, bounds concurrency and isolates failures', async (t) 
     return x * 10;
   });
   t.is(peak, 2);
-  t.deepEqual(r.map((x) => (x.status === 'fulfilled' ? x.value : 'x')), [10, 20, 'x', 40, 50, 60]);
+  t.deepEqual(
+    r.map((x) => (x.status === 'fulfilled' ? x.value : 'x')),
+    [10, 20, 'x', 40, 50, 60],
+  );
 });

@@ -81,7 +81,14 @@ test('a dry run against a destination that never answers reports it unreachable,
   await writeFile(join(dir, 'manifests', p, 'promoter-manifest.yaml'), `registries:\n- name: ${staging.host}/${p}\n  src: true\n- name: ${hung.host}/prod\n`);
   await writeFile(join(dir, 'images', p, 'images.yaml'), `- name: app\n  dmap:\n    "${D1}": ["v1"]\n`);
   const out = { stdout: '', stderr: '' };
-  const io = { stdout: (s: string) => { out.stdout += s; }, stderr: (s: string) => { out.stderr += s; } };
+  const io = {
+    stdout: (s: string) => {
+      out.stdout += s;
+    },
+    stderr: (s: string) => {
+      out.stderr += s;
+    },
+  };
   const started = Date.now();
   const r = await promote({ dir, confirm: false, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends({ timeouts: FAST }), io);
   t.is(r.exitCode, 1);

@@ -34,7 +34,10 @@ test('costs per mirror at each mirror price; unpriced bytes are kept apart; tota
   t.is(mirrors['origin-bucket']!.cost, 0);
   t.is(mirrors['origin-bucket']!.pricePerGB, null);
   t.is(mirrors['origin-bucket']!.unpricedBytes, 2 * BYTES_PER_GB);
-  t.deepEqual(report.cost.byMirror.map((r) => r.name), ['us', 'eu', 'origin-bucket']); // biggest cost first
+  t.deepEqual(
+    report.cost.byMirror.map((r) => r.name),
+    ['us', 'eu', 'origin-bucket'],
+  ); // biggest cost first
   const de = report.cost.byCountry.find((r) => r.name === 'DE')!;
   t.is(de.cost, 8 * 0.05 + 2 * 0.1);
   t.is(report.totals.requests, 17);
@@ -48,7 +51,10 @@ test('without prices there are no costs, and all bytes are unpriced', (t) => {
   const report = buildReport(sample(), { input: INPUT, prices: null, top: 0, since: undefined, until: undefined });
   t.is(report.totals.cost, null);
   t.is(report.totals.unpricedBytes, 15 * BYTES_PER_GB);
-  t.deepEqual(report.cost.byMirror.map((r) => r.name), ['eu', 'us', 'origin-bucket']); // biggest egress first
+  t.deepEqual(
+    report.cost.byMirror.map((r) => r.name),
+    ['eu', 'us', 'origin-bucket'],
+  ); // biggest egress first
 });
 
 test('reachability: shares, top mirror, and countries mostly on the default or origin are flagged', (t) => {
@@ -63,7 +69,10 @@ test('reachability: shares, top mirror, and countries mostly on the default or o
 
 test('--top cuts every table but the flagged list; rows say how many there were', (t) => {
   const report = buildReport(sample(), { input: INPUT, prices: null, top: 1, since: undefined, until: undefined });
-  t.deepEqual(report.reachability.countries.map((r) => r.country), ['DE']);
+  t.deepEqual(
+    report.reachability.countries.map((r) => r.country),
+    ['DE'],
+  );
   t.is(report.cost.byCountry.length, 1);
   t.is(report.cost.byMirror.length, 1);
   t.is(report.rows.countries, 3);

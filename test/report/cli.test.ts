@@ -89,7 +89,15 @@ function writeLogs(entries: AccessLogEntry[]) {
   const plain = join(dir, 'access.log');
   writeFileSync(plain, `${lines.join('\n')}\n`);
   const gz = join(dir, 'access.log.1.gz');
-  writeFileSync(gz, gzipSync(`${entries.slice(1500).map((e) => JSON.stringify(e)).join('\n')}\n`));
+  writeFileSync(
+    gz,
+    gzipSync(
+      `${entries
+        .slice(1500)
+        .map((e) => JSON.stringify(e))
+        .join('\n')}\n`,
+    ),
+  );
   const prices = join(dir, 'prices.yaml');
   writeFileSync(prices, PRICES);
   return { dir, plain, gz, prices };
@@ -142,7 +150,10 @@ test('every number in --json matches the generated log', async (t) => {
     t.is(row.cost, (bytes / GB) * PRICE[row.name]!, row.name);
   }
   const costs = report.cost.byMirror.map((r) => r.cost!);
-  t.deepEqual(costs, [...costs].sort((a, b) => b - a));
+  t.deepEqual(
+    costs,
+    [...costs].sort((a, b) => b - a),
+  );
   t.true(Math.abs(report.totals.cost! - sum(costs)) < 1e-9);
 
   // Per country and continent: all requests, and egress costed at each mirror's price.
@@ -176,7 +187,10 @@ test('every number in --json matches the generated log', async (t) => {
       note: row.country === 'BR' ? 'served by default' : '',
     });
   }
-  t.deepEqual(report.reachability.countries.map((r) => r.country), ['DE', 'US', 'GB', 'JP', 'BR', 'unknown']);
+  t.deepEqual(
+    report.reachability.countries.map((r) => r.country),
+    ['DE', 'US', 'GB', 'JP', 'BR', 'unknown'],
+  );
   t.deepEqual(report.reachability.servedByDefault, ['BR']);
 
   // Latency: counts exact, quantiles within the documented bound, max exact.
@@ -188,10 +202,7 @@ test('every number in --json matches the generated log', async (t) => {
     const truth = exact(Number(q.slice(1)) / 100);
     t.true(Math.abs(report.latency.overall[q]! - truth) <= truth * RELATIVE_ERROR, `${q} ${report.latency.overall[q]} vs ${truth}`);
   }
-  t.deepEqual(
-    Object.fromEntries(report.latency.byMirror.map((r) => [r.name, r.count])),
-    Object.fromEntries(report.cost.byMirror.map((r) => [r.name, r.redirects])),
-  );
+  t.deepEqual(Object.fromEntries(report.latency.byMirror.map((r) => [r.name, r.count])), Object.fromEntries(report.cost.byMirror.map((r) => [r.name, r.redirects])));
   t.is(sum(report.latency.byRoute.map((r) => r.count)), 3000);
 });
 
@@ -230,7 +241,9 @@ test('--since/--until keep a window; --top cuts tables', async (t) => {
 });
 
 test('- reads stdin', async (t) => {
-  const text = `${ENTRIES.slice(0, 10).map((e) => JSON.stringify(e)).join('\n')}\n`;
+  const text = `${ENTRIES.slice(0, 10)
+    .map((e) => JSON.stringify(e))
+    .join('\n')}\n`;
   const { code, out } = await run(['--json', '-'], Readable.from([text]));
   t.is(code, 0);
   const report = JSON.parse(out) as Report;
@@ -270,7 +283,16 @@ test('exit codes: 1 with no valid lines, 2 for usage errors; --help', async (t) 
   writeFileSync(empty, '');
   t.is((await run([empty])).code, 1);
 
-  for (const args of [[], ['/nonexistent/log'], ['--top', 'x', FILES.plain], ['--since', 'yesterday', FILES.plain], ['--since', '2026-06-02', '--until', '2026-06-01', FILES.plain], ['--prices', '/nonexistent', FILES.plain], ['--bogus', FILES.plain], [FILES.dir]]) {
+  for (const args of [
+    [],
+    ['/nonexistent/log'],
+    ['--top', 'x', FILES.plain],
+    ['--since', 'yesterday', FILES.plain],
+    ['--since', '2026-06-02', '--until', '2026-06-01', FILES.plain],
+    ['--prices', '/nonexistent', FILES.plain],
+    ['--bogus', FILES.plain],
+    [FILES.dir],
+  ]) {
     const result = await run(args);
     t.is(result.code, 2, args.join(' '));
     t.regex(result.err, /Usage: artifact-serving report/, args.join(' '));

@@ -99,7 +99,7 @@ test('not from loopback (relayed by a proxy) without the token: 403; with it: al
   const text = await wrong.text();
   t.false(text.includes(TOKEN), 'the token is never echoed');
   t.regex(text, /needs the admin bearer token/);
-  t.is((await fetch(`${guarded.url}/-/purge`, { method: 'POST', headers: { 'Forwarded': 'for=81.2.69.160' } })).status, 403);
+  t.is((await fetch(`${guarded.url}/-/purge`, { method: 'POST', headers: { Forwarded: 'for=81.2.69.160' } })).status, 403);
   t.is((await fetch(`${guarded.url}/-/purge`, { method: 'POST' })).status, 200, 'a direct loopback connection needs no token');
   t.deepEqual(state.scopes, [{ mirror: 'eu' }, {}]);
 });

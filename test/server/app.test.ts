@@ -47,7 +47,10 @@ test.serial('a manifest GET redirects with the mirror named; the reasons only on
   t.is(response.headers.get('x-artifact-mirror'), 'eu-reg');
   t.regex(response.headers.get('cache-control') ?? '', /private/);
   // No registry client reads these: left out unless asked for.
-  t.deepEqual([...response.headers.keys()].filter((name) => name.startsWith('x-artifact-') || name === 'link'), ['x-artifact-mirror']);
+  t.deepEqual(
+    [...response.headers.keys()].filter((name) => name.startsWith('x-artifact-') || name === 'link'),
+    ['x-artifact-mirror'],
+  );
 
   const debug = await get('/v2/pause/manifests/3.10', { headers: { 'X-Forwarded-For': '81.2.69.160', 'X-Artifact-Debug': '1' } });
   t.is(debug.headers.get('x-artifact-mirror'), 'eu-reg');
@@ -145,7 +148,10 @@ test.serial('mirror lists: JSON for tools, HTML for browsers, Metalink for .meta
   t.is(json.status, 200);
   const body = (await json.json()) as { path: string; mirrors: { rank: number; mirror: string; url: string }[] };
   t.is(body.path, '/bin/v1/tool');
-  t.deepEqual(body.mirrors.map((m) => m.mirror), ['eu-files', 'us-files']);
+  t.deepEqual(
+    body.mirrors.map((m) => m.mirror),
+    ['eu-files', 'us-files'],
+  );
 
   const html = await get('/bin/v1/tool?mirrorlist', { headers: { 'X-Forwarded-For': '81.2.69.160', Accept: 'text/html,application/xhtml+xml' } });
   t.regex(html.headers.get('content-type') ?? '', /text\/html/);

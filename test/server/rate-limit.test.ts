@@ -29,7 +29,10 @@ test('a token bucket per client: burst, then one per 60/perMinute seconds', (t) 
   const limiter = new RateLimiter(100_000, () => now);
   const rule = limit(60, 3);
   const client = ip('203.0.113.7');
-  t.deepEqual([1, 2, 3].map(() => limiter.take(client, rule)!.allowed), [true, true, true]);
+  t.deepEqual(
+    [1, 2, 3].map(() => limiter.take(client, rule)!.allowed),
+    [true, true, true],
+  );
   const refused = limiter.take(client, rule)!;
   t.like(refused, { allowed: false, remaining: 0, retryAfterSeconds: 1, limit: 60 });
   now += 1000;

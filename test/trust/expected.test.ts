@@ -81,7 +81,7 @@ test('a manifest that does not parse refuses the load, at its file:line:column',
   if (!expected.ok) t.regex(formatProblem(expected.problems[0]!), /images\/kops\/images\.yaml:\d+:\d+: /);
 });
 
-test('trust: problems are reported at the config\'s file:line:column', (t) => {
+test("trust: problems are reported at the config's file:line:column", (t) => {
   const problems = problemsOf(`
 mirrors:
   eu-reg: { registry: https://eu.registry.example }
@@ -101,10 +101,22 @@ trust:
     destinations: { nope: s3://x }
   audit: { requestsPerSecond: 0 }
 `);
-  t.true(problems.some((p) => /^config\.yaml:12:14: no route has prefix "\/v3"/.test(p)), problems.join('\n'));
-  t.true(problems.some((p) => /^config\.yaml:14:7: give manifests:, ledgers: or both/.test(p)), problems.join('\n'));
-  t.true(problems.some((p) => /^config\.yaml:16:10: an ownership key has at least 16 characters/.test(p)), problems.join('\n'));
-  t.true(problems.some((p) => /^config\.yaml:18:26: .*requestsPerSecond|^config\.yaml:18:\d+: .*too small|must be greater/i.test(p)), problems.join('\n'));
+  t.true(
+    problems.some((p) => /^config\.yaml:12:14: no route has prefix "\/v3"/.test(p)),
+    problems.join('\n'),
+  );
+  t.true(
+    problems.some((p) => /^config\.yaml:14:7: give manifests:, ledgers: or both/.test(p)),
+    problems.join('\n'),
+  );
+  t.true(
+    problems.some((p) => /^config\.yaml:16:10: an ownership key has at least 16 characters/.test(p)),
+    problems.join('\n'),
+  );
+  t.true(
+    problems.some((p) => /^config\.yaml:18:26: .*requestsPerSecond|^config\.yaml:18:\d+: .*too small|must be greater/i.test(p)),
+    problems.join('\n'),
+  );
 });
 
 test('a file mirror needs its destination named once ownership is on', (t) => {
@@ -121,7 +133,10 @@ trust:
       ledgers: ${dir}
   ownership: { key: 0123456789abcdef0123 }
 `);
-  t.true(problems.some((p) => /^config\.yaml:11:\d+: file mirror "eu-files" \(route \/releases\) needs its promoter destination/.test(p)), problems.join('\n'));
+  t.true(
+    problems.some((p) => /^config\.yaml:11:\d+: file mirror "eu-files" \(route \/releases\) needs its promoter destination/.test(p)),
+    problems.join('\n'),
+  );
 });
 
 test('ledgers add what the manifests do not name; the manifests win on tags', async (t) => {

@@ -86,7 +86,7 @@ test('a tag goes only to a mirror whose tag points at the promoted digest', asyn
   t.like(go(config, view({ [`eu-reg manifest:kops/pause:dev`]: present(D2) }, trust), '/v2/kops/pause/manifests/dev'), { kind: 'redirect', mirror: { name: 'eu-reg' } });
 });
 
-test('signature tags go to a mirror only with the image\'s complete set, else to the origin', async (t) => {
+test("signature tags go to a mirror only with the image's complete set, else to the origin", async (t) => {
   const config = setup();
   const trust = await trustFor(config);
   const sig = `sha256-${'1'.repeat(64)}.sig`;
@@ -124,8 +124,11 @@ test('with ownership on, a mirror is out until its token is proven', async (t) =
   trust.setOwnership('eu-reg', 'ownership token missing');
   trust.setOwnership('eu2-reg', undefined);
   t.like(go(config, view(answers, trust), `/v2/kops/pause/blobs/${blob}`), { kind: 'redirect', mirror: { name: 'eu2-reg' } });
-  t.deepEqual(trust.status(['eu-reg', 'eu2-reg']).map((s) => [s.mirror, s.ownership, s.excluded]), [
-    ['eu-reg', 'failed', 'ownership token missing'],
-    ['eu2-reg', 'ok', undefined],
-  ]);
+  t.deepEqual(
+    trust.status(['eu-reg', 'eu2-reg']).map((s) => [s.mirror, s.ownership, s.excluded]),
+    [
+      ['eu-reg', 'failed', 'ownership token missing'],
+      ['eu2-reg', 'ok', undefined],
+    ],
+  );
 });

@@ -39,7 +39,10 @@ async function removeAbandonedTemps(final: string): Promise<void> {
   for (const entry of entries) {
     const pid = Number(entry.slice(prefix.length).split('-')[0]);
     const path = join(dir, entry);
-    const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
+    const age = await stat(path).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
     if (!isRunning(pid) || age > ABANDONED_AFTER_MS) await rm(path, { force: true });
   }
 }

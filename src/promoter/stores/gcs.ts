@@ -26,7 +26,10 @@ export class GcsStore implements FileStore {
   private readonly prefix: string;
   private readonly fetch: typeof fetch;
 
-  constructor(readonly base: string, private readonly opts: GcsOptions) {
+  constructor(
+    readonly base: string,
+    private readonly opts: GcsOptions,
+  ) {
     const m = /^gs:\/\/([^/]+)\/?(.*)$/.exec(base);
     if (!m) throw new Error(`not a gs:// URL: ${base}`);
     assertBase(base);

@@ -29,7 +29,10 @@ export class S3Store implements FileStore {
   private readonly bucket: string;
   private readonly prefix: string;
 
-  constructor(readonly base: string, private readonly client: S3Client) {
+  constructor(
+    readonly base: string,
+    private readonly client: S3Client,
+  ) {
     assertBase(base);
     ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(base));
   }
