@@ -37,7 +37,7 @@ export interface AvailabilityTtls {
   verifyMs: number;
 }
 
-export const DEFAULT_TTLS: AvailabilityTtls = {
+const DEFAULT_TTLS: AvailabilityTtls = {
   immutablePresentMs: 30_000,
   tagPresentMs: 15_000,
   absentMs: 30_000,
@@ -113,7 +113,7 @@ const MANIFEST_ACCEPT = {
 // availability objects, the string headers. Measured on Node 20 (heapUsed after GC, 100,000
 // blob entries): 633-681 bytes per entry, of which 286 are the strings' characters; 200 here made
 // the cache hold 1.7x the bytes it was allowed. Rounded up, so maxMegabytes is a real bound.
-export const ENTRY_OVERHEAD_BYTES = 450;
+const ENTRY_OVERHEAD_BYTES = 450;
 
 export class AvailabilityCache {
   private readonly lru: LRUCache<string, Entry>;

@@ -10,7 +10,7 @@ export interface Candidate {
   region: string;
 }
 
-export function matchingRegions(route: CompiledRoute, client: ClientLocation): RegionMirrors[] {
+function matchingRegions(route: CompiledRoute, client: ClientLocation): RegionMirrors[] {
   const regions: RegionMirrors[] = [];
   const cidr = route.cidrs.lookup(client.ip);
   if (cidr) regions.push(cidr.value);

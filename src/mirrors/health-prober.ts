@@ -254,7 +254,7 @@ export class HealthProber {
 }
 
 /** 2xx and 3xx mean the server answers; 401 is what a registry's /v2/ says to anonymous clients. */
-export function probeStatusOk(status: number): boolean {
+function probeStatusOk(status: number): boolean {
   return (status >= 200 && status < 400) || status === 401;
 }
 

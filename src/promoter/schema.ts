@@ -7,7 +7,7 @@ import { z } from 'zod';
 /** `service-account` is kpromo's GCP identity hint; accepted so manifests load, but unused here. */
 const serviceAccount = z.string().min(1).optional();
 
-export const registryEntrySchema = z.strictObject({
+const registryEntrySchema = z.strictObject({
   name: z.string().min(1),
   src: z.boolean().optional(),
   'service-account': serviceAccount,
@@ -15,7 +15,7 @@ export const registryEntrySchema = z.strictObject({
 
 const tagList = z.array(z.string({ error: 'a tag must be a string (quote it)' }));
 
-export const imageEntrySchema = z.strictObject({
+const imageEntrySchema = z.strictObject({
   name: z.string().min(1),
   dmap: z.record(z.string(), tagList.nullable()),
   rollback: z.array(z.string()).optional(),
@@ -41,7 +41,7 @@ export const filestoreSchema = z.strictObject({
   'service-account': serviceAccount,
 });
 
-export const fileEntrySchema = z.strictObject({
+const fileEntrySchema = z.strictObject({
   name: z.string().min(1),
   sha256: z.string(),
   rollback: z.boolean().optional(),

@@ -32,7 +32,7 @@ export interface Parsed<T> {
  * Above this many characters a list-shaped manifest is read item by item. Low enough that the
  * real k8s.io manifests the tests load (ingress-nginx, kops, kubernetes) take this path too.
  */
-export const CHUNK_ABOVE = 16 << 10;
+const CHUNK_ABOVE = 16 << 10;
 
 /** Collects findings for one project; `error`/`warn` position a message at a YAML path. */
 export class Findings {
@@ -84,7 +84,7 @@ export async function readYaml<S extends z.ZodType>(file: string, schema: S, fin
   return parseYamlText(file, text, schema, findings);
 }
 
-export function parseYamlText<S extends z.ZodType>(file: string, text: string, schema: S, findings: Findings, chunkAbove = CHUNK_ABOVE): Parsed<z.infer<S>> | undefined {
+function parseYamlText<S extends z.ZodType>(file: string, text: string, schema: S, findings: Findings, chunkAbove = CHUNK_ABOVE): Parsed<z.infer<S>> | undefined {
   if (text.length > chunkAbove) {
     const list = splitList(text);
     const parsed = list && parseItems(file, text, list, schema);

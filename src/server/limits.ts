@@ -82,7 +82,7 @@ export function applyLimits(server: Server, limits: ServerLimits): void {
  * head that took too long) is a bare status line. Registry clients print the OCI error body's
  * message, so the same answer is given in that shape, on /v2/ paths with the API version header.
  */
-export function answerClientError(error: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
+function answerClientError(error: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || !socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
     // The client is gone, or an answer is already being written on this connection.
     socket.destroy();

@@ -6,7 +6,7 @@ import type { ClientLocation } from '../geo/location.js';
 import { metalink, mirrorListHtml, mirrorListJson, wantsHtml } from './mirror-list.js';
 import { ociErrorBody } from './oci-error.js';
 
-export const API_VERSION_HEADER = 'Docker-Distribution-Api-Version';
+const API_VERSION_HEADER = 'Docker-Distribution-Api-Version';
 
 /** `debug`: the client asked for the reasons (`X-Artifact-Debug: 1`). */
 export function respond(res: ServerResponse, decision: Decision, isOci: boolean, accept?: string, debug = false): void {
@@ -88,7 +88,7 @@ export function respondInternalError(res: ServerResponse): void {
   res.writeHead(500, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) }).end(body);
 }
 
-export function describeClient(client: ClientLocation): string {
+function describeClient(client: ClientLocation): string {
   let text = `ip=${client.ip.text}`;
   if (client.country) text += `; country=${client.country}`;
   if (client.continent) text += `; continent=${client.continent}`;

@@ -16,9 +16,9 @@ import { assertBase, assertName } from './confine.js';
 import type { FileStore } from './store.js';
 
 /** Our own record of an object's content, set on every write; S3 has no sha256 of its own by default. */
-export const SHA256_METADATA = 'sha256';
+const SHA256_METADATA = 'sha256';
 
-export function parseS3Url(base: string): { bucket: string; prefix: string } {
+function parseS3Url(base: string): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(base);
   if (!m) throw new Error(`not an s3:// URL: ${base}`);
   const prefix = m[2] ?? '';
