@@ -6,12 +6,12 @@ import type { CliIO } from '../commands/io.js';
 import { dockerCredentials } from '../oci/auth.js';
 import { createBackends } from './backends.js';
 import { DEFAULT_LEASE } from './lease.js';
-import { promote } from './promote.js';
+import { DEFAULT_PRUNE_GRACE_MS, promote } from './promote.js';
 import { validateManifests } from './validate.js';
 import { errorMessage } from '../util/error-message.js';
 
 const PROMOTE_HELP = `Usage: artifact-serving promote DIR|FILE [--confirm] [--prune] [--project NAME] [--parallel N] [--all]
-                                 [--timeout T] [--lease-wait T] [--lease-stale T]
+                                 [--timeout T] [--lease-wait T] [--lease-stale T] [--prune-grace T]
 
 Promote images and files from each project's staging area to production, as the reviewed
 manifests under DIR say (kpromo's forms: manifests/+images/ and filestores/+manifests/ at DIR or
@@ -25,6 +25,10 @@ a tag that would move). A project with errors is reported and skipped; the other
   --confirm        execute the plan
   --prune          also delete what a manifest no longer lists, if this promoter's ledger says
                    it wrote it and production still holds exactly that
+  --prune-grace T  before deleting, the ledger marks what will go as retiring (redirectors that
+                   read it stop sending clients to mirrors for it); the deletions wait this long
+                   after that mark (default 10m; 0: no wait). A rerun after a crash waits only
+                   for what is left of it
   --project NAME   only this project (its directory name)
   --parallel N     concurrent transfers (default 8)
   --all            print every planned action (default: the first 50 per destination)
@@ -86,13 +90,14 @@ function parseCommand(args: string[], options: Options, help: string, io: CliIO)
     return 2;
   }
   const durations = new Map<string, number>();
-  for (const flag of ['timeout', 'lease-wait', 'lease-stale']) {
+  for (const flag of ['timeout', 'lease-wait', 'lease-stale', 'prune-grace']) {
     const v = values[flag];
     if (typeof v !== 'string') continue;
     const ms = parseDuration(v);
-    // Only the lease wait may be 0 (do not wait).
-    if (ms === undefined || (ms === 0 && flag !== 'lease-wait')) {
-      io.stderr(`--${flag} ${JSON.stringify(v)}: expected a duration such as 500ms, 90s or 5m${flag === 'lease-wait' ? '' : ', above 0'}\n\n${help}`);
+    // Only the lease wait and the prune grace may be 0 (do not wait).
+    const zeroOk = flag === 'lease-wait' || flag === 'prune-grace';
+    if (ms === undefined || (ms === 0 && !zeroOk)) {
+      io.stderr(`--${flag} ${JSON.stringify(v)}: expected a duration such as 500ms, 90s or 5m${zeroOk ? '' : ', above 0'}\n\n${help}`);
       return 2;
     }
     durations.set(flag, ms);
@@ -120,6 +125,7 @@ export async function promoteCommand(args: string[], io: CliIO): Promise<number>
     timeout: { type: 'string' },
     'lease-wait': { type: 'string' },
     'lease-stale': { type: 'string' },
+    'prune-grace': { type: 'string' },
   } as const;
   const parsed = parseCommand(args, options, PROMOTE_HELP, io);
   if (typeof parsed === 'number') return parsed;
@@ -131,7 +137,20 @@ export async function promoteCommand(args: string[], io: CliIO): Promise<number>
     ...(stale !== undefined ? { staleMs: stale, renewMs: Math.min(DEFAULT_LEASE.renewMs, Math.max(100, stale / 10)) } : {}),
   };
   return withBackends(durations.get('timeout'), async (backends) => {
-    const r = await promote({ dir, confirm: values.confirm === true, prune: values.prune === true, project: values.project as string | undefined, parallel, limit: values.all ? Infinity : 50, lease }, backends, io);
+    const r = await promote(
+      {
+        dir,
+        confirm: values.confirm === true,
+        prune: values.prune === true,
+        project: values.project as string | undefined,
+        parallel,
+        limit: values.all ? Infinity : 50,
+        lease,
+        pruneGraceMs: durations.get('prune-grace') ?? DEFAULT_PRUNE_GRACE_MS,
+      },
+      backends,
+      io,
+    );
     return r.exitCode;
   });
 }

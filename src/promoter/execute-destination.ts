@@ -6,8 +6,15 @@
 //      fails, the intent ledger stays: it over-claims, which is safe (prune checks content first).
 // Each kind of project says how its actions change a ledger, how to carry them out, and where
 // its ledger lives.
+//
+// Deletions (prune) go through a grace: the intent ledger keeps what will be deleted but marks it
+// retiring (since when: kept from an earlier run's ledger, else now); redirectors that read the
+// ledger stop sending clients to mirrors for it. The deletions start once `pruneGraceMs` has
+// passed since the latest of those marks; a crash meanwhile leaves the marks, so a rerun that
+// plans the same deletions waits only for what is left of the grace.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Ledger } from './ledger.js';
-import { serialiseLedger } from './ledger.js';
+import { hasEntry, retiringKey, serialiseLedger } from './ledger.js';
 import type { Action } from './plan.js';
 import { mapPool } from './pool.js';
 import { withRetry, type RetryOptions } from '../net/retry.js';
@@ -24,6 +31,47 @@ export interface ExecuteOptions {
   retry: RetryOptions;
   /** Progress: called once per finished action. */
   onResult?: (r: ActionResult) => void;
+  /** How long deletions wait after their entries were published as retiring (default 0). */
+  pruneGraceMs?: number;
+  /** Called once before a destination waits for the grace, with how long. */
+  onGrace?: (destination: string, waitMs: number) => void;
+  /** The clock (tests). */
+  now?: () => number;
+}
+
+const DELETES: ReadonlySet<Action['kind']> = new Set(['delete-image', 'delete-tag', 'delete-file']);
+
+export function isDelete(a: Action): boolean {
+  return DELETES.has(a.kind);
+}
+
+/**
+ * The ledger `intent` with exactly the entries `deletes` remove marked retiring: since the mark
+ * in `before` when there is one, else `now`. Marks of entries no longer planned for deletion are
+ * dropped (the object stays, so it is expected again). A deleted image retires its tags with it.
+ */
+export function markRetiring(intent: Ledger, before: Ledger, deletes: readonly Action[], now: number): Ledger {
+  const retiring = new Map<string, string>();
+  const stamp = new Date(now).toISOString();
+  const mark = (key: string) => {
+    if (hasEntry(intent, key)) retiring.set(key, before.retiring?.get(key) ?? stamp);
+  };
+  for (const a of deletes) {
+    if (a.kind === 'delete-file') mark(retiringKey({ name: a.name }));
+    else if (a.kind === 'delete-tag') mark(retiringKey({ name: a.name, tag: a.tag }));
+    else if (a.kind === 'delete-image') {
+      mark(retiringKey({ name: a.name, digest: a.digest }));
+      for (const [tag, digest] of intent.images.get(a.name)?.tags ?? []) if (digest === a.digest) mark(retiringKey({ name: a.name, tag }));
+    }
+  }
+  return { ...intent, retiring };
+}
+
+/** When the deletions may start: the grace after the latest retiring mark. */
+export function graceEnds(intent: Ledger, graceMs: number): number {
+  let latest = Number.NEGATIVE_INFINITY;
+  for (const since of intent.retiring?.values() ?? []) latest = Math.max(latest, Date.parse(since));
+  return latest + graceMs;
 }
 
 /** Carries out some actions in parallel, each retried and reported; the results in their order. */
@@ -58,7 +106,9 @@ export async function executeDestination(work: DestinationWork, opts: ExecuteOpt
     return r;
   };
 
-  const intent = work.intent(work.before);
+  const now = opts.now ?? Date.now;
+  const deletes = work.actions.filter(isDelete);
+  const intent = markRetiring(work.intent(work.before), work.before, deletes, now());
   try {
     await save(intent, work.before);
   } catch (e) {
@@ -66,7 +116,16 @@ export async function executeDestination(work: DestinationWork, opts: ExecuteOpt
     return work.actions.map((action) => report({ destination, action, error: `ledger not writable: ${errorMessage(e)}` }));
   }
 
+  let graceWaited = false;
   const run: RunActions = async (actions, fn) => {
+    if (!graceWaited && actions.some(isDelete)) {
+      graceWaited = true;
+      const wait = graceEnds(intent, opts.pruneGraceMs ?? 0) - now();
+      if (wait > 0) {
+        opts.onGrace?.(destination, wait);
+        await sleep(wait);
+      }
+    }
     const settled = await mapPool(actions, opts.parallel, async (action) => {
       try {
         await withRetry(() => fn(action), opts.retry);
@@ -80,7 +139,10 @@ export async function executeDestination(work: DestinationWork, opts: ExecuteOpt
   const results = await work.perform(run, report);
 
   try {
-    await save(work.after(work.before, results), intent);
+    // Entries whose deletion failed stay retiring (no client is sent to a mirror for them).
+    const after = work.after(work.before, results);
+    after.retiring = new Map([...(intent.retiring ?? [])].filter(([key]) => hasEntry(after, key)));
+    await save(after, intent);
   } catch (e) {
     // The intent ledger stays: it over-claims (safe for prune, which checks content first).
     opts.onResult?.({ destination, action: work.actions[0] as Action, error: `final ledger not written: ${errorMessage(e)}` });

@@ -3,7 +3,7 @@
 // set tags (a tag only after its digest arrived), then prune.
 import type { Manifest } from '../oci/client.js';
 import { copyImage, copyReferrers, references, sourceManifest } from './copy-image.js';
-import { executeDestination, type ActionResult, type ExecuteOptions } from './execute-destination.js';
+import { executeDestination, isDelete, type ActionResult, type ExecuteOptions } from './execute-destination.js';
 import { cloneLedger, emptyLedger, imageLedger, ledgerKey, type Ledger } from './ledger.js';
 import { repoPath } from './load-images.js';
 import type { ImageProject } from './model.js';
@@ -38,7 +38,12 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
           destination: d.destination,
           actions: d.actions,
           before: observed.ledgers.get(ledgerKey(project.id, d.destination)) ?? emptyLedger(),
-          intent: (before) => applyAll(before, d.actions),
+          // Deletions are not applied yet: their entries stay, marked retiring, until they are done.
+          intent: (before) =>
+            applyAll(
+              before,
+              d.actions.filter((a) => !isDelete(a)),
+            ),
           perform: async (run, report) => {
             const copies = await run(
               d.actions.filter((a): a is ImageCopyAction => a.kind === 'copy-image' || a.kind === 'copy-referrers'),

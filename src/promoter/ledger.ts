@@ -12,6 +12,12 @@
 // every digest, tag and sha256 well-formed, and project and destination those it is read for.
 // Otherwise the whole ledger is refused (the destination is reported unreachable), never
 // trusted in part.
+//
+// Retiring entries (issue 9, `promote --prune --prune-grace T`): before deleting, the promoter
+// publishes a ledger that still lists what it will delete but marks it retiring, with the time
+// it was first marked. Redirectors reading ledgers as expected content stop sending clients to
+// mirrors for those objects; the promoter deletes once the grace has passed since that time (on
+// this run, or on a rerun after a crash), then writes the ledger without them.
 import { z } from 'zod';
 import { nameProblem } from './stores/confine.js';
 import { errorMessage } from '../util/error-message.js';
@@ -33,6 +39,27 @@ export interface Ledger {
    * wrote, so its recorded sha256 can be trusted without downloading it again.
    */
   fingerprints?: Map<string, string>;
+  /**
+   * Entries about to be deleted -> when they were first marked (ISO 8601). Keys: a file's name,
+   * `name@digest` for an image, `name:tag` for a tag (see retiringKey).
+   */
+  retiring?: Map<string, string>;
+}
+
+/** The retiring key of a file, an image digest or a tag. */
+export function retiringKey(a: { name: string; digest?: string; tag?: string }): string {
+  if (a.tag !== undefined) return `${a.name}:${a.tag}`;
+  if (a.digest !== undefined) return `${a.name}@${a.digest}`;
+  return a.name;
+}
+
+/** Whether a retiring key names an entry of the ledger. */
+export function hasEntry(l: Ledger, key: string): boolean {
+  if (l.files.has(key)) return true;
+  const at = key.lastIndexOf('@');
+  if (at > 0) return l.images.get(key.slice(0, at))?.digests.has(key.slice(at + 1)) ?? false;
+  const colon = key.lastIndexOf(':');
+  return colon > 0 && l.images.get(key.slice(0, colon))?.tags.has(key.slice(colon + 1)) === true;
 }
 
 const LEDGER_VERSION = 1;
@@ -53,7 +80,15 @@ const ledgerJson = z.strictObject({
   images: z.record(IMAGE_NAME, z.strictObject({ digests: z.array(DIGEST), tags: z.record(TAG, DIGEST) })),
   files: z.record(FILE_NAME, z.string().regex(/^[a-f0-9]{64}$/, 'expected 64 lowercase hex characters')),
   fingerprints: z.record(FILE_NAME, z.string()).optional(),
+  retiring: z
+    .record(
+      z.string(),
+      z.string().refine((t) => ISO_TIME.test(t) && !Number.isNaN(Date.parse(t)), 'expected a time such as 2026-01-31T12:00:00.000Z'),
+    )
+    .optional(),
 });
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
 
 export function emptyLedger(): Ledger {
   return { images: new Map(), files: new Map(), fingerprints: new Map() };
@@ -77,7 +112,10 @@ export function serialiseLedger(ledger: Ledger, project: string, destination: st
   // Only for names still in `files`; omitted when empty (older ledgers have none).
   const fp = [...(ledger.fingerprints ?? [])].filter(([name]) => ledger.files.has(name)).sort(([a], [b]) => a.localeCompare(b));
   const fingerprints = fp.length > 0 ? { fingerprints: Object.fromEntries(fp) } : {};
-  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints }, null, 1)}\n`;
+  // Only for entries still listed; omitted when empty.
+  const rt = [...(ledger.retiring ?? [])].filter(([key]) => hasEntry(ledger, key)).sort(([a], [b]) => a.localeCompare(b));
+  const retiring = rt.length > 0 ? { retiring: Object.fromEntries(rt) } : {};
+  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints, ...retiring }, null, 1)}\n`;
 }
 
 /**
@@ -106,13 +144,18 @@ export function parseLedger(text: string, expect?: { project: string; destinatio
   }
   const images = new Map<string, ImageLedger>();
   for (const [name, l] of Object.entries(data.images)) images.set(name, { digests: new Set(l.digests), tags: new Map(Object.entries(l.tags)) });
-  return { images, files: new Map(Object.entries(data.files)), fingerprints: new Map(Object.entries(data.fingerprints ?? {})) };
+  const ledger: Ledger = { images, files: new Map(Object.entries(data.files)), fingerprints: new Map(Object.entries(data.fingerprints ?? {})), retiring: new Map() };
+  for (const [key, since] of Object.entries(data.retiring ?? {})) {
+    if (!hasEntry(ledger, key)) throw new Error(`invalid ledger at "retiring".${JSON.stringify(key)}: names no file, image digest (name@digest) or tag (name:tag) of this ledger; refusing to trust it`);
+    ledger.retiring!.set(key, since);
+  }
+  return ledger;
 }
 
 export function cloneLedger(l: Ledger): Ledger {
   const images = new Map<string, ImageLedger>();
   for (const [name, i] of l.images) images.set(name, { digests: new Set(i.digests), tags: new Map(i.tags) });
-  return { images, files: new Map(l.files), fingerprints: new Map(l.fingerprints ?? []) };
+  return { images, files: new Map(l.files), fingerprints: new Map(l.fingerprints ?? []), retiring: new Map(l.retiring ?? []) };
 }
 
 export function imageLedger(l: Ledger, name: string): ImageLedger {

@@ -30,7 +30,19 @@ export interface PromoteOptions {
   limit?: number;
   /** Destination leases of a confirmed run (waiting, renewal, staleness); see lease.ts. */
   lease?: Partial<LeaseOptions>;
+  /**
+   * How long deletions wait after the ledger marking them retiring is written (execute-destination.ts);
+   * 0 when not given here (the CLI's default is DEFAULT_PRUNE_GRACE_MS).
+   */
+  pruneGraceMs?: number;
 }
+
+/**
+ * `promote --prune-grace` by default: redirectors that read the ledger from a file it is synced to
+ * see a single file at once (watched) and a directory on SIGHUP; the grace covers that sync and
+ * reload plus the pulls already sent to a mirror before it, which for a large image take minutes.
+ */
+export const DEFAULT_PRUNE_GRACE_MS = 10 * 60_000;
 
 export interface PromoteResult {
   exitCode: number;
@@ -98,7 +110,8 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
   for (const pp of plan.projects) {
     if (pp.errors.length > 0) continue;
     const project = loaded.projects.find((p) => p.id === pp.id) as Project;
-    const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult };
+    const onGrace = (destination: string, waitMs: number) => out.stdout(`waiting: ${destination}: ${Math.ceil(waitMs / 1000)}s of prune grace (the ledger marks what will be deleted as retiring) before deleting\n`);
+    const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult, pruneGraceMs: opts.pruneGraceMs ?? 0, onGrace };
     if (project.kind === 'files') results.push(...(await executeFiles(project, pp, observed, (b) => backends.store(b), execOpts)));
     else results.push(...(await executeImages(project, pp, observed, (h) => backends.registry(h), execOpts)));
   }
