@@ -29,6 +29,11 @@ export interface ExpectedRoute {
   files: Map<string, string>;
   /** Destination paths below the root (`kops`, or '' for the root itself): where ownership tokens live. */
   imagePrefixes: Set<string>;
+  /**
+   * Availability-cache keys (`manifest:name:ref`, `file:/path`) of what a ledger marks retiring:
+   * the promoter is about to delete it, so no mirror gets a client for it (the origin answers).
+   */
+  retiring: Set<string>;
 }
 
 export class ExpectedContent {
@@ -61,6 +66,11 @@ export class ExpectedContent {
     }
     this.ordinals = map;
     return map;
+  }
+
+  /** Whether a ledger marks the object behind this availability-cache key as retiring. */
+  isRetiring(prefix: string, key: string): boolean {
+    return this.routes.get(prefix)?.retiring.has(key) === true;
   }
 
   route(prefix: string): ExpectedRoute | undefined {
@@ -99,7 +109,7 @@ export async function loadExpected(trust: CompiledTrust | undefined): Promise<Ex
   const problems: SourceProblem[] = [];
   const warnings: SourceProblem[] = [];
   for (const source of trust?.expected ?? []) {
-    const route: ExpectedRoute = { prefix: source.route.prefix, type: source.route.type, images: new Map(), files: new Map(), imagePrefixes: new Set() };
+    const route: ExpectedRoute = { prefix: source.route.prefix, type: source.route.type, images: new Map(), files: new Map(), imagePrefixes: new Set(), retiring: new Set() };
     if (source.manifests) await fromManifests(source, route, problems, warnings);
     if (source.ledgers) await fromLedgers(source, route, problems);
     routes.set(route.prefix, route);
@@ -195,9 +205,16 @@ async function fromLedgers(source: ExpectedSource, route: ExpectedRoute, problem
       problems.push({ file, line: 1, column: 1, message: errorMessage(error) });
       continue;
     }
+    // A retiring entry is about to be deleted: not expected, and no mirror gets a client for it.
+    const retiring = ledger.retiring ?? new Map<string, string>();
     if (route.type === 'binary') {
+      for (const name of retiring.keys()) {
+        if (!ledger.files.has(name)) continue;
+        route.retiring.add(`file:${route.prefix === '/' ? '' : route.prefix}/${name}`);
+        route.files.delete(name);
+      }
       // What the manifests say wins: a ledger lags behind a reviewed change.
-      for (const [name, sha256] of ledger.files) if (!route.files.has(name)) route.files.set(name, sha256);
+      for (const [name, sha256] of ledger.files) if (!route.files.has(name) && !retiring.has(name)) route.files.set(name, sha256);
       continue;
     }
     const prefix = belowRoot(destination, source.root);
@@ -207,9 +224,23 @@ async function fromLedgers(source: ExpectedSource, route: ExpectedRoute, problem
     }
     route.imagePrefixes.add(prefix);
     for (const [name, l] of ledger.images) {
-      const target = image(route, prefix ? `${prefix}/${name}` : name);
-      for (const digest of l.digests) target.digests.add(digest);
-      for (const [tag, digest] of l.tags) if (!target.tags.has(tag)) target.tags.set(tag, digest);
+      const client = prefix ? `${prefix}/${name}` : name;
+      const target = image(route, client);
+      for (const digest of l.digests) {
+        if (!retiring.has(`${name}@${digest}`)) target.digests.add(digest);
+        else {
+          route.retiring.add(`manifest:${client}:${digest}`);
+          target.digests.delete(digest);
+        }
+      }
+      for (const [tag, digest] of l.tags) {
+        if (!retiring.has(`${name}:${tag}`) && !retiring.has(`${name}@${digest}`)) {
+          if (!target.tags.has(tag)) target.tags.set(tag, digest);
+        } else {
+          route.retiring.add(`manifest:${client}:${tag}`);
+          if (target.tags.get(tag) === digest) target.tags.delete(tag);
+        }
+      }
     }
   }
 }

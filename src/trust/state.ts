@@ -107,6 +107,10 @@ export class TrustState implements TrustView {
     return this.audit?.byObject.get(mirror)?.get(key);
   }
 
+  retiring(routePrefix: string, key: string): boolean {
+    return this.expected.isRetiring(routePrefix, key);
+  }
+
   expects(routePrefix: string): boolean {
     return this.expected.route(routePrefix) !== undefined;
   }

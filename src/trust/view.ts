@@ -8,6 +8,8 @@ export interface TrustView {
   mirrorProblem(mirror: string): string | undefined;
   /** The audit's finding for this object on this mirror (an availability-cache key), or undefined. */
   objectProblem(mirror: string, key: string): string | undefined;
+  /** Whether a ledger marks the object (an availability-cache key) retiring: about to be deleted. */
+  retiring(routePrefix: string, key: string): boolean;
   /** Whether the route has expected content (then tags and signatures need proof). */
   expects(routePrefix: string): boolean;
   /** The digest a tag must point at, when expected content names it. */
@@ -55,6 +57,8 @@ export function distrust(view: TrustView | undefined, request: TrustRequest, mir
   const whole = view.mirrorProblem(mirror);
   if (whole) return `excluded: ${whole}`;
   if (request.key) {
+    // The promoter is deleting it: a mirror may lose it mid-pull; the origin answers until it is gone.
+    if (request.hasOrigin && view.retiring(request.routePrefix, request.key)) return 'retiring: the promoter is deleting it';
     const finding = view.objectProblem(mirror, request.key);
     if (finding) return `audit: ${finding}`;
   }
