@@ -150,6 +150,13 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
   state.start();
   const trust = new TrustState();
   const trustRunner = new TrustRunner(trust, logger, undefined, channel?.workers ?? 1);
+  // What a ledger marked retiring has been deleted (prune grace): answers cached while it existed are stale.
+  trustRunner.onRetired = (keys) => {
+    let dropped = 0;
+    for (const key of keys) dropped += state.purge({ key });
+    metrics.availabilityPurges.inc({ scope: 'object' }, keys.length);
+    logger.info({ objects: keys.length, dropped }, 'retired objects: availability answers dropped');
+  };
   await trustRunner.load(loaded.config, expected);
   registerTrustMetrics(metrics.registry, trust, () => holder.current.mirrors.keys());
   holder.onReload((result) => {

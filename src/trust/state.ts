@@ -175,6 +175,13 @@ export interface TrustLogger {
   error(obj: object, msg: string): void;
 }
 
+/** Availability-cache keys retiring in `previous` and no longer in `next`. */
+export function retiredSince(previous: ExpectedContent, next: ExpectedContent): string[] {
+  const out: string[] = [];
+  for (const [prefix, route] of previous.routes) for (const key of route.retiring) if (!next.isRetiring(prefix, key)) out.push(key);
+  return out;
+}
+
 /**
  * Keeps a TrustState current in `serve`: expected content on start and reload, ownership checks
  * at once and every `ownershipIntervalMs`, and the background audit at the configured interval
@@ -187,6 +194,12 @@ export class TrustRunner {
   private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private busy = false;
+  /**
+   * Called after a load with the availability-cache keys a ledger marked retiring before and no
+   * longer does: deleted by now (or kept after all). Cached answers about them are stale: `serve`
+   * drops them, so no client is sent to a mirror that has lost the object since.
+   */
+  onRetired?: (keys: string[]) => void;
 
   /**
    * `workers`: under `serve --workers N` every worker audits for its own routing, each at 1/N of
@@ -208,7 +221,10 @@ export class TrustRunner {
     }
     if (this.stopped) return false;
     this.config = config;
+    const previous = this.state.expected;
     this.state.apply(config, loaded.expected);
+    const retired = retiredSince(previous, loaded.expected);
+    if (retired.length > 0) this.onRetired?.(retired);
     if (config.trust) this.logger.info({ ...loaded.expected.counts(), warnings: loaded.warnings.map(formatProblem) }, 'expected content loaded');
     this.schedule();
     return true;

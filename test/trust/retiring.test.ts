@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { decide, type Decision } from '../../src/decision/decide.js';
 import type { Availability, MirrorStateView } from '../../src/mirrors/state-view.js';
 import { emptyLedger, imageLedger, serialiseLedger } from '../../src/promoter/ledger.js';
-import { loadExpected } from '../../src/trust/expected.js';
-import { TrustState } from '../../src/trust/state.js';
+import { ExpectedContent, loadExpected, type ExpectedRoute } from '../../src/trust/expected.js';
+import { retiredSince, TrustState } from '../../src/trust/state.js';
 import { compile } from '../helpers/config.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
@@ -98,4 +98,13 @@ test('a retiring object goes to the origin even where a mirror holds it; a kept 
   t.like(go(config, trust, answers, `/v2/kops/pause/manifests/${D2}`), { kind: 'redirect', mirror: { name: 'eu-reg' } });
   t.like(go(config, trust, answers, '/v2/kops/pause/manifests/2.0'), { kind: 'redirect', mirror: { name: 'eu-reg' } });
   t.like(go(config, trust, answers, '/releases/new.txt'), { kind: 'redirect', mirror: { name: 'eu-files' } });
+});
+
+test('what was retiring and no longer is (deleted by now) is named, for serve to drop its cached answers', (t) => {
+  const content = (...retiring: string[]) => {
+    const route: ExpectedRoute = { prefix: '/v2', type: 'oci', images: new Map(), files: new Map(), imagePrefixes: new Set(), retiring: new Set(retiring) };
+    return new ExpectedContent(new Map([['/v2', route]]));
+  };
+  t.deepEqual(retiredSince(content(`manifest:a:${D1}`, 'manifest:a:1.0'), content('manifest:a:1.0')), [`manifest:a:${D1}`]);
+  t.deepEqual(retiredSince(content(), content('manifest:a:1.0')), []);
 });
