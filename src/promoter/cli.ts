@@ -10,7 +10,7 @@ import { promote } from './promote.js';
 import { validateManifests } from './validate.js';
 import { errorMessage } from '../util/error-message.js';
 
-const PROMOTE_HELP = `Usage: artifact-serving promote DIR|FILE [--confirm] [--prune] [--project NAME] [--parallel N] [--all]
+const PROMOTE_HELP = `Usage: artifact-serving promote DIR|FILE [--confirm] [--prune] [--project NAME] [--parallel N] [--verbose]
                                  [--timeout T] [--lease-wait T] [--lease-stale T]
 
 Promote images and files from each project's staging area to production, as the reviewed
@@ -20,14 +20,18 @@ one single-file manifest FILE). The legacy files/ folder is not read (as in kpro
 
 Without --confirm this is a dry run: it prints the plan per project and destination (copy, tag,
 move, delete, bytes) and exits 1 if the plan has an error (missing in staging, sha256 mismatch,
-a tag that would move). A project with errors is reported and skipped; the others go ahead.
+a tag that would move, a location that cannot be reached). A project with errors is reported
+and skipped; the others go ahead. A registry host or bucket no connection can be made to
+(refused, DNS, timeout, TLS) is marked unreachable once and its other items are not tried.
 
   --confirm        execute the plan
   --prune          also delete what a manifest no longer lists, if this promoter's ledger says
                    it wrote it and production still holds exactly that
   --project NAME   only this project (its directory name)
   --parallel N     concurrent transfers (default 8)
-  --all            print every planned action (default: the first 50 per destination)
+  --verbose, -v    print every planned action (default: a plan of over 200 actions is summarised
+                   per project and destination, counts per action kind; moves, replacements,
+                   deletions and every error are always listed). --all is an alias
   --timeout T      every network call: the longest wait for a response, and for the next bytes
                    of a body (default 60s); a silent endpoint is reported unreachable
   --lease-wait T   how long --confirm waits for a destination another run holds before
@@ -116,6 +120,7 @@ export async function promoteCommand(args: string[], io: CliIO): Promise<number>
     prune: { type: 'boolean', default: false },
     project: { type: 'string' },
     parallel: { type: 'string', default: '8' },
+    verbose: { type: 'boolean', short: 'v', default: false },
     all: { type: 'boolean', default: false },
     timeout: { type: 'string' },
     'lease-wait': { type: 'string' },
@@ -131,7 +136,11 @@ export async function promoteCommand(args: string[], io: CliIO): Promise<number>
     ...(stale !== undefined ? { staleMs: stale, renewMs: Math.min(DEFAULT_LEASE.renewMs, Math.max(100, stale / 10)) } : {}),
   };
   return withBackends(durations.get('timeout'), async (backends) => {
-    const r = await promote({ dir, confirm: values.confirm === true, prune: values.prune === true, project: values.project as string | undefined, parallel, limit: values.all ? Infinity : 50, lease }, backends, io);
+    const r = await promote(
+      { dir, confirm: values.confirm === true, prune: values.prune === true, project: values.project as string | undefined, parallel, verbose: values.verbose === true || values.all === true, lease },
+      backends,
+      io,
+    );
     return r.exitCode;
   });
 }

@@ -9,6 +9,7 @@ import type { FileProject, ImageProject, Project } from './model.js';
 import { executeImages } from './execute-images.js';
 import { observeImages } from './observe-images.js';
 import { observeFiles } from './observe-files.js';
+import { Reachability } from './observe-reach.js';
 import { emptyObserved, type Observed } from './observed.js';
 import { plan as makePlan, type Plan } from './plan.js';
 import { describe, renderPlan } from './render.js';
@@ -26,8 +27,8 @@ export interface PromoteOptions {
   project?: string | undefined;
   parallel: number;
   retry?: RetryOptions;
-  /** Detail lines per destination in the printed plan. */
-  limit?: number;
+  /** Print every planned action, however large the plan (otherwise large plans are summarised). */
+  verbose?: boolean;
   /** Destination leases of a confirmed run (waiting, renewal, staleness); see lease.ts. */
   lease?: Partial<LeaseOptions>;
 }
@@ -85,7 +86,7 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
   for (const [dest, why] of locked) observed.unreachable.set(dest, `no lease: ${why}`);
   const plan = makePlan(loaded.projects, observed, { prune: opts.prune });
   const leftOut = loaded.findings.filter((f) => f.entryOnly).length;
-  out.stdout(renderPlan(plan, loaded.skipped, { limit: opts.limit ?? 50, confirm: opts.confirm, leftOut }));
+  out.stdout(renderPlan(plan, loaded.skipped, { verbose: opts.verbose === true, confirm: opts.confirm, leftOut }));
   const hadErrors = loaded.skipped.size > 0 || loaded.findings.some((f) => f.severity === 'error') || plan.projects.some((p) => p.errors.length > 0);
   if (!opts.confirm) return { exitCode: hadErrors ? 1 : 0, plan, results: [] };
 
@@ -111,9 +112,10 @@ export async function observe(projects: readonly Project[], backends: Backends, 
   const observed = emptyObserved();
   const files = projects.filter((p): p is FileProject => p.kind === 'files');
   const images = projects.filter((p): p is ImageProject => p.kind === 'images');
+  const reach = new Reachability();
   await Promise.all([
-    observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging, retry }),
-    observeImages(images, (h) => backends.registry(h), observed, { parallel, retry, checkAllStaging }),
+    observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging, retry, reach }),
+    observeImages(images, (h) => backends.registry(h), observed, { parallel, retry, checkAllStaging, reach }),
   ]);
   return observed;
 }
