@@ -49,7 +49,7 @@ function digest(p: string, i: number): string {
   return `sha256:${createHash('sha256').update(`${p} ${i}`).digest('hex')}`;
 }
 
-test('unreachable hosts are tried once per run, not per item, and the verdict says what was not checked', async (t) => {
+const unreachable = test.macro(async (t, confirm: boolean) => {
   const refused = `127.0.0.1:${await closedPort()}`;
   const hung = await silent();
   t.teardown(hung.stop);
@@ -91,7 +91,7 @@ test('unreachable hosts are tried once per run, not per item, and the verdict sa
   };
   const backends = createBackends({ fetch: counting, env: { GCS_ENDPOINT: `http://${gcs}` }, timeouts: { responseMs: 300, idleMs: 300 }, retry: RETRY });
   t.teardown(() => backends.close());
-  const r = await promote({ dir, confirm: false, prune: false, parallel: PARALLEL, retry: RETRY }, backends, io);
+  const r = await promote({ dir, confirm, prune: false, parallel: PARALLEL, retry: RETRY, lease: { waitMs: 0 } }, backends, io);
 
   t.log(`requests per host: ${JSON.stringify(Object.fromEntries(requests))}, connections to the silent one: ${hung.connections()}`);
   t.is(r.exitCode, 1);
@@ -120,3 +120,7 @@ test('unreachable hosts are tried once per run, not per item, and the verdict sa
   t.notRegex(out.stdout, /Nothing to do/);
   t.regex(out.stdout, /Could not check 4 project\(s\) \([^)]*\): \d+ location\(s\) unreachable, \d endpoint\(s\) down/);
 });
+
+test('dry run: unreachable hosts are tried once per run, not per item, and the verdict says what was not checked', unreachable, false);
+// --confirm leases each destination first: one destination per endpoint, then the others.
+test('--confirm: the same, leases included', unreachable, true);
