@@ -1,7 +1,10 @@
 // Promoter benchmarks: `npx tsx bench/promoter.ts [--files N] [--skip-copy]`
 //  1. Plan time at Kubernetes scale (110 projects, 46k digests, 20 destinations: ~1M edges)
 //     against in-memory registry state; targets: < 10 s, < 1 GiB.
-//  2. Copy throughput of many small files from a staging folder to a production folder and to
+//  2. The whole ../shared registry.k8s.io tree with every registry host rewritten to an
+//     unreachable loopback address (half refused, half accepting and never answering, with a
+//     2 s timeout): seconds to report it all unreachable (target < 60 s), and requests sent.
+//  3. Copy throughput of many small files from a staging folder to a production folder and to
 //     s3rver, through the real promote(), against `cp -r` of the same files in the same run.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createServer, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { createBackends } from '../src/promoter/backends.js';
 import type { ImageProject } from '../src/promoter/model.js';
 import { emptyObserved, type RepoState } from '../src/promoter/observed.js';
@@ -125,5 +130,61 @@ async function copyBench(count: number): Promise<void> {
   }
 }
 
+/** Dry run of the real registry.k8s.io manifests with every registry host unreachable. */
+async function unreachableBench(): Promise<void> {
+  const tree = fileURLToPath(new URL('../../shared/testdata/promoter/k8s.io/registry.k8s.io/', import.meta.url));
+  const sockets = new Set<Socket>();
+  const silent = createServer((s) => void sockets.add(s));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const closedPort = (closed.address() as { port: number }).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const silentHost = `127.0.0.1:${(silent.address() as { port: number }).port}`;
+  const refusedHost = `127.0.0.1:${closedPort}`;
+  let requests = 0;
+  const counting: typeof fetch = (input, init) => {
+    requests++;
+    return fetch(input, init);
+  };
+  const real = createBackends({ fetch: counting, timeouts: { responseMs: 2000, idleMs: 2000 } });
+  // Each registry host of the manifests keeps its own name (its own endpoint in the run), and is
+  // served by a client of a refused or a silent loopback address, alternately.
+  const hosts = new Map<string, string>();
+  const backends = {
+    store: real.store,
+    registry: (host: string) => {
+      let to = hosts.get(host);
+      if (!to) {
+        to = hosts.size % 2 === 0 ? refusedHost : silentHost;
+        hosts.set(host, to);
+      }
+      return real.registry(to);
+    },
+  };
+  let stdout = '';
+  const io = {
+    stdout: (s: string) => {
+      stdout += s;
+    },
+    stderr: () => undefined,
+  };
+  const t0 = performance.now();
+  try {
+    const r = await promote({ dir: tree, confirm: false, prune: false, parallel: 8 }, backends, io);
+    const s = (performance.now() - t0) / 1000;
+    const items = r.plan.projects.reduce((n, p) => n + p.errors.reduce((m, e) => m + (e.items ?? 0), 0), 0);
+    console.log(
+      `unreachable: registry.k8s.io tree, ${r.plan.projects.length} projects, ${hosts.size} registry hosts all unreachable, ${items} location items: ${s.toFixed(1)} s, ${requests} requests, exit ${r.exitCode} (target < 60 s: ${s < 60 ? 'ok' : 'MISSED'})`,
+    );
+    console.log(`unreachable: verdict: ${stdout.trimEnd().split('\n').at(-1)?.slice(0, 200)}`);
+  } finally {
+    for (const s of sockets) s.destroy();
+    silent.close();
+    real.close();
+  }
+}
+
 planBench();
+await unreachableBench();
 if (!values['skip-copy']) await copyBench(Number(values.files));

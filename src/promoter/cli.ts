@@ -10,7 +10,7 @@ import { DEFAULT_PRUNE_GRACE_MS, promote } from './promote.js';
 import { validateManifests } from './validate.js';
 import { errorMessage } from '../util/error-message.js';
 
-const PROMOTE_HELP = `Usage: artifact-serving promote DIR|FILE [--confirm] [--prune] [--project NAME] [--parallel N] [--all]
+const PROMOTE_HELP = `Usage: artifact-serving promote DIR|FILE [--confirm] [--prune] [--project NAME] [--parallel N] [--verbose]
                                  [--timeout T] [--lease-wait T] [--lease-stale T] [--prune-grace T]
 
 Promote images and files from each project's staging area to production, as the reviewed
@@ -20,7 +20,9 @@ one single-file manifest FILE). The legacy files/ folder is not read (as in kpro
 
 Without --confirm this is a dry run: it prints the plan per project and destination (copy, tag,
 move, delete, bytes) and exits 1 if the plan has an error (missing in staging, sha256 mismatch,
-a tag that would move). A project with errors is reported and skipped; the others go ahead.
+a tag that would move, a location that cannot be reached). A project with errors is reported
+and skipped; the others go ahead. A registry host or bucket no connection can be made to
+(refused, DNS, timeout, TLS) is marked unreachable once and its other items are not tried.
 
   --confirm        execute the plan
   --prune          also delete what a manifest no longer lists, if this promoter's ledger says
@@ -31,7 +33,9 @@ a tag that would move). A project with errors is reported and skipped; the other
                    for what is left of it
   --project NAME   only this project (its directory name)
   --parallel N     concurrent transfers (default 8)
-  --all            print every planned action (default: the first 50 per destination)
+  --verbose, -v    print every planned action (default: a plan of over 200 actions is summarised
+                   per project and destination, counts per action kind; moves, replacements,
+                   deletions and every error are always listed). --all is an alias
   --timeout T      every network call: the longest wait for a response, and for the next bytes
                    of a body (default 60s); a silent endpoint is reported unreachable
   --lease-wait T   how long --confirm waits for a destination another run holds before
@@ -121,6 +125,7 @@ export async function promoteCommand(args: string[], io: CliIO): Promise<number>
     prune: { type: 'boolean', default: false },
     project: { type: 'string' },
     parallel: { type: 'string', default: '8' },
+    verbose: { type: 'boolean', short: 'v', default: false },
     all: { type: 'boolean', default: false },
     timeout: { type: 'string' },
     'lease-wait': { type: 'string' },
@@ -144,7 +149,7 @@ export async function promoteCommand(args: string[], io: CliIO): Promise<number>
         prune: values.prune === true,
         project: values.project as string | undefined,
         parallel,
-        limit: values.all ? Infinity : 50,
+        verbose: values.verbose === true || values.all === true,
         lease,
         pruneGraceMs: durations.get('prune-grace') ?? DEFAULT_PRUNE_GRACE_MS,
       },

@@ -9,7 +9,8 @@ import type { FileProject } from './model.js';
 import type { FileState, Observed } from './observed.js';
 import { mapPool } from './pool.js';
 import type { FileStore } from './stores/store.js';
-import { withRetry, type RetryOptions } from '../net/retry.js';
+import type { RetryOptions } from '../net/retry.js';
+import { Reachability } from './observe-reach.js';
 import { sha256OfStream } from './verify.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -18,14 +19,18 @@ export interface ObserveFilesOptions {
   /** Hash every staging file, not only those still to be copied. */
   hashAllStaging: boolean;
   retry: RetryOptions;
+  /** Shared with the image observer: endpoints found unreachable in this run. */
+  reach?: Reachability;
 }
 
 export async function observeFiles(projects: readonly FileProject[], store: (base: string) => FileStore, observed: Observed, opts: ObserveFilesOptions): Promise<void> {
+  const reach = opts.reach ?? new Reachability();
+  observed.down = reach.down;
   // Ledgers first: their names are observed too, for prune.
   const ledgerTasks = projects.flatMap((p) => p.destinations.map((dest) => ({ p, dest })));
   await mapPool(ledgerTasks, opts.parallel, async ({ p, dest }) => {
     try {
-      const text = await withRetry(() => store(dest).readText(ledgerObjectName(p.id)), opts.retry);
+      const text = await reach.call(dest, () => store(dest).readText(ledgerObjectName(p.id)), opts.retry);
       if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text, { project: p.project, destination: dest }));
     } catch (e) {
       observed.unreachable.set(dest, `cannot read ledger: ${errorMessage(e)}`);
@@ -43,7 +48,7 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   }
   await mapPool(destTasks, opts.parallel, async ({ project, dest, name }) => {
     try {
-      const state = await withRetry(() => statAndHash(store(dest), name, false, observed.ledgers.get(ledgerKey(project.id, dest))), opts.retry);
+      const state = await reach.call(dest, () => statAndHash(store(dest), name, false, observed.ledgers.get(ledgerKey(project.id, dest))), opts.retry);
       if (state) locationMap(observed, dest).set(name, state);
     } catch (e) {
       observed.unreachable.set(dest, `${name}: ${errorMessage(e)}`);
@@ -59,7 +64,7 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   }
   await mapPool(stagingTasks, opts.parallel, async ({ p, name }) => {
     try {
-      const state = await withRetry(() => statAndHash(store(p.src), name, true), opts.retry);
+      const state = await reach.call(p.src, () => statAndHash(store(p.src), name, true), opts.retry);
       if (state) locationMap(observed, p.src).set(name, state);
     } catch (e) {
       observed.unreachable.set(p.src, `${name}: ${errorMessage(e)}`);

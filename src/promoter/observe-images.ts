@@ -10,7 +10,8 @@ import { emptyRepo, type Observed, type RepoState } from './observed.js';
 import { mapPool } from './pool.js';
 import { readRegistryLedger } from './registry-ledger.js';
 import { referrerTags } from './plan.js';
-import { withRetry, type RetryOptions } from '../net/retry.js';
+import type { RetryOptions } from '../net/retry.js';
+import { Reachability } from './observe-reach.js';
 import { errorMessage } from '../util/error-message.js';
 
 export type RegistryFor = (host: string) => Registry;
@@ -19,11 +20,18 @@ export function hostOf(location: string): string {
   return location.split('/')[0] as string;
 }
 
-export async function observeImages(projects: readonly ImageProject[], registry: RegistryFor, observed: Observed, opts: { parallel: number; retry: RetryOptions; checkAllStaging: boolean }): Promise<void> {
+export async function observeImages(
+  projects: readonly ImageProject[],
+  registry: RegistryFor,
+  observed: Observed,
+  opts: { parallel: number; retry: RetryOptions; checkAllStaging: boolean; reach?: Reachability },
+): Promise<void> {
+  const reach = opts.reach ?? new Reachability();
+  observed.down = reach.down;
   const ledgerTasks = projects.flatMap((p) => p.destinations.map((dest) => ({ p, dest })));
   await mapPool(ledgerTasks, opts.parallel, async ({ p, dest }) => {
     try {
-      const text = await withRetry(() => readRegistryLedger(registry(hostOf(dest)), dest, p.id), opts.retry);
+      const text = await reach.call(dest, () => readRegistryLedger(registry(hostOf(dest)), dest, p.id), opts.retry);
       if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text, { project: p.project, destination: dest }));
     } catch (e) {
       observed.unreachable.set(dest, `cannot read ledger: ${errorMessage(e)}`);
@@ -54,15 +62,15 @@ export async function observeImages(projects: readonly ImageProject[], registry:
     const repo = `${repoPath(t.dest)}/${t.name}`;
     try {
       const state = repoState(observed, t.dest, t.name);
-      const listed = new Set(await withRetry(() => client.listTags(repo), opts.retry));
+      const listed = new Set(await reach.call(t.dest, () => client.listTags(repo), opts.retry));
       state.listed = listed;
       for (const tag of t.tags) {
         if (!listed.has(tag)) continue;
-        const head = await withRetry(() => client.headManifest(repo, tag), opts.retry);
+        const head = await reach.call(t.dest, () => client.headManifest(repo, tag), opts.retry);
         if (head) state.tags.set(tag, head.digest);
       }
       for (const digest of t.digests) {
-        if (await withRetry(() => client.headManifest(repo, digest), opts.retry)) state.digests.add(digest);
+        if (await reach.call(t.dest, () => client.headManifest(repo, digest), opts.retry)) state.digests.add(digest);
       }
     } catch (e) {
       observed.unreachable.set(t.dest, `${repo}: ${errorMessage(e)}`);
@@ -75,7 +83,7 @@ export async function observeImages(projects: readonly ImageProject[], registry:
   await mapPool([...listTasks.values()], opts.parallel, async ({ p, name }) => {
     const repo = `${repoPath(p.src)}/${name}`;
     try {
-      repoState(observed, p.src, name).listed = new Set(await withRetry(() => registry(hostOf(p.src)).listTags(repo), opts.retry));
+      repoState(observed, p.src, name).listed = new Set(await reach.call(p.src, () => registry(hostOf(p.src)).listTags(repo), opts.retry));
     } catch (e) {
       observed.unreachable.set(p.src, `${repo}: ${errorMessage(e)}`);
     }
@@ -93,16 +101,16 @@ export async function observeImages(projects: readonly ImageProject[], registry:
   await mapPool(stagingTasks, opts.parallel, async ({ p, name, digest }) => {
     const src = { src: registry(hostOf(p.src)), srcRepo: `${repoPath(p.src)}/${name}`, cache: new Map() };
     try {
-      const head = await withRetry(() => src.src.headManifest(src.srcRepo, digest), opts.retry);
+      const head = await reach.call(p.src, () => src.src.headManifest(src.srcRepo, digest), opts.retry);
       if (!head) return;
       repoState(observed, p.src, name).digests.add(digest);
-      observed.imageBytes.set(digest, await withRetry(() => closureBytes(src, digest), opts.retry));
+      observed.imageBytes.set(digest, await reach.call(p.src, () => closureBytes(src, digest), opts.retry));
     } catch (e) {
       observed.unreachable.set(p.src, `${src.srcRepo}@${digest}: ${errorMessage(e)}`);
     }
   });
 
-  await observeReferrers(projects, registry, observed, opts);
+  await observeReferrers(projects, registry, observed, { ...opts, reach });
 }
 
 const REFERRER_TAG = /^sha256-([0-9a-f]{64})(?:\.sig|\.att|\.sbom)?$/;
@@ -113,7 +121,8 @@ const REFERRER_TAG = /^sha256-([0-9a-f]{64})(?:\.sig|\.att|\.sbom)?$/;
  * has the OCI referrers API, its referrers, for each digest and the children of an index; then
  * what each destination holds of them. The plan compares the two (copy-referrers).
  */
-async function observeReferrers(projects: readonly ImageProject[], registry: RegistryFor, observed: Observed, opts: { parallel: number; retry: RetryOptions }): Promise<void> {
+async function observeReferrers(projects: readonly ImageProject[], registry: RegistryFor, observed: Observed, opts: { parallel: number; retry: RetryOptions; reach: Reachability }): Promise<void> {
+  const reach = opts.reach;
   const apiByHost = new Map<string, Promise<boolean>>();
   const tasks: { p: ImageProject; name: string; digests: string[] }[] = [];
   for (const p of projects) {
@@ -135,10 +144,12 @@ async function observeReferrers(projects: readonly ImageProject[], registry: Reg
       let api = apiByHost.get(host);
       // A registry that fails the probe (403, 5xx on an unknown route) is taken to have no API.
       if (!api) {
-        api = withRetry(() => client.referrers(srcRepo, digests[0] as string), opts.retry).then(
-          (r) => r !== undefined,
-          () => false,
-        );
+        api = reach
+          .call(p.src, () => client.referrers(srcRepo, digests[0] as string), opts.retry)
+          .then(
+            (r) => r !== undefined,
+            () => false,
+          );
         apiByHost.set(host, api);
       }
       const hasApi = await api;
@@ -152,7 +163,7 @@ async function observeReferrers(projects: readonly ImageProject[], registry: Reg
         for (const digest of digests) {
           let kids = children.get(digest);
           if (!kids) {
-            const m = await withRetry(() => sourceManifest(src, digest), opts.retry).catch(() => undefined); // cleaned up in staging: no children known
+            const m = await reach.call(p.src, () => sourceManifest(src, digest), opts.retry).catch(() => undefined); // cleaned up in staging: no children known
             kids = m ? references(m).children.map((c) => c.digest) : [];
             children.set(digest, kids);
           }
@@ -162,11 +173,11 @@ async function observeReferrers(projects: readonly ImageProject[], registry: Reg
       for (const subject of subjects) {
         for (const tag of referrerTags(subject)) {
           if (!listed.has(tag)) continue;
-          const head = await withRetry(() => client.headManifest(srcRepo, tag), opts.retry);
+          const head = await reach.call(p.src, () => client.headManifest(srcRepo, tag), opts.retry);
           if (head) staging.tags.set(tag, head.digest);
         }
         if (hasApi) {
-          const refs = await withRetry(() => client.referrers(srcRepo, subject), opts.retry);
+          const refs = await reach.call(p.src, () => client.referrers(srcRepo, subject), opts.retry);
           if (refs && refs.length > 0) {
             staging.referrers ??= new Map();
             staging.referrers.set(
@@ -192,12 +203,12 @@ async function observeReferrers(projects: readonly ImageProject[], registry: Reg
       try {
         for (const tag of refTags) {
           if (!state.listed?.has(tag) || state.tags.has(tag)) continue;
-          const head = await withRetry(() => dst.headManifest(repo, tag), opts.retry);
+          const head = await reach.call(dest, () => dst.headManifest(repo, tag), opts.retry);
           if (head) state.tags.set(tag, head.digest);
         }
         for (const digest of refDigests) {
           if (state.digests.has(digest)) continue;
-          if (await withRetry(() => dst.headManifest(repo, digest), opts.retry)) state.digests.add(digest);
+          if (await reach.call(dest, () => dst.headManifest(repo, digest), opts.retry)) state.digests.add(digest);
         }
       } catch (e) {
         observed.unreachable.set(dest, `${repo} referrers: ${errorMessage(e)}`);

@@ -2,6 +2,7 @@
 // (observe.ts) fills it from real backends; tests and the bench build it in memory. The planner
 // reads only this, so planning is a pure function of (manifests, snapshot).
 import type { Ledger } from './ledger.js';
+import type { DownEndpoint } from './observe-reach.js';
 
 export interface RepoState {
   /** tag -> digest, for the tags asked about (or all, when listing was cheap). */
@@ -50,6 +51,8 @@ export interface Observed {
   children?: Map<string, string[]>;
   /** Locations that could not be read, and why: planning there is an error, not "nothing to do". */
   unreachable: Map<string, string>;
+  /** Endpoints (registry host, bucket) a connection could not be made to, marked once per run. */
+  down?: Map<string, DownEndpoint>;
 }
 
 export function emptyObserved(): Observed {

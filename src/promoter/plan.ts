@@ -4,6 +4,7 @@
 import { ledgerKey, type Ledger } from './ledger.js';
 import type { FileProject, ImageProject, Project } from './model.js';
 import type { Observed, RepoState } from './observed.js';
+import { endpointOf } from './observe-reach.js';
 
 export type Action =
   | { kind: 'copy-image'; name: string; digest: string; bytes: number }
@@ -30,6 +31,10 @@ export interface PlanError {
   /** Empty for staging problems (they concern every destination). */
   destination: string;
   message: string;
+  /** unreachable only: the location not checked, how many manifest items (digests, files) it has for this project, and its endpoint when the endpoint itself is down (issue 8). */
+  location?: string;
+  items?: number;
+  endpoint?: string;
 }
 
 export interface DestinationPlan {
@@ -55,6 +60,8 @@ export interface ProjectPlan {
 export interface Plan {
   projects: ProjectPlan[];
   prune: boolean;
+  /** Endpoints (registry host, bucket) no connection could be made to in this run, and the first error. */
+  down?: Map<string, { reason: string; items: number }>;
 }
 
 export interface PlanOptions {
@@ -70,14 +77,21 @@ export function plan(projects: readonly Project[], observed: Observed, options: 
   return {
     prune: options.prune,
     projects: projects.map((p) => (p.kind === 'images' ? planImages(p, observed, options) : planFiles(p, observed, options))),
+    ...(observed.down && observed.down.size > 0 ? { down: observed.down } : {}),
   };
 }
 
 const EMPTY_REPO: RepoState = { tags: new Map(), digests: new Set() };
 const EMPTY_LEDGER: Ledger = { images: new Map(), files: new Map() };
 
+/** The error for a location that could not be read, tied to its endpoint when the endpoint is down. */
+function unreachableError(location: string, destination: string, message: string, observed: Observed, items: number): PlanError {
+  const endpoint = endpointOf(location);
+  return { kind: 'unreachable', destination, message, location, items, ...(observed.down?.has(endpoint) ? { endpoint } : {}) };
+}
+
 /** An empty plan per destination, and those of them that can be planned: an unreachable one is an error. */
-function destinationPlans(names: readonly string[], observed: Observed, errors: PlanError[]): { destinations: DestinationPlan[]; reachable: DestinationPlan[] } {
+function destinationPlans(names: readonly string[], observed: Observed, errors: PlanError[], items: number): { destinations: DestinationPlan[]; reachable: DestinationPlan[] } {
   const destinations: DestinationPlan[] = [];
   const reachable: DestinationPlan[] = [];
   for (const dest of names) {
@@ -85,7 +99,7 @@ function destinationPlans(names: readonly string[], observed: Observed, errors: 
     destinations.push(d);
     const why = observed.unreachable.get(dest);
     if (why === undefined) reachable.push(d);
-    else errors.push({ kind: 'unreachable', destination: dest, message: `${dest}: ${why}` });
+    else errors.push(unreachableError(dest, dest, `${dest}: ${why}`, observed, items));
   }
   return { destinations, reachable };
 }
@@ -93,7 +107,8 @@ function destinationPlans(names: readonly string[], observed: Observed, errors: 
 function planImages(p: ImageProject, observed: Observed, options: PlanOptions): ProjectPlan {
   const errors: PlanError[] = [];
   const unreachableSrc = observed.unreachable.get(p.src);
-  if (unreachableSrc !== undefined) errors.push({ kind: 'unreachable', destination: '', message: `staging ${p.src}: ${unreachableSrc}` });
+  const items = p.images.reduce((n, i) => n + i.dmap.size, 0);
+  if (unreachableSrc !== undefined) errors.push(unreachableError(p.src, '', `staging ${p.src}: ${unreachableSrc}`, observed, items));
   const staging = observed.registries.get(p.src);
   if (unreachableSrc === undefined) {
     for (const image of p.images) {
@@ -104,7 +119,7 @@ function planImages(p: ImageProject, observed: Observed, options: PlanOptions): 
       }
     }
   }
-  const { destinations, reachable } = destinationPlans(p.destinations, observed, errors);
+  const { destinations, reachable } = destinationPlans(p.destinations, observed, errors, items);
   for (const d of reachable) {
     const dest = d.destination;
     const state = observed.registries.get(dest);
@@ -195,7 +210,8 @@ function pruneImages(p: ImageProject, dest: string, observed: Observed, wanted: 
 function planFiles(p: FileProject, observed: Observed, options: PlanOptions): ProjectPlan {
   const errors: PlanError[] = [];
   const unreachableSrc = observed.unreachable.get(p.src);
-  if (unreachableSrc !== undefined) errors.push({ kind: 'unreachable', destination: '', message: `staging ${p.src}: ${unreachableSrc}` });
+  const items = p.entries.length;
+  if (unreachableSrc !== undefined) errors.push(unreachableError(p.src, '', `staging ${p.src}: ${unreachableSrc}`, observed, items));
   const staging = observed.filestores.get(p.src);
   const sizes = new Map<string, number>();
   if (unreachableSrc === undefined) {
@@ -208,7 +224,7 @@ function planFiles(p: FileProject, observed: Observed, options: PlanOptions): Pr
       else sizes.set(f.name, s.size);
     }
   }
-  const { destinations, reachable } = destinationPlans(p.destinations, observed, errors);
+  const { destinations, reachable } = destinationPlans(p.destinations, observed, errors, items);
   for (const d of reachable) {
     const dest = d.destination;
     const state = observed.filestores.get(dest);

@@ -9,6 +9,7 @@ import type { FileProject, ImageProject, Project } from './model.js';
 import { executeImages } from './execute-images.js';
 import { observeImages } from './observe-images.js';
 import { observeFiles } from './observe-files.js';
+import { endpointOf, Reachability } from './observe-reach.js';
 import { emptyObserved, type Observed } from './observed.js';
 import { plan as makePlan, type Plan } from './plan.js';
 import { describe, renderPlan } from './render.js';
@@ -26,8 +27,8 @@ export interface PromoteOptions {
   project?: string | undefined;
   parallel: number;
   retry?: RetryOptions;
-  /** Detail lines per destination in the printed plan. */
-  limit?: number;
+  /** Print every planned action, however large the plan (otherwise large plans are summarised). */
+  verbose?: boolean;
   /** Destination leases of a confirmed run (waiting, renewal, staleness); see lease.ts. */
   lease?: Partial<LeaseOptions>;
   /**
@@ -60,44 +61,54 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
   // A confirmed run leases every destination before observing it, and holds the leases until its
   // final ledgers are written: one run at a time writes a destination, and it plans from a state
   // no other run is changing. A destination another run holds is reported, not written.
+  const reach = new Reachability();
   const leases: Lease[] = [];
   const locked = new Map<string, string>();
   if (opts.confirm) {
     const leaseOpts = { ...DEFAULT_LEASE, ...opts.lease };
     const destinations = new Map<string, Project['kind']>();
     for (const p of loaded.projects) for (const d of p.destinations) destinations.set(d, p.kind);
+    const leaseOne = async (dest: string, kind: Project['kind']): Promise<void> => {
+      try {
+        const slot = kind === 'files' ? fileLeaseSlot(backends.store(dest)) : registryLeaseSlot(backends.registry(hostOf(dest)), dest);
+        // acquire() retries itself; the reachability check only stops at a down endpoint.
+        leases.push(await reach.call(dest, () => acquire(slot, leaseOpts, opts.retry ?? DEFAULT_RETRY), { attempts: 1, baseMs: 0, maxMs: 0 }));
+      } catch (e) {
+        locked.set(dest, errorMessage(e));
+        return;
+      }
+      // Issue 9: the token that lets redirectors tell this destination from a look-alike.
+      const key = process.env[OWNERSHIP_KEY_ENV];
+      if (key) {
+        await (kind === 'files' ? writeFileToken(backends.store(dest), dest, key) : writeRegistryToken(backends.registry(hostOf(dest)), dest, key)).catch((e: unknown) =>
+          out.stderr(`${dest}: ownership token not written: ${errorMessage(e)}\n`),
+        );
+      }
+    };
+    // Per endpoint, one destination first: if its endpoint cannot be connected to, the others
+    // there are not tried (issue 8); then the rest of that endpoint's destinations at once.
+    const byEndpoint = new Map<string, [string, Project['kind']][]>();
+    for (const entry of destinations) byEndpoint.set(endpointOf(entry[0]), [...(byEndpoint.get(endpointOf(entry[0])) ?? []), entry]);
     await Promise.all(
-      [...destinations].map(async ([dest, kind]) => {
-        try {
-          const slot = kind === 'files' ? fileLeaseSlot(backends.store(dest)) : registryLeaseSlot(backends.registry(hostOf(dest)), dest);
-          leases.push(await acquire(slot, leaseOpts, opts.retry ?? DEFAULT_RETRY));
-        } catch (e) {
-          locked.set(dest, errorMessage(e));
-          return;
-        }
-        // Issue 9: the token that lets redirectors tell this destination from a look-alike.
-        const key = process.env[OWNERSHIP_KEY_ENV];
-        if (key) {
-          await (kind === 'files' ? writeFileToken(backends.store(dest), dest, key) : writeRegistryToken(backends.registry(hostOf(dest)), dest, key)).catch((e: unknown) =>
-            out.stderr(`${dest}: ownership token not written: ${errorMessage(e)}\n`),
-          );
-        }
+      [...byEndpoint.values()].map(async ([first, ...rest]) => {
+        if (first) await leaseOne(...first);
+        await Promise.all(rest.map((entry) => leaseOne(...entry)));
       }),
     );
   }
   try {
-    return await run(opts, backends, out, loaded, locked);
+    return await run(opts, backends, out, loaded, locked, reach);
   } finally {
     await Promise.all(leases.map((l) => l.release().catch(() => undefined)));
   }
 }
 
-async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded: Awaited<ReturnType<typeof loadManifests>>, locked: Map<string, string>): Promise<PromoteResult> {
-  const observed = await observe(loaded.projects, backends, opts.parallel, false, opts.retry ?? DEFAULT_RETRY);
+async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded: Awaited<ReturnType<typeof loadManifests>>, locked: Map<string, string>, reach: Reachability): Promise<PromoteResult> {
+  const observed = await observe(loaded.projects, backends, opts.parallel, false, opts.retry ?? DEFAULT_RETRY, reach);
   for (const [dest, why] of locked) observed.unreachable.set(dest, `no lease: ${why}`);
   const plan = makePlan(loaded.projects, observed, { prune: opts.prune });
   const leftOut = loaded.findings.filter((f) => f.entryOnly).length;
-  out.stdout(renderPlan(plan, loaded.skipped, { limit: opts.limit ?? 50, confirm: opts.confirm, leftOut }));
+  out.stdout(renderPlan(plan, loaded.skipped, { verbose: opts.verbose === true, confirm: opts.confirm, leftOut }));
   const hadErrors = loaded.skipped.size > 0 || loaded.findings.some((f) => f.severity === 'error') || plan.projects.some((p) => p.errors.length > 0);
   if (!opts.confirm) return { exitCode: hadErrors ? 1 : 0, plan, results: [] };
 
@@ -120,13 +131,13 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
   return { exitCode: hadErrors || failed.length > 0 ? 1 : 0, plan, results };
 }
 
-export async function observe(projects: readonly Project[], backends: Backends, parallel: number, checkAllStaging: boolean, retry: RetryOptions): Promise<Observed> {
+export async function observe(projects: readonly Project[], backends: Backends, parallel: number, checkAllStaging: boolean, retry: RetryOptions, reach = new Reachability()): Promise<Observed> {
   const observed = emptyObserved();
   const files = projects.filter((p): p is FileProject => p.kind === 'files');
   const images = projects.filter((p): p is ImageProject => p.kind === 'images');
   await Promise.all([
-    observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging, retry }),
-    observeImages(images, (h) => backends.registry(h), observed, { parallel, retry, checkAllStaging }),
+    observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging, retry, reach }),
+    observeImages(images, (h) => backends.registry(h), observed, { parallel, retry, checkAllStaging, reach }),
   ]);
   return observed;
 }

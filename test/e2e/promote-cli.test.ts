@@ -119,7 +119,8 @@ test('--timeout 1s: an endpoint that accepts and never answers is unreachable wi
   const started = Date.now();
   t.is(await promoteCommand([join(dir, 'k8s-staging-x/manifest.yaml'), '--timeout', '1s'], a.io), 1);
   t.true(Date.now() - started < 45_000, `took ${Date.now() - started} ms`);
-  t.regex(a.out.stdout, /error: unreachable: .*no response within 1s/);
+  t.regex(a.out.stdout, /^unreachable: 127\.0\.0\.1:\d+: .*no response within 1s/m);
+  t.regex(a.out.stdout, /Could not check 1 project\(s\)/);
 });
 
 test('--lease-wait 500ms: a destination another live run holds is reported locked at once, not after 60 s', async (t) => {

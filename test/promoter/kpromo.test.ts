@@ -142,7 +142,7 @@ test('one malformed digest leaves out only that edge: promote plans every other 
   t.true(pp.destinations.length > 1);
   for (const d of pp.destinations) t.is(d.actions.filter((a) => a.kind === 'copy-image').length, 189, d.destination);
   t.false(pp.destinations.some((d) => d.actions.some((a) => a.kind === 'copy-image' && a.digest.length !== 71)));
-  const text = renderPlan(planned, r.skipped, { limit: 0, confirm: false, leftOut: 1 });
+  const text = renderPlan(planned, r.skipped, { confirm: false, leftOut: 1 });
   t.regex(text, /Would execute \d+ action\(s\), 0 B; left out 1 invalid manifest entry \(see the errors above\); dry run/);
 });
 

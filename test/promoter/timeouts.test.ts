@@ -92,6 +92,7 @@ test('a dry run against a destination that never answers reports it unreachable,
   const started = Date.now();
   const r = await promote({ dir, confirm: false, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends({ timeouts: FAST }), io);
   t.is(r.exitCode, 1);
-  t.regex(out.stdout, new RegExp(`unreachable: ${hung.host}/prod: cannot read ledger: GET http://${hung.host}/v2/prod/artifact-serving-ledger/manifests/images--${p}: no response within 0\\.3s`));
+  t.regex(out.stdout, new RegExp(`^unreachable: ${hung.host}: GET http://${hung.host}/v2/prod/artifact-serving-ledger/manifests/images--${p}: no response within 0\\.3s`, 'm'));
+  t.regex(out.stdout, new RegExp(`error: unreachable: 1 location\\(s\\) on ${hung.host} not checked .*: ${hung.host}/prod\n`));
   t.true(Date.now() - started < 20_000);
 });
