@@ -9,38 +9,24 @@ import { hostname } from 'node:os';
 import { parseDuration, promoteCommand, validateManifestsCommand } from '../../src/promoter/cli.js';
 import { LOCK_NAME } from '../../src/promoter/lease.js';
 import { K8S_IO, tree } from '../promoter/fixtures.js';
+import { captureIo } from '../helpers/io.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
-function io() {
-  const out = { stdout: '', stderr: '' };
-  return {
-    out,
-    io: {
-      stdout: (s: string) => {
-        out.stdout += s;
-      },
-      stderr: (s: string) => {
-        out.stderr += s;
-      },
-    },
-  };
-}
-
 test('help and usage errors', async (t) => {
-  const a = io();
+  const a = captureIo();
   t.is(await promoteCommand(['--help'], a.io), 0);
   t.regex(a.out.stdout, /Usage: artifact-serving promote DIR/);
-  const b = io();
+  const b = captureIo();
   t.is(await validateManifestsCommand(['--help'], b.io), 0);
   t.regex(b.out.stdout, /--online/);
-  t.is(await promoteCommand([], io().io), 2);
-  t.is(await promoteCommand(['x', '--parallel', '0'], io().io), 2);
-  t.is(await promoteCommand(['x', '--bogus'], io().io), 2);
+  t.is(await promoteCommand([], captureIo().io), 2);
+  t.is(await promoteCommand(['x', '--parallel', '0'], captureIo().io), 2);
+  t.is(await promoteCommand(['x', '--bogus'], captureIo().io), 2);
 });
 
 test('validate the real k8s.io manifests: exactly one error, the malformed digest, exit 1', async (t) => {
-  const a = io();
+  const a = captureIo();
   t.is(await validateManifestsCommand([K8S_IO], a.io), 1);
   const errors = a.out.stderr.split('\n').filter((l) => l && !/^(warning|note): /.test(l));
   t.deepEqual(
@@ -50,7 +36,7 @@ test('validate the real k8s.io manifests: exactly one error, the malformed diges
   t.is(a.out.stderr.split('\n').filter((l) => l.startsWith('warning: ')).length, 3);
   t.regex(a.out.stderr, /^note: .*artifacts\/files:1:1: not read: the legacy single-file form/m);
   t.is(a.out.stdout, '1 problem(s); 11 project(s) valid (1 with entries left out), 0 skipped, 3 warning(s).\n');
-  const b = io();
+  const b = captureIo();
   t.is(await validateManifestsCommand([K8S_IO, '--project', 'k8s-staging-kops'], b.io), 0);
   t.is(b.out.stdout, 'OK: 2 project(s) valid.\n');
 });
@@ -64,12 +50,12 @@ test('promote a folder-to-folder project through promoteCommand, and once throug
     'manifests/k8s-staging-x/a.yaml': `files:\n- name: a.txt\n  sha256: ${sha}\n`,
   });
   t.teardown(c2);
-  const dry = io();
+  const dry = captureIo();
   t.is(await promoteCommand([m], dry.io), 0, dry.out.stderr);
   t.regex(dry.out.stdout, /Would execute 1 action\(s\), 6 B; dry run: pass --confirm to execute\./);
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'promote', m, '--confirm'], { cwd: REPO });
   t.regex(stdout, /done: .*copy a\.txt/);
-  const again = io();
+  const again = captureIo();
   t.is(await promoteCommand([m], again.io), 0);
   t.regex(again.out.stdout, /Nothing to do: production already matches every manifest\./);
 });
@@ -80,25 +66,25 @@ test('validate FILE takes a kpromo single-file manifest; a redirector config sti
     'k8s-staging-x/manifest.yaml': `registries:\n- name: 127.0.0.1:5000/k8s-staging-x\n  src: true\n- name: 127.0.0.1:5001/prod\nimages:\n- name: app\n  dmap:\n    "sha256:${'a'.repeat(64)}": ["v1"]\n`,
   });
   t.teardown(cleanup);
-  const a = io();
+  const a = captureIo();
   t.is(await main(['validate', join(dir, 'k8s-staging-x/manifest.yaml')], a.io), 0, a.out.stderr);
   t.is(a.out.stdout, 'OK: 1 project(s) valid.\n');
-  const b = io();
+  const b = captureIo();
   t.is(await main(['validate', join(REPO, 'config/example.yaml')], b.io), 0, b.out.stderr);
   t.regex(b.out.stdout, /example\.yaml: ok/);
 });
 
 test('--timeout, --lease-wait, --lease-stale: in the help, and a malformed duration is a usage error', async (t) => {
-  const a = io();
+  const a = captureIo();
   t.is(await promoteCommand(['--help'], a.io), 0);
   for (const flag of ['--timeout T', '--lease-wait T', '--lease-stale T']) t.true(a.out.stdout.includes(flag), flag);
-  const b = io();
+  const b = captureIo();
   t.is(await validateManifestsCommand(['--help'], b.io), 0);
   t.true(b.out.stdout.includes('--timeout T'));
-  const bad = io();
+  const bad = captureIo();
   t.is(await promoteCommand(['x', '--timeout', 'soon'], bad.io), 2);
   t.regex(bad.out.stderr, /^--timeout "soon": expected a duration such as 500ms, 90s or 5m, above 0/);
-  t.is(await promoteCommand(['x', '--lease-stale', '0'], io().io), 2);
+  t.is(await promoteCommand(['x', '--lease-stale', '0'], captureIo().io), 2);
   t.deepEqual(['500ms', '90s', '5m', '2', '0', '1.5s', '-1s', '5h'].map(parseDuration), [500, 90_000, 300_000, 2000, 0, 1500, undefined, undefined]);
 });
 
@@ -115,7 +101,7 @@ test('--timeout 1s: an endpoint that accepts and never answers is unreachable wi
     'k8s-staging-x/manifest.yaml': `registries:\n- name: ${host}/k8s-staging-x\n  src: true\n- name: ${host}/prod\nimages:\n- name: app\n  dmap:\n    "sha256:${'a'.repeat(64)}": ["v1"]\n`,
   });
   t.teardown(cleanup);
-  const a = io();
+  const a = captureIo();
   const started = Date.now();
   t.is(await promoteCommand([join(dir, 'k8s-staging-x/manifest.yaml'), '--timeout', '1s'], a.io), 1);
   t.true(Date.now() - started < 45_000, `took ${Date.now() - started} ms`);
@@ -136,7 +122,7 @@ test('--lease-wait 500ms: a destination another live run holds is reported locke
     'manifests/k8s-staging-x/a.yaml': `files:\n- name: a.txt\n  sha256: 5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\n`,
   });
   t.teardown(c2);
-  const a = io();
+  const a = captureIo();
   const started = Date.now();
   t.is(await promoteCommand([m, '--confirm', '--lease-wait', '500ms'], a.io), 1);
   t.true(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { createBackends } from '../../src/promoter/backends.js';
 import { promote } from '../../src/promoter/promote.js';
 import { tree } from '../promoter/fixtures.js';
+import { captureIo } from '../helpers/io.js';
 
 const PROJECT = 'k8s-staging-demo';
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -37,15 +38,7 @@ async function setup(t: import('ava').ExecutionContext) {
     );
   };
   const run = async (opts: { confirm?: boolean; prune?: boolean } = {}) => {
-    const out = { stdout: '', stderr: '' };
-    const io = {
-      stdout: (s: string) => {
-        out.stdout += s;
-      },
-      stderr: (s: string) => {
-        out.stderr += s;
-      },
-    };
+    const { out, io } = captureIo();
     const r = await promote({ dir: manifests, confirm: opts.confirm ?? false, prune: opts.prune ?? false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends(), io);
     return { ...r, ...out };
   };

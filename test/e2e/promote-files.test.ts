@@ -14,23 +14,9 @@ import { S3Store } from '../../src/promoter/stores/s3.js';
 import { sha256OfStream } from '../../src/promoter/verify.js';
 import { tree } from '../promoter/fixtures.js';
 import { startS3 } from '../promoter/s3.js';
+import { captureIo } from '../helpers/io.js';
 
 const PROJECT = 'k8s-staging-bins';
-
-function capture() {
-  const out = { stdout: '', stderr: '' };
-  return {
-    out,
-    io: {
-      stdout: (s: string) => {
-        out.stdout += s;
-      },
-      stderr: (s: string) => {
-        out.stderr += s;
-      },
-    },
-  };
-}
 
 async function setup(t: import('ava').ExecutionContext) {
   const s3 = await startS3(['prod']);
@@ -56,7 +42,7 @@ async function setup(t: import('ava').ExecutionContext) {
   };
   const backends = createBackends({ s3: s3.client });
   const run = async (opts: { confirm?: boolean; prune?: boolean } = {}) => {
-    const { out, io } = capture();
+    const { out, io } = captureIo();
     const r = await promote({ dir: manifests, confirm: opts.confirm ?? false, prune: opts.prune ?? false, parallel: 4, retry: { attempts: 3, baseMs: 1, maxMs: 5 } }, backends, io);
     return { ...r, ...out };
   };

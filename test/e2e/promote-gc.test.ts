@@ -10,6 +10,7 @@ import { createBackends } from '../../src/promoter/backends.js';
 import { promote } from '../../src/promoter/promote.js';
 import { tree } from '../promoter/fixtures.js';
 import { pushBigImages, writeImageManifests } from '../promoter/big-images.js';
+import { captureIo } from '../helpers/io.js';
 
 // The same as `node --expose-gc`, from inside the test process.
 setFlagsFromString('--expose-gc');
@@ -28,15 +29,7 @@ test('multi-MiB images copy between registries while GC is forced constantly', a
 
   const timer = setInterval(gc, 2);
   t.teardown(() => clearInterval(timer));
-  const out = { stdout: '', stderr: '' };
-  const io = {
-    stdout: (s: string) => {
-      out.stdout += s;
-    },
-    stderr: (s: string) => {
-      out.stderr += s;
-    },
-  };
+  const { out, io } = captureIo();
   // One attempt: a cancelled stream must not be papered over by retries.
   const r = await promote({ dir: m, confirm: true, prune: false, parallel: 4, retry: { attempts: 1, baseMs: 1, maxMs: 1 } }, createBackends(), io);
   clearInterval(timer);

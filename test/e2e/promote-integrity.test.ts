@@ -17,6 +17,7 @@ import { tree } from '../promoter/fixtures.js';
 import { startFakeGcs } from '../promoter/gcs-fake.js';
 import { S3Store } from '../../src/promoter/stores/s3.js';
 import { startS3, startS3ChecksumProxy } from '../promoter/s3.js';
+import { captureIo } from '../helpers/io.js';
 
 const PROJECT = 'k8s-staging-bins';
 const sha = (b: string) => createHash('sha256').update(b).digest('hex');
@@ -55,15 +56,7 @@ async function setup(t: import('ava').ExecutionContext) {
   }) as typeof fetch;
   const backends = createBackends({ s3: s3.client, env: { GCS_ENDPOINT: gcs.endpoint }, fetch: gcsFetch });
   const run = async (confirm = false) => {
-    const out = { stdout: '', stderr: '' };
-    const io = {
-      stdout: (s: string) => {
-        out.stdout += s;
-      },
-      stderr: (s: string) => {
-        out.stderr += s;
-      },
-    };
+    const { out, io } = captureIo();
     const r = await promote({ dir: manifests, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, backends, io);
     return { ...r, ...out };
   };
@@ -142,15 +135,7 @@ test('S3 checksums: trusted without a download; wrong bytes under the reviewed m
   );
   const backends = createBackends({ s3: proxy.client });
   const run = async (confirm = false) => {
-    const out = { stdout: '', stderr: '' };
-    const io = {
-      stdout: (x: string) => {
-        out.stdout += x;
-      },
-      stderr: (x: string) => {
-        out.stderr += x;
-      },
-    };
+    const { out, io } = captureIo();
     const r = await promote({ dir: manifests, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, backends, io);
     return { ...r, ...out };
   };

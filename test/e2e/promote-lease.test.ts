@@ -19,6 +19,7 @@ import { startRegistry } from '../helpers/peers.js';
 import { pushBigImages, writeImageManifests } from '../promoter/big-images.js';
 import { tree } from '../promoter/fixtures.js';
 import { startS3 } from '../promoter/s3.js';
+import { captureIo } from '../helpers/io.js';
 
 const PROJECT = 'k8s-staging-bins';
 const SHORT = { waitMs: 300, pollMs: 50, renewMs: 1000, staleMs: 60_000 };
@@ -44,15 +45,7 @@ async function filesSetup(t: import('ava').ExecutionContext, destination: (prod:
 }
 
 async function run(m: string, backends: ReturnType<typeof createBackends>, lease = SHORT) {
-  const out = { stdout: '', stderr: '' };
-  const io = {
-    stdout: (s: string) => {
-      out.stdout += s;
-    },
-    stderr: (s: string) => {
-      out.stderr += s;
-    },
-  };
+  const { out, io } = captureIo();
   const r = await promote({ dir: m, confirm: true, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 }, lease }, backends, io);
   return { ...r, ...out };
 }

@@ -14,6 +14,7 @@ import { promote } from '../../src/promoter/promote.js';
 import { skopeo, startRegistry } from '../helpers/peers.js';
 import { pushBigImages, writeImageManifests } from '../promoter/big-images.js';
 import { tree } from '../promoter/fixtures.js';
+import { captureIo } from '../helpers/io.js';
 
 const PROJECT = 'k8s-staging-signed';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -44,15 +45,7 @@ test('a .sig and an .sbom pushed to staging after promotion are planned and copi
   const [image] = await pushBigImages(staging.host, PROJECT, { count: 1, baseBytes: 1000, ownBytes: 1000 });
   const m = await writeImageManifests(dir, PROJECT, `${staging.host}/${PROJECT}`, [`${a.host}/prod`, `${b.host}/prod`], [image!]);
   const run = async (confirm: boolean) => {
-    const out = { stdout: '', stderr: '' };
-    const io = {
-      stdout: (s: string) => {
-        out.stdout += s;
-      },
-      stderr: (s: string) => {
-        out.stderr += s;
-      },
-    };
+    const { out, io } = captureIo();
     const r = await promote({ dir: m, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends(), io);
     return { ...r, ...out };
   };
@@ -113,15 +106,7 @@ async function digestOf(host: string, repo: string, ref: string): Promise<string
 
 function runner(m: string) {
   return async (confirm: boolean) => {
-    const out = { stdout: '', stderr: '' };
-    const io = {
-      stdout: (s: string) => {
-        out.stdout += s;
-      },
-      stderr: (s: string) => {
-        out.stderr += s;
-      },
-    };
+    const { out, io } = captureIo();
     const r = await promote({ dir: m, confirm, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends(), io);
     return { ...r, ...out };
   };

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createBackends } from '../../src/promoter/backends.js';
 import { promote } from '../../src/promoter/promote.js';
 import { tree } from '../promoter/fixtures.js';
+import { captureIo } from '../helpers/io.js';
 
 const RETRY = { attempts: 3, baseMs: 1, maxMs: 2 };
 const PARALLEL = 4;
@@ -80,15 +81,7 @@ const unreachable = test.macro(async (t, confirm: boolean) => {
     requests.set(host, (requests.get(host) ?? 0) + 1);
     return fetch(input, init);
   };
-  const out = { stdout: '', stderr: '' };
-  const io = {
-    stdout: (s: string) => {
-      out.stdout += s;
-    },
-    stderr: (s: string) => {
-      out.stderr += s;
-    },
-  };
+  const { out, io } = captureIo();
   const backends = createBackends({ fetch: counting, env: { GCS_ENDPOINT: `http://${gcs}` }, timeouts: { responseMs: 300, idleMs: 300 }, retry: RETRY });
   t.teardown(() => backends.close());
   const r = await promote({ dir, confirm, prune: false, parallel: PARALLEL, retry: RETRY, lease: { waitMs: 0 } }, backends, io);

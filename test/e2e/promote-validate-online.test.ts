@@ -13,30 +13,16 @@ import { writeRandomFile } from '../helpers/image.js';
 import { startRegistry } from '../helpers/peers.js';
 import { pushBigImages, writeImageManifests } from '../promoter/big-images.js';
 import { tree } from '../promoter/fixtures.js';
-
-function capture() {
-  const out = { stdout: '', stderr: '' };
-  return {
-    out,
-    io: {
-      stdout: (s: string) => {
-        out.stdout += s;
-      },
-      stderr: (s: string) => {
-        out.stderr += s;
-      },
-    },
-  };
-}
+import { captureIo } from '../helpers/io.js';
 
 async function validate(dir: string) {
-  const { out, io } = capture();
+  const { out, io } = captureIo();
   const code = await validateManifests({ dir, online: true, parallel: 2 }, createBackends(), io);
   return { code, ...out };
 }
 
 async function confirm(dir: string) {
-  const { out, io } = capture();
+  const { out, io } = captureIo();
   const r = await promote({ dir, confirm: true, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends(), io);
   return { code: r.exitCode, ...out };
 }

@@ -12,6 +12,7 @@ import { promote } from '../../src/promoter/promote.js';
 import { GcsStore } from '../../src/promoter/stores/gcs.js';
 import { S3Store } from '../../src/promoter/stores/s3.js';
 import { D1, tree } from './fixtures.js';
+import { captureIo } from '../helpers/io.js';
 
 const FAST = { responseMs: 300, idleMs: 300 };
 
@@ -80,15 +81,7 @@ test('a dry run against a destination that never answers reports it unreachable,
   await mkdir(join(dir, 'images', p), { recursive: true });
   await writeFile(join(dir, 'manifests', p, 'promoter-manifest.yaml'), `registries:\n- name: ${staging.host}/${p}\n  src: true\n- name: ${hung.host}/prod\n`);
   await writeFile(join(dir, 'images', p, 'images.yaml'), `- name: app\n  dmap:\n    "${D1}": ["v1"]\n`);
-  const out = { stdout: '', stderr: '' };
-  const io = {
-    stdout: (s: string) => {
-      out.stdout += s;
-    },
-    stderr: (s: string) => {
-      out.stderr += s;
-    },
-  };
+  const { out, io } = captureIo();
   const started = Date.now();
   const r = await promote({ dir, confirm: false, prune: false, parallel: 2, retry: { attempts: 2, baseMs: 1, maxMs: 2 } }, createBackends({ timeouts: FAST }), io);
   t.is(r.exitCode, 1);
