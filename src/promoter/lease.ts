@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { RegistryClient } from '../oci/client.js';
-import { sha256Digest } from '../oci/client.js';
+import { manifestAnnotation, putArtifact } from '../oci/artifact.js';
 import { LEDGER_REPO } from './registry-ledger.js';
 import { repoPath } from './load-images.js';
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from '../net/retry.js';
@@ -109,8 +109,6 @@ export function fileLeaseSlot(store: FileStore): LeaseSlot {
   };
 }
 
-const EMPTY = Buffer.from('{}');
-const EMPTY_DESC = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(EMPTY), size: EMPTY.length };
 const LEASE_ANNOTATION = 'dev.artifact-serving.lease';
 
 export function registryLeaseSlot(client: RegistryClient, destination: string): LeaseSlot {
@@ -118,20 +116,10 @@ export function registryLeaseSlot(client: RegistryClient, destination: string): 
   const read = async (): Promise<LeaseRecord | undefined> => {
     const m = await client.getManifest(repo, LOCK_TAG);
     if (!m) return undefined;
-    const annotations = (JSON.parse(m.bytes.toString('utf8')) as { annotations?: Record<string, string> }).annotations;
-    return parseRecord(annotations?.[LEASE_ANNOTATION] ?? '');
+    return parseRecord(manifestAnnotation(m.bytes, LEASE_ANNOTATION) ?? '');
   };
   const write = async (r: LeaseRecord): Promise<void> => {
-    if (!(await client.hasBlob(repo, EMPTY_DESC.digest))) await client.uploadBlob(repo, EMPTY_DESC.digest, EMPTY, EMPTY.length);
-    const manifest = {
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      artifactType: 'application/vnd.artifact-serving.lease.v1',
-      config: EMPTY_DESC,
-      layers: [EMPTY_DESC],
-      annotations: { [LEASE_ANNOTATION]: JSON.stringify(r) },
-    };
-    await client.putManifest(repo, LOCK_TAG, { bytes: Buffer.from(JSON.stringify(manifest)), mediaType: manifest.mediaType });
+    await putArtifact(client, repo, LOCK_TAG, { artifactType: 'application/vnd.artifact-serving.lease.v1', annotations: { [LEASE_ANNOTATION]: JSON.stringify(r) } });
   };
   return {
     location: destination,

@@ -9,7 +9,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { CompiledMirror } from '../config/compiled.js';
 import type { RegistryClient } from '../oci/client.js';
-import { sha256Digest } from '../oci/client.js';
+import { manifestAnnotation, putArtifact } from '../oci/artifact.js';
 import { errorMessage } from '../util/error-message.js';
 
 export const OWNER_FILE = '.artifact-serving/owner.json';
@@ -48,9 +48,6 @@ export function tokenProblem(key: string, destination: string, text: string | un
 
 // ---- the promoter's side
 
-const EMPTY = Buffer.from('{}');
-const EMPTY_DESC = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(EMPTY), size: EMPTY.length };
-
 export function ownerRepo(destination: string): string {
   return `${canonicalDestination(destination).split('/').slice(1).join('/')}/${OWNER_REPO}`;
 }
@@ -60,17 +57,8 @@ export async function writeRegistryToken(client: RegistryClient, destination: st
   const token = ownershipToken(key, destination);
   const repo = ownerRepo(destination);
   const current = await client.getManifest(repo, OWNER_TAG);
-  if (current && (JSON.parse(current.bytes.toString('utf8')) as { annotations?: Record<string, string> }).annotations?.[OWNER_ANNOTATION] === token) return;
-  if (!(await client.hasBlob(repo, EMPTY_DESC.digest))) await client.uploadBlob(repo, EMPTY_DESC.digest, EMPTY, EMPTY.length);
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    artifactType: 'application/vnd.artifact-serving.owner.v1',
-    config: EMPTY_DESC,
-    layers: [EMPTY_DESC],
-    annotations: { [OWNER_ANNOTATION]: token },
-  };
-  await client.putManifest(repo, OWNER_TAG, { bytes: Buffer.from(JSON.stringify(manifest)), mediaType: manifest.mediaType });
+  if (current && manifestAnnotation(current.bytes, OWNER_ANNOTATION) === token) return;
+  await putArtifact(client, repo, OWNER_TAG, { artifactType: 'application/vnd.artifact-serving.owner.v1', annotations: { [OWNER_ANNOTATION]: token } });
 }
 
 /** Writes the token into a file destination unless it already holds it. */
@@ -115,7 +103,7 @@ export async function readToken(mirror: CompiledMirror, prefix: string, fetchFn:
   const text = await res.text();
   if (mirror.kind === 'binary') return text.trim();
   try {
-    return (JSON.parse(text) as { annotations?: Record<string, string> }).annotations?.[OWNER_ANNOTATION];
+    return manifestAnnotation(text, OWNER_ANNOTATION);
   } catch {
     return undefined;
   }
