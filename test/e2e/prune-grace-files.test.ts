@@ -9,11 +9,11 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { main } from '../../src/cli.js';
 import { writeConfig } from '../helpers/config.js';
 import { writeRandomFile } from '../helpers/image.js';
 import { requireTool, startNginx, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const PROJECT = 'k8s-staging-bins';
 const KEEP = 'v1/keep.bin';
@@ -34,20 +34,6 @@ test.after.always(async () => {
   await Promise.all(nginx.map((p) => p.stop()));
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-  });
-  return { code, stdout, stderr };
-}
 
 test('promote --prune under a pull loop: zero failed pulls of the kept file, the pruned one from the origin until gone', async (t) => {
   t.timeout(180_000);
@@ -70,7 +56,7 @@ test('promote --prune under a pull loop: zero failed pulls of the kept file, the
   );
   const release = (files: string[]) => writeFile(join(manifests, 'manifests', PROJECT, 'release.yaml'), `files:\n${files.map((f) => `- name: ${f}\n  sha256: ${sums[f]}\n`).join('')}`);
   await release([KEEP, OLD]);
-  const first = await cli(['promote', manifests, '--confirm']);
+  const first = await runCli(['promote', manifests, '--confirm']);
   t.is(first.code, 0, first.stderr);
 
   // The redirector reads the origin destination's ledger (a single file: reloaded on change).
@@ -117,7 +103,7 @@ trust:
   await release([KEEP]);
   const from = redirector.stderr().length;
   const pruneStarted = Date.now();
-  const pruned = await cli(['promote', manifests, '--confirm', '--prune', '--prune-grace', '3s']);
+  const pruned = await runCli(['promote', manifests, '--confirm', '--prune', '--prune-grace', '3s']);
   const pruneDone = Date.now();
   t.is(pruned.code, 0, pruned.stderr);
   t.regex(pruned.stdout, /waiting: .*prod-eu\/: 3s of prune grace/);

@@ -7,29 +7,15 @@ import test from 'ava';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli.js';
 import { RegistryClient } from '../../src/oci/client.js';
 import { readRegistryLedger } from '../../src/promoter/registry-ledger.js';
 import { writeConfig } from '../helpers/config.js';
 import { buildMultiArchImage, pushImage } from '../helpers/image.js';
 import { requireTool, skopeo, startRegistry } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const PROJECT = 'k8s-staging-app';
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-  });
-  return { code, stdout, stderr };
-}
 
 test('promote --prune of one image under a skopeo pull loop: zero failed pulls of the kept image', async (t) => {
   t.timeout(300_000);
@@ -53,7 +39,7 @@ test('promote --prune of one image under a skopeo pull loop: zero failed pulls o
     ['keep', keep.indexDigest],
     ['old', old.indexDigest],
   ]);
-  const first = await cli(['promote', manifests, '--confirm']);
+  const first = await runCli(['promote', manifests, '--confirm']);
   t.is(first.code, 0, first.stderr);
 
   // The operator's sync: the origin's ledger artifact copied to a file the redirector reads.
@@ -136,7 +122,7 @@ trust:
   })();
   await images([['keep', keep.indexDigest]]);
   const from = redirector.stderr().length;
-  const pruned = await cli(['promote', manifests, '--confirm', '--prune', '--prune-grace', '5s']);
+  const pruned = await runCli(['promote', manifests, '--confirm', '--prune', '--prune-grace', '5s']);
   t.is(pruned.code, 0, pruned.stderr);
   t.regex(pruned.stdout, /waiting: .*: 5s of prune grace/);
   t.regex(pruned.stdout, new RegExp(`done: ${eu.host}/prod: delete old@`));
