@@ -1,6 +1,6 @@
-// One JSON line per request, the input of `report`. Written with JSON.stringify straight to
-// pino's asynchronous destination (sonic-boom): a plain object per request is all the hot path
-// can afford, and the line format stays trivial for any log shipper.
+// One JSON line per request, the input of `report`, written to pino's asynchronous destination
+// (sonic-boom). The line is built field by field (accessLogLine): JSON.stringify of the entry
+// object was a tenth of the redirect path's CPU, five times what the fixed-shape line costs.
 import { pino } from 'pino';
 
 export interface AccessLogEntry {
@@ -29,6 +29,31 @@ export interface AccessLog {
 
 const BATCH_BYTES = 64 * 1024;
 
+/** Strings that need no escaping in JSON: no quote, backslash, control character or surrogate. */
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** A JSON string literal: the common case by hand, anything unusual by JSON.stringify. */
+function quoted(text: string): string {
+  return PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+
+/**
+ * The entry as one JSON object, exactly what JSON.stringify(entry) gives (same keys, same order,
+ * undefined fields left out; test/server/access-log.test.ts compares the two) at a fraction of the cost.
+ */
+export function accessLogLine(e: AccessLogEntry): string {
+  let line = `{"time":${e.time},"method":${quoted(e.method)},"path":${quoted(e.path)},"status":${e.status},"ip":${quoted(e.ip)}`;
+  if (e.country !== undefined) line += `,"country":${quoted(e.country)}`;
+  if (e.continent !== undefined) line += `,"continent":${quoted(e.continent)}`;
+  if (e.cloud !== undefined) line += `,"cloud":${quoted(e.cloud)}`;
+  if (e.mirror !== undefined) line += `,"mirror":${quoted(e.mirror)}`;
+  if (e.region !== undefined) line += `,"region":${quoted(e.region)}`;
+  line += `,"ms":${e.ms}`;
+  if (e.bytes !== undefined) line += `,"bytes":${e.bytes}`;
+  if (e.ua !== undefined) line += `,"ua":${quoted(e.ua)}`;
+  return `${line}}`;
+}
+
 /**
  * `dest` is '-' for stdout, a file path, or a function taking each batch (a worker of `serve
  * --workers` sends stdout's to its primary, so lines of several processes never interleave in the
@@ -49,7 +74,7 @@ export function openAccessLog(dest: string | ((batch: string) => void)): AccessL
   };
   return {
     write(entry) {
-      batch += `${JSON.stringify(entry)}\n`;
+      batch += `${accessLogLine(entry)}\n`;
       if (batch.length >= BATCH_BYTES) drain();
       else if (!scheduled) {
         scheduled = true;

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ConfigHolder } from '../../src/config/config-holder.js';
 import { NO_CHECKS } from '../../src/mirrors/state-view.js';
-import type { AccessLogEntry } from '../../src/server/access-log.js';
+import { accessLogLine, type AccessLogEntry } from '../../src/server/access-log.js';
 import { createRedirectorServer } from '../../src/server/app.js';
 import { createMetrics } from '../../src/server/metrics.js';
 import { compile } from '../helpers/config.js';
@@ -47,5 +47,40 @@ test('every answer is logged with the forwarded client address and country', asy
   } finally {
     server.closeAllConnections();
     server.close();
+  }
+});
+
+test('a log line is exactly what JSON.stringify writes, whatever the client sent', (t) => {
+  const base: AccessLogEntry = { time: 1_764_000_000_123, method: 'GET', path: '/bin/kubectl', status: 302, ip: '81.2.69.160', ms: 0.125 };
+  const entries: AccessLogEntry[] = [
+    base,
+    { ...base, country: 'GB', continent: 'EU', cloud: 'aws:eu-west-2', mirror: 'eu-files', region: 'Europe', bytes: 1234, ua: 'containerd/1.7.2' },
+    { ...base, country: undefined, mirror: undefined, ua: undefined },
+    // What a client controls: the path and the user agent. Quotes, backslashes, control
+    // characters, lone and paired surrogates, non-ASCII text.
+    { ...base, path: '/bin/a"b\\c\n\u0000\u001f', ua: 'x"y\\z\t\r' },
+    { ...base, path: '/bin/\ud800', ua: '\udc00 and \ud83d\ude00 and é€' },
+    { ...base, path: '/bin/\u2028\u007f', status: 404, ms: 12.5 },
+  ];
+  // Keys in the order the server writes them (the interface's order), as JSON.stringify sees them.
+  const inOrder = (e: AccessLogEntry): AccessLogEntry => ({
+    time: e.time,
+    method: e.method,
+    path: e.path,
+    status: e.status,
+    ip: e.ip,
+    country: e.country,
+    continent: e.continent,
+    cloud: e.cloud,
+    mirror: e.mirror,
+    region: e.region,
+    ms: e.ms,
+    bytes: e.bytes,
+    ua: e.ua,
+  });
+  for (const entry of entries.map(inOrder)) {
+    const line = accessLogLine(entry);
+    t.is(line, JSON.stringify(entry));
+    t.deepEqual(JSON.parse(line), JSON.parse(JSON.stringify(entry)));
   }
 });
