@@ -4,9 +4,7 @@
 // (stale answers refreshed, a breaker's trial check, its cache reads counted) it returns, and the
 // server does it after answering.
 import type { CompiledConfig, CompiledMirror, CompiledRoute } from '../config/compiled.js';
-import { resolveClientIp } from '../geo/client-ip.js';
-import { parseIp } from '../geo/ip.js';
-import { locateClient, type ClientLocation, type LocationCache } from '../geo/location.js';
+import { locateRequestClient, type ClientLocation, type LocationCache } from '../geo/location.js';
 import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
 import type { Availability, AvailabilityCheck, CacheReads, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
 import { distrust, type TrustRequest } from '../trust/view.js';
@@ -92,8 +90,6 @@ function isIntegrityFile(path: string): boolean {
 }
 const MAX_ALTERNATIVES = 3;
 const METALINK_SUFFIX = '.meta4';
-/** Stands in for a peer address that does not parse (it cannot happen on a real socket). */
-const UNKNOWN_ADDRESS = parseIp('0.0.0.0')!;
 
 interface Target {
   route: CompiledRoute;
@@ -121,10 +117,8 @@ interface Target {
  */
 export function decide(facts: RequestFacts, config: CompiledConfig, state: MirrorStateView, locations?: LocationCache): Decision {
   // Located for refusals too: the access log and `report` count bad requests per country.
-  const locate = () => {
-    const ip = resolveClientIp(facts.peerAddress, facts.forwardedFor, config.trustedProxies) ?? UNKNOWN_ADDRESS;
-    return locations ? locations.locate(ip, config.geo) : locateClient(ip, config.geo);
-  };
+  const locate = () =>
+    locations ? locations.locateRequest(facts.peerAddress, facts.forwardedFor, config.trustedProxies, config.geo) : locateRequestClient(facts.peerAddress, facts.forwardedFor, config.trustedProxies, config.geo);
   const refuse = (status: number, code: string, message: string): Decision => ({ kind: 'error', status, code, message, client: locate() });
   if (facts.method !== 'GET' && facts.method !== 'HEAD') {
     return refuse(405, 'UNSUPPORTED', `${facts.method} is not supported: this endpoint is read-only (GET and HEAD)`);

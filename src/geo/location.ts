@@ -2,9 +2,11 @@
 // cloud region. A pure function of the address and the config's (immutable) geo data; the
 // server memoises it in a LocationCache of its own.
 import { LRUCache } from 'lru-cache';
+import type { CidrTrie } from './cidr-trie.js';
+import { resolveClientIp } from './client-ip.js';
 import type { CloudIndex } from './cloud-ranges.js';
 import type { GeoIpDatabase } from './geoip.js';
-import type { ParsedIp } from './ip.js';
+import { parseIp, type ParsedIp } from './ip.js';
 import { continentOf } from './regions.js';
 
 export interface ClientLocation {
@@ -27,10 +29,14 @@ export interface GeoData {
  */
 export class LocationCache {
   private readonly memo: LRUCache<string, ClientLocation>;
+  /** By the request's own text (peer address and X-Forwarded-For): a repeat skips parsing too. */
+  private readonly byRequest: LRUCache<string, ClientLocation>;
   private geo: GeoData | undefined;
+  private trustedProxies: CidrTrie<true> | undefined;
 
   constructor(max = 65_536) {
     this.memo = new LRUCache<string, ClientLocation>({ max });
+    this.byRequest = new LRUCache<string, ClientLocation>({ max });
   }
 
   get size(): number {
@@ -40,6 +46,7 @@ export class LocationCache {
   locate(ip: ParsedIp, geo: GeoData): ClientLocation {
     if (geo !== this.geo) {
       this.memo.clear();
+      this.byRequest.clear();
       this.geo = geo;
     }
     const known = this.memo.get(ip.text);
@@ -48,6 +55,38 @@ export class LocationCache {
     this.memo.set(ip.text, location);
     return location;
   }
+
+  /**
+   * The client a request comes from (resolveClientIp: trusted proxies' X-Forwarded-For), located.
+   * Parsing the addresses and walking the proxy list cost more than the lookup itself, so the
+   * answer is also memoised by the two header texts, when they are short enough that a client
+   * cannot fill the memo with long junk.
+   */
+  locateRequest(peer: string, forwardedFor: string | undefined, trustedProxies: CidrTrie<true>, geo: GeoData): ClientLocation {
+    if (trustedProxies !== this.trustedProxies) {
+      this.byRequest.clear();
+      this.trustedProxies = trustedProxies;
+    }
+    const key = forwardedFor === undefined ? peer : `${peer} ${forwardedFor}`;
+    const memoise = key.length <= MAX_REQUEST_KEY;
+    if (memoise && geo === this.geo) {
+      const known = this.byRequest.get(key);
+      if (known) return known;
+    }
+    const location = this.locate(resolveClientIp(peer, forwardedFor, trustedProxies) ?? UNKNOWN_ADDRESS, geo);
+    if (memoise) this.byRequest.set(key, location);
+    return location;
+  }
+}
+
+/** Longest peer-and-X-Forwarded-For text memoised: a few proxy hops of IPv6 addresses. */
+const MAX_REQUEST_KEY = 200;
+/** Stands in for a peer address that does not parse (it cannot happen on a real socket). */
+export const UNKNOWN_ADDRESS = parseIp('0.0.0.0')!;
+
+/** Where a request's client is, without a memo: resolveClientIp, then locateClient. */
+export function locateRequestClient(peer: string, forwardedFor: string | undefined, trustedProxies: CidrTrie<true>, geo: GeoData): ClientLocation {
+  return locateClient(resolveClientIp(peer, forwardedFor, trustedProxies) ?? UNKNOWN_ADDRESS, geo);
 }
 
 export function locateClient(ip: ParsedIp, geo: GeoData): ClientLocation {
