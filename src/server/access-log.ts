@@ -30,6 +30,7 @@ export interface AccessLog {
 const BATCH_BYTES = 64 * 1024;
 
 /** Strings that need no escaping in JSON: no quote, backslash, control character or surrogate. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON must escape
 const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
 
 /** A JSON string literal: the common case by hand, anything unusual by JSON.stringify. */
