@@ -18,6 +18,7 @@ import type { RedirectorMetrics } from './metrics.js';
 import { applyLimits, DEFAULT_LIMITS, serverOptions, type ServerLimits } from './limits.js';
 import { ociErrorBody } from './oci-error.js';
 import { isManifestPath, RateLimiter, rateLimitHeaders } from './rate-limit.js';
+import { readRedirectHeaders, type RedirectHeaders } from './request-headers.js';
 import { respond, respondInternalError } from './respond.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -55,12 +56,13 @@ export function createRedirectorServer(deps: AppDeps): Server {
       void admin(req, res);
       return;
     }
+    const headers = readRedirectHeaders(req.rawHeaders);
     const facts: RequestFacts = {
       method: req.method ?? 'GET',
       path,
       query: q === -1 ? '' : url.slice(q + 1),
       peerAddress: req.socket.remoteAddress ?? '',
-      forwardedFor: req.headers['x-forwarded-for'] as string | undefined,
+      forwardedFor: headers.forwardedFor,
     };
     const started = performance.now();
     // One config for the whole request, even if a reload lands while checks run.
@@ -81,7 +83,7 @@ export function createRedirectorServer(deps: AppDeps): Server {
             client: locations.locate(ip, config.geo),
             retryAfterSeconds: verdict.retryAfterSeconds,
           };
-          return finish(req, res, facts, refusal, started, deps, config);
+          return finish(headers, res, facts, refusal, started, deps, config);
         }
       }
     }
@@ -96,7 +98,7 @@ export function createRedirectorServer(deps: AppDeps): Server {
       return fail(error);
     }
     if (first.kind !== 'check') {
-      finish(req, res, facts, first, started, deps, config);
+      finish(headers, res, facts, first, started, deps, config);
       return followUp(deps.state, first, first);
     }
     // Only objects not yet in the availability cache take this slower, bounded path.
@@ -104,7 +106,7 @@ export function createRedirectorServer(deps: AppDeps): Server {
       .ensureChecked(first.checks, config.checkTimeoutMs)
       .then(() => {
         const second = decide({ ...facts, checksDone: true }, config, deps.state, locations);
-        finish(req, res, facts, second, started, deps, config);
+        finish(headers, res, facts, second, started, deps, config);
         followUp(deps.state, first, second);
       })
       .catch(fail);
@@ -140,7 +142,7 @@ function rateLimitShare(workers: number): (limit: CompiledRateLimit) => Compiled
   };
 }
 
-function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps, config: CompiledConfig): void {
+function finish(headers: RedirectHeaders, res: ServerResponse, facts: RequestFacts, decision: Decision, started: number, deps: AppDeps, config: CompiledConfig): void {
   const isOci = facts.path === '/v2' || facts.path.startsWith('/v2/');
   try {
     // The distribution spec's proxying: a registry that honoured `?ns=` says which namespace it
@@ -149,13 +151,13 @@ function finish(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
       const ns = honouredNamespace(facts.query, config);
       if (ns) res.setHeader('OCI-Namespace', ns);
     }
-    respond(res, decision, isOci, req.headers.accept, req.headers['x-artifact-debug'] === '1');
+    respond(res, decision, isOci, headers.accept, headers.debug);
   } catch (error) {
     deps.logger?.error({ err: error, path: facts.path }, 'request failed');
     respondInternalError(res);
     return;
   }
-  record(req, res, facts, decision, isOci, started, deps);
+  record(headers, res, facts, decision, isOci, started, deps);
 }
 
 function createAdminApp(deps: AppDeps): Koa {
@@ -192,7 +194,7 @@ async function ociErrors(ctx: Context, next: Next): Promise<void> {
   ctx.status = status;
 }
 
-function record(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, decision: Decision, isOci: boolean, started: number, deps: AppDeps): void {
+function record(headers: RedirectHeaders, res: ServerResponse, facts: RequestFacts, decision: Decision, isOci: boolean, started: number, deps: AppDeps): void {
   const redirect = decision.kind === 'redirect' ? decision : undefined;
   deps.metrics.countRequest(isOci ? 'oci' : 'binary', res.statusCode, redirect?.mirror.name ?? '', redirect?.region ?? '');
   if (!deps.accessLog) return;
@@ -211,7 +213,7 @@ function record(req: IncomingMessage, res: ServerResponse, facts: RequestFacts, 
     region: redirect?.region,
     ms: Math.round((performance.now() - started) * 1000) / 1000,
     bytes: redirect?.bytes,
-    ua: req.headers['user-agent'],
+    ua: headers.userAgent,
   });
 }
 
