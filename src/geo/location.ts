@@ -39,21 +39,26 @@ export class LocationCache {
     this.byRequest = new LRUCache<string, ClientLocation>({ max });
   }
 
+  /** Locations held, in both memos. */
   get size(): number {
-    return this.memo.size;
+    return this.memo.size + this.byRequest.size;
   }
 
   locate(ip: ParsedIp, geo: GeoData): ClientLocation {
-    if (geo !== this.geo) {
-      this.memo.clear();
-      this.byRequest.clear();
-      this.geo = geo;
-    }
+    this.startOverUnless(geo);
     const known = this.memo.get(ip.text);
     if (known) return known;
     const location = locateClient(ip, geo);
     this.memo.set(ip.text, location);
     return location;
+  }
+
+  /** Answers hold only for the geo data they came from: given another, both memos start over. */
+  private startOverUnless(geo: GeoData): void {
+    if (geo === this.geo) return;
+    this.memo.clear();
+    this.byRequest.clear();
+    this.geo = geo;
   }
 
   /**
@@ -73,7 +78,9 @@ export class LocationCache {
       const known = this.byRequest.get(key);
       if (known) return known;
     }
-    const location = this.locate(resolveClientIp(peer, forwardedFor, trustedProxies) ?? UNKNOWN_ADDRESS, geo);
+    this.startOverUnless(geo);
+    // Not through the address memo as well: a new client would pay for two memo writes.
+    const location = locateClient(resolveClientIp(peer, forwardedFor, trustedProxies) ?? UNKNOWN_ADDRESS, geo);
     if (memoise) this.byRequest.set(key, location);
     return location;
   }
