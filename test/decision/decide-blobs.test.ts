@@ -221,3 +221,22 @@ routes:
   t.is(layout.length, 1);
   t.regex(layout[0]!, /^config\.yaml:2:\d+: .*no other \{placeholders\}/);
 });
+
+test('trust: a blob bucket on a route with expected content needs its destination; a registry cannot have one', (t) => {
+  const config = (destinations: string) => `mirrors:
+  bucket: { blobs: https://bucket.example }
+  reg: { registry: https://reg.example }
+routes:
+  - prefix: /v2/
+    default: [bucket, reg]
+trust:
+  expected:
+    - { route: /v2/, ledgers: ledgers/ }
+  ownership:
+    key: ${'k'.repeat(32)}
+    destinations: {${destinations}}
+`;
+  t.deepEqual(problemsOf(config('')), ['config.yaml:11:5: blob bucket "bucket" (route /v2) needs its promoter destination under destinations: to check its ownership token']);
+  t.deepEqual(problemsOf(config(' bucket: "s3://prod-blobs/eu" ')), []);
+  t.deepEqual(problemsOf(config(' bucket: "s3://prod-blobs/eu", reg: "x" ')), ['config.yaml:12:51: "reg" is a registry: its destination is its registry host and repository']);
+});
