@@ -25,12 +25,15 @@ Options:
   --forwarded-for LIST  an X-Forwarded-For header value (believed only if --ip is a trusted proxy)
   --method M            GET (default) or HEAD
   --down NAME           treat mirror NAME as down (repeatable)
+  --holds NAME          treat mirror NAME as holding the object, without checking (repeatable):
+                        e.g. a blob bucket not reachable from here
   --offline             make no availability checks: list the ones serve would make (HEAD URLs)
                         and decide as if none answered in time
   --json                print the decision as JSON
 
 Mirror health is not probed: every mirror counts as up unless --down names it. On a route with
-an origin, the availability checks serve makes before redirecting to a mirror are made too (and
+an origin, and for blob buckets (blobs: mirrors), the availability checks serve makes before
+redirecting to a mirror are made too (and
 waited for, up to each check's own timeout), so the answer is what serve gives once they are in.
 `;
 
@@ -44,6 +47,7 @@ export async function explainCommand(args: string[], io: CliIO): Promise<number>
       'forwarded-for': { type: 'string' },
       method: { type: 'string', default: 'GET' },
       down: { type: 'string', multiple: true, default: [] },
+      holds: { type: 'string', multiple: true, default: [] },
       offline: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -69,6 +73,13 @@ export async function explainCommand(args: string[], io: CliIO): Promise<number>
   const target = positionals[0]!;
   const q = target.indexOf('?');
   const down = new Set(values.down);
+  const holds = new Set(values.holds);
+  for (const name of [...down, ...holds]) {
+    if (!loaded.config.mirrors.has(name)) {
+      io.stderr(`"${name}" is not a mirror in ${values.config} (mirrors: ${[...loaded.config.mirrors.keys()].join(', ')})\n`);
+      return 2;
+    }
+  }
   const facts: RequestFacts = {
     method: values.method.toUpperCase(),
     path: q === -1 ? target : target.slice(0, q),
@@ -98,8 +109,8 @@ export async function explainCommand(args: string[], io: CliIO): Promise<number>
   }
   const state: MirrorStateView = {
     health: (name) => (down.has(name) ? { up: false, reason: 'marked down with --down' } : live.health(name)),
-    availability: (mirror, key) => live.availability(mirror, key),
-    isStale: (mirror, key) => live.isStale(mirror, key),
+    availability: (mirror, key) => (holds.has(mirror) ? HELD : live.availability(mirror, key)),
+    isStale: (mirror, key) => !holds.has(mirror) && live.isStale(mirror, key),
     trust,
   };
   try {
@@ -124,6 +135,8 @@ export async function explainCommand(args: string[], io: CliIO): Promise<number>
 /** explain waits for its checks (each has its own HEAD timeout); this only bounds a stuck one. */
 const CHECKS_DEADLINE_MS = 30_000;
 const NOT_CHECKED = 'not checked (--offline)';
+/** What --holds says of every object on the mirror. */
+const HELD: Availability = { state: 'present', checkedAt: 0 };
 
 interface CheckReport extends AvailabilityCheck {
   result: string;

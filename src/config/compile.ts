@@ -5,6 +5,7 @@ import { compileGeoDns } from '../dns/redirectors.js';
 import { CidrTrie } from '../geo/cidr-trie.js';
 import type { GeoData } from '../geo/location.js';
 import { parseRegion, type RegionSelector } from '../geo/regions.js';
+import { DEFAULT_BLOB_LAYOUT } from '../mirrors/blob-url.js';
 import type { CompiledConfig, CompiledMirror, CompiledRateLimit, CompiledRoute, RegionMirrors } from './compiled.js';
 import { isPlainHttpUrl, type ConfigInput, type MirrorInput, type RouteInput } from './schema.js';
 import { problemAt, sortProblems, type SourceProblem, type YamlSource } from './yaml-source.js';
@@ -101,9 +102,10 @@ export function compileConfig(
           report(path, `mirror "${ref}" is not defined under mirrors:${suggest(ref, [...mirrors.keys()])}`);
           return undefined;
         }
-        const wanted = spec.type === 'oci' ? 'registry' : 'binary';
-        if (mirror.kind !== wanted) {
-          report(path, `mirror "${ref}" is a ${mirror.kind === 'registry' ? 'registry (registry:)' : 'file server (url:)'} but route "${spec.prefix}" is a ${spec.type} route`);
+        const fits = spec.type === 'oci' ? mirror.kind === 'registry' || mirror.kind === 'blobs' : mirror.kind === 'binary';
+        if (!fits) {
+          const what = mirror.kind === 'registry' ? 'a registry (registry:)' : mirror.kind === 'blobs' ? 'a blob bucket (blobs:), for OCI routes only,' : 'a file server (url:)';
+          report(path, `mirror "${ref}" is ${what} but route "${spec.prefix}" is a ${spec.type} route`);
           return undefined;
         }
         return mirror;
@@ -181,14 +183,15 @@ function compileHealth(input: ConfigInput['health']): CompiledConfig['health'] {
 
 function compileMirror(name: string, input: MirrorInput): CompiledMirror {
   const isRegistry = 'registry' in input;
-  const base = (isRegistry ? input.registry : input.url).replace(/\/+$/, '');
+  const base = (isRegistry ? input.registry : 'blobs' in input ? input.blobs : input.url).replace(/\/+$/, '');
   const mirror: CompiledMirror = {
     name,
-    kind: isRegistry ? 'registry' : 'binary',
+    kind: isRegistry ? 'registry' : 'blobs' in input ? 'blobs' : 'binary',
     base,
     repository: isRegistry ? (input.repository ?? '').replace(/^\/+|\/+$/g, '') : '',
     weight: input.weight ?? 1,
   };
+  if ('blobs' in input) mirror.layout = (input.layout ?? DEFAULT_BLOB_LAYOUT).replace(/^\/+/, '');
   // Registries have a standard health URL (/v2/), so they are probed unless told otherwise;
   // a file server has none, so it is probed only when its config names a path.
   if (input.probe !== false && (input.probe || isRegistry)) {
@@ -324,8 +327,16 @@ function compileRoute(
   }
   if (spec.origin) {
     const origin = resolveMirror(spec.origin.ref, spec.origin.path);
-    if (origin) route.origin = origin;
+    if (origin?.kind === 'blobs') {
+      report(spec.origin.path, `mirror "${origin.name}" is a blob bucket: it cannot be an origin, which serves manifests, tags and referrers too`);
+      ok = false;
+    } else if (origin) route.origin = origin;
     else ok = false;
+  }
+  // Blob buckets answer blobs only: manifests, tags and referrers need a registry to fall to.
+  if (ok && spec.type === 'oci' && !route.origin && route.default.mirrors.length > 0 && route.default.mirrors.every((m) => m.kind === 'blobs')) {
+    report([...spec.path, 'default'], `route "${spec.prefix}" has only blob buckets as its default: add a registry (manifests, tags and referrers come from registries)`);
+    ok = false;
   }
   return ok ? route : undefined;
 }

@@ -8,11 +8,14 @@ import type { CompiledTrust } from '../trust/config.js';
 
 export interface CompiledMirror {
   name: string;
-  kind: 'binary' | 'registry';
+  /** `blobs`: a bucket or CDN serving an OCI route's blobs by digest (src/mirrors/blob-url.ts). */
+  kind: 'binary' | 'registry' | 'blobs';
   /** Base URL without a trailing slash: a bucket path, or a registry's scheme://host[:port]. */
   base: string;
   /** Registries: repository prefix (no slashes at either end), '' for none. */
   repository: string;
+  /** Blob mirrors: the path of a blob below the base, with `{digest}`, `{algorithm}`, `{hex}` (no leading slash). */
+  layout?: string;
   /** Where the prober looks, when probing is configured. */
   probe?: { url: string; intervalMs: number; timeoutMs: number; rise: number; fall: number };
   /** IP versions the mirror serves clients on; undefined = both. */

@@ -51,6 +51,26 @@ export const mirrorSchema = z.union([
       .min(1)
       .optional(),
   }),
+  z.strictObject({
+    /**
+     * A bucket or CDN holding blobs by digest (OCI routes only): used for `blobs/` requests,
+     * while manifests, tags and referrers go to the route's registries.
+     */
+    blobs: httpUrl,
+    /** Where a blob lives below the base: `{digest}` (sha256:<hex>), `{algorithm}`, `{hex}`. */
+    layout: z
+      .string()
+      .min(1)
+      .refine((l) => /\{(digest|hex)\}/.test(l) && !/[{}]/.test(l.replace(/\{(digest|algorithm|hex)\}/g, '')), 'a layout names the blob with {digest} or {hex} (and may use {algorithm}); no other {placeholders}')
+      .refine((l) => !/[?#\s]/.test(l) && !l.split('/').some((s) => s === '..' || s === '.'), 'a layout is a path: no ?, #, spaces, . or .. segments')
+      .optional(),
+    weight: z.number().positive().max(1000).optional(),
+    probe: z.union([probeSchema, z.literal(false)]).optional(),
+    ipVersions: z
+      .array(z.union([z.literal(4), z.literal(6)]))
+      .min(1)
+      .optional(),
+  }),
 ]);
 
 export const routeSchema = z.strictObject({
@@ -195,7 +215,7 @@ export const configSchema = z.strictObject({
             .string()
             .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits, _')
             .optional(),
-          /** File mirrors: the promoter destination each one is (s3://..., gs://..., a path); registries derive it. */
+          /** File mirrors and blob buckets: the promoter destination each one is (s3://bucket[/prefix], gs://..., file:///path or a path); registries derive it. */
           destinations: z.record(z.string(), z.string().min(1)).optional(),
         })
         .optional(),

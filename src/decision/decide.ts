@@ -5,6 +5,7 @@
 // server does it after answering.
 import type { CompiledConfig, CompiledMirror, CompiledRoute } from '../config/compiled.js';
 import { locateRequestClient, type ClientLocation, type LocationCache } from '../geo/location.js';
+import { blobUrl } from '../mirrors/blob-url.js';
 import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
 import type { Availability, AvailabilityCheck, CacheReads, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
 import { distrust, type TrustRequest } from '../trust/view.js';
@@ -106,6 +107,8 @@ interface Target {
   /** Availability cache key and kind, for objects worth checking before a redirect. */
   check?: { key: string; kind: ObjectKind };
   originOnly: boolean;
+  /** Blob buckets (`blobs:` mirrors) serve this request: blob GETs and HEADs only. */
+  blobMirrors: boolean;
   status: 302 | 307;
   /** What mirror trust (src/trust/) needs to know about the request. */
   trust: TrustRequest;
@@ -133,7 +136,9 @@ export function decide(facts: RequestFacts, config: CompiledConfig, state: Mirro
   if ('kind' in target) return target.kind === 'error' || target.kind === 'v2-base' ? { ...target, client: locate() } : target;
 
   const client = locate();
-  const listed = candidatesFor(target.route, client);
+  // Blob buckets hold blobs only: for anything else they are not candidates at all (not "skipped").
+  const all = candidatesFor(target.route, client);
+  const listed = target.blobMirrors ? all : all.filter((c) => c.mirror.kind !== 'blobs');
   const candidates = target.route.order === 'latency' ? byLatencyWithinRegions(listed, (name) => state.health(name).latencyMs) : listed;
   if (listing) return list(target, candidates, client, state, facts.checksDone === true, listing, target.path.slice(target.path.lastIndexOf('/') + 1));
   return choose(target, candidates, client, state, facts.checksDone === true);
@@ -155,9 +160,11 @@ function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decisi
     route,
     path: facts.path,
     relativePath: request.name,
-    urlOn: (mirror, withQuery = true) => `${mirror.base}/v2/${mirror.repository ? `${mirror.repository}/` : ''}${request.name}/${request.tail}${withQuery ? query : ''}`,
+    urlOn: (mirror, withQuery = true) =>
+      mirror.kind === 'blobs' ? blobUrl(mirror, request.reference!) : `${mirror.base}/v2/${mirror.repository ? `${mirror.repository}/` : ''}${request.name}/${request.tail}${withQuery ? query : ''}`,
     // Tag lists and referrers change with every push: where there is an origin, only it has the truth.
     originOnly: route.origin !== undefined && (request.kind === 'tags' || request.kind === 'referrers'),
+    blobMirrors: request.kind === 'blob',
     status: 307,
     trust: { routePrefix: route.prefix, hasOrigin: route.origin !== undefined, kind: request.kind, name: request.name, ...(request.reference !== undefined && { reference: request.reference }) },
   };
@@ -224,6 +231,7 @@ function binaryTarget(facts: RequestFacts, config: CompiledConfig): Target | Dec
     urlOn: (mirror, withQuery = true) => (route.keepPrefix ? `${mirror.base}${facts.path}` : `${mirror.base}/${rest}`) + (withQuery ? query : ''),
     check: { key: `file:${facts.path}`, kind: 'binary' },
     originOnly: route.origin !== undefined && isIntegrityFile(rest),
+    blobMirrors: false,
     status: 302,
     trust: { routePrefix: route.prefix, hasOrigin: route.origin !== undefined, kind: 'file', name: '', key: `file:${facts.path}` },
   };
@@ -249,8 +257,9 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
     return { usable: false, reason: `down${health.reason ? `: ${health.reason}` : ''}` };
   }
   // The origin holds everything by definition; a mirror may lag behind it, so ask (from cache).
+  // A blob bucket is always asked: it is filled after promotion, and a registry serves what it lacks.
   let known: Availability | undefined;
-  if (target.check && route.origin && !isOrigin) {
+  if (target.check && (route.origin || mirror.kind === 'blobs') && !isOrigin) {
     const { key, kind } = target.check;
     known = state.availability(mirror.name, key);
     followUp.reads ??= { hits: 0, staleHits: 0, misses: 0 };
@@ -312,25 +321,26 @@ function choose(target: Target, candidates: Candidate[], client: ClientLocation,
   if (pending.length > 0) return { kind: 'check', checks: pending, ...followUp };
 
   if (!chosen) {
-    if (route.whenAllDown === 'unavailable' || route.default.mirrors.length === 0) {
+    // A bucket is never the blind fallback: it holds blobs only, and only once filled.
+    const mirror = route.default.mirrors.find((m) => m.kind !== 'blobs') ?? route.origin;
+    if (route.whenAllDown === 'unavailable' || !mirror) {
       return { kind: 'error', status: 503, code: 'UNAVAILABLE', message: 'no mirror can serve this right now', client, verdicts, retryAfterSeconds: 30, ...followUp };
     }
     // Configured to prefer an answer over an error: the default mirror may still work for this object.
-    const mirror = route.default.mirrors[0]!;
     verdicts.push({ mirror: mirror.name, region: 'default', outcome: 'chosen', reason: 'every candidate was skipped; falling back to the default' });
     return { kind: 'redirect', status: target.status, location: target.urlOn(mirror), mirror, region: 'default', route, client, verdicts, alternatives: [], ...followUp };
   }
   const decision: Decision = { kind: 'redirect', status: target.status, location: target.urlOn(chosen.mirror), mirror: chosen.mirror, region: chosen.region, route, client, verdicts, alternatives, ...followUp };
-  const bytes = knownSize(target, [chosen.mirror, ...route.default.mirrors], state);
+  const bytes = knownSize(target, [chosen.mirror, ...route.default.mirrors], state, chosen.mirror.kind === 'blobs');
   if (bytes !== undefined) decision.bytes = bytes;
   return decision;
 }
 
 /** Size of the object from the first cached availability answer that has one (the same object everywhere);
  *  not a read for the hit counters (evaluate counted each candidate already). */
-function knownSize(target: Target, mirrors: readonly CompiledMirror[], state: MirrorStateView): number | undefined {
-  // Only routes with an origin check availability; elsewhere there is nothing to look up.
-  if (!target.check || !target.route.origin) return undefined;
+function knownSize(target: Target, mirrors: readonly CompiledMirror[], state: MirrorStateView, checked = false): number | undefined {
+  // Only routes with an origin, and blob buckets, check availability; elsewhere there is nothing to look up.
+  if (!target.check || (!target.route.origin && !checked)) return undefined;
   for (const mirror of mirrors) {
     const known = state.availability(mirror.name, target.check.key);
     if (known?.state === 'present' && known.contentLength !== undefined) return known.contentLength;

@@ -41,6 +41,6 @@ export function applyReload(state: MirrorState, previous: CompiledConfig, next: 
   state.replaceMirrors(probeTargets(next));
   for (const [name, mirror] of previous.mirrors) {
     const now = next.mirrors.get(name);
-    if (!now || now.base !== mirror.base || now.repository !== mirror.repository) state.forgetMirror(name);
+    if (!now || now.base !== mirror.base || now.repository !== mirror.repository || now.layout !== mirror.layout) state.forgetMirror(name);
   }
 }

@@ -6,7 +6,7 @@ import { escapeMarkup } from './escape.js';
 
 export interface MirrorStatus {
   name: string;
-  kind: 'binary' | 'registry';
+  kind: 'binary' | 'registry' | 'blobs';
   url: string;
   up: boolean;
   reason?: string;

@@ -15,6 +15,7 @@ import { MANIFEST_MEDIA_TYPES } from '../oci/reference.js';
 import { errorMessage } from '../util/error-message.js';
 import { routeMirrors } from './config.js';
 import type { ExpectedContent, ExpectedRoute } from './expected.js';
+import { blobUrl } from '../mirrors/blob-url.js';
 import { readToken, registryDestination, tokenProblem } from './ownership.js';
 
 export interface AuditFinding {
@@ -132,6 +133,11 @@ function shuffle<T>(items: T[], random: () => number): T[] {
   return items;
 }
 
+/** Where the audit reads a route's manifests for its blob buckets: the origin, else the first registry of the default. */
+function manifestSource(route: CompiledRoute): CompiledMirror | undefined {
+  return route.origin ?? route.default.mirrors.find((m) => m.kind === 'registry');
+}
+
 export async function runAudit(config: CompiledConfig, expected: ExpectedContent, opts: AuditOptions): Promise<AuditResult> {
   const startedAt = new Date();
   const fetchFn = opts.fetch ?? fetch;
@@ -159,6 +165,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
     proofs.set(mirror.name, proof);
     let budget = opts.sampleBytes;
     const report = (object: string, problem: string, scope: AuditFinding['scope'], key?: string): void => void findings.push({ mirror: mirror.name, object, problem, scope, ...(key && { key }) });
+    const reportFinding = report;
     const guarded = (object: string, work: () => Promise<void>) => async () => {
       try {
         await work();
@@ -183,13 +190,17 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
         }
         continue;
       }
+      // A blob bucket holds blobs only: it is audited for the blobs of each image, not its tags.
+      if (mirror.kind === 'blobs' && !manifestSource(route)) continue;
       for (const [name, image] of want.images) {
         for (const digest of image.digests) tasks.push(guarded(`${name}@${digest}`, () => checkImage(route, name, digest)));
-        for (const [tag, digest] of image.tags) tasks.push(guarded(`${name}:${tag}`, () => checkTag(route, name, tag, digest)));
+        if (mirror.kind !== 'blobs') for (const [tag, digest] of image.tags) tasks.push(guarded(`${name}:${tag}`, () => checkTag(route, name, tag, digest)));
       }
     }
 
-    const repoUrl = (name: string) => `${mirror.base}/v2/${mirror.repository ? `${mirror.repository}/` : ''}${name}`;
+    const registryRepoUrl = (registry: CompiledMirror, name: string) => `${registry.base}/v2/${registry.repository ? `${registry.repository}/` : ''}${name}`;
+    const repoUrl = (name: string) => registryRepoUrl(mirror, name);
+    const blobUrlOf = (name: string, digest: string) => (mirror.kind === 'blobs' ? blobUrl(mirror, digest) : `${repoUrl(name)}/blobs/${digest}`);
 
     async function checkFile(route: CompiledRoute, name: string, sha256: string): Promise<void> {
       const path = `${route.prefix === '/' ? '' : route.prefix}/${name}`;
@@ -221,11 +232,14 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
     }
 
     /** Checks a manifest by digest and everything below it; returns false when it is missing or wrong. */
-    async function checkManifest(name: string, digest: string, seen: Set<string>): Promise<boolean> {
+    /** `source`: where manifests are read; for a blob bucket, the route's registry (its blobs are read from the bucket). */
+    async function checkManifest(name: string, digest: string, seen: Set<string>, source: CompiledMirror): Promise<boolean> {
       if (seen.has(digest)) return true;
       seen.add(digest);
       const key = `manifest:${name}:${digest}`;
-      const response = await request(`${repoUrl(name)}/manifests/${digest}`, 'GET', ACCEPT);
+      // For a blob bucket the manifest is another mirror's: its problems are not the bucket's.
+      const report = mirror.kind === 'blobs' ? () => undefined : reportFinding;
+      const response = await request(`${registryRepoUrl(source, name)}/manifests/${digest}`, 'GET', ACCEPT);
       if (response.status === 404) {
         await response.body?.cancel();
         report(`${name}@${digest}`, 'missing', 'object', key);
@@ -255,7 +269,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
         return true;
       }
       let complete = true;
-      for (const child of parsed.manifests ?? []) if (!(await checkManifest(name, child.digest, seen))) complete = false;
+      for (const child of parsed.manifests ?? []) if (!(await checkManifest(name, child.digest, seen, source))) complete = false;
       for (const blob of [...(parsed.config ? [parsed.config] : []), ...(parsed.layers ?? [])]) if (!(await checkBlob(name, blob))) complete = false;
       return complete;
     }
@@ -263,7 +277,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
     async function checkBlob(name: string, blob: { digest: string; size: number }): Promise<boolean> {
       const key = `blob:${name}@${blob.digest}`;
       const object = `${name}@${blob.digest}`;
-      const url = `${repoUrl(name)}/blobs/${blob.digest}`;
+      const url = blobUrlOf(name, blob.digest);
       const head = await request(url, 'HEAD');
       await head.body?.cancel();
       if (head.status === 404) {
@@ -300,8 +314,8 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
     }
 
     async function checkImage(route: CompiledRoute, name: string, digest: string): Promise<void> {
-      const complete = await checkManifest(name, digest, new Set());
-      if (!complete || !route.origin) return;
+      const complete = await checkManifest(name, digest, new Set(), mirror.kind === 'blobs' ? manifestSource(route)! : mirror);
+      if (!complete || !route.origin || mirror.kind === 'blobs') return;
       // Signatures, attestations, SBOMs and referrers: the origin's set must be here too.
       const origin = route.origin;
       const originKey = `${name}@${digest}`;
@@ -363,7 +377,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
     guarded: (object: string, work: () => Promise<void>) => () => Promise<void>,
   ): (() => Promise<void>)[] {
     const key = cfg.trust!.ownershipKey!;
-    if (mirror.kind === 'binary') {
+    if (mirror.kind !== 'registry') {
       const destination = cfg.trust!.destinations.get(mirror.name);
       if (!destination) return [];
       return [

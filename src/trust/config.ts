@@ -19,7 +19,7 @@ export interface CompiledTrust {
   expected: readonly ExpectedSource[];
   /** HMAC key of the ownership tokens; undefined = no ownership check. Never logged. */
   ownershipKey?: string;
-  /** File mirrors: the promoter destination each one is. */
+  /** File mirrors and blob buckets: the promoter destination each one is. */
   destinations: ReadonlyMap<string, string>;
   audit: { intervalMs: number; requestsPerSecond: number; sampleBytes: number };
 }
@@ -68,15 +68,15 @@ export function compileTrust(source: YamlSource, input: ConfigInput['trust'], co
     for (const [name, destination] of Object.entries(own.destinations ?? {})) {
       const mirror = config.mirrors.get(name);
       if (!mirror) problems.push(problemAt(source, ['trust', 'ownership', 'destinations', name], `mirror "${name}" is not defined under mirrors:`, 'key'));
-      else if (mirror.kind !== 'binary') problems.push(problemAt(source, ['trust', 'ownership', 'destinations', name], `"${name}" is a registry: its destination is its registry host and repository`, 'key'));
+      else if (mirror.kind === 'registry') problems.push(problemAt(source, ['trust', 'ownership', 'destinations', name], `"${name}" is a registry: its destination is its registry host and repository`, 'key'));
       else destinations.set(name, destination);
     }
-    // Every file mirror whose ownership will be checked needs its destination named.
+    // Every file mirror and blob bucket whose ownership will be checked needs its destination named.
     for (const source_ of expected) {
-      if (source_.route.type !== 'binary') continue;
       for (const mirror of routeMirrors(source_.route)) {
-        if (!destinations.has(mirror.name)) {
-          problems.push(problemAt(source, ['trust', 'ownership'], `file mirror "${mirror.name}" (route ${source_.route.prefix}) needs its promoter destination under destinations: to check its ownership token`));
+        if (mirror.kind !== 'registry' && !destinations.has(mirror.name)) {
+          const what = mirror.kind === 'blobs' ? 'blob bucket' : 'file mirror';
+          problems.push(problemAt(source, ['trust', 'ownership'], `${what} "${mirror.name}" (route ${source_.route.prefix}) needs its promoter destination under destinations: to check its ownership token`));
         }
       }
     }

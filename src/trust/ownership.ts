@@ -72,7 +72,8 @@ export async function writeFileToken(store: { readText(name: string): Promise<st
 
 /** Where a mirror's token for one destination path (below its root) is read from. */
 export function tokenUrl(mirror: CompiledMirror, prefix: string): string {
-  if (mirror.kind === 'binary') return `${mirror.base}/${OWNER_FILE}`;
+  // File servers and blob buckets hold it as a file at their base, as the promoter writes it.
+  if (mirror.kind !== 'registry') return `${mirror.base}/${OWNER_FILE}`;
   const repo = [mirror.repository, prefix, OWNER_REPO].filter((p) => p !== '').join('/');
   return `${mirror.base}/v2/${repo}/manifests/${OWNER_TAG}`;
 }
@@ -101,7 +102,7 @@ export async function readToken(mirror: CompiledMirror, prefix: string, fetchFn:
     throw new Error(`cannot read ownership token: HTTP ${res.status}`);
   }
   const text = await res.text();
-  if (mirror.kind === 'binary') return text.trim();
+  if (mirror.kind !== 'registry') return text.trim();
   try {
     return manifestAnnotation(text, OWNER_ANNOTATION);
   } catch {

@@ -300,7 +300,7 @@ export async function checkOwnership(config: CompiledConfig, expected: ExpectedC
     [...auditedMirrors(config, expected).values()].map(async ({ mirror, routes }) => {
       let problem: string | undefined;
       try {
-        if (mirror.kind === 'binary') {
+        if (mirror.kind !== 'registry') {
           const destination = config.trust!.destinations.get(mirror.name);
           problem = destination ? tokenProblem(key, destination, await readToken(mirror, '')) : 'no destination configured for its ownership token';
         } else {

@@ -6,19 +6,16 @@
 // docker-registry processes. An image only the mirror holds can only come through the
 // redirector; after the redirector stops, an image only upstream holds proves the fallback.
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { main } from '../../src/cli.js';
 import { writeConfig } from '../helpers/config.js';
 import { startContainerd, type Containerd } from '../helpers/containerd.js';
 import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
 import { requireTool, startRegistry, type Peer } from '../helpers/peers.js';
+import { podman as runPodman } from '../helpers/podman.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
-
-const run = promisify(execFile);
 
 let upstream: Peer;
 let mirror: Peer;
@@ -81,16 +78,8 @@ function allDigests(image: BuiltImage): string[] {
   return [image.indexDigest, ...image.platforms.flatMap((p) => [p.digest, p.configDigest, ...p.layerDigests])];
 }
 
-async function podman(root: string, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await run('podman', ['--root', join(root, 'root'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', ...args], {
-      timeout: 120_000,
-      env: { ...process.env, CONTAINERS_REGISTRIES_CONF: join(root, 'etc/containers/registries.conf.d/50-artifact-serving.conf') },
-    });
-    return stdout;
-  } catch (error) {
-    throw new Error(`podman ${args.join(' ')} failed: ${(error as { stderr?: string }).stderr ?? (error as Error).message}`);
-  }
+function podman(root: string, args: string[]): Promise<string> {
+  return runPodman(root, args, { CONTAINERS_REGISTRIES_CONF: join(root, 'etc/containers/registries.conf.d/50-artifact-serving.conf') });
 }
 
 test.serial('containerd pulls through the redirector with the generated hosts.toml', async (t) => {

@@ -79,21 +79,30 @@ async function writeBlob(layoutDir: string, data: Buffer, mediaType: string): Pr
 
 /**
  * Writes an OCI image layout into `dir` holding one image index with linux/amd64 and linux/arm64
- * manifests, each with a real config and one gzipped tar layer whose file content includes `seed`.
+ * manifests, each with a real config and `opts.layers` (default 1) gzipped tar layers whose file
+ * content includes `seed`, plus `opts.randomBytes` incompressible bytes per layer (default none).
  * The layout's index.json names the index `tag` (org.opencontainers.image.ref.name).
  */
-export async function buildMultiArchImage(dir: string, opts: { seed?: string; tag?: string } = {}): Promise<BuiltImage> {
+export async function buildMultiArchImage(dir: string, opts: { seed?: string; tag?: string; layers?: number; randomBytes?: number } = {}): Promise<BuiltImage> {
   const seed = opts.seed ?? 'default-seed';
   const tag = opts.tag ?? 'latest';
+  const layerCount = opts.layers ?? 1;
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
 
   const platforms: BuiltImage['platforms'] = [];
   const manifestDescriptors: (Descriptor & { platform: { architecture: string; os: string } })[] = [];
   for (const architecture of ['amd64', 'arm64']) {
     const os = 'linux';
-    const content = Buffer.from(`artifact-serving test image\nseed=${seed}\nplatform=${os}/${architecture}\n`, 'utf8');
-    const tar = makeTar([{ name: 'artifact-serving-test.txt', content }]);
-    const layer = await writeBlob(dir, gzipSync(tar, { level: 9 }), OCI_LAYER_GZIP);
+    const layers: Descriptor[] = [];
+    const diffIds: string[] = [];
+    for (let i = 0; i < layerCount; i++) {
+      const text = `artifact-serving test image\nseed=${seed}\nplatform=${os}/${architecture}\n${i === 0 ? '' : `layer=${i}\n`}`;
+      const files: { name: string; content: Buffer }[] = [{ name: i === 0 ? 'artifact-serving-test.txt' : `artifact-serving-layer-${i}.txt`, content: Buffer.from(text, 'utf8') }];
+      if (opts.randomBytes) files.push({ name: `random-${i}.bin`, content: randomBuffer(opts.randomBytes, `${seed}/${architecture}/${i}`) });
+      const tar = makeTar(files);
+      diffIds.push(`sha256:${sha256Hex(tar)}`);
+      layers.push(await writeBlob(dir, gzipSync(tar, { level: 9 }), OCI_LAYER_GZIP));
+    }
     const config = {
       created: FIXED_DATE,
       architecture,
@@ -103,7 +112,7 @@ export async function buildMultiArchImage(dir: string, opts: { seed?: string; ta
         Cmd: ['/bin/true'],
         Labels: { 'org.opencontainers.image.description': `artifact-serving test image (${seed})` },
       },
-      rootfs: { type: 'layers', diff_ids: [`sha256:${sha256Hex(tar)}`] },
+      rootfs: { type: 'layers', diff_ids: diffIds },
       history: [{ created: FIXED_DATE, created_by: 'test/helpers/image.ts buildMultiArchImage' }],
     };
     const configDesc = await writeBlob(dir, Buffer.from(JSON.stringify(config), 'utf8'), OCI_CONFIG);
@@ -111,7 +120,7 @@ export async function buildMultiArchImage(dir: string, opts: { seed?: string; ta
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       config: configDesc,
-      layers: [layer],
+      layers,
     };
     const manifestDesc = await writeBlob(dir, Buffer.from(JSON.stringify(manifest), 'utf8'), OCI_MANIFEST);
     manifestDescriptors.push({ ...manifestDesc, platform: { architecture, os } });
@@ -119,7 +128,7 @@ export async function buildMultiArchImage(dir: string, opts: { seed?: string; ta
       os,
       architecture,
       digest: manifestDesc.digest,
-      layerDigests: [layer.digest],
+      layerDigests: layers.map((l) => l.digest),
       configDigest: configDesc.digest,
     });
   }
@@ -151,6 +160,12 @@ export async function pushImage(image: BuiltImage, registryHost: string, repo: s
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** `size` pseudo-random bytes, deterministic by `seed` (the keystream writeRandomFile uses). */
+function randomBuffer(size: number, seed: string): Buffer {
+  const key = createHash('sha256').update(`artifact-serving:${seed}`).digest();
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16, 0)).update(Buffer.alloc(size, 0));
 }
 
 /**

@@ -46,3 +46,25 @@ test('a reload forgets what was learned about a mirror that now points elsewhere
   t.is(state.availability('eu', 'file:/f/x'), undefined);
   t.not(state.availability('us', 'file:/f/x'), undefined);
 });
+
+test('a reload forgets what was learned about a blob bucket whose layout changed', async (t) => {
+  const bucket = (layout: string) =>
+    compile(`
+mirrors:
+  bucket: { blobs: http://127.0.0.1:9/b, layout: "${layout}" }
+  reg: { registry: http://127.0.0.1:9, probe: false }
+routes:
+  - prefix: /v2/
+    default: [bucket, reg]
+`);
+  const before = bucket('containers/images/{digest}');
+  const state = createMirrorState(before);
+  t.teardown(() => state.stop());
+  const digest = `sha256:${'0'.repeat(64)}`;
+  await state.ensureChecked([{ mirror: 'bucket', key: `blob:x@${digest}`, url: `http://127.0.0.1:9/b/containers/images/${digest}`, kind: 'blob' }], 5000);
+  t.not(state.availability('bucket', `blob:x@${digest}`), undefined);
+  applyReload(state, before, bucket('containers/images/{digest}'));
+  t.not(state.availability('bucket', `blob:x@${digest}`), undefined, 'same layout: kept');
+  applyReload(state, before, bucket('blobs/{hex}'));
+  t.is(state.availability('bucket', `blob:x@${digest}`), undefined);
+});

@@ -9,6 +9,17 @@ import { createRequire } from 'node:module';
 interface S3rverServer {
   run(): Promise<{ port: number }>;
   close(): Promise<void>;
+  /** Koa's middleware list: composed by run(), so a function put first sees every request. */
+  middleware: ((ctx: { method: string; path: string; status: number; get(header: string): string }, next: () => Promise<void>) => Promise<void>)[];
+}
+
+/** One request s3rver answered, for tests that count what a client fetched (its access log). */
+export interface S3Request {
+  method: string;
+  /** Path as requested, e.g. /bucket/key (still percent-encoded). */
+  path: string;
+  status: number;
+  range: string;
 }
 type S3rverCtor = new (opts: { address: string; port: number; directory: string; silent: boolean; configureBuckets: { name: string }[] }) => S3rverServer;
 const S3rver = createRequire(import.meta.url)('s3rver') as S3rverCtor;
@@ -30,9 +41,19 @@ export function s3Client(endpoint: string): S3Client {
   });
 }
 
-export async function startS3(buckets: string[]): Promise<S3Peer> {
+export async function startS3(buckets: string[], opts: { onRequest?: (request: S3Request) => void } = {}): Promise<S3Peer> {
   const dir = await mkdtemp(join(tmpdir(), 's3rver-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, configureBuckets: buckets.map((name) => ({ name })) });
+  const { onRequest } = opts;
+  if (onRequest) {
+    server.middleware.unshift(async (ctx, next) => {
+      try {
+        await next();
+      } finally {
+        onRequest({ method: ctx.method, path: ctx.path, status: ctx.status, range: ctx.get('range') });
+      }
+    });
+  }
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
   const client = s3Client(endpoint);

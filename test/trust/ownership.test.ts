@@ -27,6 +27,20 @@ test('a registry mirror is its host and repository; its token lives beside the l
   t.is(tokenUrl({ ...registry, kind: 'binary', base: 'https://files.example/base' }, ''), 'https://files.example/base/.artifact-serving/owner.json');
 });
 
+test('a blob bucket holds its token as a file at its base, as file destinations do', async (t) => {
+  const token = ownershipToken(KEY, 's3://prod-blobs/eu');
+  const server = createServer((req, res) => {
+    if (req.url === '/base/.artifact-serving/owner.json') res.end(`${token}\n`);
+    else res.writeHead(404).end();
+  }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const bucket: CompiledMirror = { name: 'bucket', kind: 'blobs', base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/base`, repository: '', layout: 'containers/images/{digest}', weight: 1 };
+  t.is(tokenUrl(bucket, 'kops'), `${bucket.base}/.artifact-serving/owner.json`);
+  t.is(tokenProblem(KEY, 's3://prod-blobs/eu', await readToken(bucket, '')), undefined);
+  t.is(tokenProblem(KEY, 's3://other-bucket', await readToken(bucket, '')), 'ownership token belongs to s3://prod-blobs/eu, not s3://other-bucket');
+});
+
 test('readToken: the annotation of the owner manifest; absent on 404; an error on 5xx', async (t) => {
   const token = ownershipToken(KEY, '127.0.0.1/prod');
   const server = createServer((req, res) => {
