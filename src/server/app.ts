@@ -18,6 +18,7 @@ import type { RedirectorMetrics } from './metrics.js';
 import { applyLimits, DEFAULT_LIMITS, serverOptions, type ServerLimits } from './limits.js';
 import { ociErrorBody } from './oci-error.js';
 import { isManifestPath, RateLimiter, rateLimitHeaders } from './rate-limit.js';
+import { bytesFetched } from './range-bytes.js';
 import { readRedirectHeaders, type RedirectHeaders } from './request-headers.js';
 import { respond, respondInternalError } from './respond.js';
 import { errorMessage } from '../util/error-message.js';
@@ -212,7 +213,7 @@ function record(headers: RedirectHeaders, res: ServerResponse, facts: RequestFac
     mirror: redirect?.mirror.name,
     region: redirect?.region,
     ms: Math.round((performance.now() - started) * 1000) / 1000,
-    bytes: redirect?.bytes,
+    bytes: facts.method === 'GET' ? bytesFetched(redirect?.bytes, headers.range) : redirect?.bytes,
     ua: headers.userAgent,
   });
 }

@@ -1,4 +1,4 @@
-// The four request headers the redirect path reads, in one pass over Node's raw header list.
+// The five request headers the redirect path reads, in one pass over Node's raw header list.
 // Touching `req.headers` makes Node build an object of every header a client sent (a Docker
 // client sends a dozen), which profiled at a few percent of a redirect; this reads only ours.
 
@@ -9,6 +9,8 @@ export interface RedirectHeaders {
   userAgent?: string;
   /** Every Accept header, joined with ', '. */
   accept?: string;
+  /** Every Range header, joined with ', ': what part of the object a GET fetches, for the access log's egress. */
+  range?: string;
   /** `X-Artifact-Debug: 1` (exactly one such header) asks for the reasons in headers. */
   debug: boolean;
 }
@@ -26,6 +28,9 @@ export function readRedirectHeaders(raw: readonly string[]): RedirectHeaders {
         break;
       case 10:
         if (found.userAgent === undefined && name.toLowerCase() === 'user-agent') found.userAgent = raw[i + 1]!;
+        break;
+      case 5:
+        if (name.toLowerCase() === 'range') found.range = found.range === undefined ? raw[i + 1]! : `${found.range}, ${raw[i + 1]!}`;
         break;
       case 6:
         if (name.toLowerCase() === 'accept') found.accept = found.accept === undefined ? raw[i + 1]! : `${found.accept}, ${raw[i + 1]!}`;

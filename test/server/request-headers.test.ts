@@ -32,6 +32,7 @@ const CASES: string[][] = [
   ['X-Artifact-Debug: 1'],
   ['X-Artifact-Debug: 1', 'x-artifact-debug: 0'],
   ['X-Artifact-Debug: yes'],
+  ['Range: bytes=0-99', 'range: bytes=5-9'],
   ['X-Forwarded-Fox: 1.2.3.4', 'X-Forwarded-For:   ', 'Accept-Encoding: gzip', 'User-Agents: no'],
 ];
 
@@ -42,6 +43,7 @@ for (const lines of CASES) {
     t.is(read.forwardedFor, req.headers['x-forwarded-for'] as string | undefined);
     t.is(read.userAgent, req.headers['user-agent']);
     t.is(read.accept, req.headers.accept);
+    t.is(read.range, req.headers.range);
     t.is(read.debug, req.headers['x-artifact-debug'] === '1');
   });
 }
