@@ -53,13 +53,16 @@ routes:
   const redirector = await startRedirectorProcess(config, ['--access-log', log, '--no-watch']);
   t.teardown(() => redirector.stop());
 
-  const send = async (ip: string, path: string, method = 'GET') => {
-    const response = await fetch(`${redirector.url}${path}`, { method, redirect: 'manual', headers: { 'X-Forwarded-For': ip } });
+  const send = async (ip: string, path: string, method = 'GET', range?: string) => {
+    const response = await fetch(`${redirector.url}${path}`, { method, redirect: 'manual', headers: { 'X-Forwarded-For': ip, ...(range && { Range: range }) } });
     return `${response.status} ${response.headers.get('x-artifact-mirror') ?? '-'}`;
   };
-  // Client A: three layers from bucket a, one of them twice, a HEAD (no bytes move) and the manifest.
+  // Client A: three layers from bucket a, one of them twice, a HEAD (no bytes move), the rest of a
+  // fourth layer (a ranged GET) and the manifest.
   for (const size of [1000, 2000, 3000, 3000]) t.is(await send('10.1.0.5', `/v2/app/blobs/${digestOfSize(size)}`), '307 bucket-a');
   t.is(await send('10.1.0.5', `/v2/app/blobs/${digestOfSize(1000)}`, 'HEAD'), '307 bucket-a');
+  // A resumed download: only the rest of the layer moves.
+  t.is(await send('10.1.0.5', `/v2/app/blobs/${digestOfSize(4000)}`, 'GET', 'bytes=2500-'), '307 bucket-a');
   t.is(await send('10.1.0.5', '/v2/app/manifests/v1'), '307 registry');
   // Client B: two layers from bucket b; the one b lacks comes from the registry (size unknown there).
   for (const size of [5000, 6000]) t.is(await send('10.2.0.5', `/v2/app/blobs/${digestOfSize(size)}`), '307 bucket-b');
@@ -69,10 +72,10 @@ routes:
   const run = await runCli(['report', '--json', '--prices', prices, log]);
   t.is(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout) as Report;
-  t.like(report.input, { lines: 9, valid: 9, malformed: 0 });
+  t.like(report.input, { lines: 10, valid: 10, malformed: 0 });
   const mirror = Object.fromEntries(report.cost.byMirror.map((r) => [r.name, r]));
-  const aBytes = 1000 + 2000 + 3000 + 3000;
-  t.like(mirror['bucket-a'], { redirects: 5, getRedirects: 4, bytes: aBytes, unsizedShare: 0, pricePerGB: 0.09, cost: (aBytes / BYTES_PER_GB) * 0.09 });
+  const aBytes = 1000 + 2000 + 3000 + 3000 + 1500;
+  t.like(mirror['bucket-a'], { redirects: 6, getRedirects: 5, bytes: aBytes, unsizedShare: 0, pricePerGB: 0.09, cost: (aBytes / BYTES_PER_GB) * 0.09 });
   t.like(mirror['bucket-b'], { redirects: 2, getRedirects: 2, bytes: 11_000, unsizedShare: 0, pricePerGB: 0.02, cost: (11_000 / BYTES_PER_GB) * 0.02 });
   // The registry's manifest and fallback blob: no HEAD was made there (no origin), so no size.
   t.like(mirror.registry, { redirects: 2, getRedirects: 2, bytes: 0, unsizedShare: 1 });
