@@ -30,8 +30,11 @@ export async function executeBlobBuckets(project: ImageProject, plan: ProjectPla
       const fingerprints = new Map<string, string>();
       // Blobs found in place and verified (e.g. written for another project): recorded, not copied.
       const adopted = [...(observed.filestores.get(d.destination) ?? [])].filter(([name, s]) => s.sha256 !== undefined && digestOfBlobKey(name) === `sha256:${s.sha256}` && before.files.get(name) !== s.sha256);
+      // Checked in place this run (HEAD or hash): no longer pending, whoever wrote them.
+      const verifiedHere = new Set([...(observed.filestores.get(d.destination) ?? [])].filter(([name, s]) => s.sha256 !== undefined && `sha256:${s.sha256}` === digestOfBlobKey(name)).map(([name]) => name));
       const record = (l: Ledger): Ledger => {
         for (const [name, s] of adopted) if (!l.files.has(name)) l.files.set(name, s.sha256 as string);
+        for (const name of verifiedHere) l.pending?.delete(name);
         l.closures = closures(project, observed, before);
         return l;
       };
@@ -43,9 +46,11 @@ export async function executeBlobBuckets(project: ImageProject, plan: ProjectPla
           before,
           intent: (b) => {
             const intent = cloneLedger(b);
+            intent.pending ??= new Set();
             for (const a of writes) {
               intent.files.set(a.name, a.sha256);
               intent.fingerprints?.delete(a.name);
+              intent.pending.add(a.name); // confirmed by the final ledger once written
             }
             return record(intent);
           },
@@ -69,7 +74,17 @@ export async function executeBlobBuckets(project: ImageProject, plan: ProjectPla
               (a) => dest.delete(a.name),
             )),
           ],
-          after: (b, results) => record(afterFiles(b, results, fingerprints)),
+          after: (b, results) => {
+            const after = record(afterFiles(b, results, fingerprints));
+            // Written now: confirmed. A write that failed stays pending (the intent ledger listed it).
+            after.pending ??= new Set();
+            for (const r of results) {
+              if (r.action.kind === 'delete-file') continue;
+              if (r.error) after.pending.add(r.action.name);
+              else after.pending.delete(r.action.name);
+            }
+            return after;
+          },
           writeLedger: (text) => dest.writeText(ledgerObjectName(project.id), text),
         },
         opts,

@@ -2,8 +2,8 @@
 // blobs every promoted digest needs (configs and layers of the manifest, of every platform of an
 // index, and of its signatures, attestations and SBOMs: the `sha256-<hex>[.sig|.att|.sbom]` tags
 // and, where staging has it, the OCI referrers API, as image copies find them); and the state of
-// each needed blob the bucket's ledger does not list. A blob the ledger lists is not looked at
-// again (that is the point of the ledger at 100k objects); one it does not list is checked with a
+// each needed blob the bucket's ledger does not list. A blob the ledger lists (confirmed by a
+// final ledger, not just pending in an intent one) is not looked at again (that is the point of the ledger at 100k objects); one it does not list is checked with a
 // HEAD, trusted when the store computed its sha256, else read and hashed (statAndHash).
 import type { Manifest } from '../oci/client.js';
 import type { RetryOptions } from '../net/retry.js';
@@ -112,7 +112,7 @@ export async function observeBlobBuckets(
           for (const blob of blobs.closures.get(stagingKey(p.src, digest))?.keys() ?? []) {
             const key = blobKey(blob);
             const id = `${base}\n${key}`;
-            if (ledger?.files.get(key) === blob.slice('sha256:'.length)) checks.set(id, { base, key, ledgered: true });
+            if (ledger?.files.get(key) === blob.slice('sha256:'.length) && !ledger.pending?.has(key)) checks.set(id, { base, key, ledgered: true });
             else if (!checks.has(id)) checks.set(id, { base, key, ledgered: false });
           }
         }

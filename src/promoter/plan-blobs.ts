@@ -65,7 +65,7 @@ export function planBlobBuckets(p: ImageProject, observed: Observed, options: Pl
     for (const [blob, bytes] of wanted) {
       const key = blobKey(blob);
       const sha256 = blob.slice('sha256:'.length);
-      if (ledger.files.get(key) === sha256) continue; // listed: not looked at again
+      if (ledger.files.get(key) === sha256 && !ledger.pending?.has(key)) continue; // listed (confirmed): not looked at again
       const cur = state?.get(key);
       if (cur?.sha256 === sha256) continue; // already there (recorded in the ledger by the next run that writes it)
       if (!cur) d.actions.push({ kind: 'copy-file', name: key, sha256, bytes });

@@ -4,7 +4,7 @@
 // configs of both platforms, the signature's) is at its key with the right sha256; a rerun plans
 // and copies nothing; --prune removes exactly the blobs only the dropped image needed.
 import test from 'ava';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { RegistryClient } from '../../src/oci/client.js';
@@ -83,7 +83,13 @@ test('every blob of a signed two-platform image reaches a folder, S3 and GCS buc
     [d2, 'v2'],
   ]);
 
-  const backends = createBackends({ s3: s3.client, env: { GCS_ENDPOINT: gcs.endpoint } });
+  // Requests for blob keys in the GCS bucket: a rerun must make none (the ledger answers).
+  let blobRequests = 0;
+  const counting: typeof fetch = (input, init) => {
+    if (String(input instanceof Request ? input.url : input).includes(encodeURIComponent('prefix/containers/images/'))) blobRequests++;
+    return fetch(input, init);
+  };
+  const backends = createBackends({ s3: s3.client, env: { GCS_ENDPOINT: gcs.endpoint }, fetch: counting });
   t.teardown(() => backends.close());
   const run = async (opts: { confirm?: boolean; prune?: boolean } = {}) => {
     const { out, io } = captureIo();
@@ -99,6 +105,7 @@ test('every blob of a signed two-platform image reaches a folder, S3 and GCS buc
 
   const done = await run({ confirm: true });
   t.is(done.exitCode, 0, done.stdout + done.stderr);
+  t.true(blobRequests >= 2 * all.size, `the first runs look at every blob (${blobRequests} requests)`);
   for (const store of stores) {
     for (const blob of all) {
       const { sha256 } = await sha256OfStream(await store.read(blobKey(blob)));
@@ -111,13 +118,29 @@ test('every blob of a signed two-platform image reaches a folder, S3 and GCS buc
   // Only the layout's keys and the promoter's own records in the folder: no temporary files.
   t.deepEqual((await readdir(join(folder, 'containers', 'images'))).sort(), [...all].sort());
 
-  // A rerun plans nothing and copies nothing.
+  // A rerun plans nothing and copies nothing, without a request per blob.
+  blobRequests = 0;
   const again = await run();
+  t.is(blobRequests, 0);
   t.is(again.exitCode, 0, again.stdout + again.stderr);
   t.regex(again.stdout, /Nothing to do: production already matches every manifest\./);
   for (const b of buckets) t.true(again.stdout.includes(`-> ${b}/: nothing to do`), again.stdout);
   const noop = await run({ confirm: true });
   t.regex(noop.stdout, /Done: 0 action\(s\) succeeded, 0 failed\./);
+
+  // A crash after the intent ledger, before one blob was written: the ledger lists it as pending,
+  // the object is missing. The rerun checks exactly the pending blob and writes it.
+  const folderLedger = () => readFile(join(folder, ledgerObjectName(`images/${PROJECT}`)), 'utf8');
+  const lost = [...need2][0] as string;
+  await rm(join(folder, blobKey(lost)));
+  const json = JSON.parse(await folderLedger()) as { pending?: string[] };
+  await writeFile(join(folder, ledgerObjectName(`images/${PROJECT}`)), JSON.stringify({ ...json, pending: [blobKey(lost)] }));
+  const resumed = await run({ confirm: true });
+  t.is(resumed.exitCode, 0, resumed.stdout + resumed.stderr);
+  t.true(resumed.stdout.includes(`-> ${buckets[0]}/: copy-file 1;`), resumed.stdout);
+  t.true(resumed.stdout.includes(`-> ${buckets[1]}/: nothing to do`), resumed.stdout);
+  t.is(`sha256:${(await sha256OfStream(await stores[0]!.read(blobKey(lost)))).sha256}`, lost);
+  t.is((JSON.parse(await folderLedger()) as { pending?: string[] }).pending, undefined, 'confirmed by the final ledger');
 
   // Drop v1: prune deletes exactly the blobs only v1 needed; the shared config stays.
   await writeImages([[d2, 'v2']]);
