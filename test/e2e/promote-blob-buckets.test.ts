@@ -91,9 +91,13 @@ test('every blob of a signed two-platform image reaches a folder, S3 and GCS buc
   };
   const backends = createBackends({ s3: s3.client, env: { GCS_ENDPOINT: gcs.endpoint }, fetch: counting });
   t.teardown(() => backends.close());
-  const run = async (opts: { confirm?: boolean; prune?: boolean } = {}) => {
+  const run = async (opts: { confirm?: boolean; prune?: boolean; pruneGraceMs?: number } = {}) => {
     const { out, io } = captureIo();
-    const r = await promote({ dir: manifests, confirm: opts.confirm ?? false, prune: opts.prune ?? false, parallel: 4, retry: { attempts: 3, baseMs: 1, maxMs: 5 } }, backends, io);
+    const r = await promote(
+      { dir: manifests, confirm: opts.confirm ?? false, prune: opts.prune ?? false, parallel: 4, retry: { attempts: 3, baseMs: 1, maxMs: 5 }, ...(opts.pruneGraceMs ? { pruneGraceMs: opts.pruneGraceMs } : {}) },
+      backends,
+      io,
+    );
     return { ...r, ...out };
   };
   const stores: FileStore[] = [new FsStore(`${buckets[0]}/`), new S3Store('s3://blobs/mirror/', s3.client), new GcsStore('gs://k8s-blobs-eu/prefix/', { endpoint: gcs.endpoint })];
@@ -145,7 +149,7 @@ test('every blob of a signed two-platform image reaches a folder, S3 and GCS buc
   // Drop v1: prune deletes exactly the blobs only v1 needed; the shared config stays.
   await writeImages([[d2, 'v2']]);
   const onlyV1 = [...need1].filter((b) => !need2.has(b));
-  const pruned = await run({ confirm: true, prune: true });
+  const pruned = await run({ confirm: true, prune: true, pruneGraceMs: 200 });
   t.is(pruned.exitCode, 0, pruned.stdout + pruned.stderr);
   for (const store of stores) {
     for (const blob of onlyV1) t.is(await store.stat(blobKey(blob)), undefined, `${store.base}: ${blob} pruned`);
@@ -154,5 +158,9 @@ test('every blob of a signed two-platform image reaches a folder, S3 and GCS buc
     t.deepEqual([...ledger.files.keys()].sort(), [...need2].map(blobKey).sort());
     t.false(ledger.closures?.has(d1));
   }
-  for (const b of buckets) t.true(pruned.stdout.includes(`-> ${b}/: delete-file ${onlyV1.length};`), pruned.stdout);
+  for (const b of buckets) {
+    t.true(pruned.stdout.includes(`-> ${b}/: delete-file ${onlyV1.length};`), pruned.stdout);
+    // Deleted only after the grace, counted from the ledger that marked them retiring.
+    t.true(pruned.stdout.includes(`waiting: ${b}/: 1s of prune grace`), pruned.stdout);
+  }
 });
