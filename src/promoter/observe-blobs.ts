@@ -27,7 +27,8 @@ export async function observeBlobBuckets(
   registry: RegistryFor,
   store: (base: string) => FileStore,
   observed: Observed,
-  opts: { parallel: number; retry: RetryOptions; reach?: Reachability },
+  /** `checkLedgered` (validate --online): also check every blob the ledgers list, which promote believes. */
+  opts: { parallel: number; retry: RetryOptions; reach?: Reachability; checkLedgered?: boolean },
 ): Promise<void> {
   const withBuckets = projects.filter((p) => (p.blobBuckets ?? []).length > 0);
   if (withBuckets.length === 0) return;
@@ -117,6 +118,7 @@ export async function observeBlobBuckets(
           }
         }
       }
+      for (const key of opts.checkLedgered ? (ledger?.files.keys() ?? []) : []) checks.set(`${base}\n${key}`, { base, key, ledgered: false });
     }
   }
   await mapPool(

@@ -164,7 +164,7 @@ export async function observe(projects: readonly Project[], backends: Backends, 
         (h) => backends.registry(h),
         (b) => backends.store(b),
         observed,
-        { parallel, retry, reach },
+        { parallel, retry, reach, checkLedgered: checkAllStaging },
       ),
     ),
   ]);

@@ -13,6 +13,7 @@ import { blobKey } from '../../src/promoter/blob-buckets.js';
 import { references } from '../../src/promoter/copy-image.js';
 import { ledgerObjectName, parseLedger } from '../../src/promoter/ledger.js';
 import { promote } from '../../src/promoter/promote.js';
+import { validateManifests } from '../../src/promoter/validate.js';
 import { FsStore } from '../../src/promoter/stores/fs.js';
 import { GcsStore } from '../../src/promoter/stores/gcs.js';
 import { S3Store } from '../../src/promoter/stores/s3.js';
@@ -137,6 +138,11 @@ test('every blob of a signed two-platform image reaches a folder, S3 and GCS buc
   const folderLedger = () => readFile(join(folder, ledgerObjectName(`images/${PROJECT}`)), 'utf8');
   const lost = [...need2][0] as string;
   await rm(join(folder, blobKey(lost)));
+  // validate --online checks what promote believes: the ledger's blobs must be there.
+  const { out: vOut, io: vIo } = captureIo();
+  t.is(await validateManifests({ dir: manifests, online: true, parallel: 4 }, backends, vIo), 1);
+  t.true(vOut.stderr.includes(`not-in-production: ${buckets[0]}/${blobKey(lost)} (sha256 ${lost.slice(7)}) is in the ledger but not in production`), vOut.stderr);
+  t.is(vOut.stderr.split('\n').filter(Boolean).length, 1, vOut.stderr);
   const json = JSON.parse(await folderLedger()) as { pending?: string[] };
   await writeFile(join(folder, ledgerObjectName(`images/${PROJECT}`)), JSON.stringify({ ...json, pending: [blobKey(lost)] }));
   const resumed = await run({ confirm: true });
