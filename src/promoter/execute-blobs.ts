@@ -28,8 +28,11 @@ export async function executeBlobBuckets(project: ImageProject, plan: ProjectPla
       const before = observed.ledgers.get(ledgerKey(project.id, d.destination)) ?? emptyLedger();
       const writes = d.actions.filter((a): a is BlobWrite => a.kind === 'copy-file' || a.kind === 'replace-file');
       const fingerprints = new Map<string, string>();
-      // Blobs found in place and verified (e.g. written for another project): recorded, not copied.
-      const adopted = [...(observed.filestores.get(d.destination) ?? [])].filter(([name, s]) => s.sha256 !== undefined && digestOfBlobKey(name) === `sha256:${s.sha256}` && before.files.get(name) !== s.sha256);
+      // Blobs this project needs found in place and verified (e.g. written for another project): recorded, not copied.
+      const needed = new Set([...closures(project, observed, before).values()].flat());
+      const adopted = [...(observed.filestores.get(d.destination) ?? [])].filter(
+        ([name, s]) => s.sha256 !== undefined && digestOfBlobKey(name) === `sha256:${s.sha256}` && needed.has(`sha256:${s.sha256}`) && before.files.get(name) !== s.sha256,
+      );
       // Checked in place this run (HEAD or hash): no longer pending, whoever wrote them.
       const verifiedHere = new Set([...(observed.filestores.get(d.destination) ?? [])].filter(([name, s]) => s.sha256 !== undefined && `sha256:${s.sha256}` === digestOfBlobKey(name)).map(([name]) => name));
       const record = (l: Ledger): Ledger => {

@@ -113,8 +113,10 @@ export async function observeBlobBuckets(
           for (const blob of blobs.closures.get(stagingKey(p.src, digest))?.keys() ?? []) {
             const key = blobKey(blob);
             const id = `${base}\n${key}`;
-            if (ledger?.files.get(key) === blob.slice('sha256:'.length) && !ledger.pending?.has(key)) checks.set(id, { base, key, ledgered: true });
-            else if (!checks.has(id)) checks.set(id, { base, key, ledgered: false });
+            // Checked when any project needing it does not list it (another project's ledger proves nothing to this one's).
+            if (ledger?.files.get(key) === blob.slice('sha256:'.length) && !ledger.pending?.has(key)) {
+              if (!checks.has(id)) checks.set(id, { base, key, ledgered: true });
+            } else checks.set(id, { base, key, ledgered: false });
           }
         }
       }
