@@ -1,6 +1,7 @@
 // Two projects filling one blob bucket (issue 13), as registry.k8s.io's projects share theirs: a
 // blob written for one project is verified and adopted by the other, not copied again; prune of
-// one project keeps a blob the other still needs; a --project run does not prune a shared bucket.
+// one project keeps a blob the other still needs; a --project run does not prune a shared bucket;
+// a signature pushed to staging after promotion brings its blobs on the next run.
 import test from 'ava';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -63,6 +64,16 @@ test('a shared blob is adopted, not copied twice, and survives the other project
   t.regex(both.stdout, new RegExp(`images/k8s-staging-y[^]*-> ${bucket}: copy-file 2;`));
   t.deepEqual([...(await ledger('k8s-staging-y')).files.keys()].sort(), [y.shared, ...y.own].map(blobKey).sort());
 
+  // A signature pushed to staging after promotion: its blobs follow on the next run.
+  const sigRepo = 'k8s-staging-y/app';
+  const payload = staging.addBlob(sigRepo, Buffer.from('{"critical":{}}'));
+  const sigConfig = staging.addBlob(sigRepo, Buffer.from('{}'));
+  staging.addManifest(sigRepo, { schemaVersion: 2, mediaType: OCI_MANIFEST, config: sigConfig, layers: [payload] }, [`sha256-${y.digest.slice(7)}.sig`]);
+  const signed = await run({});
+  t.is(signed.exitCode, 0, signed.stdout + signed.stderr);
+  t.regex(signed.stdout, new RegExp(`images/k8s-staging-y[^]*-> ${bucket}: copy-file 2;`));
+  for (const b of [payload.digest, sigConfig.digest]) t.truthy(await stat(join(bucketDir, blobKey(b))));
+
   // x drops its image: a --project run refuses to prune the shared bucket; a whole run deletes only x's own blobs.
   await import('node:fs/promises').then((fs) => fs.writeFile(join(dir, 'images/k8s-staging-x/images.yaml'), '[]\n'));
   const limited = await run({ project: 'k8s-staging-x', prune: true });
@@ -71,7 +82,7 @@ test('a shared blob is adopted, not copied twice, and survives the other project
   const pruned = await run({ prune: true });
   t.is(pruned.exitCode, 0, pruned.stdout + pruned.stderr);
   for (const b of x.own) await t.throwsAsync(stat(join(bucketDir, blobKey(b))));
-  for (const b of [y.shared, ...y.own]) t.truthy(await stat(join(bucketDir, blobKey(b))));
+  for (const b of [y.shared, ...y.own, payload.digest]) t.truthy(await stat(join(bucketDir, blobKey(b))));
   // x's ledger still lists the blob it shares (not deleted: y needs it); nothing is left to prune.
   t.deepEqual([...(await ledger('k8s-staging-x')).files.keys()], [blobKey(y.shared)]);
   const again = await run({ prune: true });
