@@ -54,7 +54,7 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
 }
 
 /** The ledger now says exactly what we wrote and still own. */
-function afterFiles(before: Ledger, results: readonly ActionResult[], fingerprints: ReadonlyMap<string, string>): Ledger {
+export function afterFiles(before: Ledger, results: readonly ActionResult[], fingerprints: ReadonlyMap<string, string>): Ledger {
   const after = cloneLedger(before);
   after.fingerprints ??= new Map();
   for (const r of results) {

@@ -44,6 +44,18 @@ export interface Ledger {
    * `name@digest` for an image, `name:tag` for a tag (see retiringKey).
    */
   retiring?: Map<string, string>;
+  /**
+   * Blob buckets only (issue 13): promoted digest -> the blob digests it needs (its manifests'
+   * configs and layers, its platforms', its signatures'), so prune knows what a kept image needs
+   * even after staging was cleaned up.
+   */
+  closures?: Map<string, string[]>;
+  /**
+   * Blob buckets only: names an intent ledger lists before they are written. A blob bucket's
+   * ledger is believed without looking (no HEAD per blob per run), so a write a crash cut short
+   * must stay visibly unconfirmed until a final ledger (or a later check) confirms it.
+   */
+  pending?: Set<string>;
 }
 
 /** The retiring key of a file, an image digest or a tag. */
@@ -80,6 +92,8 @@ const ledgerJson = z.strictObject({
   images: z.record(IMAGE_NAME, z.strictObject({ digests: z.array(DIGEST), tags: z.record(TAG, DIGEST) })),
   files: z.record(FILE_NAME, z.string().regex(/^[a-f0-9]{64}$/, 'expected 64 lowercase hex characters')),
   fingerprints: z.record(FILE_NAME, z.string()).optional(),
+  closures: z.record(DIGEST, z.array(DIGEST)).optional(),
+  pending: z.array(FILE_NAME).optional(),
   retiring: z
     .record(
       z.string(),
@@ -115,7 +129,11 @@ export function serialiseLedger(ledger: Ledger, project: string, destination: st
   // Only for entries still listed; omitted when empty.
   const rt = [...(ledger.retiring ?? [])].filter(([key]) => hasEntry(ledger, key)).sort(([a], [b]) => a.localeCompare(b));
   const retiring = rt.length > 0 ? { retiring: Object.fromEntries(rt) } : {};
-  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints, ...retiring }, null, 1)}\n`;
+  const cl = [...(ledger.closures ?? [])].sort(([a], [b]) => a.localeCompare(b));
+  const closures = cl.length > 0 ? { closures: Object.fromEntries(cl.map(([d, blobs]) => [d, [...blobs].sort()])) } : {};
+  const pn = [...(ledger.pending ?? [])].filter((name) => ledger.files.has(name)).sort();
+  const pending = pn.length > 0 ? { pending: pn } : {};
+  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints, ...closures, ...pending, ...retiring }, null, 1)}\n`;
 }
 
 /**
@@ -144,7 +162,14 @@ export function parseLedger(text: string, expect?: { project: string; destinatio
   }
   const images = new Map<string, ImageLedger>();
   for (const [name, l] of Object.entries(data.images)) images.set(name, { digests: new Set(l.digests), tags: new Map(Object.entries(l.tags)) });
-  const ledger: Ledger = { images, files: new Map(Object.entries(data.files)), fingerprints: new Map(Object.entries(data.fingerprints ?? {})), retiring: new Map() };
+  const ledger: Ledger = {
+    images,
+    files: new Map(Object.entries(data.files)),
+    fingerprints: new Map(Object.entries(data.fingerprints ?? {})),
+    retiring: new Map(),
+    ...(data.closures ? { closures: new Map(Object.entries(data.closures)) } : {}),
+    ...(data.pending ? { pending: new Set(data.pending) } : {}),
+  };
   for (const [key, since] of Object.entries(data.retiring ?? {})) {
     if (!hasEntry(ledger, key)) throw new Error(`invalid ledger at "retiring".${JSON.stringify(key)}: names no file, image digest (name@digest) or tag (name:tag) of this ledger; refusing to trust it`);
     ledger.retiring!.set(key, since);
@@ -155,7 +180,14 @@ export function parseLedger(text: string, expect?: { project: string; destinatio
 export function cloneLedger(l: Ledger): Ledger {
   const images = new Map<string, ImageLedger>();
   for (const [name, i] of l.images) images.set(name, { digests: new Set(i.digests), tags: new Map(i.tags) });
-  return { images, files: new Map(l.files), fingerprints: new Map(l.fingerprints ?? []), retiring: new Map(l.retiring ?? []) };
+  return {
+    images,
+    files: new Map(l.files),
+    fingerprints: new Map(l.fingerprints ?? []),
+    retiring: new Map(l.retiring ?? []),
+    ...(l.closures ? { closures: new Map(l.closures) } : {}),
+    ...(l.pending ? { pending: new Set(l.pending) } : {}),
+  };
 }
 
 export function imageLedger(l: Ledger, name: string): ImageLedger {

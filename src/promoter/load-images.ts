@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { isValidDigest, isValidName, isValidTag } from '../oci/reference.js';
 import type { ImageEntry, ImageProject } from './model.js';
 import { readImageItem } from './images-fast.js';
+import { bucketBase, bucketUrlProblem, looksLikeBucket } from './blob-buckets.js';
 import { imagesFileSchema, promoterManifestSchema } from './schema.js';
 import { stagingViolation, type StagingPolicy } from './staging.js';
 import { Findings, forEachListItem, readYaml, type ManifestSource, type Parsed } from './yaml-file.js';
@@ -51,7 +52,7 @@ export async function loadImageProject(project: string, manifestFile: string, im
     findings.at(manifest.source, [], 'no images: a single-file manifest lists them under "images:" (or put images.yaml beside promoter-manifest.yaml)');
   }
   // Check both files even when one is broken, so a reviewer sees every problem in one run.
-  const { src, destinations } = manifest ? checkRegistries(project, manifest, policy, findings) : { src: undefined, destinations: [] };
+  const { src, destinations, blobBuckets } = manifest ? checkRegistries(project, manifest, policy, findings) : { src: undefined, destinations: [], blobBuckets: [] };
   const byName = imagesSource ? merger.finish() : new Map<string, ImageEntry>();
   // A full destination repository must be a valid name too (prefix + image name).
   for (const dest of destinations) {
@@ -62,7 +63,7 @@ export async function loadImageProject(project: string, manifestFile: string, im
   if (findings.hasErrors || !src || !manifest || !imagesSource) return { findings };
   return {
     findings,
-    project: { kind: 'images', id: `images/${project}`, project, files, src, destinations, images: [...byName.values()] },
+    project: { kind: 'images', id: `images/${project}`, project, files, src, destinations, images: [...byName.values()], ...(blobBuckets.length > 0 ? { blobBuckets } : {}) },
   };
 }
 
@@ -75,19 +76,29 @@ function checkRegistries(project: string, manifest: Parsed<z.infer<typeof promot
   }
   const src = regs[srcIdx[0] ?? -1]?.name;
   const destinations: string[] = [];
+  const blobBuckets: string[] = [];
   regs.forEach((r, i) => {
+    if (looksLikeBucket(r.name)) {
+      // A blob bucket (issue 13): receives the promoted images' blobs, never a source.
+      const why = bucketUrlProblem(r.name);
+      if (why) findings.at(manifest.source, ['registries', i, 'name'], `invalid blob bucket "${r.name}": ${why}`);
+      else if (r.src) findings.at(manifest.source, ['registries', i, 'src'], `a blob bucket (${r.name}) cannot be the source: it holds blobs only, no manifests`);
+      else if (blobBuckets.includes(bucketBase(r.name))) findings.at(manifest.source, ['registries', i, 'name'], `blob bucket ${r.name} listed twice; filling it once`, 'warning');
+      else blobBuckets.push(bucketBase(r.name));
+      return;
+    }
     if (!registryNameOk(r.name)) findings.at(manifest.source, ['registries', i, 'name'], `invalid registry "${r.name}": expected host[:port]/repository-prefix`);
     if (r.src) return;
     if (r.name === src) findings.at(manifest.source, ['registries', i, 'name'], `destination ${r.name} is also the source`);
     else if (destinations.includes(r.name)) findings.at(manifest.source, ['registries', i, 'name'], `registry ${r.name} listed twice; promoting to it once`, 'warning');
     else destinations.push(r.name);
   });
-  if (destinations.length === 0) findings.at(manifest.source, ['registries'], 'no destination registries');
+  if (destinations.length === 0 && blobBuckets.length === 0) findings.at(manifest.source, ['registries'], 'no destination registries');
   if (src) {
     const why = stagingViolation(project, src, policy.declared);
     if (why) findings.at(manifest.source, ['registries', srcIdx[0] ?? 0, 'name'], why, policy.severity);
   }
-  return { src, destinations };
+  return { src, destinations, blobBuckets };
 }
 
 type ImageItem = NonNullable<ImageList>[number];

@@ -35,6 +35,12 @@ interface ProjectBase {
 export interface ImageProject extends ProjectBase {
   kind: 'images';
   images: ImageEntry[];
+  /**
+   * Blob buckets (issue 13): `registries:` entries named `file:///…`, `s3://…` or `gs://…`, as
+   * store bases with a trailing slash. Each receives every blob of every promoted digest at
+   * `<base>containers/images/sha256:<hex>` (blob-buckets.ts). Absent when there are none.
+   */
+  blobBuckets?: string[];
 }
 
 export interface FileProject extends ProjectBase {

@@ -77,7 +77,7 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
  * computed the sha256 itself, or the object still has the fingerprint `ledger` recorded when this
  * promoter wrote it with the sha256 its metadata claims.
  */
-async function statAndHash(store: FileStore, name: string, always = false, ledger?: Ledger): Promise<FileState | undefined> {
+export async function statAndHash(store: FileStore, name: string, always = false, ledger?: Ledger): Promise<FileState | undefined> {
   const st = await store.stat(name);
   if (!st) return undefined;
   if (!always) {
@@ -91,7 +91,7 @@ async function statAndHash(store: FileStore, name: string, always = false, ledge
   return { size, sha256, ...(st.fingerprint !== undefined ? { fingerprint: st.fingerprint } : {}) };
 }
 
-function locationMap(observed: Observed, location: string): Map<string, FileState> {
+export function locationMap(observed: Observed, location: string): Map<string, FileState> {
   let m = observed.filestores.get(location);
   if (!m) {
     m = new Map();

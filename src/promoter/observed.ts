@@ -53,6 +53,20 @@ export interface Observed {
   unreachable: Map<string, string>;
   /** Endpoints (registry host, bucket) a connection could not be made to, marked once per run. */
   down?: Map<string, DownEndpoint>;
+  /** For blob buckets (issue 13): what staging says each promoted digest needs. */
+  blobs?: BlobClosures;
+}
+
+export interface BlobClosures {
+  /** stagingKey(source, promoted digest) -> blob digest -> size: every blob reachable from it in staging (absent: not in staging). */
+  closures: Map<string, Map<string, number>>;
+  /** stagingKey(source, blob digest) -> a staging image name (repository below the source) it can be read from. */
+  sourceName: Map<string, string>;
+}
+
+/** Keys of BlobClosures: a digest in one staging registry location. */
+export function stagingKey(source: string, digest: string): string {
+  return `${source}\n${digest}`;
 }
 
 export function emptyObserved(): Observed {

@@ -5,6 +5,7 @@ import { ledgerKey, type Ledger } from './ledger.js';
 import type { FileProject, ImageProject, Project } from './model.js';
 import type { Observed, RepoState } from './observed.js';
 import { endpointOf } from './observe-reach.js';
+import { bucketNeeds, planBlobBuckets, type BucketNeeds } from './plan-blobs.js';
 
 export type Action =
   | { kind: 'copy-image'; name: string; digest: string; bytes: number }
@@ -24,7 +25,8 @@ export type Action =
   | { kind: 'delete-tag'; name: string; tag: string; digest: string }
   | { kind: 'delete-file'; name: string; sha256: string };
 
-export type ErrorKind = 'missing-in-staging' | 'hash-mismatch' | 'tag-move' | 'file-conflict' | 'unreachable';
+/** `prune-blocked`: a blob bucket's prune cannot tell which blobs are still needed (issue 13). */
+export type ErrorKind = 'missing-in-staging' | 'hash-mismatch' | 'tag-move' | 'file-conflict' | 'unreachable' | 'prune-blocked';
 
 export interface PlanError {
   kind: ErrorKind;
@@ -71,12 +73,19 @@ export interface PlanOptions {
    * still lacks: staging areas are allowed to be cleaned up after promotion.
    */
   checkAllStaging?: boolean;
+  /** Only some projects were loaded (--project): blob buckets shared by projects are not pruned. */
+  partial?: boolean;
 }
 
 export function plan(projects: readonly Project[], observed: Observed, options: PlanOptions): Plan {
+  let shared: BucketNeeds | undefined;
+  const needs = () => {
+    shared ??= bucketNeeds(projects, observed);
+    return shared;
+  };
   return {
     prune: options.prune,
-    projects: projects.map((p) => (p.kind === 'images' ? planImages(p, observed, options) : planFiles(p, observed, options))),
+    projects: projects.map((p) => (p.kind === 'images' ? withBlobBuckets(planImages(p, observed, options), p, observed, options, needs()) : planFiles(p, observed, options))),
     ...(observed.down && observed.down.size > 0 ? { down: observed.down } : {}),
   };
 }
@@ -91,7 +100,7 @@ function unreachableError(location: string, destination: string, message: string
 }
 
 /** An empty plan per destination, and those of them that can be planned: an unreachable one is an error. */
-function destinationPlans(names: readonly string[], observed: Observed, errors: PlanError[], items: number): { destinations: DestinationPlan[]; reachable: DestinationPlan[] } {
+export function destinationPlans(names: readonly string[], observed: Observed, errors: PlanError[], items: number): { destinations: DestinationPlan[]; reachable: DestinationPlan[] } {
   const destinations: DestinationPlan[] = [];
   const reachable: DestinationPlan[] = [];
   for (const dest of names) {
@@ -102,6 +111,12 @@ function destinationPlans(names: readonly string[], observed: Observed, errors: 
     else errors.push(unreachableError(dest, dest, `${dest}: ${why}`, observed, items));
   }
   return { destinations, reachable };
+}
+
+/** The project's blob buckets (issue 13) planned after its registries. */
+function withBlobBuckets(pp: ProjectPlan, p: ImageProject, observed: Observed, options: PlanOptions, needs: BucketNeeds): ProjectPlan {
+  if (!p.blobBuckets?.length) return pp;
+  return { ...pp, destinations: [...pp.destinations, ...planBlobBuckets(p, observed, options, pp.errors, needs)] };
 }
 
 function planImages(p: ImageProject, observed: Observed, options: PlanOptions): ProjectPlan {

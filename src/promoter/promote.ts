@@ -7,6 +7,8 @@ import { executeFiles } from './execute-files.js';
 import { loadManifests } from './load.js';
 import type { FileProject, ImageProject, Project } from './model.js';
 import { executeImages } from './execute-images.js';
+import { executeBlobBuckets } from './execute-blobs.js';
+import { observeBlobBuckets } from './observe-blobs.js';
 import { observeImages } from './observe-images.js';
 import { observeFiles } from './observe-files.js';
 import { endpointOf, Reachability } from './observe-reach.js';
@@ -68,6 +70,8 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
     const leaseOpts = { ...DEFAULT_LEASE, ...opts.lease };
     const destinations = new Map<string, Project['kind']>();
     for (const p of loaded.projects) for (const d of p.destinations) destinations.set(d, p.kind);
+    // Blob buckets are leased, and get their ownership token, like file destinations (issue 13).
+    for (const p of loaded.projects) for (const d of p.kind === 'images' ? (p.blobBuckets ?? []) : []) destinations.set(d, 'files');
     const leaseOne = async (dest: string, kind: Project['kind']): Promise<void> => {
       try {
         const slot = kind === 'files' ? fileLeaseSlot(backends.store(dest)) : registryLeaseSlot(backends.registry(hostOf(dest)), dest);
@@ -106,7 +110,7 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
 async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded: Awaited<ReturnType<typeof loadManifests>>, locked: Map<string, string>, reach: Reachability): Promise<PromoteResult> {
   const observed = await observe(loaded.projects, backends, opts.parallel, false, opts.retry ?? DEFAULT_RETRY, reach);
   for (const [dest, why] of locked) observed.unreachable.set(dest, `no lease: ${why}`);
-  const plan = makePlan(loaded.projects, observed, { prune: opts.prune });
+  const plan = makePlan(loaded.projects, observed, { prune: opts.prune, partial: opts.project !== undefined });
   const leftOut = loaded.findings.filter((f) => f.entryOnly).length;
   out.stdout(renderPlan(plan, loaded.skipped, { verbose: opts.verbose === true, confirm: opts.confirm, leftOut }));
   const hadErrors = loaded.skipped.size > 0 || loaded.findings.some((f) => f.severity === 'error') || plan.projects.some((p) => p.errors.length > 0);
@@ -124,7 +128,23 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
     const onGrace = (destination: string, waitMs: number) => out.stdout(`waiting: ${destination}: ${Math.ceil(waitMs / 1000)}s of prune grace (the ledger marks what will be deleted as retiring) before deleting\n`);
     const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult, pruneGraceMs: opts.pruneGraceMs ?? 0, onGrace };
     if (project.kind === 'files') results.push(...(await executeFiles(project, pp, observed, (b) => backends.store(b), execOpts)));
-    else results.push(...(await executeImages(project, pp, observed, (h) => backends.registry(h), execOpts)));
+    else {
+      // Registries and blob buckets of one project run side by side, each through its own executor.
+      const buckets = new Set(project.blobBuckets ?? []);
+      const only = (inBucket: boolean) => ({ ...pp, destinations: pp.destinations.filter((d) => buckets.has(d.destination) === inBucket) });
+      const [images, blobs] = await Promise.all([
+        executeImages(project, only(false), observed, (h) => backends.registry(h), execOpts),
+        executeBlobBuckets(
+          project,
+          only(true),
+          observed,
+          (h) => backends.registry(h),
+          (b) => backends.store(b),
+          execOpts,
+        ),
+      ]);
+      results.push(...images, ...blobs);
+    }
   }
   const failed = results.filter((r) => r.error);
   out.stdout(`Done: ${results.length - failed.length} action(s) succeeded, ${failed.length} failed.\n`);
@@ -137,7 +157,16 @@ export async function observe(projects: readonly Project[], backends: Backends, 
   const images = projects.filter((p): p is ImageProject => p.kind === 'images');
   await Promise.all([
     observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging, retry, reach }),
-    observeImages(images, (h) => backends.registry(h), observed, { parallel, retry, checkAllStaging, reach }),
+    // Blob buckets after the registries: they reuse staging's tag lists the image observer made.
+    observeImages(images, (h) => backends.registry(h), observed, { parallel, retry, checkAllStaging, reach }).then(() =>
+      observeBlobBuckets(
+        images,
+        (h) => backends.registry(h),
+        (b) => backends.store(b),
+        observed,
+        { parallel, retry, reach, checkLedgered: checkAllStaging },
+      ),
+    ),
   ]);
   return observed;
 }

@@ -6,7 +6,7 @@
 import type { Backends } from './backends.js';
 import { ledgerKey } from './ledger.js';
 import { loadManifests } from './load.js';
-import type { Project } from './model.js';
+import type { ImageProject, Project } from './model.js';
 import type { Observed } from './observed.js';
 import type { CliIO } from '../commands/io.js';
 import { observe } from './promote.js';
@@ -82,6 +82,22 @@ export function ledgerProblems(p: Project, observed: Observed): string[] {
         if (!current) problems.push(`${dest}${name} (sha256 ${sha256}) is in the ledger but not in production`);
         else if (current.sha256 !== sha256 && !named.has(name)) problems.push(`${dest}${name} has sha256 ${current.sha256 ?? 'unknown'}; the ledger says ${sha256}`);
       }
+    }
+  }
+  if (p.kind === 'images') problems.push(...bucketLedgerProblems(p, observed));
+  return problems;
+}
+
+/** Blobs a bucket's ledger lists that the bucket does not hold with that sha256 (issue 13). */
+function bucketLedgerProblems(p: ImageProject, observed: Observed): string[] {
+  const problems: string[] = [];
+  for (const base of p.blobBuckets ?? []) {
+    if (observed.unreachable.has(base)) continue;
+    const state = observed.filestores.get(base);
+    for (const [name, sha256] of observed.ledgers.get(ledgerKey(p.id, base))?.files ?? []) {
+      const current = state?.get(name);
+      if (!current) problems.push(`${base}${name} (sha256 ${sha256}) is in the ledger but not in production`);
+      else if (current.sha256 !== sha256) problems.push(`${base}${name} has sha256 ${current.sha256 ?? 'unknown'}; the ledger says ${sha256}`);
     }
   }
   return problems;

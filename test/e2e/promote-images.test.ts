@@ -7,9 +7,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { buildMultiArchImage, pushImage, writeRandomFile } from '../helpers/image.js';
-import { skopeo, startRegistry, type Peer } from '../helpers/peers.js';
-import { RegistryClient, sha256Digest } from '../../src/oci/client.js';
+import { buildMultiArchImage, pushImage, pushSignature, writeRandomFile } from '../helpers/image.js';
+import { skopeo, startRegistry } from '../helpers/peers.js';
 import { createBackends } from '../../src/promoter/backends.js';
 import { promote } from '../../src/promoter/promote.js';
 import { S3Store } from '../../src/promoter/stores/s3.js';
@@ -18,23 +17,6 @@ import { tree } from '../promoter/fixtures.js';
 import { startS3 } from '../promoter/s3.js';
 
 const PROJECT = 'k8s-staging-app';
-
-/** Push a cosign-style signature for `digest`: a manifest under tag sha256-<hex>.sig. */
-async function pushSignature(registry: Peer, repo: string, digest: string): Promise<string> {
-  const client = new RegistryClient(registry.host);
-  const payload = Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': digest } } }));
-  const config = Buffer.from('{}');
-  for (const b of [payload, config]) await client.uploadBlob(repo, sha256Digest(b), b, b.length);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': 'MEUCIQ-test' } }],
-    }),
-  );
-  return client.putManifest(repo, `sha256-${digest.slice(7)}.sig`, { bytes: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
-}
 
 async function rawDigest(ref: string): Promise<string> {
   const { stdout } = await skopeo(['inspect', '--raw', '--tls-verify=false', ref]);
@@ -50,7 +32,7 @@ test('a signed multi-arch image and a set of binaries reach every destination; t
   const v1 = await buildMultiArchImage(join(dir, 'img-v1'), { seed: 'v1', tag: 'v1' });
   const d1 = await pushImage(v1, staging.host, `${PROJECT}/app`, 'v1');
   t.is(d1, v1.indexDigest);
-  const sig = await pushSignature(staging, `${PROJECT}/app`, d1);
+  const sig = await pushSignature(staging.host, `${PROJECT}/app`, d1);
 
   // Binaries of the same release.
   const stagingFiles = join(dir, 'staging-files', PROJECT);

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { gzipSync } from 'node:zlib';
 
+import { RegistryClient, sha256Digest } from '../../src/oci/client.js';
 import { skopeo } from './peers.js';
 
 export interface BuiltImage {
@@ -198,4 +199,21 @@ export async function writeRandomFile(path: string, size: number, seed = 'defaul
     throw err;
   }
   return hash.digest('hex');
+}
+
+/** Push a cosign-style signature for `digest`: a manifest under tag sha256-<hex>.sig. */
+export async function pushSignature(registryHost: string, repo: string, digest: string): Promise<string> {
+  const client = new RegistryClient(registryHost);
+  const payload = Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': digest } } }));
+  const config = Buffer.from('{}');
+  for (const b of [payload, config]) await client.uploadBlob(repo, sha256Digest(b), b, b.length);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': 'MEUCIQ-test' } }],
+    }),
+  );
+  return client.putManifest(repo, `sha256-${digest.slice(7)}.sig`, { bytes: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
 }
