@@ -1,7 +1,8 @@
 // Blobs from buckets, manifests from the registry (issue 13), with real clients and real stores.
 //
-// A production docker-registry holds small two-layer, two-platform images; two blob buckets hold
-// their blobs in the agreed layout (`containers/images/sha256:<hex>`): a folder served by nginx
+// Small two-layer, two-platform images in a staging docker-registry are promoted (`promote
+// --confirm`, as the post-submit job runs it) to a production docker-registry and to two blob
+// buckets in registry.k8s.io's layout (`containers/images/sha256:<hex>`): a folder served by nginx
 // (with an access log) and an s3rver bucket (its requests recorded). The redirector sends client
 // 10.1.0.5 to the nginx bucket and 10.2.0.5 to s3rver (each client behind a forwarding proxy
 // that sets X-Forwarded-For, as a load balancer would). skopeo, podman, containerd's ctr and
@@ -15,7 +16,10 @@ import { once } from 'node:events';
 import { copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { pathToFileURL } from 'node:url';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { createBackends } from '../../src/promoter/backends.js';
+import { promote } from '../../src/promoter/promote.js';
 import { startContainerd, type Containerd } from '../helpers/containerd.js';
 import { writeConfig } from '../helpers/config.js';
 import { startDocker, type DockerEngine } from '../helpers/docker.js';
@@ -24,6 +28,7 @@ import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/imag
 import { requireTool, skopeo, startNginx, startRegistry, type Peer } from '../helpers/peers.js';
 import { podman } from '../helpers/podman.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { captureIo } from '../helpers/io.js';
 import { runCli } from '../helpers/run-cli.js';
 import type { Report } from '../../src/report/build.js';
 import { startS3, type S3Peer, type S3Request } from '../promoter/s3.js';
@@ -33,9 +38,12 @@ const BUCKETS: Bucket[] = ['nginx', 's3'];
 const CLIENT_IP: Record<Bucket, string> = { nginx: '10.1.0.5', s3: '10.2.0.5' };
 const MIRROR: Record<Bucket, string> = { nginx: 'nginx-bucket', s3: 's3-bucket' };
 const S3_BUCKET = 'k8s-blobs';
+/** The promoter project whose staging repositories hold the images (`<staging>/k8s-staging-blobs/<name>`). */
+const PROJECT = 'k8s-staging-blobs';
 const TOOLS = ['skopeo', 'podman', 'ctr', 'docker'] as const;
 type ImageName = `${(typeof TOOLS)[number]}-${Bucket}` | 'missing' | 'resume';
 
+let staging: Peer;
 let registry: Peer;
 let nginx: Peer;
 let s3: S3Peer;
@@ -45,6 +53,8 @@ let docker: DockerEngine | undefined;
 const proxies = {} as Record<Bucket, ForwardingProxy>;
 const images = {} as Record<ImageName, BuiltImage>;
 const s3Requests: S3Request[] = [];
+/** The ranged GETs sent through the redirector: the access log counts only the bytes they asked for. */
+const rangedGets: { mirror: string; digest: string; bytes: number }[] = [];
 let work: string;
 let nginxLog: string;
 let accessLog: string;
@@ -57,14 +67,14 @@ test.before(async () => {
   work = await mkdtemp(join(tmpdir(), 'blob-buckets-'));
   nginxLog = join(work, 'nginx-access.log');
   accessLog = join(work, 'redirector-access.jsonl');
-  registry = await startRegistry();
+  [staging, registry] = await Promise.all([startRegistry(), startRegistry()]);
   const names: ImageName[] = [...TOOLS.flatMap((tool) => BUCKETS.map((bucket) => `${tool}-${bucket}` as const)), 'missing'];
   for (const name of names) {
     images[name] = await buildMultiArchImage(join(work, `image-${name}`), { seed: `blob-buckets-${name}`, tag: 'v1', layers: 2 });
   }
   // Big enough to interrupt mid-download (nginx sends it slowly, below), small enough to be quick.
   images.resume = await buildMultiArchImage(join(work, 'image-resume'), { seed: 'blob-buckets-resume', tag: 'v1', randomBytes: 3 << 20 });
-  await Promise.all(Object.entries(images).map(([name, image]) => pushImage(image, registry.host, `k8s/${name}`, 'v1')));
+  await Promise.all(Object.entries(images).map(([name, image]) => pushImage(image, staging.host, `${PROJECT}/${name}`, 'v1')));
 
   const slowLayer = images.resume.platforms[0]!.layerDigests[0]!;
   nginx = await startNginx({
@@ -72,7 +82,9 @@ test.before(async () => {
     extraServerConfig: `    access_log ${nginxLog};\n    location = /containers/images/${slowLayer} { limit_rate 384k; }\n`,
   });
   s3 = await startS3([S3_BUCKET], { onRequest: (r) => s3Requests.push(r) });
-  await fillBlobBuckets(Object.values(images));
+  await promoteEverything();
+  // What the pulls do, below, is counted from here: not the promoter's writes.
+  s3Requests.length = 0;
 
   const config = writeConfig(`trustedProxies: [127.0.0.1/32]
 health: { checkTimeoutMs: 10000 }
@@ -96,22 +108,34 @@ test.after.always(async () => {
   await containerd?.stop();
   await Promise.all(Object.values(proxies).map((p) => p.close()));
   await redirector?.stop();
-  await Promise.all([registry?.stop(), nginx?.stop(), s3?.stop()]);
+  await Promise.all([staging?.stop(), registry?.stop(), nginx?.stop(), s3?.stop()]);
   if (work) await rm(work, { recursive: true, force: true });
 });
 
 /**
- * Puts every blob (configs and layers of every platform) of each image into both buckets at
- * `containers/images/sha256:<hex>`: what `promote` does with a blob-bucket destination.
+ * Promotes every image from staging to the production registry (as `k8s/<name>`) and to both blob
+ * buckets, which get every blob (configs and layers of every platform) at
+ * `containers/images/sha256:<hex>`, verified: the promoter's blob-bucket destinations.
  */
-async function fillBlobBuckets(built: BuiltImage[]): Promise<void> {
-  await mkdir(join(nginx.dir, 'containers/images'), { recursive: true });
-  for (const image of built) {
-    for (const digest of image.platforms.flatMap((p) => [p.configDigest, ...p.layerDigests])) {
-      const source = join(image.layoutDir, 'blobs/sha256', digest.slice('sha256:'.length));
-      await copyFile(source, join(nginx.dir, 'containers/images', digest));
-      await s3.client.send(new PutObjectCommand({ Bucket: S3_BUCKET, Key: `containers/images/${digest}`, Body: await readFile(source) }));
-    }
+async function promoteEverything(): Promise<void> {
+  const manifests = join(work, 'manifests');
+  await mkdir(join(manifests, 'manifests', PROJECT), { recursive: true });
+  await mkdir(join(manifests, 'images', PROJECT), { recursive: true });
+  const destinations = [`${staging.host}/${PROJECT}`, `${registry.host}/k8s`, pathToFileURL(nginx.dir).href, `s3://${S3_BUCKET}`];
+  await writeFile(join(manifests, 'manifests', PROJECT, 'promoter-manifest.yaml'), `registries:\n${destinations.map((name, i) => `- name: ${name}\n${i === 0 ? '  src: true\n' : ''}`).join('')}`);
+  await writeFile(
+    join(manifests, 'images', PROJECT, 'images.yaml'),
+    Object.entries(images)
+      .map(([name, image]) => `- name: ${name}\n  dmap:\n    "${image.indexDigest}": ["v1"]\n`)
+      .join(''),
+  );
+  const backends = createBackends({ s3: s3.client });
+  try {
+    const { out, io } = captureIo();
+    const result = await promote({ dir: manifests, confirm: true, prune: false, parallel: 4, retry: { attempts: 3, baseMs: 10, maxMs: 100 } }, backends, io);
+    if (result.exitCode !== 0) throw new Error(`promote failed:\n${out.stdout}${out.stderr}`);
+  } finally {
+    backends.close();
   }
 }
 
@@ -276,6 +300,7 @@ test.serial('a Range request keeps working across the redirect, to nginx and to 
     const response = await fetch(`${redirector.url}/v2/k8s/skopeo-nginx/blobs/${digest}`, { headers: { range: `bytes=${from}-${to}`, 'x-forwarded-for': CLIENT_IP[bucket] } });
     t.is(response.status, 206);
     t.deepEqual(Buffer.from(await response.arrayBuffer()), bytes.subarray(from, to + 1));
+    for (let i = 0; i < 2; i++) rangedGets.push({ mirror: MIRROR[bucket], digest, bytes: to - from + 1 });
     const served = (await bucketLog(bucket)).slice(before);
     t.true(
       served.some((r) => r.digest === digest && r.status === 206),
@@ -284,7 +309,7 @@ test.serial('a Range request keeps working across the redirect, to nginx and to 
   }
 });
 
-test.serial('report: the egress of each bucket is the size of the blobs redirected there', async (t) => {
+test.serial('report: the egress of each bucket is the size of the blobs redirected there (the part asked for, for a Range)', async (t) => {
   const sizes = new Map<string, number>();
   for (const image of Object.values(images)) {
     for (const digest of image.platforms.flatMap((p) => [p.configDigest, ...p.layerDigests])) {
@@ -299,6 +324,8 @@ test.serial('report: the egress of each bucket is the size of the blobs redirect
     const l = JSON.parse(line) as RedirectorLine;
     if (l.method === 'GET' && l.status === 307 && l.mirror?.endsWith('-bucket')) want[l.mirror] = (want[l.mirror] ?? 0) + sizes.get(l.path.slice(l.path.lastIndexOf('/') + 1))!;
   }
+  // A ranged GET (curl and fetch above) moves only the part it asks for.
+  for (const r of rangedGets) want[r.mirror]! -= sizes.get(r.digest)! - r.bytes;
   const run = await runCli(['report', '--json', snapshot]);
   t.is(run.code, 0, run.stderr);
   const byMirror = Object.fromEntries((JSON.parse(run.stdout) as Report).cost.byMirror.map((r) => [r.name, r]));
