@@ -65,6 +65,8 @@ export interface AuditResult {
   expected: ExpectedContent;
   requests: number;
   sampledBytes: number;
+  /** Per mirror: watched keys (AuditOptions.watch) this pass found as expected, and when (epoch ms). */
+  seen?: Map<string, Map<string, number>>;
 }
 
 export interface AuditOptions {
@@ -79,6 +81,11 @@ export interface AuditOptions {
   concurrency?: number;
   signal?: AbortSignal;
   random?: () => number;
+  /**
+   * Availability-cache keys whose arrival on a mirror is being timed (freshness): when the audit
+   * finds one as expected, it records when in `seen`. Asked only for tags, files and images.
+   */
+  watch?: (mirror: string, key: string) => boolean;
 }
 
 const ACCEPT = [...MANIFEST_MEDIA_TYPES, 'application/vnd.docker.distribution.manifest.v1+prettyjws'].join(', ');
@@ -143,6 +150,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
   let requests = 0;
   let sampledBytes = 0;
   const mirrors = auditedMirrors(config, expected, opts.mirror);
+  const arrivals = new Map<string, Map<string, number>>();
 
   const request = async (url: string, method: 'GET' | 'HEAD', accept?: string): Promise<Response> => {
     await pacer.wait();
@@ -157,6 +165,11 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
   for (const { mirror, routes } of mirrors.values()) {
     const proof = newProof(expected);
     proofs.set(mirror.name, proof);
+    const arrived = (key: string): void => {
+      if (!opts.watch?.(mirror.name, key)) return;
+      const m = arrivals.get(mirror.name) ?? new Map<string, number>();
+      arrivals.set(mirror.name, m.set(key, Date.now()));
+    };
     let budget = opts.sampleBytes;
     const report = (object: string, problem: string, scope: AuditFinding['scope'], key?: string): void => void findings.push({ mirror: mirror.name, object, problem, scope, ...(key && { key }) });
     const guarded = (object: string, work: () => Promise<void>) => async () => {
@@ -207,6 +220,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
         if (got.hex !== sha256) return report(path, `bytes differ: sha256 ${got.hex}, promoted ${sha256}`, 'mirror', key);
       }
       proof.verified++;
+      arrived(key);
     }
 
     async function checkTag(route: CompiledRoute, name: string, tag: string, digest: string): Promise<void> {
@@ -218,6 +232,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
       if (seen && seen !== digest) return report(`${name}:${tag}`, `tag points at ${seen}, promoted ${digest}`, 'object', key);
       if (seen) prove(proof, expected, route.prefix, `${name}:${tag}`);
       proof.verified++;
+      arrived(key);
     }
 
     /** Checks a manifest by digest and everything below it; returns false when it is missing or wrong. */
@@ -301,6 +316,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
 
     async function checkImage(route: CompiledRoute, name: string, digest: string): Promise<void> {
       const complete = await checkManifest(name, digest, new Set());
+      if (complete) arrived(`manifest:${name}:${digest}`);
       if (!complete || !route.origin) return;
       // Signatures, attestations, SBOMs and referrers: the origin's set must be here too.
       const origin = route.origin;
@@ -387,7 +403,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
 
   await pool(shuffle(tasks, random), opts.concurrency ?? 8);
   findings.sort((a, b) => a.mirror.localeCompare(b.mirror) || a.object.localeCompare(b.object) || a.problem.localeCompare(b.problem));
-  return { startedAt, finishedAt: new Date(), mirrors: [...mirrors.keys()], findings, proofs, expected, requests, sampledBytes };
+  return { startedAt, finishedAt: new Date(), mirrors: [...mirrors.keys()], findings, proofs, expected, requests, sampledBytes, seen: arrivals };
 }
 
 async function hashOf(response: Response): Promise<{ hex: string; bytes: number }> {

@@ -19,6 +19,25 @@ export interface MirrorTrustStatus {
   auditedAt?: string;
 }
 
+export interface Freshness {
+  /** Promoted objects the last audit found missing on the mirror. */
+  behind: number;
+  /** Seconds since the oldest of them was promoted (or first found missing, without a ledger time). */
+  oldestLagSeconds: number;
+  /** Median of the recent measured lags (promotion to the audit seeing the object), when any. */
+  medianLagSeconds?: number;
+  lagsMeasured: number;
+}
+
+/** Lags kept per mirror for the median. */
+const LAG_SAMPLES = 1000;
+
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 export class TrustState implements TrustView {
   expected: ExpectedContent = NO_EXPECTED;
   private ownershipKey: string | undefined;
@@ -42,15 +61,44 @@ export class TrustState implements TrustView {
 
   /** Per mirror: availability key -> when an audit first found it missing (kept while it stays missing). */
   private missingSince = new Map<string, Map<string, number>>();
+  /** Per mirror: when its last audit pass started (objects promoted after it are timed next pass). */
+  private passStartedAt = new Map<string, number>();
+  /** Per mirror: keys timed in the last pass (so a key is timed once, when it first arrives). */
+  private timed = new Map<string, Set<string>>();
+  /** Per mirror: the last LAG_SAMPLES lags measured, in seconds (promotion to the audit seeing it). */
+  private lags = new Map<string, number[]>();
 
-  /** Per mirror: objects behind (missing) and the oldest of them, seconds since an audit first saw it missing. */
-  freshness(mirror: string, now = Date.now()): { behind: number; oldestLagSeconds: number } {
-    const missing = this.missingSince.get(mirror);
-    if (!missing || missing.size === 0) return { behind: 0, oldestLagSeconds: 0 };
-    let oldest = now;
-    for (const since of missing.values()) oldest = Math.min(oldest, since);
-    return { behind: missing.size, oldestLagSeconds: (now - oldest) / 1000 };
+  /**
+   * Whether the audit should time `key`'s arrival on `mirror`: it was missing there, or it was
+   * promoted since the mirror's last pass began (older objects were there before we looked:
+   * their arrival time is unknown, and timing them would report the redirector's uptime).
+   */
+  watch(mirror: string, key: string): boolean {
+    if (this.missingSince.get(mirror)?.has(key)) return true;
+    const since = this.passStartedAt.get(mirror);
+    const promoted = this.expected.promotedAt(key);
+    return since !== undefined && promoted !== undefined && promoted >= since && !this.timed.get(mirror)?.has(key);
   }
+
+  /**
+   * Per mirror: objects behind (promoted, not yet seen there), the oldest of them in seconds since
+   * its promotion (ledger time, else since an audit first found it missing), and the median of the
+   * recent lags measured from promotion to the audit seeing the object.
+   */
+  freshness(mirror: string, now = Date.now()): Freshness {
+    const missing = this.missingSince.get(mirror);
+    const lags = this.lags.get(mirror) ?? [];
+    const median = lags.length > 0 ? medianOf(lags) : undefined;
+    const out: Freshness = { behind: missing?.size ?? 0, oldestLagSeconds: 0, lagsMeasured: lags.length, ...(median !== undefined && { medianLagSeconds: median }) };
+    if (!missing || missing.size === 0) return out;
+    let oldest = now;
+    for (const [key, since] of missing) oldest = Math.min(oldest, this.expected.promotedAt(key) ?? since);
+    out.oldestLagSeconds = Math.max(0, (now - oldest) / 1000);
+    return out;
+  }
+
+  /** Lags (seconds) measured by the last pass over `mirror`, for the audit line in the access log. */
+  lastLags = new Map<string, number[]>();
 
   setAudit(result: AuditResult): void {
     const missingSince = new Map<string, Map<string, number>>();
@@ -62,6 +110,18 @@ export class TrustState implements TrustView {
         missingSince.set(f.mirror, m);
       }
       m.set(f.key, this.missingSince.get(f.mirror)?.get(f.key) ?? result.startedAt.getTime());
+    }
+    // Lags: each watched key the pass found, from its promotion (or first seen missing) to then.
+    for (const mirror of result.mirrors) {
+      const measured: number[] = [];
+      for (const [key, seenAt] of result.seen?.get(mirror) ?? []) {
+        const from = this.expected.promotedAt(key) ?? this.missingSince.get(mirror)?.get(key);
+        if (from !== undefined) measured.push(Math.max(0, (seenAt - from) / 1000));
+      }
+      this.timed.set(mirror, new Set(result.seen?.get(mirror)?.keys() ?? []));
+      this.passStartedAt.set(mirror, result.startedAt.getTime());
+      this.lastLags.set(mirror, measured);
+      if (measured.length > 0) this.lags.set(mirror, [...(this.lags.get(mirror) ?? []), ...measured].slice(-LAG_SAMPLES));
     }
     // Mirrors this pass did not cover (audit --mirror) keep what was known.
     for (const [mirror, m] of this.missingSince) if (!result.mirrors.includes(mirror)) missingSince.set(mirror, m);
@@ -270,6 +330,7 @@ export class TrustRunner {
           requestsPerSecond: trust.audit.requestsPerSecond / share,
           sampleBytes: Math.floor(trust.audit.sampleBytes / share),
           signal: this.abort.signal,
+          watch: (mirror, key) => this.state.watch(mirror, key),
         });
         if (this.stopped) return;
         this.state.setAudit(result);
