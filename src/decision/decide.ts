@@ -9,7 +9,7 @@ import { parseIp } from '../geo/ip.js';
 import { locateClient, type ClientLocation, type LocationCache } from '../geo/location.js';
 import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
 import type { Availability, AvailabilityCheck, CacheReads, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
-import { distrust, type TrustRequest } from '../trust/view.js';
+import { distrust, type Freshness, type TrustRequest } from '../trust/view.js';
 import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
 
 export interface RequestFacts {
@@ -39,6 +39,8 @@ export interface MirrorListEntry {
   url: string;
   usable: boolean;
   reason?: string;
+  /** How far the mirror is behind production, when the background audit has covered it (issue 9). */
+  freshness?: Freshness;
 }
 
 /** Set on a decision that consulted mirror state: the server acts on both after answering. */
@@ -352,7 +354,17 @@ function list(target: Target, candidates: Candidate[], client: ClientLocation, s
   for (const candidate of candidates) {
     const verdict = evaluate(target, candidate, client, state, checksDone, followUp);
     if (verdict.usable === 'unknown') pending.push(verdict.check);
-    else entries.push({ mirror: candidate.mirror.name, region: candidate.region, url: target.urlOn(candidate.mirror), usable: verdict.usable, ...(verdict.usable ? {} : { reason: verdict.reason }) });
+    else {
+      const freshness = state.trust?.freshness?.(candidate.mirror.name);
+      entries.push({
+        mirror: candidate.mirror.name,
+        region: candidate.region,
+        url: target.urlOn(candidate.mirror),
+        usable: verdict.usable,
+        ...(verdict.usable ? {} : { reason: verdict.reason }),
+        ...(freshness && { freshness }),
+      });
+    }
   }
   if (pending.length > 0) return { kind: 'check', checks: pending, ...followUp };
   const listing: Decision = { kind: 'mirrorlist', format, file, path: target.path, client, route: target.route, entries, ...followUp };

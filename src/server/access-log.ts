@@ -2,6 +2,7 @@
 // pino's asynchronous destination (sonic-boom): a plain object per request is all the hot path
 // can afford, and the line format stays trivial for any log shipper.
 import { pino } from 'pino';
+import type { AuditLogEntry } from '../trust/audit-log.js';
 
 export interface AccessLogEntry {
   /** Milliseconds since the epoch (as pino writes it): cheaper than a formatted date per request. */
@@ -24,6 +25,8 @@ export interface AccessLogEntry {
 
 export interface AccessLog {
   write(entry: AccessLogEntry): void;
+  /** The background audit's line per mirror (src/trust/audit-log.ts), in the same stream. */
+  audit?(entry: AuditLogEntry): void;
   flush(): void;
 }
 
@@ -47,15 +50,17 @@ export function openAccessLog(dest: string | ((batch: string) => void)): AccessL
     out(batch);
     batch = '';
   };
+  const write = (entry: AccessLogEntry | AuditLogEntry) => {
+    batch += `${JSON.stringify(entry)}\n`;
+    if (batch.length >= BATCH_BYTES) drain();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(drain);
+    }
+  };
   return {
-    write(entry) {
-      batch += `${JSON.stringify(entry)}\n`;
-      if (batch.length >= BATCH_BYTES) drain();
-      else if (!scheduled) {
-        scheduled = true;
-        setImmediate(drain);
-      }
-    },
+    write,
+    audit: write,
     flush() {
       drain();
       stream?.flushSync();

@@ -5,10 +5,13 @@ import type { CompiledConfig } from '../config/compiled.js';
 import { formatProblem } from '../config/yaml-source.js';
 import type { MirrorStateService } from '../mirrors/state-view.js';
 import { errorMessage } from '../util/error-message.js';
+import { median as medianOf } from '../util/median.js';
 import { auditedMirrors, isProven, runAudit, type AuditFinding, type AuditResult, type MirrorProof } from './audit.js';
 import { loadExpected, NO_EXPECTED, type ExpectedContent, type ExpectedLoad } from './expected.js';
 import { readToken, registryDestination, tokenProblem } from './ownership.js';
-import type { TrustView } from './view.js';
+import type { Freshness, TrustView } from './view.js';
+
+export type { Freshness } from './view.js';
 
 export interface MirrorTrustStatus {
   mirror: string;
@@ -19,24 +22,8 @@ export interface MirrorTrustStatus {
   auditedAt?: string;
 }
 
-export interface Freshness {
-  /** Promoted objects the last audit found missing on the mirror. */
-  behind: number;
-  /** Seconds since the oldest of them was promoted (or first found missing, without a ledger time). */
-  oldestLagSeconds: number;
-  /** Median of the recent measured lags (promotion to the audit seeing the object), when any. */
-  medianLagSeconds?: number;
-  lagsMeasured: number;
-}
-
 /** Lags kept per mirror for the median. */
 const LAG_SAMPLES = 1000;
-
-function medianOf(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 export class TrustState implements TrustView {
   expected: ExpectedContent = NO_EXPECTED;
@@ -61,34 +48,42 @@ export class TrustState implements TrustView {
 
   /** Per mirror: availability key -> when an audit first found it missing (kept while it stays missing). */
   private missingSince = new Map<string, Map<string, number>>();
-  /** Per mirror: when its last audit pass started (objects promoted after it are timed next pass). */
+  /** Per mirror: when its last audit pass started (freshness is unknown before the first). */
   private passStartedAt = new Map<string, number>();
   /** Per mirror: keys timed in the last pass (so a key is timed once, when it first arrives). */
   private timed = new Map<string, Set<string>>();
   /** Per mirror: the last LAG_SAMPLES lags measured, in seconds (promotion to the audit seeing it). */
   private lags = new Map<string, number[]>();
 
+  /** Objects promoted before this (with no audit before them) arrived before we could look. */
+  private readonly createdAt = Date.now();
+
   /**
-   * Whether the audit should time `key`'s arrival on `mirror`: it was missing there, or it was
-   * promoted since the mirror's last pass began (older objects were there before we looked:
-   * their arrival time is unknown, and timing them would report the redirector's uptime).
+   * Whether the audit should time `key`'s arrival on `mirror`: it was missing there, or its
+   * promotion is new since the mirror's last pass (that pass's expected content lacked it or had
+   * another time). Objects already expected and seen before were there before we looked: their
+   * arrival time is unknown, and timing them would report the redirector's uptime as lag.
    */
   watch(mirror: string, key: string): boolean {
     if (this.missingSince.get(mirror)?.has(key)) return true;
-    const since = this.passStartedAt.get(mirror);
     const promoted = this.expected.promotedAt(key);
-    return since !== undefined && promoted !== undefined && promoted >= since && !this.timed.get(mirror)?.has(key);
+    if (promoted === undefined || this.timed.get(mirror)?.has(key)) return false;
+    const previous = this.audit?.result;
+    if (!previous?.mirrors.includes(mirror)) return promoted >= this.createdAt;
+    return previous.expected.promotedAt(key) !== promoted;
   }
 
   /**
    * Per mirror: objects behind (promoted, not yet seen there), the oldest of them in seconds since
    * its promotion (ledger time, else since an audit first found it missing), and the median of the
-   * recent lags measured from promotion to the audit seeing the object.
+   * recent lags measured from promotion to the audit seeing the object. Undefined until an audit
+   * has covered the mirror.
    */
-  freshness(mirror: string, now = Date.now()): Freshness {
+  freshness(mirror: string, now = Date.now()): Freshness | undefined {
+    if (!this.passStartedAt.has(mirror)) return undefined;
     const missing = this.missingSince.get(mirror);
     const lags = this.lags.get(mirror) ?? [];
-    const median = lags.length > 0 ? medianOf(lags) : undefined;
+    const median = medianOf(lags);
     const out: Freshness = { behind: missing?.size ?? 0, oldestLagSeconds: 0, lagsMeasured: lags.length, ...(median !== undefined && { medianLagSeconds: median }) };
     if (!missing || missing.size === 0) return out;
     let oldest = now;
@@ -260,6 +255,8 @@ export class TrustRunner {
    * drops them, so no client is sent to a mirror that has lost the object since.
    */
   onRetired?: (keys: string[]) => void;
+  /** Called after each background audit pass is applied (serve writes its freshness lines to the access log). */
+  onAudit?: (result: AuditResult) => void;
 
   /**
    * `workers`: under `serve --workers N` every worker audits for its own routing, each at 1/N of
@@ -334,6 +331,7 @@ export class TrustRunner {
         });
         if (this.stopped) return;
         this.state.setAudit(result);
+        this.onAudit?.(result);
         this.logger.info({ findings: result.findings.length, requests: result.requests, sampledBytes: result.sampledBytes, seconds: (result.finishedAt.getTime() - result.startedAt.getTime()) / 1000 }, 'audit finished');
       } catch (error) {
         if (!this.stopped) this.logger.error({ err: errorMessage(error) }, 'audit failed');

@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { writeConfig } from '../helpers/config.js';
 import { freePort, requireTool, startNginx, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
@@ -38,10 +38,7 @@ test.after.always(async () => {
 });
 
 test('the status page shows each mirror’s state, in a browser', async (t) => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   t.teardown(() => browser.close());
   const page = await browser.newPage();
   const response = await page.goto(`${redirector.url}/-/status`);
