@@ -164,7 +164,8 @@ function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decisi
     path: facts.path,
     relativePath: request.name,
     urlOn: (mirror, withQuery = true) => `${mirror.base}/v2/${mirror.repository ? `${mirror.repository}/` : ''}${request.name}/${request.tail}${withQuery ? query : ''}`,
-    // Tag lists and referrers change with every push: where there is an origin, only it has the truth.
+    // Tag lists and referrers change with every push: where there is an origin, only it has the
+    // truth (referrers also on a mirror the audit proved to have the origin's list, see evaluate).
     originOnly: route.origin !== undefined && (request.kind === 'tags' || request.kind === 'referrers'),
     status: 307,
     trust: { routePrefix: route.prefix, hasOrigin: route.origin !== undefined, kind: request.kind, name: request.name, ...(request.reference !== undefined && { reference: request.reference }) },
@@ -246,8 +247,16 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
   const { mirror } = candidate;
   const { route } = target;
   const isOrigin = mirror === route.origin;
-  if (target.originOnly && !isOrigin)
-    return { usable: false, reason: target.route.type === 'oci' ? 'tag lists and referrers are served from the origin only' : 'checksums and signatures are served from the origin only' };
+  if (target.originOnly && !isOrigin && !referrersProven(target, mirror.name, state))
+    return {
+      usable: false,
+      reason:
+        target.trust.kind === 'referrers'
+          ? 'referrers are served from the origin only, unless the audit proved this mirror has the same list'
+          : target.route.type === 'oci'
+            ? 'tag lists are served from the origin only'
+            : 'checksums and signatures are served from the origin only',
+    };
   if (mirror.ipVersions && !mirror.ipVersions.has(client.ip.version)) {
     return { usable: false, reason: `serves IPv${[...mirror.ipVersions].join('/IPv')} only; client is IPv${client.ip.version}` };
   }
@@ -281,6 +290,15 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
   const distrusted = isOrigin ? undefined : distrust(state.trust, target.trust, mirror.name, known);
   if (distrusted) return { usable: false, reason: distrusted };
   return { usable: true };
+}
+
+/**
+ * A referrers request may go to a mirror whose last audit found its list for that digest the same
+ * set as the origin's (src/trust/view.ts); otherwise only the origin has the truth.
+ */
+function referrersProven(target: Target, mirror: string, state: MirrorStateView): boolean {
+  const { trust } = target;
+  return trust.kind === 'referrers' && trust.reference !== undefined && state.trust?.referrersComplete?.(mirror, trust.routePrefix, trust.name, trust.reference) === true;
 }
 
 /** Notes a check for the server to start after answering. */

@@ -6,7 +6,7 @@ import { formatProblem } from '../config/yaml-source.js';
 import type { MirrorStateService } from '../mirrors/state-view.js';
 import { errorMessage } from '../util/error-message.js';
 import { median as medianOf } from '../util/median.js';
-import { auditedMirrors, isProven, runAudit, type AuditFinding, type AuditResult, type MirrorProof } from './audit.js';
+import { auditedMirrors, isProven, REFERRERS, runAudit, type AuditFinding, type AuditResult, type MirrorProof } from './audit.js';
 import { loadExpected, NO_EXPECTED, type ExpectedContent, type ExpectedLoad } from './expected.js';
 import { readToken, registryDestination, tokenProblem } from './ownership.js';
 import type { Freshness, TrustView } from './view.js';
@@ -184,6 +184,11 @@ export class TrustState implements TrustView {
   signaturesComplete(mirror: string, routePrefix: string, name: string, digest: string): boolean {
     const audit = this.audit;
     return audit !== undefined && isProven(audit.proofs.get(mirror), audit.result.expected, routePrefix, `${name}@${digest}`);
+  }
+
+  referrersComplete(mirror: string, routePrefix: string, name: string, digest: string): boolean {
+    const audit = this.audit;
+    return audit !== undefined && isProven(audit.proofs.get(mirror), audit.result.expected, routePrefix, `${name}@${digest}`, REFERRERS);
   }
 
   /** Per mirror, for the status page and status.json. */

@@ -29,6 +29,11 @@ export interface TrustView {
   auditedTag(mirror: string, routePrefix: string, name: string, tag: string): string | undefined;
   /** Whether the last audit found the image's whole signature/attestation/referrer set on this mirror. */
   signaturesComplete(mirror: string, routePrefix: string, name: string, digest: string): boolean;
+  /**
+   * Whether the last audit found the mirror's referrers list for this image the same set as the
+   * origin's: only then may a `/referrers/<digest>` request go there. Absent: never.
+   */
+  referrersComplete?(mirror: string, routePrefix: string, name: string, digest: string): boolean;
   /** How far the mirror is behind production; undefined until an audit has covered it. */
   freshness?(mirror: string): Freshness | undefined;
 }
