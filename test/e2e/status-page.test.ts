@@ -18,7 +18,8 @@ test.before(async () => {
   mirror = await startNginx();
   writeFileSync(join(mirror.dir, 'healthz.txt'), 'ok\n');
   const closedPort = await freePort();
-  const probe = '{ path: /healthz.txt, intervalSeconds: 0.1, timeoutMs: 250, rise: 1, fall: 1 }';
+  // A generous probe timeout: on a loaded machine 250 ms took the healthy mirror down now and then.
+  const probe = '{ path: /healthz.txt, intervalSeconds: 0.1, timeoutMs: 3000, rise: 1, fall: 2 }';
   const config = writeConfig(`
 mirrors:
   healthy: { url: ${mirror.url}, probe: ${probe} }
