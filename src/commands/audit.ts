@@ -75,7 +75,7 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
   });
   const seconds = (result.finishedAt.getTime() - result.startedAt.getTime()) / 1000;
   if (values.json) {
-    const proofs = Object.fromEntries([...result.proofs].map(([m, p]) => [m, { verified: p.verified, proven: p.proven.reduce((n, b) => n + b, 0) }]));
+    const proofs = Object.fromEntries([...result.proofs].map(([m, p]) => [m, { verified: p.verified, proven: p.proven.reduce((n, b) => n + (b === 0 ? 0 : 1), 0) }]));
     io.stdout(
       `${JSON.stringify({ startedAt: result.startedAt, finishedAt: result.finishedAt, mirrors: result.mirrors, findings: result.findings, proofs, requests: result.requests, sampledBytes: result.sampledBytes }, null, 1)}\n`,
     );

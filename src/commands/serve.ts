@@ -18,6 +18,7 @@ import { readTlsPair, watchTlsFiles, type TlsPair } from '../server/tls-files.js
 import { createMetrics } from '../server/metrics.js';
 import type { CliIO } from './io.js';
 import { errorMessage } from '../util/error-message.js';
+import { auditLogEntries } from '../trust/audit-log.js';
 import { loadExpected } from '../trust/expected.js';
 import { registerTrustMetrics } from '../trust/metrics.js';
 import { TrustRunner, TrustState, withTrust } from '../trust/state.js';
@@ -157,6 +158,13 @@ export async function serveCommand(args: string[], io: CliIO): Promise<number> {
     metrics.availabilityPurges.inc({ scope: 'object' }, keys.length);
     logger.info({ objects: keys.length, dropped }, 'retired objects: availability answers dropped');
   };
+  // One line per mirror per audit pass in the access log: `report` shows freshness from it.
+  if (accessLog?.audit) {
+    const write = accessLog.audit;
+    trustRunner.onAudit = (result) => {
+      for (const entry of auditLogEntries(trust, result)) write(entry);
+    };
+  }
   await trustRunner.load(loaded.config, expected);
   registerTrustMetrics(metrics.registry, trust, () => holder.current.mirrors.keys());
   holder.onReload((result) => {

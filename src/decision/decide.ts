@@ -8,7 +8,7 @@ import { locateRequestClient, type ClientLocation, type LocationCache } from '..
 import { blobUrl } from '../mirrors/blob-url.js';
 import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
 import type { Availability, AvailabilityCheck, CacheReads, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
-import { distrust, type TrustRequest } from '../trust/view.js';
+import { distrust, type Freshness, type TrustRequest } from '../trust/view.js';
 import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
 
 export interface RequestFacts {
@@ -38,6 +38,8 @@ export interface MirrorListEntry {
   url: string;
   usable: boolean;
   reason?: string;
+  /** How far the mirror is behind production, when the background audit has covered it (issue 9). */
+  freshness?: Freshness;
 }
 
 /** Set on a decision that consulted mirror state: the server acts on both after answering. */
@@ -162,7 +164,8 @@ function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decisi
     relativePath: request.name,
     urlOn: (mirror, withQuery = true) =>
       mirror.kind === 'blobs' ? blobUrl(mirror, request.reference!) : `${mirror.base}/v2/${mirror.repository ? `${mirror.repository}/` : ''}${request.name}/${request.tail}${withQuery ? query : ''}`,
-    // Tag lists and referrers change with every push: where there is an origin, only it has the truth.
+    // Tag lists and referrers change with every push: where there is an origin, only it has the
+    // truth (referrers also on a mirror the audit proved to have the origin's list, see evaluate).
     originOnly: route.origin !== undefined && (request.kind === 'tags' || request.kind === 'referrers'),
     blobMirrors: request.kind === 'blob',
     status: 307,
@@ -246,8 +249,16 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
   const { mirror } = candidate;
   const { route } = target;
   const isOrigin = mirror === route.origin;
-  if (target.originOnly && !isOrigin)
-    return { usable: false, reason: target.route.type === 'oci' ? 'tag lists and referrers are served from the origin only' : 'checksums and signatures are served from the origin only' };
+  if (target.originOnly && !isOrigin && !referrersProven(target, mirror.name, state))
+    return {
+      usable: false,
+      reason:
+        target.trust.kind === 'referrers'
+          ? 'referrers are served from the origin only, unless the audit proved this mirror has the same list'
+          : target.route.type === 'oci'
+            ? 'tag lists are served from the origin only'
+            : 'checksums and signatures are served from the origin only',
+    };
   if (mirror.ipVersions && !mirror.ipVersions.has(client.ip.version)) {
     return { usable: false, reason: `serves IPv${[...mirror.ipVersions].join('/IPv')} only; client is IPv${client.ip.version}` };
   }
@@ -282,6 +293,15 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
   const distrusted = isOrigin ? undefined : distrust(state.trust, target.trust, mirror.name, known);
   if (distrusted) return { usable: false, reason: distrusted };
   return { usable: true };
+}
+
+/**
+ * A referrers request may go to a mirror whose last audit found its list for that digest the same
+ * set as the origin's (src/trust/view.ts); otherwise only the origin has the truth.
+ */
+function referrersProven(target: Target, mirror: string, state: MirrorStateView): boolean {
+  const { trust } = target;
+  return trust.kind === 'referrers' && trust.reference !== undefined && state.trust?.referrersComplete?.(mirror, trust.routePrefix, trust.name, trust.reference) === true;
 }
 
 /** Notes a check for the server to start after answering. */
@@ -356,7 +376,17 @@ function list(target: Target, candidates: Candidate[], client: ClientLocation, s
   for (const candidate of candidates) {
     const verdict = evaluate(target, candidate, client, state, checksDone, followUp);
     if (verdict.usable === 'unknown') pending.push(verdict.check);
-    else entries.push({ mirror: candidate.mirror.name, region: candidate.region, url: target.urlOn(candidate.mirror), usable: verdict.usable, ...(verdict.usable ? {} : { reason: verdict.reason }) });
+    else {
+      const freshness = state.trust?.freshness?.(candidate.mirror.name);
+      entries.push({
+        mirror: candidate.mirror.name,
+        region: candidate.region,
+        url: target.urlOn(candidate.mirror),
+        usable: verdict.usable,
+        ...(verdict.usable ? {} : { reason: verdict.reason }),
+        ...(freshness && { freshness }),
+      });
+    }
   }
   if (pending.length > 0) return { kind: 'check', checks: pending, ...followUp };
   const listing: Decision = { kind: 'mirrorlist', format, file, path: target.path, client, route: target.route, entries, ...followUp };

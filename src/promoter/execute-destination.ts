@@ -14,7 +14,7 @@
 // plans the same deletions waits only for what is left of the grace.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Ledger } from './ledger.js';
-import { hasEntry, retiringKey, serialiseLedger } from './ledger.js';
+import { hasEntry, retiringKey, serialiseLedger, stampPromoted } from './ledger.js';
 import type { Action } from './plan.js';
 import { mapPool } from './pool.js';
 import { withRetry, type RetryOptions } from '../net/retry.js';
@@ -142,6 +142,8 @@ export async function executeDestination(work: DestinationWork, opts: ExecuteOpt
     // Entries whose deletion failed stay retiring (no client is sent to a mirror for them).
     const after = work.after(work.before, results);
     after.retiring = new Map([...(intent.retiring ?? [])].filter(([key]) => hasEntry(after, key)));
+    // When each new or changed entry reached production: redirectors measure mirror lag from it.
+    after.promoted = stampPromoted(work.before, after, now());
     await save(after, intent);
   } catch (e) {
     // The intent ledger stays: it over-claims (safe for prune, which checks content first).

@@ -56,6 +56,12 @@ export interface Ledger {
    * must stay visibly unconfirmed until a final ledger (or a later check) confirms it.
    */
   pending?: Set<string>;
+  /**
+   * Entries -> when this promoter finished writing them (ISO 8601), keys as for `retiring`.
+   * Redirectors measure each mirror's lag from it (issue 9, freshness). Optional: ledgers written
+   * before it existed load, and their entries simply have no known promotion time.
+   */
+  promoted?: Map<string, string>;
 }
 
 /** The retiring key of a file, an image digest or a tag. */
@@ -100,6 +106,12 @@ const ledgerJson = z.strictObject({
       z.string().refine((t) => ISO_TIME.test(t) && !Number.isNaN(Date.parse(t)), 'expected a time such as 2026-01-31T12:00:00.000Z'),
     )
     .optional(),
+  promoted: z
+    .record(
+      z.string(),
+      z.string().refine((t) => ISO_TIME.test(t) && !Number.isNaN(Date.parse(t)), 'expected a time such as 2026-01-31T12:00:00.000Z'),
+    )
+    .optional(),
 });
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
@@ -133,7 +145,9 @@ export function serialiseLedger(ledger: Ledger, project: string, destination: st
   const closures = cl.length > 0 ? { closures: Object.fromEntries(cl.map(([d, blobs]) => [d, [...blobs].sort()])) } : {};
   const pn = [...(ledger.pending ?? [])].filter((name) => ledger.files.has(name)).sort();
   const pending = pn.length > 0 ? { pending: pn } : {};
-  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints, ...closures, ...pending, ...retiring }, null, 1)}\n`;
+  const pt = [...(ledger.promoted ?? [])].filter(([key]) => hasEntry(ledger, key)).sort(([a], [b]) => a.localeCompare(b));
+  const promoted = pt.length > 0 ? { promoted: Object.fromEntries(pt) } : {};
+  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints, ...closures, ...pending, ...retiring, ...promoted }, null, 1)}\n`;
 }
 
 /**
@@ -174,6 +188,8 @@ export function parseLedger(text: string, expect?: { project: string; destinatio
     if (!hasEntry(ledger, key)) throw new Error(`invalid ledger at "retiring".${JSON.stringify(key)}: names no file, image digest (name@digest) or tag (name:tag) of this ledger; refusing to trust it`);
     ledger.retiring!.set(key, since);
   }
+  // A stamp for an entry no longer listed is dropped, not refused: it claims nothing.
+  ledger.promoted = new Map(Object.entries(data.promoted ?? {}).filter(([key]) => hasEntry(ledger, key)));
   return ledger;
 }
 
@@ -185,9 +201,37 @@ export function cloneLedger(l: Ledger): Ledger {
     files: new Map(l.files),
     fingerprints: new Map(l.fingerprints ?? []),
     retiring: new Map(l.retiring ?? []),
+    promoted: new Map(l.promoted ?? []),
     ...(l.closures ? { closures: new Map(l.closures) } : {}),
     ...(l.pending ? { pending: new Set(l.pending) } : {}),
   };
+}
+
+/** Every entry of a ledger (retiring keys) -> what it holds, to tell new or changed entries from kept ones. */
+function entries(l: Ledger): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, sha256] of l.files) out.set(retiringKey({ name }), sha256);
+  for (const [name, i] of l.images) {
+    for (const digest of i.digests) out.set(retiringKey({ name, digest }), digest);
+    for (const [tag, digest] of i.tags) out.set(retiringKey({ name, tag }), digest);
+  }
+  return out;
+}
+
+/**
+ * The promotion times of `after`: an entry new since `before`, or holding other content (a file
+ * replaced, a tag moved), was promoted `now`; a kept entry keeps its time (or has none, when an
+ * older promoter wrote it).
+ */
+export function stampPromoted(before: Ledger, after: Ledger, now: number): Map<string, string> {
+  const old = entries(before);
+  const stamp = new Date(now).toISOString();
+  const out = new Map<string, string>();
+  for (const [key, content] of entries(after)) {
+    const kept = old.get(key) === content ? before.promoted?.get(key) : stamp;
+    if (kept) out.set(key, kept);
+  }
+  return out;
 }
 
 export function imageLedger(l: Ledger, name: string): ImageLedger {

@@ -1,6 +1,7 @@
 // From counters to the report operators read: shares, costs, sorted and cut to --top rows.
 // Both renderers (text and JSON) print this one structure, so they never disagree.
 import { UNKNOWN, type Aggregates, type PlaceStats, type StatusCounts, type Traffic } from './aggregate.js';
+import type { FreshnessRow } from './freshness.js';
 import { costOf, priceOf, type Prices } from './prices.js';
 import type { LatencyHistogram, Summary } from './quantiles.js';
 
@@ -15,6 +16,8 @@ export interface InputFacts {
   malformedSamples: { file: string; line: number; reason: string }[];
   /** Files that stopped early (a truncated gzip, a read error); their lines up to there count. */
   readErrors: { file: string; message: string }[];
+  /** Audit lines (type "audit"), when there were any: read for freshness, not counted as requests. */
+  auditLines?: number;
 }
 
 export interface CostRow {
@@ -66,6 +69,8 @@ export interface Report {
   /** Rows per table, 0 for all; tables cut to it say how many rows they had in `rows`. */
   top: number;
   rows: { mirrors: number; continents: number; countries: number; routes: number };
+  /** Per mirror, from the audit lines: how far it lags behind production (empty without them). */
+  freshness: FreshnessRow[];
 }
 
 export interface BuildOptions {
@@ -74,6 +79,7 @@ export interface BuildOptions {
   top: number;
   since: number | undefined;
   until: number | undefined;
+  freshness?: FreshnessRow[];
 }
 
 /** More than this share of a country's redirects on the default, the origin or both together flags it. */
@@ -142,6 +148,7 @@ export function buildReport(agg: Aggregates, options: BuildOptions): Report {
     },
     top,
     rows: { mirrors: mirrorRows.length, continents: agg.continents.size, countries: agg.countries.size, routes: agg.latencyByRoute.size },
+    freshness: options.freshness ?? [],
   };
 }
 

@@ -10,17 +10,20 @@ import { createGunzip } from 'node:zlib';
 import type { CliIO } from '../commands/io.js';
 import { addEntry, createAggregates, type Aggregates } from './aggregate.js';
 import { buildReport, type InputFacts } from './build.js';
+import { FreshnessAggregates } from './freshness.js';
 import { parseLine } from './parse.js';
 import { loadPrices, type Prices } from './prices.js';
 import { renderJson } from './render-json.js';
 import { renderText } from './render-text.js';
+import { parseAuditLine } from '../trust/audit-log.js';
 import { errorMessage } from '../util/error-message.js';
 
 const REPORT_HELP = `Usage: artifact-serving report [options] LOG...
 
 Summarise redirector access logs (one JSON line per request): egress and estimated cost per
 mirror and client country/continent, decision latency quantiles, and per country how requests
-were answered and by which mirror. LOG is a file, a .gz file, or - for stdin. See docs/report.md.
+were answered and by which mirror; with mirror trust on, each mirror's freshness from the
+audit lines serve writes (objects behind, oldest and median lag). LOG is a file, a .gz file, or - for stdin. See docs/report.md.
 
   --prices FILE   YAML of USD per GB by mirror name, plus default: for the rest
                   (e.g. "ar-us-east4: 0.12"); without it costs are not estimated
@@ -90,20 +93,21 @@ export async function reportCommand(args: string[], io: CliIO, stdin: Readable =
   }
 
   const agg = createAggregates();
+  const fresh = new FreshnessAggregates();
   const input: InputFacts = { files: logs, lines: 0, valid: 0, malformed: 0, filteredOut: 0, malformedSamples: [], readErrors: [] };
   for (const log of logs) {
     const name = log === '-' ? 'stdin' : log;
     try {
-      await readLog(openLog(log, stdin), name, agg, input, since, until);
+      await readLog(openLog(log, stdin), name, agg, fresh, input, since, until);
     } catch (e) {
       // A truncated gzip or an I/O error: keep what was read, say where it stopped.
       input.readErrors.push({ file: name, message: errorMessage(e) });
     }
   }
 
-  const report = buildReport(agg, { input, prices, top, since, until });
+  const report = buildReport(agg, { input, prices, top, since, until, freshness: fresh.rows() });
   io.stdout(values.json ? renderJson(report) : renderText(report));
-  if (input.valid === 0) {
+  if (input.valid === 0 && !input.auditLines) {
     io.stderr(`report: no valid access-log lines in ${logs.join(', ')}\n`);
     return 1;
   }
@@ -136,14 +140,21 @@ async function* sniffGzip(source: Readable): AsyncGenerator<Buffer> {
   else yield* rest();
 }
 
-async function readLog(stream: Readable, name: string, agg: Aggregates, input: InputFacts, since: number | undefined, until: number | undefined): Promise<void> {
+async function readLog(stream: Readable, name: string, agg: Aggregates, fresh: FreshnessAggregates, input: InputFacts, since: number | undefined, until: number | undefined): Promise<void> {
   let lineNumber = 0;
   for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
     lineNumber++;
     // Blank lines (a trailing newline, a gap from a restart) are not entries, nor malformed.
     if (line.trim() === '') continue;
     input.lines++;
-    const parsed = parseLine(line);
+    // The background audit's lines (type "audit"): freshness, not requests.
+    const audit = parseAuditLine(line);
+    if (audit?.ok) {
+      if ((since === undefined || audit.audit.time >= since) && (until === undefined || audit.audit.time < until)) fresh.add(audit.audit);
+      input.auditLines = (input.auditLines ?? 0) + 1;
+      continue;
+    }
+    const parsed = audit ?? parseLine(line);
     if (!parsed.ok) {
       input.malformed++;
       if (input.malformedSamples.length < MALFORMED_SAMPLES) input.malformedSamples.push({ file: name, line: lineNumber, reason: parsed.reason });

@@ -81,6 +81,16 @@ export function renderText(report: Report): string {
   if (servedByOrigin.length > 0) out.push(`  served by origin: ${servedByOrigin.join(' ')}`);
   if (servedByDefaultAndOrigin.length > 0) out.push(`  served by default and origin: ${servedByDefaultAndOrigin.join(' ')}`);
 
+  if (report.freshness.length > 0) {
+    out.push('', `Mirror freshness (background audit, ${plural(input.auditLines ?? 0, 'audit line')})`);
+    out.push(
+      ...table(
+        ['mirror', 'behind', 'oldest lag', 'median lag', 'lags measured', 'last audit'],
+        report.freshness.map((f) => [f.mirror, String(f.behind), lag(f.oldestLagSeconds), f.medianLagSeconds === null ? '-' : lag(f.medianLagSeconds), String(f.lagsMeasured), f.at]),
+      ),
+    );
+  }
+
   if (input.malformed > 0 || input.readErrors.length > 0) {
     out.push('', `Malformed lines: ${input.malformed}${input.malformed > input.malformedSamples.length ? ` (first ${input.malformedSamples.length})` : ''}`);
     for (const m of input.malformedSamples) out.push(`  ${m.file}:${m.line}: ${m.reason}`);
@@ -105,7 +115,7 @@ function table(headers: string[], rows: string[][]): string[] {
 }
 
 function isText(header: string): boolean {
-  return ['continent', 'top mirror', 'top region', 'note'].includes(header);
+  return ['continent', 'top mirror', 'top region', 'note', 'last audit'].includes(header);
 }
 
 function plural(n: number, word: string): string {
@@ -136,6 +146,10 @@ function bytes(n: number): string {
 function ms(value: number | null): string {
   if (value === null) return '-';
   return value < 10 ? value.toFixed(3) : value < 1000 ? value.toFixed(1) : value.toFixed(0);
+}
+
+function lag(seconds: number): string {
+  return seconds < 60 ? `${seconds.toFixed(1)}s` : duration(seconds);
 }
 
 function duration(seconds: number): string {

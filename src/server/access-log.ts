@@ -2,6 +2,7 @@
 // (sonic-boom). The line is built field by field (accessLogLine): JSON.stringify of the entry
 // object was a tenth of the redirect path's CPU, five times what the fixed-shape line costs.
 import { pino } from 'pino';
+import type { AuditLogEntry } from '../trust/audit-log.js';
 
 export interface AccessLogEntry {
   /** Milliseconds since the epoch (as pino writes it): cheaper than a formatted date per request. */
@@ -24,6 +25,8 @@ export interface AccessLogEntry {
 
 export interface AccessLog {
   write(entry: AccessLogEntry): void;
+  /** The background audit's line per mirror (src/trust/audit-log.ts), in the same stream. */
+  audit?(entry: AuditLogEntry): void;
   flush(): void;
 }
 
@@ -77,12 +80,19 @@ export function openAccessLog(dest: string | ((batch: string) => void)): AccessL
     out(batch);
     batch = '';
   };
+  const append = (line: string) => {
+    batch += `${line}\n`;
+    if (batch.length >= BATCH_BYTES) drain();
+    // Unref'd: a pending batch does not keep a stopping process alive; shutdown calls flush().
+    else timer ??= setTimeout(drain, BATCH_MS).unref();
+  };
   return {
     write(entry) {
-      batch += `${accessLogLine(entry)}\n`;
-      if (batch.length >= BATCH_BYTES) drain();
-      // Unref'd: a pending batch does not keep a stopping process alive; shutdown calls flush().
-      else timer ??= setTimeout(drain, BATCH_MS).unref();
+      append(accessLogLine(entry));
+    },
+    // Rare (one line per mirror per audit pass): JSON.stringify is fine here.
+    audit(entry) {
+      append(JSON.stringify(entry));
     },
     flush() {
       drain();

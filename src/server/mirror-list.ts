@@ -2,6 +2,7 @@
 // and `<path>.meta4` as a Metalink 4 document (RFC 5854) for aria2, zypper, dnf and friends.
 import type { Decision } from '../decision/decide.js';
 import { escapeMarkup } from './escape.js';
+import { freshnessText, roundFreshness } from './status-page.js';
 
 type MirrorList = Extract<Decision, { kind: 'mirrorlist' }>;
 
@@ -12,16 +13,19 @@ export function mirrorListJson(list: MirrorList): string {
     size: list.size,
     client: { ip: list.client.ip.text, country: list.client.country, continent: list.client.continent, cloud: list.client.cloud },
     route: list.route.prefix,
-    mirrors: list.entries.map((entry, i) => ({ rank: i + 1, ...entry })),
+    mirrors: list.entries.map((entry, i) => ({ rank: i + 1, ...entry, ...(entry.freshness && { freshness: roundFreshness(entry.freshness) }) })),
   });
 }
 
 export function mirrorListHtml(list: MirrorList): string {
+  // The freshness column only where the background audit runs.
+  const audited = list.entries.some((e) => e.freshness);
   const rows = list.entries
     .map(
       (e, i) =>
         `<tr class="${e.usable ? 'usable' : 'skipped'}"><td>${i + 1}</td><td>${escapeMarkup(e.mirror)}</td><td>${escapeMarkup(e.region)}</td>` +
-        `<td>${e.usable ? `<a href="${escapeMarkup(e.url)}">${escapeMarkup(e.url)}</a>` : escapeMarkup(e.reason ?? 'skipped')}</td></tr>`,
+        `<td>${e.usable ? `<a href="${escapeMarkup(e.url)}">${escapeMarkup(e.url)}</a>` : escapeMarkup(e.reason ?? 'skipped')}</td>` +
+        `${audited ? `<td class="freshness">${freshnessText(e.freshness)}</td>` : ''}</tr>`,
     )
     .join('\n');
   const where = [list.client.country, list.client.continent, list.client.cloud].filter(Boolean).join(', ') || 'unknown location';
@@ -31,7 +35,7 @@ export function mirrorListHtml(list: MirrorList): string {
 </head><body>
 <h1>Mirrors for <code>${escapeMarkup(list.path)}</code></h1>
 <p>For a client at ${escapeMarkup(list.client.ip.text)} (${escapeMarkup(where)}), best first.</p>
-<table><thead><tr><th>#</th><th>mirror</th><th>region</th><th>URL or why not</th></tr></thead>
+<table><thead><tr><th>#</th><th>mirror</th><th>region</th><th>URL or why not</th>${audited ? '<th>freshness</th>' : ''}</tr></thead>
 <tbody>
 ${rows}
 </tbody></table>

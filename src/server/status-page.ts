@@ -2,6 +2,7 @@
 // people who run it. `/-/status` is HTML (it refreshes itself), `/-/status.json` the same data.
 import type { CompiledConfig } from '../config/compiled.js';
 import type { MirrorStateView } from '../mirrors/state-view.js';
+import type { Freshness } from '../trust/view.js';
 import { escapeMarkup } from './escape.js';
 
 export interface MirrorStatus {
@@ -15,6 +16,8 @@ export interface MirrorStatus {
   probe?: string;
   /** Why mirror trust keeps clients away from it (ownership token, altered bytes), when it does. */
   excluded?: string;
+  /** How far the mirror is behind production (the background audit), once an audit has covered it. */
+  freshness?: Freshness;
 }
 
 export interface StatusReport {
@@ -37,6 +40,8 @@ export function statusReport(config: CompiledConfig, state: MirrorStateView, cac
     if (mirror.probe) status.probe = mirror.probe.url;
     const excluded = state.trust?.mirrorProblem(mirror.name);
     if (excluded) status.excluded = excluded;
+    const freshness = state.trust?.freshness?.(mirror.name);
+    if (freshness) status.freshness = roundFreshness(freshness);
     return status;
   });
   const report: StatusReport = {
@@ -51,8 +56,29 @@ export function statusReport(config: CompiledConfig, state: MirrorStateView, cac
   return report;
 }
 
+/** Seconds to a tenth: what a person or a dashboard reads. */
+export function roundFreshness(f: Freshness): Freshness {
+  const r = (n: number) => Math.round(n * 10) / 10;
+  return { behind: f.behind, oldestLagSeconds: r(f.oldestLagSeconds), lagsMeasured: f.lagsMeasured, ...(f.medianLagSeconds !== undefined && { medianLagSeconds: r(f.medianLagSeconds) }) };
+}
+
+/** `3 behind, oldest 42 s; median lag 12 s`, or `up to date`: one cell of the status page or a mirror list. */
+export function freshnessText(f: Freshness | undefined): string {
+  if (!f) return 'not audited yet';
+  const state = f.behind === 0 ? 'up to date' : `${f.behind} behind, oldest ${seconds(f.oldestLagSeconds)}`;
+  return f.medianLagSeconds === undefined ? state : `${state}; median lag ${seconds(f.medianLagSeconds)}`;
+}
+
+function seconds(s: number): string {
+  if (s < 120) return `${Math.round(s)} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${Math.round(s / 3600)} h`;
+}
+
 export function statusHtml(report: StatusReport): string {
   const down = report.mirrors.filter((m) => !m.up).length;
+  // The freshness column only where an audit runs (a config with trust: expected content).
+  const audited = report.mirrors.some((m) => m.freshness);
   const rows = report.mirrors
     .map(
       (m) => `<tr class="${m.up && !m.excluded ? 'up' : 'down'}" data-mirror="${escapeMarkup(m.name)}">
@@ -61,7 +87,8 @@ export function statusHtml(report: StatusReport): string {
     .filter(Boolean)
     .map((r) => escapeMarkup(r as string))
     .join('; ')}</td>
-  <td>${m.latencyMs !== undefined ? `${m.latencyMs} ms` : ''}</td><td>${m.since ? escapeMarkup(m.since) : ''}</td><td>${m.probe ? 'probed' : 'not probed'}</td></tr>`,
+  <td>${m.latencyMs !== undefined ? `${m.latencyMs} ms` : ''}</td><td>${m.since ? escapeMarkup(m.since) : ''}</td><td>${m.probe ? 'probed' : 'not probed'}</td>
+  <td class="freshness">${audited ? freshnessText(m.freshness) : ''}</td></tr>`,
     )
     .join('\n');
   const routes = report.routes.map((r) => `<li><code>${escapeMarkup(r.prefix)}</code> (${r.type})${r.origin ? `, origin ${escapeMarkup(r.origin)}` : ''}</li>`).join('');
@@ -81,7 +108,7 @@ tr.up .state{color:#0a7d28;font-weight:600}tr.down{background:#fdecec}tr.down .s
 </style></head><body>
 <h1>artifact-serving</h1>
 <p class="summary">${down === 0 ? 'All mirrors up.' : `${down} of ${report.mirrors.length} mirrors down.`}</p>
-<table><thead><tr><th>mirror</th><th>kind</th><th>URL</th><th>state</th><th>why</th><th>probe latency</th><th>since</th><th>probes</th></tr></thead>
+<table><thead><tr><th>mirror</th><th>kind</th><th>URL</th><th>state</th><th>why</th><th>probe latency</th><th>since</th><th>probes</th><th>freshness</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>

@@ -31,9 +31,10 @@ export interface AuditFinding {
 
 /**
  * What the audit proved, per mirror: the positive facts routing by proof needs, one byte per
- * expected tag and image digest (ExpectedContent.ordinal): for a tag, 1 = it pointed at the
- * promoted digest; for an image, 1 = its signature set was complete. A byte array, not sets of
- * strings: for k8s.io's ~21,000 digests x 20 mirrors that is 840 KB instead of ~110 MB.
+ * expected tag and image digest (ExpectedContent.ordinal), as bits: for a tag, PROVEN = it pointed
+ * at the promoted digest; for an image, PROVEN = its signature set was complete, and REFERRERS =
+ * its referrers list equals the origin's. A byte array, not sets of strings: for k8s.io's
+ * ~21,000 digests x 20 mirrors that is 840 KB instead of ~110 MB.
  */
 export interface MirrorProof {
   proven: Uint8Array;
@@ -41,19 +42,24 @@ export interface MirrorProof {
   verified: number;
 }
 
+/** The proof bits: a tag at its promoted digest, or an image's complete signature set. */
+export const PROVEN = 1;
+/** An image's referrers list on the mirror is the origin's, entry for entry. */
+export const REFERRERS = 2;
+
 export function newProof(expected: ExpectedContent): MirrorProof {
   return { proven: new Uint8Array(expected.ordinalCount()), verified: 0 };
 }
 
 /** Records a proof of `key` (`name:tag` or `name@digest`) on route `prefix`. */
-export function prove(proof: MirrorProof, expected: ExpectedContent, prefix: string, key: string): void {
+export function prove(proof: MirrorProof, expected: ExpectedContent, prefix: string, key: string, bit = PROVEN): void {
   const at = expected.ordinal(prefix, key);
-  if (at !== undefined) proof.proven[at] = 1;
+  if (at !== undefined) proof.proven[at]! |= bit;
 }
 
-export function isProven(proof: MirrorProof | undefined, expected: ExpectedContent, prefix: string, key: string): boolean {
+export function isProven(proof: MirrorProof | undefined, expected: ExpectedContent, prefix: string, key: string, bit = PROVEN): boolean {
   const at = expected.ordinal(prefix, key);
-  return proof !== undefined && at !== undefined && proof.proven[at] === 1;
+  return proof !== undefined && at !== undefined && (proof.proven[at]! & bit) !== 0;
 }
 
 export interface AuditResult {
@@ -66,6 +72,8 @@ export interface AuditResult {
   expected: ExpectedContent;
   requests: number;
   sampledBytes: number;
+  /** Per mirror: watched keys (AuditOptions.watch) this pass found as expected, and when (epoch ms). */
+  seen?: Map<string, Map<string, number>>;
 }
 
 export interface AuditOptions {
@@ -80,6 +88,11 @@ export interface AuditOptions {
   concurrency?: number;
   signal?: AbortSignal;
   random?: () => number;
+  /**
+   * Availability-cache keys whose arrival on a mirror is being timed (freshness): when the audit
+   * finds one as expected, it records when in `seen`. Asked only for tags, files and images.
+   */
+  watch?: (mirror: string, key: string) => boolean;
 }
 
 const ACCEPT = [...MANIFEST_MEDIA_TYPES, 'application/vnd.docker.distribution.manifest.v1+prettyjws'].join(', ');
@@ -149,6 +162,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
   let requests = 0;
   let sampledBytes = 0;
   const mirrors = auditedMirrors(config, expected, opts.mirror);
+  const arrivals = new Map<string, Map<string, number>>();
 
   const request = async (url: string, method: 'GET' | 'HEAD', accept?: string): Promise<Response> => {
     await pacer.wait();
@@ -163,6 +177,11 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
   for (const { mirror, routes } of mirrors.values()) {
     const proof = newProof(expected);
     proofs.set(mirror.name, proof);
+    const arrived = (key: string): void => {
+      if (!opts.watch?.(mirror.name, key)) return;
+      const m = arrivals.get(mirror.name) ?? new Map<string, number>();
+      arrivals.set(mirror.name, m.set(key, Date.now()));
+    };
     let budget = opts.sampleBytes;
     const report = (object: string, problem: string, scope: AuditFinding['scope'], key?: string): void => void findings.push({ mirror: mirror.name, object, problem, scope, ...(key && { key }) });
     const reportFinding = report;
@@ -218,6 +237,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
         if (got.hex !== sha256) return report(path, `bytes differ: sha256 ${got.hex}, promoted ${sha256}`, 'mirror', key);
       }
       proof.verified++;
+      arrived(key);
     }
 
     async function checkTag(route: CompiledRoute, name: string, tag: string, digest: string): Promise<void> {
@@ -229,6 +249,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
       if (seen && seen !== digest) return report(`${name}:${tag}`, `tag points at ${seen}, promoted ${digest}`, 'object', key);
       if (seen) prove(proof, expected, route.prefix, `${name}:${tag}`);
       proof.verified++;
+      arrived(key);
     }
 
     /** Checks a manifest by digest and everything below it; returns false when it is missing or wrong. */
@@ -315,6 +336,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
 
     async function checkImage(route: CompiledRoute, name: string, digest: string): Promise<void> {
       const complete = await checkManifest(name, digest, new Set(), mirror.kind === 'blobs' ? manifestSource(route)! : mirror);
+      if (complete) arrived(`manifest:${name}:${digest}`);
       if (!complete || !route.origin || mirror.kind === 'blobs') return;
       // Signatures, attestations, SBOMs and referrers: the origin's set must be here too.
       const origin = route.origin;
@@ -336,15 +358,18 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
         else continue;
         ok = false;
       }
-      if (want.referrers && want.referrers.size > 0) {
+      if (want.referrers) {
+        // The origin answers the referrers API: the mirror's list must be the same set, so a
+        // referrers request may go there (never an empty or partial list where the origin has entries).
         const response = await request(`${repoUrl(name)}/referrers/${digest}`, 'GET', 'application/vnd.oci.image.index.v1+json');
-        const have = response.ok ? new Set(((await response.json()) as { manifests?: { digest: string }[] }).manifests?.map((m) => m.digest) ?? []) : new Set<string>();
-        if (!response.ok) await response.body?.cancel();
+        const isIndex = response.ok && (response.headers.get('content-type') ?? '').includes('image.index');
+        const have = isIndex ? new Set(((await response.json()) as { manifests?: { digest: string }[] }).manifests?.map((m) => m.digest) ?? []) : new Set<string>();
+        if (!isIndex) await response.body?.cancel();
         const lacking = [...want.referrers].filter((d) => !have.has(d)).length;
         if (lacking > 0) {
           report(`${name}@${digest}`, `referrers incomplete: ${lacking} of the origin's ${want.referrers.size} missing`, 'object');
           ok = false;
-        }
+        } else if (isIndex && have.size === want.referrers.size) prove(proof, expected, route.prefix, `${name}@${digest}`, REFERRERS);
       }
       if (ok) prove(proof, expected, route.prefix, `${name}@${digest}`);
     }
@@ -401,7 +426,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
 
   await pool(shuffle(tasks, random), opts.concurrency ?? 8);
   findings.sort((a, b) => a.mirror.localeCompare(b.mirror) || a.object.localeCompare(b.object) || a.problem.localeCompare(b.problem));
-  return { startedAt, finishedAt: new Date(), mirrors: [...mirrors.keys()], findings, proofs, expected, requests, sampledBytes };
+  return { startedAt, finishedAt: new Date(), mirrors: [...mirrors.keys()], findings, proofs, expected, requests, sampledBytes, seen: arrivals };
 }
 
 async function hashOf(response: Response): Promise<{ hex: string; bytes: number }> {

@@ -34,6 +34,12 @@ export interface ExpectedRoute {
    * the promoter is about to delete it, so no mirror gets a client for it (the origin answers).
    */
   retiring: Set<string>;
+  /**
+   * Availability-cache keys -> when the promoter finished writing the object (epoch ms), from the
+   * ledgers' `promoted` stamps: each mirror's lag is measured from it. Absent for objects named
+   * only by manifests or by ledgers written before the stamps existed.
+   */
+  promotedAt?: Map<string, number>;
 }
 
 export class ExpectedContent {
@@ -77,6 +83,15 @@ export class ExpectedContent {
     return this.routes.get(prefix);
   }
 
+  /** When the promoter wrote the object behind an availability-cache key (epoch ms), when a ledger says. */
+  promotedAt(key: string): number | undefined {
+    for (const route of this.routes.values()) {
+      const at = route.promotedAt?.get(key);
+      if (at !== undefined) return at;
+    }
+    return undefined;
+  }
+
   /** The digest a tag must point at, when the route's expected content names it. */
   tagDigest(prefix: string, name: string, tag: string): string | undefined {
     return this.routes.get(prefix)?.images.get(name)?.tags.get(tag);
@@ -109,7 +124,7 @@ export async function loadExpected(trust: CompiledTrust | undefined): Promise<Ex
   const problems: SourceProblem[] = [];
   const warnings: SourceProblem[] = [];
   for (const source of trust?.expected ?? []) {
-    const route: ExpectedRoute = { prefix: source.route.prefix, type: source.route.type, images: new Map(), files: new Map(), imagePrefixes: new Set(), retiring: new Set() };
+    const route: ExpectedRoute = { prefix: source.route.prefix, type: source.route.type, images: new Map(), files: new Map(), imagePrefixes: new Set(), retiring: new Set(), promotedAt: new Map() };
     if (source.manifests) await fromManifests(source, route, problems, warnings);
     if (source.ledgers) await fromLedgers(source, route, problems);
     routes.set(route.prefix, route);
@@ -215,6 +230,7 @@ async function fromLedgers(source: ExpectedSource, route: ExpectedRoute, problem
       }
       // What the manifests say wins: a ledger lags behind a reviewed change.
       for (const [name, sha256] of ledger.files) if (!route.files.has(name) && !retiring.has(name)) route.files.set(name, sha256);
+      for (const name of ledger.files.keys()) if (route.files.get(name) === ledger.files.get(name)) stamp(route, ledger.promoted, name, `file:${route.prefix === '/' ? '' : route.prefix}/${name}`);
       continue;
     }
     const prefix = belowRoot(destination, source.root);
@@ -241,6 +257,16 @@ async function fromLedgers(source: ExpectedSource, route: ExpectedRoute, problem
           if (target.tags.get(tag) === digest) target.tags.delete(tag);
         }
       }
+      // The keys of the audit's findings: `manifest:name:digest` and `manifest:name:tag`.
+      for (const digest of l.digests) stamp(route, ledger.promoted, `${name}@${digest}`, `manifest:${client}:${digest}`);
+      for (const [tag, digest] of l.tags) if (target.tags.get(tag) === digest) stamp(route, ledger.promoted, `${name}:${tag}`, `manifest:${client}:${tag}`);
     }
   }
+}
+
+function stamp(route: ExpectedRoute, promoted: ReadonlyMap<string, string> | undefined, entry: string, key: string): void {
+  const at = promoted?.get(entry);
+  if (at === undefined) return;
+  route.promotedAt ??= new Map();
+  route.promotedAt.set(key, Date.parse(at));
 }

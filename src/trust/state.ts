@@ -5,10 +5,13 @@ import type { CompiledConfig } from '../config/compiled.js';
 import { formatProblem } from '../config/yaml-source.js';
 import type { MirrorStateService } from '../mirrors/state-view.js';
 import { errorMessage } from '../util/error-message.js';
-import { auditedMirrors, isProven, runAudit, type AuditFinding, type AuditResult, type MirrorProof } from './audit.js';
+import { median as medianOf } from '../util/median.js';
+import { auditedMirrors, isProven, REFERRERS, runAudit, type AuditFinding, type AuditResult, type MirrorProof } from './audit.js';
 import { loadExpected, NO_EXPECTED, type ExpectedContent, type ExpectedLoad } from './expected.js';
 import { readToken, registryDestination, tokenProblem } from './ownership.js';
-import type { TrustView } from './view.js';
+import type { Freshness, TrustView } from './view.js';
+
+export type { Freshness } from './view.js';
 
 export interface MirrorTrustStatus {
   mirror: string;
@@ -18,6 +21,9 @@ export interface MirrorTrustStatus {
   findings: number;
   auditedAt?: string;
 }
+
+/** Lags kept per mirror for the median. */
+const LAG_SAMPLES = 1000;
 
 export class TrustState implements TrustView {
   expected: ExpectedContent = NO_EXPECTED;
@@ -42,15 +48,52 @@ export class TrustState implements TrustView {
 
   /** Per mirror: availability key -> when an audit first found it missing (kept while it stays missing). */
   private missingSince = new Map<string, Map<string, number>>();
+  /** Per mirror: when its last audit pass started (freshness is unknown before the first). */
+  private passStartedAt = new Map<string, number>();
+  /** Per mirror: keys timed in the last pass (so a key is timed once, when it first arrives). */
+  private timed = new Map<string, Set<string>>();
+  /** Per mirror: the last LAG_SAMPLES lags measured, in seconds (promotion to the audit seeing it). */
+  private lags = new Map<string, number[]>();
 
-  /** Per mirror: objects behind (missing) and the oldest of them, seconds since an audit first saw it missing. */
-  freshness(mirror: string, now = Date.now()): { behind: number; oldestLagSeconds: number } {
-    const missing = this.missingSince.get(mirror);
-    if (!missing || missing.size === 0) return { behind: 0, oldestLagSeconds: 0 };
-    let oldest = now;
-    for (const since of missing.values()) oldest = Math.min(oldest, since);
-    return { behind: missing.size, oldestLagSeconds: (now - oldest) / 1000 };
+  /** Objects promoted before this (with no audit before them) arrived before we could look. */
+  private readonly createdAt = Date.now();
+
+  /**
+   * Whether the audit should time `key`'s arrival on `mirror`: it was missing there, or its
+   * promotion is new since the mirror's last pass (that pass's expected content lacked it or had
+   * another time). Objects already expected and seen before were there before we looked: their
+   * arrival time is unknown, and timing them would report the redirector's uptime as lag.
+   */
+  watch(mirror: string, key: string): boolean {
+    if (this.missingSince.get(mirror)?.has(key)) return true;
+    const promoted = this.expected.promotedAt(key);
+    if (promoted === undefined || this.timed.get(mirror)?.has(key)) return false;
+    const previous = this.audit?.result;
+    if (!previous?.mirrors.includes(mirror)) return promoted >= this.createdAt;
+    return previous.expected.promotedAt(key) !== promoted;
   }
+
+  /**
+   * Per mirror: objects behind (promoted, not yet seen there), the oldest of them in seconds since
+   * its promotion (ledger time, else since an audit first found it missing), and the median of the
+   * recent lags measured from promotion to the audit seeing the object. Undefined until an audit
+   * has covered the mirror.
+   */
+  freshness(mirror: string, now = Date.now()): Freshness | undefined {
+    if (!this.passStartedAt.has(mirror)) return undefined;
+    const missing = this.missingSince.get(mirror);
+    const lags = this.lags.get(mirror) ?? [];
+    const median = medianOf(lags);
+    const out: Freshness = { behind: missing?.size ?? 0, oldestLagSeconds: 0, lagsMeasured: lags.length, ...(median !== undefined && { medianLagSeconds: median }) };
+    if (!missing || missing.size === 0) return out;
+    let oldest = now;
+    for (const [key, since] of missing) oldest = Math.min(oldest, this.expected.promotedAt(key) ?? since);
+    out.oldestLagSeconds = Math.max(0, (now - oldest) / 1000);
+    return out;
+  }
+
+  /** Lags (seconds) measured by the last pass over `mirror`, for the audit line in the access log. */
+  lastLags = new Map<string, number[]>();
 
   setAudit(result: AuditResult): void {
     const missingSince = new Map<string, Map<string, number>>();
@@ -62,6 +105,18 @@ export class TrustState implements TrustView {
         missingSince.set(f.mirror, m);
       }
       m.set(f.key, this.missingSince.get(f.mirror)?.get(f.key) ?? result.startedAt.getTime());
+    }
+    // Lags: each watched key the pass found, from its promotion (or first seen missing) to then.
+    for (const mirror of result.mirrors) {
+      const measured: number[] = [];
+      for (const [key, seenAt] of result.seen?.get(mirror) ?? []) {
+        const from = this.expected.promotedAt(key) ?? this.missingSince.get(mirror)?.get(key);
+        if (from !== undefined) measured.push(Math.max(0, (seenAt - from) / 1000));
+      }
+      this.timed.set(mirror, new Set(result.seen?.get(mirror)?.keys() ?? []));
+      this.passStartedAt.set(mirror, result.startedAt.getTime());
+      this.lastLags.set(mirror, measured);
+      if (measured.length > 0) this.lags.set(mirror, [...(this.lags.get(mirror) ?? []), ...measured].slice(-LAG_SAMPLES));
     }
     // Mirrors this pass did not cover (audit --mirror) keep what was known.
     for (const [mirror, m] of this.missingSince) if (!result.mirrors.includes(mirror)) missingSince.set(mirror, m);
@@ -129,6 +184,11 @@ export class TrustState implements TrustView {
   signaturesComplete(mirror: string, routePrefix: string, name: string, digest: string): boolean {
     const audit = this.audit;
     return audit !== undefined && isProven(audit.proofs.get(mirror), audit.result.expected, routePrefix, `${name}@${digest}`);
+  }
+
+  referrersComplete(mirror: string, routePrefix: string, name: string, digest: string): boolean {
+    const audit = this.audit;
+    return audit !== undefined && isProven(audit.proofs.get(mirror), audit.result.expected, routePrefix, `${name}@${digest}`, REFERRERS);
   }
 
   /** Per mirror, for the status page and status.json. */
@@ -200,6 +260,8 @@ export class TrustRunner {
    * drops them, so no client is sent to a mirror that has lost the object since.
    */
   onRetired?: (keys: string[]) => void;
+  /** Called after each background audit pass is applied (serve writes its freshness lines to the access log). */
+  onAudit?: (result: AuditResult) => void;
 
   /**
    * `workers`: under `serve --workers N` every worker audits for its own routing, each at 1/N of
@@ -270,9 +332,11 @@ export class TrustRunner {
           requestsPerSecond: trust.audit.requestsPerSecond / share,
           sampleBytes: Math.floor(trust.audit.sampleBytes / share),
           signal: this.abort.signal,
+          watch: (mirror, key) => this.state.watch(mirror, key),
         });
         if (this.stopped) return;
         this.state.setAudit(result);
+        this.onAudit?.(result);
         this.logger.info({ findings: result.findings.length, requests: result.requests, sampledBytes: result.sampledBytes, seconds: (result.finishedAt.getTime() - result.startedAt.getTime()) / 1000 }, 'audit finished');
       } catch (error) {
         if (!this.stopped) this.logger.error({ err: errorMessage(error) }, 'audit failed');

@@ -3,6 +3,17 @@
 // (src/trust/state.ts); decide() passes what it knows about the request and the mirror.
 import type { Availability } from '../mirrors/state-view.js';
 
+/** How far a mirror is behind production (issue 9, freshness), from the background audit. */
+export interface Freshness {
+  /** Promoted objects the last audit found missing on the mirror. */
+  behind: number;
+  /** Seconds since the oldest of them was promoted (or first found missing, without a ledger time). */
+  oldestLagSeconds: number;
+  /** Median of the recent measured lags (promotion to the audit seeing the object), when any. */
+  medianLagSeconds?: number;
+  lagsMeasured: number;
+}
+
 export interface TrustView {
   /** Why the whole mirror is out (ownership token, altered bytes), or undefined. */
   mirrorProblem(mirror: string): string | undefined;
@@ -18,6 +29,13 @@ export interface TrustView {
   auditedTag(mirror: string, routePrefix: string, name: string, tag: string): string | undefined;
   /** Whether the last audit found the image's whole signature/attestation/referrer set on this mirror. */
   signaturesComplete(mirror: string, routePrefix: string, name: string, digest: string): boolean;
+  /**
+   * Whether the last audit found the mirror's referrers list for this image the same set as the
+   * origin's: only then may a `/referrers/<digest>` request go there. Absent: never.
+   */
+  referrersComplete?(mirror: string, routePrefix: string, name: string, digest: string): boolean;
+  /** How far the mirror is behind production; undefined until an audit has covered it. */
+  freshness?(mirror: string): Freshness | undefined;
 }
 
 export interface TrustRequest {

@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { writeConfig } from '../helpers/config.js';
 import { freePort, requireTool, startNginx, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
@@ -18,7 +18,8 @@ test.before(async () => {
   mirror = await startNginx();
   writeFileSync(join(mirror.dir, 'healthz.txt'), 'ok\n');
   const closedPort = await freePort();
-  const probe = '{ path: /healthz.txt, intervalSeconds: 0.1, timeoutMs: 250, rise: 1, fall: 1 }';
+  // A generous probe timeout: on a loaded machine 250 ms took the healthy mirror down now and then.
+  const probe = '{ path: /healthz.txt, intervalSeconds: 0.1, timeoutMs: 3000, rise: 1, fall: 2 }';
   const config = writeConfig(`
 mirrors:
   healthy: { url: ${mirror.url}, probe: ${probe} }
@@ -38,10 +39,7 @@ test.after.always(async () => {
 });
 
 test('the status page shows each mirror’s state, in a browser', async (t) => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   t.teardown(() => browser.close());
   const page = await browser.newPage();
   const response = await page.goto(`${redirector.url}/-/status`);

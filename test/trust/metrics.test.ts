@@ -17,11 +17,11 @@ test('the oldest lag counts from the first audit that found an object missing', 
   const t0 = 1_000_000;
   trust.setAudit(result(t0, [missing('eu', 'file:/a')]));
   trust.setAudit(result(t0 + 60_000, [missing('eu', 'file:/a'), missing('eu', 'file:/b'), { mirror: 'us', object: 'x', problem: 'bytes differ', scope: 'mirror', key: 'file:/x' }]));
-  t.deepEqual(trust.freshness('eu', t0 + 90_000), { behind: 2, oldestLagSeconds: 90 });
-  t.deepEqual(trust.freshness('us', t0 + 90_000), { behind: 0, oldestLagSeconds: 0 });
+  t.deepEqual(trust.freshness('eu', t0 + 90_000), { behind: 2, oldestLagSeconds: 90, lagsMeasured: 0 });
+  t.deepEqual(trust.freshness('us', t0 + 90_000), { behind: 0, oldestLagSeconds: 0, lagsMeasured: 0 });
   // Caught up with /a: the lag is /b's.
   trust.setAudit(result(t0 + 120_000, [missing('eu', 'file:/b')]));
-  t.deepEqual(trust.freshness('eu', t0 + 180_000), { behind: 1, oldestLagSeconds: 120 });
+  t.deepEqual(trust.freshness('eu', t0 + 180_000), { behind: 1, oldestLagSeconds: 120, lagsMeasured: 0 });
 
   const registry = new Registry();
   registerTrustMetrics(registry, trust, () => ['eu', 'us']);
