@@ -30,7 +30,7 @@ const LEDGER_TYPE = 'application/vnd.artifact-serving.ledger.v1+json';
 
 const loaded = await loadManifests(TREE, PROJECT);
 const real = loaded.projects[0] as ImageProject | undefined;
-if (!real || real.kind !== 'images') throw new Error(`${PROJECT} not found in ${TREE}`);
+if (real?.kind !== 'images') throw new Error(`${PROJECT} not found in ${TREE}`);
 const destCount = Math.min(Number(values.dests), real.destinations.length);
 
 // Staging: one small image manifest per digest of the manifest, tagged as the manifest says.

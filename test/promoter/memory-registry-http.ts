@@ -41,7 +41,11 @@ export async function serveOverHttp(registry: Pick<MemoryRegistry, 'repos'>, opt
       const body: Record<string, unknown> = { name, tags: page };
       if (opts.tagDigests) {
         const manifest: Record<string, { tag: string[] }> = {};
-        for (const tag of page) (manifest[repo.tags.get(tag) as string] ??= { tag: [] }).tag.push(tag);
+        for (const tag of page) {
+          const digest = repo.tags.get(tag) as string;
+          manifest[digest] ??= { tag: [] };
+          manifest[digest].tag.push(tag);
+        }
         body.manifest = manifest;
       }
       return send(res, 200, JSON.stringify(body), headers);
