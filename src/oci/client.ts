@@ -15,7 +15,7 @@ import { DEFAULT_RETRY, TransientError, isTransientStatus, retryAfterMs, withRet
 import { basicHeader, parseChallenge, type CredentialLookup } from './auth.js';
 import { DEFAULT_TIMEOUTS, fetchWithTimeouts, type Timeouts } from './http.js';
 import { MANIFEST_MEDIA_TYPES } from './reference.js';
-import type { Registry } from './registry.js';
+import type { Registry, TagsList } from './registry.js';
 import { errorCode, manifestSchema, parseRegistryJson, referrersSchema, tagsListSchema, tokenResponseSchema } from './registry-json.js';
 
 const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
@@ -198,19 +198,29 @@ export class RegistryClient implements Registry {
   // ---- listing
 
   async listTags(repo: string): Promise<string[]> {
+    return (await this.tagsList(repo)).tags;
+  }
+
+  /** Every page of the tags list (Link pagination), with Google's digest map when sent. */
+  async tagsList(repo: string): Promise<TagsList> {
     const tags: string[] = [];
+    let digests: Map<string, string[]> | undefined;
     let url: string | undefined = `${this.base}/v2/${repo}/tags/list?n=1000`;
     while (url) {
       const res: Response = await this.fetchUrl('GET', url, repo, { ok: [200, 404] });
       if (res.status === 404) {
         await res.body?.cancel();
-        return [];
+        return { tags: [] };
       }
       const page = parseRegistryJson(tagsListSchema, await res.text(), `GET ${url}`, 'the tags list', res.status);
       tags.push(...(page.tags ?? []));
+      if (page.manifest) {
+        digests ??= new Map();
+        for (const [digest, info] of Object.entries(page.manifest)) digests.set(digest, info.tag ?? []);
+      }
       url = nextLink(res.headers.get('link'), this.base);
     }
-    return tags;
+    return digests ? { tags, digests } : { tags };
   }
 
   /** Referrers of a manifest, or undefined when the registry has no referrers API. */

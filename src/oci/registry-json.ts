@@ -29,10 +29,15 @@ export const manifestSchema = z.looseObject({
   subject: descriptorSchema.optional(),
 });
 
-/** GET /v2/<name>/tags/list. A missing or null `tags` is an empty repository. */
+/**
+ * GET /v2/<name>/tags/list. A missing or null `tags` is an empty repository. Google Container
+ * Registry and Artifact Registry add `manifest`: every manifest digest of the repository (tagged
+ * or not) -> its tags (kpromo plans from it); other registries omit it.
+ */
 export const tagsListSchema = z.looseObject({
   name: z.string().optional(),
   tags: z.array(z.string()).nullish(),
+  manifest: z.record(digest, z.looseObject({ tag: z.array(z.string()).nullish() })).optional(),
 });
 
 /** GET /v2/<name>/referrers/<digest>: an image index. */

@@ -49,12 +49,26 @@ export interface TagLister {
   listTags(repo: string): Promise<string[]>;
 }
 
+/**
+ * The tags list as sent: every tag, and, where the registry adds Google's `manifest` extension
+ * (GCR, Artifact Registry), every manifest digest of the repository -> its tags.
+ */
+export interface TagsList {
+  tags: string[];
+  digests?: Map<string, string[]>;
+}
+
+/** The tags list with what the registry adds about digests ({ tags: [] } when the repository does not exist). */
+export interface TagsListReader {
+  tagsList(repo: string): Promise<TagsList>;
+}
+
 /** The referrers of a manifest, or undefined when the registry has no referrers API. */
 export interface ReferrersLister {
   referrers(repo: string, digest: string): Promise<Descriptor[] | undefined>;
 }
 
 /** A registry, named by its host (and port), doing all of the above. */
-export interface Registry extends ManifestHeader, ManifestGetter, ManifestPutter, ManifestDeleter, BlobChecker, BlobGetter, BlobMounter, BlobUploader, TagLister, ReferrersLister {
+export interface Registry extends ManifestHeader, ManifestGetter, ManifestPutter, ManifestDeleter, BlobChecker, BlobGetter, BlobMounter, BlobUploader, TagLister, TagsListReader, ReferrersLister {
   readonly host: string;
 }

@@ -19,6 +19,7 @@ import type { Action } from './plan.js';
 import { mapPool } from './pool.js';
 import { withRetry, type RetryOptions } from '../net/retry.js';
 import { errorMessage } from '../util/error-message.js';
+import type { Reachability } from './observe-reach.js';
 
 export interface ActionResult {
   destination: string;
@@ -37,6 +38,12 @@ export interface ExecuteOptions {
   onGrace?: (destination: string, waitMs: number) => void;
   /** The clock (tests). */
   now?: () => number;
+  /**
+   * Issue 8: the run's reachability. An endpoint (this destination's, or one of `sources`) that
+   * cannot be connected to is marked down once; the actions after it fail at once, naming it,
+   * instead of each paying the retries.
+   */
+  reach?: { reachability: Reachability; sources: readonly string[] };
 }
 
 const DELETES: ReadonlySet<Action['kind']> = new Set(['delete-image', 'delete-tag', 'delete-file']);
@@ -96,10 +103,12 @@ export interface DestinationWork {
 
 export async function executeDestination(work: DestinationWork, opts: ExecuteOptions): Promise<ActionResult[]> {
   const { destination } = work;
+  const reach = opts.reach;
+  const attempt = <T>(fn: () => Promise<T>, locations: readonly string[] = [destination]): Promise<T> => (reach ? reach.reachability.call(locations, fn, opts.retry, { detail: true }) : withRetry(fn, opts.retry));
   const save = async (ledger: Ledger, previous: Ledger): Promise<void> => {
     const text = serialiseLedger(ledger, work.project, destination);
     if (text === serialiseLedger(previous, work.project, destination)) return;
-    await withRetry(() => work.writeLedger(text), opts.retry);
+    await attempt(() => work.writeLedger(text));
   };
   const report = (r: ActionResult): ActionResult => {
     opts.onResult?.(r);
@@ -128,7 +137,7 @@ export async function executeDestination(work: DestinationWork, opts: ExecuteOpt
     }
     const settled = await mapPool(actions, opts.parallel, async (action) => {
       try {
-        await withRetry(() => fn(action), opts.retry);
+        await attempt(() => fn(action), [destination, ...(reach?.sources ?? [])]);
         return report({ destination, action });
       } catch (e) {
         return report({ destination, action, error: errorMessage(e) });

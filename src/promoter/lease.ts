@@ -142,7 +142,8 @@ export function registryLeaseSlot(client: RegistryClient, destination: string): 
 
 export interface Lease {
   location: string;
-  release(): Promise<void>;
+  /** Stop renewing and free the lease; `local`: only stop renewing (its endpoint is down: the lease goes stale). */
+  release(local?: boolean): Promise<void>;
 }
 
 /** Take the lease, waiting up to `waitMs` for a live holder; throws LeaseHeldError after that. */
@@ -194,11 +195,11 @@ export async function acquire(slotIn: LeaseSlot, opts: LeaseOptions = DEFAULT_LE
   timer.unref();
   return {
     location: slot.location,
-    release: async () => {
+    release: async (local = false) => {
       released = true;
       clearInterval(timer);
       await renewing;
-      if (lost) return;
+      if (lost || local) return;
       const current = await slot.read().catch(() => undefined);
       if (current?.run === mine.run) await slot.remove();
     },

@@ -12,6 +12,7 @@ import { readRegistryLedger } from './registry-ledger.js';
 import { referrerTags } from './plan.js';
 import type { RetryOptions } from '../net/retry.js';
 import { Reachability } from './observe-reach.js';
+import { observeDestRepo, type DestRepoTask } from './observe-dest-repo.js';
 import { errorMessage } from '../util/error-message.js';
 
 export type RegistryFor = (host: string) => Registry;
@@ -38,8 +39,9 @@ export async function observeImages(
     }
   });
 
-  // One task per destination repository: list tags, then resolve what matters.
-  const repoTasks: { dest: string; name: string; tags: Set<string>; digests: Set<string> }[] = [];
+  // One task per destination repository: one tags list, the ledger, and a HEAD only where
+  // those cannot answer (observe-dest-repo.ts).
+  const repoTasks: DestRepoTask[] = [];
   for (const p of projects) {
     for (const dest of p.destinations) {
       if (observed.unreachable.has(dest)) continue;
@@ -47,33 +49,22 @@ export async function observeImages(
       const names = new Set([...p.images.map((i) => i.name), ...(ledger?.images.keys() ?? [])]);
       for (const name of names) {
         const image = p.images.find((i) => i.name === name);
-        const owned = ledger?.images.get(name);
         repoTasks.push({
           dest,
-          name,
-          tags: new Set([...(image ? [...image.dmap.values()].flat() : []), ...(owned?.tags.keys() ?? [])]),
-          digests: new Set([...(image?.dmap.keys() ?? []), ...(owned?.digests ?? [])]),
+          repo: `${repoPath(dest)}/${name}`,
+          wanted: image?.dmap ?? new Map(),
+          rollback: image?.rollback ?? new Set(),
+          owned: ledger?.images.get(name),
+          verifyAll: opts.checkAllStaging,
         });
       }
     }
   }
   await mapPool(repoTasks, opts.parallel, async (t) => {
-    const client = registry(hostOf(t.dest));
-    const repo = `${repoPath(t.dest)}/${t.name}`;
     try {
-      const state = repoState(observed, t.dest, t.name);
-      const listed = new Set(await reach.call(t.dest, () => client.listTags(repo), opts.retry));
-      state.listed = listed;
-      for (const tag of t.tags) {
-        if (!listed.has(tag)) continue;
-        const head = await reach.call(t.dest, () => client.headManifest(repo, tag), opts.retry);
-        if (head) state.tags.set(tag, head.digest);
-      }
-      for (const digest of t.digests) {
-        if (await reach.call(t.dest, () => client.headManifest(repo, digest), opts.retry)) state.digests.add(digest);
-      }
+      await observeDestRepo(registry(hostOf(t.dest)), t, repoState(observed, t.dest, t.repo.slice(repoPath(t.dest).length + 1)), reach, opts.retry);
     } catch (e) {
-      observed.unreachable.set(t.dest, `${repo}: ${errorMessage(e)}`);
+      observed.unreachable.set(t.dest, `${t.repo}: ${errorMessage(e)}`);
     }
   });
 
@@ -101,10 +92,11 @@ export async function observeImages(
   await mapPool(stagingTasks, opts.parallel, async ({ p, name, digest }) => {
     const src = { src: registry(hostOf(p.src)), srcRepo: `${repoPath(p.src)}/${name}`, cache: new Map() };
     try {
-      const head = await reach.call(p.src, () => src.src.headManifest(src.srcRepo, digest), opts.retry);
-      if (!head) return;
+      // One GET: its answer says whether staging has the digest, and its bytes start the size.
+      const bytes = await reach.call(p.src, () => closureBytes(src, digest), opts.retry);
+      if (bytes === undefined) return;
       repoState(observed, p.src, name).digests.add(digest);
-      observed.imageBytes.set(digest, await reach.call(p.src, () => closureBytes(src, digest), opts.retry));
+      observed.imageBytes.set(digest, bytes);
     } catch (e) {
       observed.unreachable.set(p.src, `${src.srcRepo}@${digest}: ${errorMessage(e)}`);
     }
@@ -217,12 +209,16 @@ async function observeReferrers(projects: readonly ImageProject[], registry: Reg
   });
 }
 
-/** Bytes of a manifest, its children and all their blobs (an upper bound on what a copy moves). */
-async function closureBytes(src: Parameters<typeof sourceManifest>[0], digest: string): Promise<number> {
+/**
+ * Bytes of a manifest, its children and all their blobs (an upper bound on what a copy moves);
+ * undefined when the top-level manifest is not there.
+ */
+async function closureBytes(src: Parameters<typeof sourceManifest>[0], digest: string, top = true): Promise<number | undefined> {
+  if (top && !(await src.src.getManifest(src.srcRepo, digest).then((m) => m && src.cache.set(digest, Promise.resolve(m))))) return undefined;
   const m = await sourceManifest(src, digest);
   const { children, blobs } = references(m);
   let total = m.bytes.length + blobs.reduce((n, b) => n + b.size, 0);
-  for (const child of children) total += await closureBytes(src, child.digest);
+  for (const child of children) total += (await closureBytes(src, child.digest, false)) ?? 0;
   return total;
 }
 

@@ -46,8 +46,11 @@ export function isConnectionError(error: unknown): boolean {
 
 /** Thrown for an item of an endpoint already known unreachable in this run: nothing was sent. */
 export class EndpointDownError extends Error {
-  constructor(readonly endpoint: string) {
-    super(`${endpoint} is unreachable (see above); not tried again in this run`);
+  constructor(
+    readonly endpoint: string,
+    reason?: string,
+  ) {
+    super(`${endpoint} is unreachable${reason ? ` (${reason})` : ' (see above)'}; not tried again in this run`);
     this.name = 'EndpointDownError';
   }
 }
@@ -73,14 +76,19 @@ export class Reachability {
    * `fn` with retries, unless `location`'s endpoint is already down (then EndpointDownError at
    * once). A connection-level failure marks the endpoint down and is not retried here: the
    * clients have retried it already; items in flight at that moment stop at their next attempt.
+   * `location` may list several (a copy reads staging and writes a destination): each is
+   * checked, and a failure is put on the one the error names (its host:port or host appears in
+   * the error), else on the first.
    */
-  async call<T>(location: string, fn: () => Promise<T>, retry: RetryOptions): Promise<T> {
-    const endpoint = endpointOf(location);
+  async call<T>(location: string | readonly string[], fn: () => Promise<T>, retry: RetryOptions, opts: { detail?: boolean } = {}): Promise<T> {
+    const endpoints = (typeof location === 'string' ? [location] : location).map(endpointOf);
     const check = () => {
-      const d = this.down.get(endpoint);
-      if (d) {
-        d.items++;
-        throw new EndpointDownError(endpoint);
+      for (const endpoint of endpoints) {
+        const d = this.down.get(endpoint);
+        if (d) {
+          d.items++;
+          throw new EndpointDownError(endpoint, opts.detail ? d.reason : undefined);
+        }
       }
     };
     check();
@@ -90,10 +98,16 @@ export class Reachability {
         return await fn();
       } catch (e) {
         if (isConnectionError(e)) {
+          const reason = withCause(e);
+          const named = (x: string) => {
+            const host = x.replace(/^[a-z0-9+.-]+:\/\//i, '');
+            return host !== '' && reason.includes(host);
+          };
+          const endpoint = endpoints.find(named) ?? (endpoints[0] as string);
           const d = this.down.get(endpoint);
           if (d) d.items++;
-          else this.down.set(endpoint, { reason: withCause(e), items: 1 });
-          throw new EndpointDownError(endpoint);
+          else this.down.set(endpoint, { reason, items: 1 });
+          throw new EndpointDownError(endpoint, opts.detail ? reason : undefined);
         }
         throw e;
       }

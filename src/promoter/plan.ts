@@ -142,15 +142,17 @@ function planImages(p: ImageProject, observed: Observed, options: PlanOptions): 
     for (const image of p.images) {
       const repo = state?.get(image.name) ?? EMPTY_REPO;
       wanted.set(image.name, new Set(image.dmap.keys()));
+      // Only a staging repository holding signatures, attestations or referrers can add any.
       const stagingRepo = staging?.get(image.name);
+      const stagingRefs = stagingRepo && hasReferrerInfo(stagingRepo) ? stagingRepo : undefined;
       for (const [digest, tags] of image.dmap) {
         if (!repo.digests.has(digest)) {
           const bytes = observed.imageBytes.get(digest) ?? 0;
           d.actions.push({ kind: 'copy-image', name: image.name, digest, bytes });
           d.bytes += bytes;
-        } else if (stagingRepo) {
+        } else if (stagingRefs) {
           // Already promoted: signatures etc. pushed to staging later must follow it.
-          const a = referrerAction(image.name, digest, stagingRepo, repo, observed);
+          const a = referrerAction(image.name, digest, stagingRefs, repo, observed);
           if (a) d.actions.push(a);
         }
         for (const tag of tags) {
@@ -165,6 +167,14 @@ function planImages(p: ImageProject, observed: Observed, options: PlanOptions): 
     pruneImages(p, dest, observed, wanted, state, d, options);
   }
   return { id: p.id, project: p.project, kind: p.kind, src: p.src, destinations, errors };
+}
+
+const REFERRER_TAG = /^sha256-[0-9a-f]{64}(?:\.sig|\.att|\.sbom)?$/;
+/** Whether a staging repository has any referrer tag or API referrer (asked per repository: at 10k digests × 40 destinations, asking per digest costs seconds). */
+function hasReferrerInfo(staging: RepoState): boolean {
+  if ((staging.referrers?.size ?? 0) > 0) return true;
+  for (const t of staging.tags.keys()) if (REFERRER_TAG.test(t)) return true;
+  return false;
 }
 
 /** What of staging's referrers of a digest (and of its children) a destination lacks, if anything. */

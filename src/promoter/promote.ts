@@ -64,7 +64,7 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
   // final ledgers are written: one run at a time writes a destination, and it plans from a state
   // no other run is changing. A destination another run holds is reported, not written.
   const reach = new Reachability();
-  const leases: Lease[] = [];
+  const leases: { dest: string; lease: Lease }[] = [];
   const locked = new Map<string, string>();
   if (opts.confirm) {
     const leaseOpts = { ...DEFAULT_LEASE, ...opts.lease };
@@ -76,7 +76,7 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
       try {
         const slot = kind === 'files' ? fileLeaseSlot(backends.store(dest)) : registryLeaseSlot(backends.registry(hostOf(dest)), dest);
         // acquire() retries itself; the reachability check only stops at a down endpoint.
-        leases.push(await reach.call(dest, () => acquire(slot, leaseOpts, opts.retry ?? DEFAULT_RETRY), { attempts: 1, baseMs: 0, maxMs: 0 }));
+        leases.push({ dest, lease: await reach.call(dest, () => acquire(slot, leaseOpts, opts.retry ?? DEFAULT_RETRY), { attempts: 1, baseMs: 0, maxMs: 0 }) });
       } catch (e) {
         locked.set(dest, errorMessage(e));
         return;
@@ -103,7 +103,9 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
   try {
     return await run(opts, backends, out, loaded, locked, reach);
   } finally {
-    await Promise.all(leases.map((l) => l.release().catch(() => undefined)));
+    // Not over the network at an endpoint that went down: that lease is stale once this process
+    // is gone (or after --lease-stale), and the next run takes it over.
+    await Promise.all(leases.map(({ dest, lease }) => lease.release(reach.down.has(endpointOf(dest))).catch(() => undefined)));
   }
 }
 
@@ -117,6 +119,7 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
   if (!opts.confirm) return { exitCode: hadErrors ? 1 : 0, plan, results: [] };
 
   const results: ActionResult[] = [];
+  const downBefore = new Set(reach.down.keys());
   const onResult = (r: ActionResult) => {
     // One line per finished action: progress for a long run, and the audit trail of what changed.
     if (r.error) out.stderr(`failed: ${r.destination}: ${describe(r.action)}: ${r.error}\n`);
@@ -126,7 +129,7 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
     if (pp.errors.length > 0) continue;
     const project = loaded.projects.find((p) => p.id === pp.id) as Project;
     const onGrace = (destination: string, waitMs: number) => out.stdout(`waiting: ${destination}: ${Math.ceil(waitMs / 1000)}s of prune grace (the ledger marks what will be deleted as retiring) before deleting\n`);
-    const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult, pruneGraceMs: opts.pruneGraceMs ?? 0, onGrace };
+    const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult, pruneGraceMs: opts.pruneGraceMs ?? 0, onGrace, reach: { reachability: reach, sources: [project.src] } };
     if (project.kind === 'files') results.push(...(await executeFiles(project, pp, observed, (b) => backends.store(b), execOpts)));
     else {
       // Registries and blob buckets of one project run side by side, each through its own executor.
@@ -147,6 +150,10 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
     }
   }
   const failed = results.filter((r) => r.error);
+  // Endpoints that went down while executing: named once, with what was not tried there.
+  for (const [endpoint, d] of reach.down) {
+    if (!downBefore.has(endpoint)) out.stderr(`unreachable: ${endpoint}: ${d.reason}; went down during the run, ${d.items} action(s) or ledger write(s) there failed or were not tried; rerun when it is back\n`);
+  }
   out.stdout(`Done: ${results.length - failed.length} action(s) succeeded, ${failed.length} failed.\n`);
   return { exitCode: hadErrors || failed.length > 0 ? 1 : 0, plan, results };
 }

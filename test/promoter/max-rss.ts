@@ -3,5 +3,6 @@
 import { main } from '../../src/cli.js';
 
 const code = await main(process.argv.slice(2), { stdout: (s) => void process.stdout.write(s), stderr: (s) => void process.stderr.write(s) });
-process.stderr.write(`max-rss-kib ${process.resourceUsage().maxRSS}\n`);
+const usage = process.resourceUsage();
+process.stderr.write(`max-rss-kib ${usage.maxRSS}\ncpu-ms ${Math.round((usage.userCPUTime + usage.systemCPUTime) / 1000)}\n`);
 process.exitCode = code;

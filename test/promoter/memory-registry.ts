@@ -5,7 +5,7 @@
 // Faults are injected per operation with `fail`; `calls` records what was asked, in order.
 import { Readable } from 'node:stream';
 import { RegistryError, sha256Digest, type Descriptor, type Manifest } from '../../src/oci/client.js';
-import type { Registry } from '../../src/oci/registry.js';
+import type { Registry, TagsList } from '../../src/oci/registry.js';
 
 interface Repo {
   manifests: Map<string, { bytes: Buffer; mediaType: string }>;
@@ -13,11 +13,13 @@ interface Repo {
   blobs: Map<string, Buffer>;
 }
 
-type Operation = 'headManifest' | 'getManifest' | 'putManifest' | 'deleteManifest' | 'hasBlob' | 'getBlob' | 'mountBlob' | 'uploadBlob' | 'listTags' | 'referrers';
+type Operation = 'headManifest' | 'getManifest' | 'putManifest' | 'deleteManifest' | 'hasBlob' | 'getBlob' | 'mountBlob' | 'uploadBlob' | 'listTags' | 'tagsList' | 'referrers';
 
 export interface MemoryRegistryOptions {
   /** Answer GET /v2/<repo>/referrers/<digest> (default true); false: the registry has no referrers API. */
   referrersApi?: boolean;
+  /** Add Google's `manifest` map (digest -> tags, untagged digests too) to tags lists, as GCR and Artifact Registry do. */
+  tagDigests?: boolean;
   /** Called before each operation; an error it returns is thrown instead of doing it. */
   fail?: (op: Operation, repo: string, ref: string) => Error | undefined;
 }
@@ -129,6 +131,16 @@ export class MemoryRegistry implements Registry {
   async listTags(repo: string): Promise<string[]> {
     this.enter('listTags', repo, '');
     return [...(this.repos.get(repo)?.tags.keys() ?? [])].sort();
+  }
+
+  async tagsList(repo: string): Promise<TagsList> {
+    this.enter('tagsList', repo, '');
+    const r = this.repos.get(repo);
+    const tags = [...(r?.tags.keys() ?? [])].sort();
+    if (!this.opts.tagDigests) return { tags };
+    const digests = new Map<string, string[]>([...(r?.manifests.keys() ?? [])].map((d) => [d, []]));
+    for (const [tag, d] of r?.tags ?? []) digests.get(d)?.push(tag);
+    return { tags, digests };
   }
 
   async referrers(repo: string, digest: string): Promise<Descriptor[] | undefined> {
