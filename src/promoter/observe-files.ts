@@ -12,6 +12,8 @@ import type { FileStore } from './stores/store.js';
 import type { RetryOptions } from '../net/retry.js';
 import { Reachability } from './observe-reach.js';
 import { sha256OfStream } from './verify.js';
+import type { StagingBytes } from './staging-bytes.js';
+import { createHash } from 'node:crypto';
 import { errorMessage } from '../util/error-message.js';
 
 export interface ObserveFilesOptions {
@@ -21,6 +23,8 @@ export interface ObserveFilesOptions {
   retry: RetryOptions;
   /** Shared with the image observer: endpoints found unreachable in this run. */
   reach?: Reachability;
+  /** A confirmed run: keep the staging bytes hashed here for the copy (read once; staging-bytes.ts). */
+  keep?: StagingBytes;
 }
 
 export async function observeFiles(projects: readonly FileProject[], store: (base: string) => FileStore, observed: Observed, opts: ObserveFilesOptions): Promise<void> {
@@ -62,9 +66,9 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
       if (needed) stagingTasks.push({ p, name: f.name, sha256: f.sha256 });
     }
   }
-  await mapPool(stagingTasks, opts.parallel, async ({ p, name }) => {
+  await mapPool(stagingTasks, opts.parallel, async ({ p, name, sha256 }) => {
     try {
-      const state = await reach.call(p.src, () => statAndHash(store(p.src), name, true), opts.retry);
+      const state = await reach.call(p.src, () => (opts.keep ? hashKeeping(store(p.src), name, sha256, opts.keep) : statAndHash(store(p.src), name, true)), opts.retry);
       if (state) locationMap(observed, p.src).set(name, state);
     } catch (e) {
       observed.unreachable.set(p.src, `${name}: ${errorMessage(e)}`);
@@ -89,6 +93,30 @@ async function statAndHash(store: FileStore, name: string, always = false, ledge
   }
   const { sha256, size } = await sha256OfStream(await store.read(name));
   return { size, sha256, ...(st.fingerprint !== undefined ? { fingerprint: st.fingerprint } : {}) };
+}
+
+/** Size and sha256 of a staging file, its bytes kept for the copy when they fit and match `expected`. */
+async function hashKeeping(store: FileStore, name: string, expected: string, keep: StagingBytes): Promise<FileState | undefined> {
+  const st = await store.stat(name);
+  if (!st) return undefined;
+  if (!keep.reserve(st.size)) return statAndHash(store, name, true);
+  const chunks: Buffer[] = [];
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    for await (const chunk of await store.read(name)) {
+      hash.update(chunk as Buffer);
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+  } catch (e) {
+    keep.release(st.size);
+    throw e;
+  }
+  const sha256 = hash.digest('hex');
+  keep.release(st.size);
+  if (sha256 === expected && keep.reserve(size)) keep.keep(store.base, name, sha256, Buffer.concat(chunks, size));
+  return { size, sha256 };
 }
 
 function locationMap(observed: Observed, location: string): Map<string, FileState> {

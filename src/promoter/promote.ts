@@ -4,6 +4,7 @@ import type { CliIO } from '../commands/io.js';
 import type { Backends } from './backends.js';
 import type { ActionResult } from './execute-destination.js';
 import { executeFiles } from './execute-files.js';
+import { StagingBytes } from './staging-bytes.js';
 import { loadManifests } from './load.js';
 import type { FileProject, ImageProject, Project } from './model.js';
 import { executeImages } from './execute-images.js';
@@ -104,7 +105,9 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
 }
 
 async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded: Awaited<ReturnType<typeof loadManifests>>, locked: Map<string, string>, reach: Reachability): Promise<PromoteResult> {
-  const observed = await observe(loaded.projects, backends, opts.parallel, false, opts.retry ?? DEFAULT_RETRY, reach);
+  // A confirmed run keeps the staging bytes it hashes for the copy: each byte is read once.
+  const stagingBytes = opts.confirm ? new StagingBytes() : undefined;
+  const observed = await observe(loaded.projects, backends, opts.parallel, false, opts.retry ?? DEFAULT_RETRY, reach, stagingBytes);
   for (const [dest, why] of locked) observed.unreachable.set(dest, `no lease: ${why}`);
   const plan = makePlan(loaded.projects, observed, { prune: opts.prune });
   const leftOut = loaded.findings.filter((f) => f.entryOnly).length;
@@ -123,7 +126,7 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
     const project = loaded.projects.find((p) => p.id === pp.id) as Project;
     const onGrace = (destination: string, waitMs: number) => out.stdout(`waiting: ${destination}: ${Math.ceil(waitMs / 1000)}s of prune grace (the ledger marks what will be deleted as retiring) before deleting\n`);
     const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult, pruneGraceMs: opts.pruneGraceMs ?? 0, onGrace };
-    if (project.kind === 'files') results.push(...(await executeFiles(project, pp, observed, (b) => backends.store(b), execOpts)));
+    if (project.kind === 'files') results.push(...(await executeFiles(project, pp, observed, (b) => backends.store(b), { ...execOpts, ...(stagingBytes ? { stagingBytes } : {}) })));
     else results.push(...(await executeImages(project, pp, observed, (h) => backends.registry(h), execOpts)));
   }
   const failed = results.filter((r) => r.error);
@@ -131,12 +134,12 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
   return { exitCode: hadErrors || failed.length > 0 ? 1 : 0, plan, results };
 }
 
-export async function observe(projects: readonly Project[], backends: Backends, parallel: number, checkAllStaging: boolean, retry: RetryOptions, reach = new Reachability()): Promise<Observed> {
+export async function observe(projects: readonly Project[], backends: Backends, parallel: number, checkAllStaging: boolean, retry: RetryOptions, reach = new Reachability(), keep?: StagingBytes): Promise<Observed> {
   const observed = emptyObserved();
   const files = projects.filter((p): p is FileProject => p.kind === 'files');
   const images = projects.filter((p): p is ImageProject => p.kind === 'images');
   await Promise.all([
-    observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging, retry, reach }),
+    observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging, retry, reach, ...(keep ? { keep } : {}) }),
     observeImages(images, (h) => backends.registry(h), observed, { parallel, retry, checkAllStaging, reach }),
   ]);
   return observed;
