@@ -58,7 +58,10 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
   const execOpts: ExecuteOptions = { ...opts, onResult: (r) => held.has(r.action) || opts.onResult?.(r) };
   const perDest = await Promise.all(
     plan.destinations.map(async (d) => {
-      if (d.actions.length === 0) return [];
+      const key = ledgerKey(project.id, d.destination);
+      // Objects of other tools hashed while planning: recorded, so that no rerun downloads them.
+      const hashed = observed.hashed?.get(key);
+      if (d.actions.length === 0 && !hashed?.size) return [];
       const dest = store(d.destination);
       const writes = d.actions.filter((a): a is FileWrite => a.kind === 'copy-file' || a.kind === 'replace-file');
       const fingerprints = new Map<string, string>();
@@ -67,12 +70,13 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
           project: project.project,
           destination: d.destination,
           actions: d.actions,
-          before: observed.ledgers.get(ledgerKey(project.id, d.destination)) ?? emptyLedger(),
+          before: observed.ledgers.get(key) ?? emptyLedger(),
           intent: (before) => {
-            const intent = cloneLedger(before);
+            const intent = withHashed(before, hashed);
             for (const a of writes) {
               intent.files.set(a.name, a.sha256);
               intent.fingerprints?.delete(a.name); // the content changes: an old fingerprint no longer holds
+              intent.hashed?.delete(a.name);
             }
             return intent;
           },
@@ -88,7 +92,7 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
               (a) => dest.delete(a.name),
             )),
           ],
-          after: (before, results) => afterFiles(before, results, fingerprints),
+          after: (before, results) => afterFiles(withHashed(before, hashed), results, fingerprints),
           writeLedger: (text) => dest.writeText(ledgerObjectName(project.id), text),
         },
         execOpts,
@@ -123,6 +127,14 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
   }
 }
 
+/** `ledger` with the sha256s of other tools' objects hashed in this run. */
+function withHashed(ledger: Ledger, hashed: ReadonlyMap<string, { sha256: string; fingerprint: string }> | undefined): Ledger {
+  const l = cloneLedger(ledger);
+  l.hashed ??= new Map();
+  for (const [name, h] of hashed ?? []) l.hashed.set(name, h);
+  return l;
+}
+
 /** The ledger now says exactly what we wrote and still own. */
 function afterFiles(before: Ledger, results: readonly ActionResult[], fingerprints: ReadonlyMap<string, string>): Ledger {
   const after = cloneLedger(before);
@@ -131,6 +143,7 @@ function afterFiles(before: Ledger, results: readonly ActionResult[], fingerprin
     if (r.error) continue;
     const name = r.action.name;
     after.fingerprints.delete(name);
+    after.hashed?.delete(name); // rewritten or deleted: what was hashed is gone
     if (r.action.kind === 'delete-file') after.files.delete(name);
     else if (r.action.kind === 'copy-file' || r.action.kind === 'replace-file') {
       after.files.set(name, r.action.sha256);

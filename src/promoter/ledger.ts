@@ -40,6 +40,12 @@ export interface Ledger {
    */
   fingerprints?: Map<string, string>;
   /**
+   * name -> sha256 of an object this promoter did not write (another tool did), computed once by
+   * downloading it, with the store's fingerprint then. While the store reports the same
+   * fingerprint the content is unchanged, so a rerun need not download it again (issue 8).
+   */
+  hashed?: Map<string, { sha256: string; fingerprint: string }>;
+  /**
    * Entries about to be deleted -> when they were first marked (ISO 8601). Keys: a file's name,
    * `name@digest` for an image, `name:tag` for a tag (see retiringKey).
    */
@@ -80,6 +86,7 @@ const ledgerJson = z.strictObject({
   images: z.record(IMAGE_NAME, z.strictObject({ digests: z.array(DIGEST), tags: z.record(TAG, DIGEST) })),
   files: z.record(FILE_NAME, z.string().regex(/^[a-f0-9]{64}$/, 'expected 64 lowercase hex characters')),
   fingerprints: z.record(FILE_NAME, z.string()).optional(),
+  hashed: z.record(FILE_NAME, z.strictObject({ sha256: z.string().regex(/^[a-f0-9]{64}$/, 'expected 64 lowercase hex characters'), fingerprint: z.string() })).optional(),
   retiring: z
     .record(
       z.string(),
@@ -112,10 +119,12 @@ export function serialiseLedger(ledger: Ledger, project: string, destination: st
   // Only for names still in `files`; omitted when empty (older ledgers have none).
   const fp = [...(ledger.fingerprints ?? [])].filter(([name]) => ledger.files.has(name)).sort(([a], [b]) => a.localeCompare(b));
   const fingerprints = fp.length > 0 ? { fingerprints: Object.fromEntries(fp) } : {};
+  const hs = [...(ledger.hashed ?? [])].sort(([a], [b]) => a.localeCompare(b));
+  const hashed = hs.length > 0 ? { hashed: Object.fromEntries(hs) } : {};
   // Only for entries still listed; omitted when empty.
   const rt = [...(ledger.retiring ?? [])].filter(([key]) => hasEntry(ledger, key)).sort(([a], [b]) => a.localeCompare(b));
   const retiring = rt.length > 0 ? { retiring: Object.fromEntries(rt) } : {};
-  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints, ...retiring }, null, 1)}\n`;
+  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints, ...hashed, ...retiring }, null, 1)}\n`;
 }
 
 /**
@@ -144,7 +153,7 @@ export function parseLedger(text: string, expect?: { project: string; destinatio
   }
   const images = new Map<string, ImageLedger>();
   for (const [name, l] of Object.entries(data.images)) images.set(name, { digests: new Set(l.digests), tags: new Map(Object.entries(l.tags)) });
-  const ledger: Ledger = { images, files: new Map(Object.entries(data.files)), fingerprints: new Map(Object.entries(data.fingerprints ?? {})), retiring: new Map() };
+  const ledger: Ledger = { images, files: new Map(Object.entries(data.files)), fingerprints: new Map(Object.entries(data.fingerprints ?? {})), hashed: new Map(Object.entries(data.hashed ?? {})), retiring: new Map() };
   for (const [key, since] of Object.entries(data.retiring ?? {})) {
     if (!hasEntry(ledger, key)) throw new Error(`invalid ledger at "retiring".${JSON.stringify(key)}: names no file, image digest (name@digest) or tag (name:tag) of this ledger; refusing to trust it`);
     ledger.retiring!.set(key, since);
@@ -155,7 +164,7 @@ export function parseLedger(text: string, expect?: { project: string; destinatio
 export function cloneLedger(l: Ledger): Ledger {
   const images = new Map<string, ImageLedger>();
   for (const [name, i] of l.images) images.set(name, { digests: new Set(i.digests), tags: new Map(i.tags) });
-  return { images, files: new Map(l.files), fingerprints: new Map(l.fingerprints ?? []), retiring: new Map(l.retiring ?? []) };
+  return { images, files: new Map(l.files), fingerprints: new Map(l.fingerprints ?? []), hashed: new Map(l.hashed ?? []), retiring: new Map(l.retiring ?? []) };
 }
 
 export function imageLedger(l: Ledger, name: string): ImageLedger {

@@ -52,8 +52,18 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   }
   await mapPool(destTasks, opts.parallel, async ({ project, dest, name }) => {
     try {
-      const state = await reach.call(dest, () => statAndHash(store(dest), name, false, observed.ledgers.get(ledgerKey(project.id, dest))), opts.retry);
-      if (state) locationMap(observed, dest).set(name, state);
+      const key = ledgerKey(project.id, dest);
+      const ledger = observed.ledgers.get(key);
+      const found = await reach.call(dest, () => statAndHash(store(dest), name, false, ledger), opts.retry);
+      if (!found) return;
+      const { downloaded, ...state } = found;
+      locationMap(observed, dest).set(name, state);
+      if (downloaded && state.sha256 !== undefined && state.fingerprint !== undefined) {
+        observed.hashed ??= new Map();
+        const m = observed.hashed.get(key) ?? new Map<string, { sha256: string; fingerprint: string }>();
+        observed.hashed.set(key, m);
+        m.set(name, { sha256: state.sha256, fingerprint: state.fingerprint });
+      }
     } catch (e) {
       observed.unreachable.set(dest, `${name}: ${errorMessage(e)}`);
     }
@@ -79,9 +89,10 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
 /**
  * Size and sha256 of one object. The content is read unless (and `always` is not set) the store
  * computed the sha256 itself, or the object still has the fingerprint `ledger` recorded when this
- * promoter wrote it with the sha256 its metadata claims.
+ * promoter wrote it with the sha256 its metadata claims, or the ledger recorded the sha256 of
+ * another tool's object when it had the fingerprint it still has.
  */
-async function statAndHash(store: FileStore, name: string, always = false, ledger?: Ledger): Promise<FileState | undefined> {
+async function statAndHash(store: FileStore, name: string, always = false, ledger?: Ledger): Promise<(FileState & { downloaded?: true }) | undefined> {
   const st = await store.stat(name);
   if (!st) return undefined;
   if (!always) {
@@ -90,9 +101,12 @@ async function statAndHash(store: FileStore, name: string, always = false, ledge
     if (st.claimedSha256 !== undefined && st.fingerprint !== undefined && fp === st.fingerprint && ledger?.files.get(name) === st.claimedSha256) {
       return { ...st, sha256: st.claimedSha256 };
     }
+    // Another tool's object, hashed by an earlier run while it had this very fingerprint.
+    const hashed = ledger?.hashed?.get(name);
+    if (hashed && st.fingerprint !== undefined && hashed.fingerprint === st.fingerprint) return { ...st, sha256: hashed.sha256 };
   }
   const { sha256, size } = await sha256OfStream(await store.read(name));
-  return { size, sha256, ...(st.fingerprint !== undefined ? { fingerprint: st.fingerprint } : {}) };
+  return { size, sha256, downloaded: true, ...(st.fingerprint !== undefined ? { fingerprint: st.fingerprint } : {}) };
 }
 
 /** Size and sha256 of a staging file, its bytes kept for the copy when they fit and match `expected`. */
