@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Ledger } from './ledger.js';
 import { hasEntry, retiringKey, serialiseLedger } from './ledger.js';
 import type { Action } from './plan.js';
-import { mapPool } from './pool.js';
+import { mapPool, type Slots } from './pool.js';
 import { withRetry, type RetryOptions } from '../net/retry.js';
 import { errorMessage } from '../util/error-message.js';
 
@@ -37,6 +37,8 @@ export interface ExecuteOptions {
   onGrace?: (destination: string, waitMs: number) => void;
   /** The clock (tests). */
   now?: () => number;
+  /** Shared by every destination of the run: `parallel` bounds the whole run, not each destination. */
+  slots?: Slots;
 }
 
 const DELETES: ReadonlySet<Action['kind']> = new Set(['delete-image', 'delete-tag', 'delete-file']);
@@ -128,7 +130,8 @@ export async function executeDestination(work: DestinationWork, opts: ExecuteOpt
     }
     const settled = await mapPool(actions, opts.parallel, async (action) => {
       try {
-        await withRetry(() => fn(action), opts.retry);
+        const attempt = () => withRetry(() => fn(action), opts.retry);
+        await (opts.slots ? opts.slots.run(attempt) : attempt());
         return report({ destination, action });
       } catch (e) {
         return report({ destination, action, error: errorMessage(e) });

@@ -5,6 +5,7 @@ import type { Backends } from './backends.js';
 import type { ActionResult } from './execute-destination.js';
 import { executeFiles } from './execute-files.js';
 import { StagingBytes } from './staging-bytes.js';
+import { Slots } from './pool.js';
 import { loadManifests } from './load.js';
 import type { FileProject, ImageProject, Project } from './model.js';
 import { executeImages } from './execute-images.js';
@@ -121,11 +122,13 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
     if (r.error) out.stderr(`failed: ${r.destination}: ${describe(r.action)}: ${r.error}\n`);
     else out.stdout(`done: ${r.destination}: ${describe(r.action)}\n`);
   };
+  // --parallel bounds the whole run: all destinations of a project draw from these slots.
+  const slots = new Slots(opts.parallel);
   for (const pp of plan.projects) {
     if (pp.errors.length > 0) continue;
     const project = loaded.projects.find((p) => p.id === pp.id) as Project;
     const onGrace = (destination: string, waitMs: number) => out.stdout(`waiting: ${destination}: ${Math.ceil(waitMs / 1000)}s of prune grace (the ledger marks what will be deleted as retiring) before deleting\n`);
-    const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult, pruneGraceMs: opts.pruneGraceMs ?? 0, onGrace };
+    const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult, pruneGraceMs: opts.pruneGraceMs ?? 0, onGrace, slots };
     if (project.kind === 'files') results.push(...(await executeFiles(project, pp, observed, (b) => backends.store(b), { ...execOpts, ...(stagingBytes ? { stagingBytes } : {}) })));
     else results.push(...(await executeImages(project, pp, observed, (h) => backends.registry(h), execOpts)));
   }
