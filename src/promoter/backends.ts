@@ -5,6 +5,7 @@ import type { CredentialLookup } from '../oci/auth.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../oci/http.js';
 import { RegistryClient } from '../oci/client.js';
 import type { RetryOptions } from '../net/retry.js';
+import { PauseGate } from './pause-gate.js';
 import { FsStore } from './stores/fs.js';
 import { GcsStore } from './stores/gcs.js';
 import { S3Store } from './stores/s3.js';
@@ -49,7 +50,9 @@ export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credenti
     registry(host: string): RegistryClient {
       let r = registries.get(host);
       if (!r) {
-        r = new RegistryClient(host, { timeouts, ...(opts.retry ? { retry: opts.retry } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}), ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+        // Every client of this host waits out a 429 any of them got (pause-gate.ts).
+        const gated = new PauseGate().wrap(opts.fetch ?? ((input, init) => fetch(input, init)));
+        r = new RegistryClient(host, { timeouts, ...(opts.retry ? { retry: opts.retry } : {}), ...(opts.credentials ? { credentials: opts.credentials } : {}), fetch: gated });
         registries.set(host, r);
       }
       return r;

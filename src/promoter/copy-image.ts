@@ -1,5 +1,6 @@
 // Copy one image by digest between registries: children of an index first, then blobs (mounted
-// when both repositories are on the same registry, else streamed; the destination verifies each
+// when both repositories are on the same registry, or from another repository of the
+// destination that got the blob in this run, else streamed; the destination verifies each
 // digest), then the manifest itself, then its referrers (signatures, attestations) found via
 // the referrers API or the `sha256-<hex>[.sig|.att|.sbom]` fallback tags.
 //
@@ -21,6 +22,12 @@ export interface ImageCopy {
   cache: Map<string, Promise<Manifest>>;
   /** Retries of one streamed blob transfer (default DEFAULT_RETRY). */
   retry?: RetryOptions;
+  /**
+   * Blobs placed in a repository of the destination registry in this run: digest -> the
+   * repository (a promise while its upload runs). Another repository there mounts them instead
+   * of streaming them again (shared by every copy to the same registry).
+   */
+  placed?: Map<string, Promise<string>>;
 }
 
 const FALLBACK_SUFFIXES = ['', '.sig', '.att', '.sbom'];
@@ -63,8 +70,27 @@ async function copyManifest(c: ImageCopy, digest: string): Promise<Manifest> {
 }
 
 async function copyBlob(c: ImageCopy, blob: Descriptor): Promise<void> {
-  if (await c.dst.hasBlob(c.dstRepo, blob.digest)) return;
+  if (await c.dst.hasBlob(c.dstRepo, blob.digest)) {
+    if (!c.placed?.has(blob.digest)) c.placed?.set(blob.digest, Promise.resolve(c.dstRepo));
+    return;
+  }
   if (c.src.host === c.dst.host && (await c.dst.mountBlob(c.dstRepo, blob.digest, c.srcRepo))) return;
+  // Already in (or on its way to) another repository of this registry: mount it from there.
+  // Looked up and claimed in one step, so two repositories never both stream the same blob.
+  const pending = c.placed?.get(blob.digest);
+  if (!pending) {
+    const upload = streamBlob(c, blob).then(() => c.dstRepo);
+    c.placed?.set(blob.digest, upload);
+    upload.catch(() => c.placed?.get(blob.digest) === upload && c.placed.delete(blob.digest));
+    await upload;
+    return;
+  }
+  const from = await pending.catch(() => undefined);
+  if (from !== undefined && from !== c.dstRepo && (await c.dst.mountBlob(c.dstRepo, blob.digest, from))) return;
+  await streamBlob(c, blob);
+}
+
+async function streamBlob(c: ImageCopy, blob: Descriptor): Promise<void> {
   await withRetry(async () => {
     const { body } = await c.src.getBlob(c.srcRepo, blob.digest);
     try {

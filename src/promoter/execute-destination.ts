@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Ledger } from './ledger.js';
 import { hasEntry, retiringKey, serialiseLedger, stampPromoted } from './ledger.js';
 import type { Action } from './plan.js';
-import { mapPool } from './pool.js';
+import { mapPool, type Slots } from './pool.js';
 import { withRetry, type RetryOptions } from '../net/retry.js';
 import { errorMessage } from '../util/error-message.js';
 import type { Reachability } from './observe-reach.js';
@@ -44,6 +44,8 @@ export interface ExecuteOptions {
    * instead of each paying the retries.
    */
   reach?: { reachability: Reachability; sources: readonly string[] };
+  /** Shared by every destination of the run: `parallel` bounds the whole run, not each destination. */
+  slots?: Slots;
 }
 
 const DELETES: ReadonlySet<Action['kind']> = new Set(['delete-image', 'delete-tag', 'delete-file']);
@@ -137,7 +139,8 @@ export async function executeDestination(work: DestinationWork, opts: ExecuteOpt
     }
     const settled = await mapPool(actions, opts.parallel, async (action) => {
       try {
-        await attempt(() => fn(action), [destination, ...(reach?.sources ?? [])]);
+        const once = () => attempt(() => fn(action), [destination, ...(reach?.sources ?? [])]);
+        await (opts.slots ? opts.slots.run(once) : once());
         return report({ destination, action });
       } catch (e) {
         return report({ destination, action, error: errorMessage(e) });

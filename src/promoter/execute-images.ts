@@ -27,11 +27,22 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
     }
     return c;
   };
+  // Per destination registry: blobs placed there in this run, mounted by its other repositories.
+  const placedByHost = new Map<string, Map<string, Promise<string>>>();
+  const placedOn = (host: string) => {
+    let m = placedByHost.get(host);
+    if (!m) {
+      m = new Map();
+      placedByHost.set(host, m);
+    }
+    return m;
+  };
   const perDest = await Promise.all(
     plan.destinations.map(async (d) => {
       if (d.actions.length === 0) return [];
       const dst = registry(hostOf(d.destination));
-      const ctx = (name: string) => ({ src, srcRepo: `${repoPath(project.src)}/${name}`, dst, dstRepo: `${repoPath(d.destination)}/${name}`, cache: cacheFor(name), retry: opts.retry });
+      const placed = placedOn(dst.host);
+      const ctx = (name: string) => ({ src, srcRepo: `${repoPath(project.src)}/${name}`, dst, dstRepo: `${repoPath(d.destination)}/${name}`, cache: cacheFor(name), retry: opts.retry, placed });
       return executeDestination(
         {
           project: project.project,

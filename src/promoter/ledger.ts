@@ -40,6 +40,12 @@ export interface Ledger {
    */
   fingerprints?: Map<string, string>;
   /**
+   * name -> sha256 of an object this promoter did not write (another tool did), computed once by
+   * downloading it, with the store's fingerprint then. While the store reports the same
+   * fingerprint the content is unchanged, so a rerun need not download it again (issue 8).
+   */
+  hashed?: Map<string, { sha256: string; fingerprint: string }>;
+  /**
    * Entries about to be deleted -> when they were first marked (ISO 8601). Keys: a file's name,
    * `name@digest` for an image, `name:tag` for a tag (see retiringKey).
    */
@@ -100,6 +106,7 @@ const ledgerJson = z.strictObject({
   fingerprints: z.record(FILE_NAME, z.string()).optional(),
   closures: z.record(DIGEST, z.array(DIGEST)).optional(),
   pending: z.array(FILE_NAME).optional(),
+  hashed: z.record(FILE_NAME, z.strictObject({ sha256: z.string().regex(/^[a-f0-9]{64}$/, 'expected 64 lowercase hex characters'), fingerprint: z.string() })).optional(),
   retiring: z
     .record(
       z.string(),
@@ -138,6 +145,8 @@ export function serialiseLedger(ledger: Ledger, project: string, destination: st
   // Only for names still in `files`; omitted when empty (older ledgers have none).
   const fp = [...(ledger.fingerprints ?? [])].filter(([name]) => ledger.files.has(name)).sort(([a], [b]) => a.localeCompare(b));
   const fingerprints = fp.length > 0 ? { fingerprints: Object.fromEntries(fp) } : {};
+  const hs = [...(ledger.hashed ?? [])].sort(([a], [b]) => a.localeCompare(b));
+  const hashed = hs.length > 0 ? { hashed: Object.fromEntries(hs) } : {};
   // Only for entries still listed; omitted when empty.
   const rt = [...(ledger.retiring ?? [])].filter(([key]) => hasEntry(ledger, key)).sort(([a], [b]) => a.localeCompare(b));
   const retiring = rt.length > 0 ? { retiring: Object.fromEntries(rt) } : {};
@@ -147,7 +156,7 @@ export function serialiseLedger(ledger: Ledger, project: string, destination: st
   const pending = pn.length > 0 ? { pending: pn } : {};
   const pt = [...(ledger.promoted ?? [])].filter(([key]) => hasEntry(ledger, key)).sort(([a], [b]) => a.localeCompare(b));
   const promoted = pt.length > 0 ? { promoted: Object.fromEntries(pt) } : {};
-  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints, ...closures, ...pending, ...retiring, ...promoted }, null, 1)}\n`;
+  return `${JSON.stringify({ version: LEDGER_VERSION, project, destination, images, files, ...fingerprints, ...hashed, ...closures, ...pending, ...retiring, ...promoted }, null, 1)}\n`;
 }
 
 /**
@@ -180,6 +189,7 @@ export function parseLedger(text: string, expect?: { project: string; destinatio
     images,
     files: new Map(Object.entries(data.files)),
     fingerprints: new Map(Object.entries(data.fingerprints ?? {})),
+    hashed: new Map(Object.entries(data.hashed ?? {})),
     retiring: new Map(),
     ...(data.closures ? { closures: new Map(Object.entries(data.closures)) } : {}),
     ...(data.pending ? { pending: new Set(data.pending) } : {}),
@@ -200,6 +210,7 @@ export function cloneLedger(l: Ledger): Ledger {
     images,
     files: new Map(l.files),
     fingerprints: new Map(l.fingerprints ?? []),
+    hashed: new Map(l.hashed ?? []),
     retiring: new Map(l.retiring ?? []),
     promoted: new Map(l.promoted ?? []),
     ...(l.closures ? { closures: new Map(l.closures) } : {}),

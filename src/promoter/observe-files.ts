@@ -12,6 +12,8 @@ import type { FileStore } from './stores/store.js';
 import type { RetryOptions } from '../net/retry.js';
 import { Reachability } from './observe-reach.js';
 import { sha256OfStream } from './verify.js';
+import type { StagingBytes } from './staging-bytes.js';
+import { createHash } from 'node:crypto';
 import { errorMessage } from '../util/error-message.js';
 
 export interface ObserveFilesOptions {
@@ -21,6 +23,8 @@ export interface ObserveFilesOptions {
   retry: RetryOptions;
   /** Shared with the image observer: endpoints found unreachable in this run. */
   reach?: Reachability;
+  /** A confirmed run: keep the staging bytes hashed here for the copy (read once; staging-bytes.ts). */
+  keep?: StagingBytes;
 }
 
 export async function observeFiles(projects: readonly FileProject[], store: (base: string) => FileStore, observed: Observed, opts: ObserveFilesOptions): Promise<void> {
@@ -48,8 +52,18 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   }
   await mapPool(destTasks, opts.parallel, async ({ project, dest, name }) => {
     try {
-      const state = await reach.call(dest, () => statAndHash(store(dest), name, false, observed.ledgers.get(ledgerKey(project.id, dest))), opts.retry);
-      if (state) locationMap(observed, dest).set(name, state);
+      const key = ledgerKey(project.id, dest);
+      const ledger = observed.ledgers.get(key);
+      const found = await reach.call(dest, () => statAndHash(store(dest), name, false, ledger), opts.retry);
+      if (!found) return;
+      const { downloaded, ...state } = found;
+      locationMap(observed, dest).set(name, state);
+      if (downloaded && state.sha256 !== undefined && state.fingerprint !== undefined) {
+        observed.hashed ??= new Map();
+        const m = observed.hashed.get(key) ?? new Map<string, { sha256: string; fingerprint: string }>();
+        observed.hashed.set(key, m);
+        m.set(name, { sha256: state.sha256, fingerprint: state.fingerprint });
+      }
     } catch (e) {
       observed.unreachable.set(dest, `${name}: ${errorMessage(e)}`);
     }
@@ -62,9 +76,9 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
       if (needed) stagingTasks.push({ p, name: f.name, sha256: f.sha256 });
     }
   }
-  await mapPool(stagingTasks, opts.parallel, async ({ p, name }) => {
+  await mapPool(stagingTasks, opts.parallel, async ({ p, name, sha256 }) => {
     try {
-      const state = await reach.call(p.src, () => statAndHash(store(p.src), name, true), opts.retry);
+      const state = await reach.call(p.src, () => (opts.keep ? hashKeeping(store(p.src), name, sha256, opts.keep) : statAndHash(store(p.src), name, true)), opts.retry);
       if (state) locationMap(observed, p.src).set(name, state);
     } catch (e) {
       observed.unreachable.set(p.src, `${name}: ${errorMessage(e)}`);
@@ -75,9 +89,10 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
 /**
  * Size and sha256 of one object. The content is read unless (and `always` is not set) the store
  * computed the sha256 itself, or the object still has the fingerprint `ledger` recorded when this
- * promoter wrote it with the sha256 its metadata claims.
+ * promoter wrote it with the sha256 its metadata claims, or the ledger recorded the sha256 of
+ * another tool's object when it had the fingerprint it still has.
  */
-export async function statAndHash(store: FileStore, name: string, always = false, ledger?: Ledger): Promise<FileState | undefined> {
+export async function statAndHash(store: FileStore, name: string, always = false, ledger?: Ledger): Promise<(FileState & { downloaded?: true }) | undefined> {
   const st = await store.stat(name);
   if (!st) return undefined;
   if (!always) {
@@ -86,9 +101,36 @@ export async function statAndHash(store: FileStore, name: string, always = false
     if (st.claimedSha256 !== undefined && st.fingerprint !== undefined && fp === st.fingerprint && ledger?.files.get(name) === st.claimedSha256) {
       return { ...st, sha256: st.claimedSha256 };
     }
+    // Another tool's object, hashed by an earlier run while it had this very fingerprint.
+    const hashed = ledger?.hashed?.get(name);
+    if (hashed && st.fingerprint !== undefined && hashed.fingerprint === st.fingerprint) return { ...st, sha256: hashed.sha256 };
   }
   const { sha256, size } = await sha256OfStream(await store.read(name));
-  return { size, sha256, ...(st.fingerprint !== undefined ? { fingerprint: st.fingerprint } : {}) };
+  return { size, sha256, downloaded: true, ...(st.fingerprint !== undefined ? { fingerprint: st.fingerprint } : {}) };
+}
+
+/** Size and sha256 of a staging file, its bytes kept for the copy when they fit and match `expected`. */
+async function hashKeeping(store: FileStore, name: string, expected: string, keep: StagingBytes): Promise<FileState | undefined> {
+  const st = await store.stat(name);
+  if (!st) return undefined;
+  if (!keep.reserve(st.size)) return statAndHash(store, name, true);
+  const chunks: Buffer[] = [];
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    for await (const chunk of await store.read(name)) {
+      hash.update(chunk as Buffer);
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+  } catch (e) {
+    keep.release(st.size);
+    throw e;
+  }
+  const sha256 = hash.digest('hex');
+  keep.release(st.size);
+  if (sha256 === expected && keep.reserve(size)) keep.keep(store.base, name, sha256, Buffer.concat(chunks, size));
+  return { size, sha256 };
 }
 
 export function locationMap(observed: Observed, location: string): Map<string, FileState> {

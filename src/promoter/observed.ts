@@ -49,6 +49,11 @@ export interface Observed {
   imageBytes: Map<string, number>;
   /** Index digest -> its child manifest digests, read when referrers of children must be checked. */
   children?: Map<string, string[]>;
+  /**
+   * ledgerKey -> production objects another tool wrote that this observation downloaded and
+   * hashed, with their fingerprints: a confirmed run records them in the ledger (Ledger.hashed).
+   */
+  hashed?: Map<string, Map<string, { sha256: string; fingerprint: string }>>;
   /** Locations that could not be read, and why: planning there is an error, not "nothing to do". */
   unreachable: Map<string, string>;
   /** Endpoints (registry host, bucket) a connection could not be made to, marked once per run. */

@@ -17,3 +17,27 @@ export async function mapPool<T, R>(items: readonly T[], limit: number, fn: (ite
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, () => worker()));
   return results;
 }
+
+/**
+ * A bound shared by several pools: at most `limit` tasks run at once across all of them (one
+ * promoter run: `--parallel` is the bound for the whole run, not per destination).
+ */
+export class Slots {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next)
+        next(); // the slot passes straight to the next waiter
+      else this.active--;
+    }
+  }
+}

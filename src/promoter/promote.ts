@@ -4,6 +4,8 @@ import type { CliIO } from '../commands/io.js';
 import type { Backends } from './backends.js';
 import type { ActionResult } from './execute-destination.js';
 import { executeFiles } from './execute-files.js';
+import { StagingBytes } from './staging-bytes.js';
+import { Slots } from './pool.js';
 import { loadManifests } from './load.js';
 import type { FileProject, ImageProject, Project } from './model.js';
 import { executeImages } from './execute-images.js';
@@ -110,7 +112,9 @@ export async function promote(opts: PromoteOptions, backends: Backends, out: Cli
 }
 
 async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded: Awaited<ReturnType<typeof loadManifests>>, locked: Map<string, string>, reach: Reachability): Promise<PromoteResult> {
-  const observed = await observe(loaded.projects, backends, opts.parallel, false, opts.retry ?? DEFAULT_RETRY, reach);
+  // A confirmed run keeps the staging bytes it hashes for the copy: each byte is read once.
+  const stagingBytes = opts.confirm ? new StagingBytes() : undefined;
+  const observed = await observe(loaded.projects, backends, opts.parallel, false, opts.retry ?? DEFAULT_RETRY, reach, stagingBytes);
   for (const [dest, why] of locked) observed.unreachable.set(dest, `no lease: ${why}`);
   const plan = makePlan(loaded.projects, observed, { prune: opts.prune, partial: opts.project !== undefined });
   const leftOut = loaded.findings.filter((f) => f.entryOnly).length;
@@ -125,12 +129,14 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
     if (r.error) out.stderr(`failed: ${r.destination}: ${describe(r.action)}: ${r.error}\n`);
     else out.stdout(`done: ${r.destination}: ${describe(r.action)}\n`);
   };
+  // --parallel bounds the whole run: all destinations of a project draw from these slots.
+  const slots = new Slots(opts.parallel);
   for (const pp of plan.projects) {
     if (pp.errors.length > 0) continue;
     const project = loaded.projects.find((p) => p.id === pp.id) as Project;
     const onGrace = (destination: string, waitMs: number) => out.stdout(`waiting: ${destination}: ${Math.ceil(waitMs / 1000)}s of prune grace (the ledger marks what will be deleted as retiring) before deleting\n`);
-    const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult, pruneGraceMs: opts.pruneGraceMs ?? 0, onGrace, reach: { reachability: reach, sources: [project.src] } };
-    if (project.kind === 'files') results.push(...(await executeFiles(project, pp, observed, (b) => backends.store(b), execOpts)));
+    const execOpts = { parallel: opts.parallel, retry: opts.retry ?? DEFAULT_RETRY, onResult, pruneGraceMs: opts.pruneGraceMs ?? 0, onGrace, slots, reach: { reachability: reach, sources: [project.src] } };
+    if (project.kind === 'files') results.push(...(await executeFiles(project, pp, observed, (b) => backends.store(b), { ...execOpts, ...(stagingBytes ? { stagingBytes } : {}) })));
     else {
       // Registries and blob buckets of one project run side by side, each through its own executor.
       const buckets = new Set(project.blobBuckets ?? []);
@@ -158,12 +164,12 @@ async function run(opts: PromoteOptions, backends: Backends, out: CliIO, loaded:
   return { exitCode: hadErrors || failed.length > 0 ? 1 : 0, plan, results };
 }
 
-export async function observe(projects: readonly Project[], backends: Backends, parallel: number, checkAllStaging: boolean, retry: RetryOptions, reach = new Reachability()): Promise<Observed> {
+export async function observe(projects: readonly Project[], backends: Backends, parallel: number, checkAllStaging: boolean, retry: RetryOptions, reach = new Reachability(), keep?: StagingBytes): Promise<Observed> {
   const observed = emptyObserved();
   const files = projects.filter((p): p is FileProject => p.kind === 'files');
   const images = projects.filter((p): p is ImageProject => p.kind === 'images');
   await Promise.all([
-    observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging, retry, reach }),
+    observeFiles(files, (b) => backends.store(b), observed, { parallel, hashAllStaging: checkAllStaging, retry, reach, ...(keep ? { keep } : {}) }),
     // Blob buckets after the registries: they reuse staging's tag lists the image observer made.
     observeImages(images, (h) => backends.registry(h), observed, { parallel, retry, checkAllStaging, reach }).then(() =>
       observeBlobBuckets(

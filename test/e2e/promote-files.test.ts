@@ -55,7 +55,7 @@ async function setup(t: import('ava').ExecutionContext) {
     const s3Sha = (await s3store.stat(name)) ? (await sha256OfStream(await s3store.read(name))).sha256 : undefined;
     return { fs: fsSha, s3: s3Sha };
   };
-  return { staging, prod, files, writeManifests, run, prodSha, s3store };
+  return { staging, prod, files, writeManifests, run, prodSha, s3store, manifests, s3 };
 }
 
 test('promote files to a folder and to S3; rerun has nothing to do', async (t) => {
@@ -124,4 +124,46 @@ test('--prune deletes only files the ledger says this promoter wrote', async (t)
   const ledger = JSON.parse((await s3store.readText('.artifact-serving/ledger/files--k8s-staging-bins.json')) ?? '{}');
   t.deepEqual(Object.keys(ledger.files).sort(), Object.keys(kept).sort());
   await rm(join(prod, 'v0-unmanaged'));
+});
+
+test('a confirmed run reads each staging file once for both destinations and commits the folder in one batch', async (t) => {
+  const { staging, files, writeManifests, manifests, s3 } = await setup(t);
+  await writeManifests(files);
+  const real = createBackends({ s3: s3.client });
+  const reads = new Map<string, number>();
+  let commits = 0;
+  const stagingBase = `${pathToFileURL(staging).href}/`;
+  const backends = {
+    registry: real.registry,
+    store: (base: string) => {
+      const s = real.store(base);
+      return Object.assign(Object.create(s) as typeof s, {
+        read: (name: string) => {
+          if (base === stagingBase) reads.set(name, (reads.get(name) ?? 0) + 1);
+          return s.read(name);
+        },
+        ...(s.batch && {
+          batch: () => {
+            const b = s.batch!();
+            return {
+              write: b.write,
+              commit: () => {
+                commits++;
+                return b.commit();
+              },
+            };
+          },
+        }),
+      });
+    },
+  };
+  const { io } = captureIo();
+  const done = await promote({ dir: manifests, confirm: true, prune: false, parallel: 4 }, backends, io);
+  t.is(done.exitCode, 0);
+  t.deepEqual(Object.fromEntries(reads), Object.fromEntries(Object.keys(files).map((n) => [n, 1])), 'one read per staging file');
+  t.is(commits, 1, 'the folder destination flushes its 4 files once');
+  reads.clear();
+  const again = await promote({ dir: manifests, confirm: true, prune: false, parallel: 4 }, backends, io);
+  t.is(again.results.length, 0);
+  t.is(reads.size, 0, 'a no-op rerun reads no staging file');
 });

@@ -173,3 +173,38 @@ test('S3 checksums: trusted without a download; wrong bytes under the reviewed m
   t.regex(quiet.stdout, new RegExp(`file-conflict: s3://prod/bins/tool has sha256 ${sha(EVIL)}; the manifest says ${sha(GOOD)}`));
   t.is(downloads, 1);
 });
+
+test('an object another tool wrote is downloaded once: a confirmed run records its sha256, reruns download nothing until it changes', async (t) => {
+  const { run, tamper, downloads, resetDownloads } = await setup(t);
+  await tamper(GOOD); // right bytes, written by someone else
+  const recorded = await run(true);
+  t.is(recorded.exitCode, 0, recorded.stdout + recorded.stderr);
+  t.is(downloads(), 2, 'hashed once per destination, and recorded in its ledger');
+  resetDownloads();
+  const again = await run(true);
+  t.regex(again.stdout, /Nothing to do/);
+  t.is(downloads(), 0, 'the recorded sha256 holds while the store reports the same fingerprint');
+  await tamper(EVIL);
+  const bad = await run();
+  t.is(bad.exitCode, 1);
+  t.regex(bad.stdout, new RegExp(`file-conflict: s3://prod/bins/tool has sha256 ${sha(EVIL)}`));
+  t.regex(bad.stdout, new RegExp(`file-conflict: gs://prod/bins/tool has sha256 ${sha(EVIL)}`));
+});
+
+test('writing a new S3 object is one request (PutObject with its sha256), no HEAD after it', async (t) => {
+  const s3 = await startS3(['prod']);
+  t.teardown(() => s3.stop());
+  const commands: string[] = [];
+  s3.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      commands.push(context.commandName ?? '?');
+      return next(args);
+    },
+    { step: 'initialize', name: 'countCommands' },
+  );
+  const store = new S3Store('s3://prod/bins/', s3.client);
+  const written = await store.write('tool', Readable.from([Buffer.from(GOOD)]), GOOD.length, sha(GOOD));
+  t.deepEqual(commands, ['PutObjectCommand']);
+  t.is(written?.claimedSha256, sha(GOOD));
+  t.deepEqual(await store.stat('tool'), written, 'the state from the answer is what a HEAD reports');
+});

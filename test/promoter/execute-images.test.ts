@@ -211,3 +211,27 @@ test('observe: an unreachable destination is reported, not planned as empty', as
     ['unreachable'],
   );
 });
+
+test('a blob shared by two images is streamed once to a destination registry and mounted into the other repository', async (t) => {
+  const staging = new MemoryRegistry('staging.test');
+  const base = Buffer.from('a base layer both images share');
+  const dmaps: [string, Map<string, string[]>][] = [];
+  for (const name of ['app', 'tool']) {
+    const repo = `k8s-staging-x/${name}`;
+    const config = staging.addBlob(repo, Buffer.from(JSON.stringify({ name })), 'application/vnd.oci.image.config.v1+json');
+    const shared = staging.addBlob(repo, base, 'application/vnd.oci.image.layer.v1.tar+gzip');
+    const m = staging.addManifest(repo, { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [shared] }, ['v1']);
+    dmaps.push([name, new Map([[m.digest, ['v1']]])]);
+  }
+  const p: ImageProject = { ...project(staging.addBlob(SRC_REPO, Buffer.from('unused'), 'x')), images: dmaps.map(([name, dmap]) => ({ name, dmap, rollback: new Set() })) };
+  const prod = new MemoryRegistry('prod.test');
+  const { results } = await run(p, registries(staging, prod));
+  t.deepEqual(
+    results.filter((r) => r.error),
+    [],
+  );
+  const baseDigest = `sha256:${(await import('node:crypto')).createHash('sha256').update(base).digest('hex')}`;
+  const touching = prod.calls.filter((c) => c.endsWith(baseDigest) && /^(uploadBlob|mountBlob) /.test(c)).map((c) => c.split(' ')[0]);
+  t.deepEqual(touching.sort(), ['mountBlob', 'uploadBlob'], 'one upload, one mount');
+  for (const name of ['app', 'tool']) t.true(await prod.hasBlob(`images/${name}`, baseDigest), name);
+});

@@ -1,7 +1,7 @@
 // s3:// stores through @aws-sdk/client-s3. A PutObject becomes visible only when the whole body
 // arrived, and the body is a verifying stream that withholds its last chunk on a mismatch, so a
-// tampered upload never completes. After the upload the object is checked (size and recorded
-// sha256) before the write counts as done.
+// tampered upload never completes. A write is that one request: its answer (ETag, and the
+// checksum where S3 keeps one) is the object's state, with no HEAD after it.
 //
 // Integrity of what production holds: metadata (`x-amz-meta-sha256`) is only a claim, which anyone
 // writing the object can set. The object's sha256 is trusted when S3 computed it: uploads carry
@@ -49,9 +49,7 @@ export class S3Store implements FileStore {
       const claimed = r.Metadata?.[SHA256_METADATA];
       // A full-object checksum S3 computed (composite ones of multipart uploads end in "-N").
       const computed = r.ChecksumSHA256 && !r.ChecksumSHA256.includes('-') && r.ChecksumType !== 'COMPOSITE' ? Buffer.from(r.ChecksumSHA256, 'base64').toString('hex') : undefined;
-      const etag = r.ETag?.replace(/"/g, '');
-      // Multipart ETags (with "-") are not a hash of the content: no fingerprint.
-      const fingerprint = etag && /^[a-f0-9]{32}$/.test(etag) ? `s3-etag:${etag}:${size}` : undefined;
+      const fingerprint = fingerprintOf(r.ETag, size);
       return { size, ...(computed?.length === 64 ? { sha256: computed } : {}), ...(claimed ? { claimedSha256: claimed } : {}), ...(fingerprint ? { fingerprint } : {}) };
     } catch (e) {
       if (isNotFound(e)) return undefined;
@@ -72,22 +70,24 @@ export class S3Store implements FileStore {
       bodyError = e;
       abort.abort(e);
     });
+    let written: FileState;
     try {
-      await this.send(body, name, size, sha256, abort.signal);
+      written = await this.send(body, name, size, sha256, abort.signal);
     } catch (e) {
       throw bodyError ?? e;
     }
     if (bodyError) throw bodyError;
-    const written = await this.stat(name);
-    const got = written?.sha256 ?? written?.claimedSha256;
-    if (!written || written.size !== size || (sha256 && (got !== sha256 || (written.sha256 !== undefined && written.sha256 !== sha256)))) {
-      throw new Error(`${this.base}${name}: after upload the object has size ${written?.size ?? 'none'}, sha256 ${got ?? 'none'}; expected ${size}, ${sha256}`);
-    }
     return written;
   }
 
-  private async send(body: Readable, name: string, size: number, sha256: string, abortSignal: AbortSignal): Promise<void> {
-    await this.client.send(
+  /**
+   * One PutObject; the object's state from its answer (no HEAD after it): the body was verified
+   * on its way out (the verifying stream withholds its end on a mismatch), its length is fixed
+   * by Content-Length, and S3 itself refuses a body that does not match x-amz-checksum-sha256.
+   * The answer's ETag is the fingerprint the ledger records.
+   */
+  private async send(body: Readable, name: string, size: number, sha256: string, abortSignal: AbortSignal): Promise<FileState> {
+    const r = await this.client.send(
       new PutObjectCommand({
         Bucket: this.bucket,
         Key: this.key(name),
@@ -98,6 +98,10 @@ export class S3Store implements FileStore {
       }),
       { abortSignal },
     );
+    const computed = r.ChecksumSHA256 ? Buffer.from(r.ChecksumSHA256, 'base64').toString('hex') : undefined;
+    if (sha256 && computed !== undefined && computed !== sha256) throw new Error(`${this.base}${name}: S3 computed sha256 ${computed}; expected ${sha256}`);
+    const fingerprint = fingerprintOf(r.ETag, size);
+    return { size, ...(sha256 ? { claimedSha256: sha256 } : {}), ...(computed === sha256 && sha256 ? { sha256 } : {}), ...(fingerprint ? { fingerprint } : {}) };
   }
 
   async delete(name: string): Promise<void> {
@@ -129,6 +133,12 @@ export class S3Store implements FileStore {
     const bytes = Buffer.from(text);
     await this.write(name, Readable.from([bytes]), bytes.length, '');
   }
+}
+
+/** The single-part ETag (an MD5 S3 computes) with the size; multipart ETags (with "-") hash no content. */
+function fingerprintOf(etag: string | undefined, size: number): string | undefined {
+  const e = etag?.replace(/"/g, '');
+  return e && /^[a-f0-9]{32}$/.test(e) ? `s3-etag:${e}:${size}` : undefined;
 }
 
 function isNotFound(e: unknown): boolean {

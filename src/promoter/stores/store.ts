@@ -22,8 +22,23 @@ export interface FileStore {
   delete(name: string): Promise<void>;
   readText(name: string): Promise<string | undefined>;
   writeText(name: string, text: string): Promise<void>;
+  /**
+   * Writes made durable and visible together (folders: one flush for many files); stores without
+   * it write each object with `write`.
+   */
+  batch?(): WriteBatch;
   /** Create `name` holding `text` only if it does not exist (atomically); false if it exists. */
   createExclusive?(name: string, text: string): Promise<boolean>;
+}
+
+export interface WriteBatch {
+  /** Write `body` under a temporary name; nothing is visible under `name` before `commit`. */
+  write(name: string, body: Readable): Promise<void>;
+  /**
+   * Make every write of the batch durable, then visible under its name (whole, never partial);
+   * returns the names that failed, with why (they are not under their names).
+   */
+  commit(): Promise<Map<string, string>>;
 }
 
 export type StoreFactory = (base: string) => FileStore;

@@ -1,0 +1,190 @@
+// Copy speed of `promote --confirm` against the standard tools, in one run on the same data
+// (issue 8): `npx tsx bench/promoter-copy.ts [--reps N] [--only folder-small,folder-large,s3,images]`
+//   folder-small  2,000 files of 4-64 KiB, folder -> folder, vs `rsync -a`      (target <= 1.2)
+//   folder-large  20 files of 20 MiB, folder -> folder, vs `rsync -a`           (target <= 1.2)
+//   s3            the 2,000 small files -> s3rver, vs `aws s3 cp --recursive`    (target <= 1.0)
+//   images        10 two-platform images -> 2 docker-registry instances, vs `skopeo sync --all`
+//                 to both at once                                               (target <= 1.0)
+// Each case runs `reps` times (default 3), every repetition into fresh, empty targets, ours and
+// the peer alternately; the ratio is median(ours) / median(peer), lower is better. Ours is the
+// real promote() with --confirm and the CLI's default --parallel, in this process (node's start
+// is not counted; the peers' process start is, as it is part of using them).
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createBackends } from '../src/promoter/backends.js';
+import { promote } from '../src/promoter/promote.js';
+import { requireTool, startRegistry, type Peer } from '../test/helpers/peers.js';
+import { pushBigImages, writeImageManifests } from '../test/promoter/big-images.js';
+import { startS3 } from '../test/promoter/s3.js';
+
+const CASES = ['folder-small', 'folder-large', 's3', 'images'] as const;
+type Case = (typeof CASES)[number];
+const TARGETS: Record<Case, number> = { 'folder-small': 1.2, 'folder-large': 1.2, s3: 1.0, images: 1.0 };
+const PEERS: Record<Case, string> = { 'folder-small': 'rsync -a', 'folder-large': 'rsync -a', s3: 'aws s3 cp --recursive', images: 'skopeo sync --all' };
+const PARALLEL = 8; // `promote --parallel` default
+
+const { values } = parseArgs({ options: { reps: { type: 'string', default: '3' }, only: { type: 'string', default: CASES.join(',') } } });
+const reps = Number(values.reps);
+const only = new Set(values.only.split(',') as Case[]);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+async function seconds(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => {
+      err = (err + c.toString()).slice(-4000);
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.slice(-1000)}`))));
+  });
+}
+
+const quiet = { stdout: () => undefined, stderr: (s: string) => process.stderr.write(s) };
+
+async function ours(manifests: string, backends: ReturnType<typeof createBackends>): Promise<void> {
+  const r = await promote({ dir: manifests, confirm: true, prune: false, parallel: PARALLEL }, backends, quiet);
+  if (r.exitCode !== 0 || r.results.length === 0) throw new Error(`promote failed (exit ${r.exitCode}, ${r.results.length} actions)`);
+}
+
+/** A staging folder of `count` files of random sizes in [min, max] bytes; their manifest entries. */
+async function makeFiles(dir: string, count: number, min: number, max: number): Promise<string[]> {
+  const entries: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const size = min + (createHash('sha256').update(`size ${i}`).digest().readUInt32BE(0) % (max - min + 1));
+    const body = randomBytes(size);
+    const name = `v1/d${i % 20}/file-${i}.bin`;
+    await mkdir(join(dir, `v1/d${i % 20}`), { recursive: true });
+    await writeFile(join(dir, name), body);
+    entries.push(`- name: ${name}\n  sha256: ${createHash('sha256').update(body).digest('hex')}\n`);
+  }
+  return entries;
+}
+
+async function fileManifests(dir: string, staging: string, dest: string, entries: readonly string[]): Promise<string> {
+  const m = await mkdtemp(join(dir, 'manifests-'));
+  await mkdir(join(m, 'filestores', 'bench'), { recursive: true });
+  await mkdir(join(m, 'manifests', 'bench'), { recursive: true });
+  await writeFile(join(m, 'filestores', 'bench', 'filepromoter-manifest.yaml'), `filestores:\n- base: ${pathToFileURL(staging).href}/\n  src: true\n- base: ${dest}\n`);
+  await writeFile(join(m, 'manifests', 'bench', 'files.yaml'), `files:\n${entries.join('')}`);
+  return m;
+}
+
+interface Timing {
+  ours: number[];
+  peer: number[];
+  detail: string;
+}
+
+async function folderCase(dir: string, label: string, count: number, min: number, max: number): Promise<Timing> {
+  requireTool('rsync', 'rsync');
+  const staging = join(dir, 'bench', `${label}-staging`); // inside the project's staging area
+  const entries = await makeFiles(staging, count, min, max);
+  const backends = createBackends();
+  const t: Timing = { ours: [], peer: [], detail: `${count} files` };
+  for (let i = 0; i < reps; i++) {
+    const prod = join(dir, `${label}-prod-${i}`);
+    const m = await fileManifests(dir, staging, `${pathToFileURL(prod).href}/`, entries);
+    t.ours.push(await seconds(() => ours(m, backends)));
+    const copy = join(dir, `${label}-rsync-${i}`);
+    t.peer.push(await seconds(() => run('rsync', ['-a', `${staging}/`, `${copy}/`])));
+    await rm(prod, { recursive: true, force: true });
+    await rm(copy, { recursive: true, force: true });
+  }
+  await rm(staging, { recursive: true, force: true });
+  return t;
+}
+
+async function s3Case(dir: string): Promise<Timing> {
+  requireTool('aws', 'awscli');
+  const staging = join(dir, 'bench', 's3-staging');
+  const entries = await makeFiles(staging, 2000, 4096, 65536);
+  const s3 = await startS3(['prod']);
+  const backends = createBackends({ s3: s3.client });
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+  const t: Timing = { ours: [], peer: [], detail: '2000 files' };
+  try {
+    for (let i = 0; i < reps; i++) {
+      const m = await fileManifests(dir, staging, `s3://prod/ours-${i}/`, entries);
+      t.ours.push(await seconds(() => ours(m, backends)));
+      t.peer.push(await seconds(() => run('aws', ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', s3.endpoint, `${staging}/`, `s3://prod/aws-${i}/`], env)));
+    }
+  } finally {
+    backends.close();
+    await s3.stop();
+    await rm(staging, { recursive: true, force: true });
+  }
+  return t;
+}
+
+async function imagesCase(dir: string): Promise<Timing> {
+  requireTool('skopeo', 'skopeo');
+  const src = await startRegistry();
+  const peers: Peer[] = [src];
+  const t: Timing = { ours: [], peer: [], detail: '10 images x 2 platforms, 2 MiB shared base + 2 MiB own layer each' };
+  try {
+    const images = await pushBigImages(src.host, 'bench', { count: 10, baseBytes: 2 * 2 ** 20, ownBytes: 2 * 2 ** 20 });
+    const fresh = async () => {
+      const two = await Promise.all([startRegistry(), startRegistry()]);
+      peers.push(...two);
+      return two;
+    };
+    const skopeoYaml = join(dir, 'skopeo-sync.yaml');
+    await writeFile(skopeoYaml, `${src.host}:\n  tls-verify: false\n  images:\n${images.map((i) => `    bench/${i.name}: [v1]\n`).join('')}`);
+    for (let i = 0; i < reps; i++) {
+      // Fresh registries for each run: neither side can mount what an earlier run left behind.
+      const dests = await fresh();
+      const m = await writeImageManifests(
+        await mkdtemp(join(dir, 'images-')),
+        'bench',
+        `${src.host}/bench`,
+        dests.map((d) => `${d.host}/prod`),
+        images,
+      );
+      const backends = createBackends();
+      t.ours.push(await seconds(() => ours(m, backends)));
+      const peerDests = await fresh();
+      t.peer.push(
+        await seconds(() => Promise.all(peerDests.map((d) => run('skopeo', ['sync', '--all', '--src', 'yaml', '--dest', 'docker', '--dest-tls-verify=false', '--retry-times', '0', skopeoYaml, `${d.host}/prod`])))),
+      );
+      for (const p of [...dests, ...peerDests]) await p.stop();
+    }
+  } finally {
+    for (const p of peers) await p.stop();
+  }
+  return t;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'promoter-copy-bench-'));
+const results: [Case, Timing][] = [];
+try {
+  for (const c of CASES) {
+    if (!only.has(c)) continue;
+    const timing =
+      c === 'folder-small' ? await folderCase(dir, c, 2000, 4096, 65536) : c === 'folder-large' ? await folderCase(dir, c, 20, 20 * 2 ** 20, 20 * 2 ** 20) : c === 's3' ? await s3Case(dir) : await imagesCase(dir);
+    results.push([c, timing]);
+    const ratio = median(timing.ours) / median(timing.peer);
+    console.log(
+      `copy ${c} (${timing.detail}): promote ${median(timing.ours).toFixed(2)} s, ${PEERS[c]} ${median(timing.peer).toFixed(2)} s (medians of ${reps}): ratio ${ratio.toFixed(2)} (target <= ${TARGETS[c].toFixed(1)}: ${ratio <= TARGETS[c] ? 'ok' : 'MISSED'})`,
+    );
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
+console.log(`copy ratios (ours / peer): ${results.map(([c, t]) => `${c} ${(median(t.ours) / median(t.peer)).toFixed(2)}`).join(', ')}`);
