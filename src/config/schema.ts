@@ -27,29 +27,29 @@ const probeSchema = z.strictObject({
   fall: z.number().int().min(1).max(100).optional(),
 });
 
+/** What every kind of mirror may say besides where it is. */
+const mirrorCommon = {
+  /** Share of the load within a tier of mirrors (`[[a, b]]`); default 1. */
+  weight: z.number().positive().max(1000).optional(),
+  probe: z.union([probeSchema, z.literal(false)]).optional(),
+  ipVersions: z
+    .array(z.union([z.literal(4), z.literal(6)]))
+    .min(1)
+    .optional(),
+};
+
 export const mirrorSchema = z.union([
   z.strictObject({
     /** Base URL of a bucket or web server holding binaries; the path after the route prefix is appended. */
     url: httpUrl,
-    /** Share of the load within a tier of mirrors (`[[a, b]]`); default 1. */
-    weight: z.number().positive().max(1000).optional(),
-    probe: z.union([probeSchema, z.literal(false)]).optional(),
-    ipVersions: z
-      .array(z.union([z.literal(4), z.literal(6)]))
-      .min(1)
-      .optional(),
+    ...mirrorCommon,
   }),
   z.strictObject({
     /** An OCI registry: scheme and host (and port). */
     registry: httpUrl,
     /** Prepended to every repository name, e.g. `k8s-artifacts-prod/images`. */
     repository: z.string().optional(),
-    weight: z.number().positive().max(1000).optional(),
-    probe: z.union([probeSchema, z.literal(false)]).optional(),
-    ipVersions: z
-      .array(z.union([z.literal(4), z.literal(6)]))
-      .min(1)
-      .optional(),
+    ...mirrorCommon,
   }),
   z.strictObject({
     /**
@@ -64,12 +64,7 @@ export const mirrorSchema = z.union([
       .refine((l) => /\{(digest|hex)\}/.test(l) && !/[{}]/.test(l.replace(/\{(digest|algorithm|hex)\}/g, '')), 'a layout names the blob with {digest} or {hex} (and may use {algorithm}); no other {placeholders}')
       .refine((l) => !/[?#\s]/.test(l) && !l.split('/').some((s) => s === '..' || s === '.'), 'a layout is a path: no ?, #, spaces, . or .. segments')
       .optional(),
-    weight: z.number().positive().max(1000).optional(),
-    probe: z.union([probeSchema, z.literal(false)]).optional(),
-    ipVersions: z
-      .array(z.union([z.literal(4), z.literal(6)]))
-      .min(1)
-      .optional(),
+    ...mirrorCommon,
   }),
 ]);
 
