@@ -12,6 +12,7 @@ import { RegistryClient, sha256Digest, type Descriptor } from '../../src/oci/cli
 import { createBackends } from '../../src/promoter/backends.js';
 import { promote } from '../../src/promoter/promote.js';
 import { skopeo, startRegistry } from '../helpers/peers.js';
+import { pushSignature } from '../helpers/image.js';
 import { pushBigImages, writeImageManifests } from '../promoter/big-images.js';
 import { tree } from '../promoter/fixtures.js';
 import { captureIo } from '../helpers/io.js';
@@ -20,21 +21,9 @@ const PROJECT = 'k8s-staging-signed';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-/** A cosign-style signature artifact, tagged `sha256-<hex>.<suffix>` next to the image. */
-async function pushReferrerTag(host: string, repo: string, digest: string, suffix: string, extra = ''): Promise<string> {
-  const client = new RegistryClient(host);
-  const payload = Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': digest } }, suffix, extra }));
-  const config = Buffer.from('{}');
-  for (const b of [payload, config]) await client.uploadBlob(repo, sha256Digest(b), b, b.length);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length }],
-    }),
-  );
-  return client.putManifest(repo, `sha256-${digest.slice(7)}${suffix}`, { bytes: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+/** A cosign-style signature artifact, tagged `sha256-<hex><suffix>` next to the image. */
+function pushReferrerTag(host: string, repo: string, digest: string, suffix: string, extra = ''): Promise<string> {
+  return pushSignature(host, repo, digest, { suffix, extra: { suffix, extra }, annotated: false });
 }
 
 test('a .sig and an .sbom pushed to staging after promotion are planned and copied to every destination', async (t) => {

@@ -10,11 +10,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli.js';
-import { RegistryClient, sha256Digest } from '../../src/oci/client.js';
+import { RegistryClient } from '../../src/oci/client.js';
 import { writeRegistryToken } from '../../src/trust/ownership.js';
 import { writeConfig } from '../helpers/config.js';
 import { startForwardingProxy } from '../helpers/forwarding-proxy.js';
-import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
+import { buildMultiArchImage, pushImage, pushSignature, type BuiltImage } from '../helpers/image.js';
 import { requireTool, skopeo, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
 
@@ -29,20 +29,8 @@ let sigDigest: string;
 let sigTag: string;
 let configFile: string;
 
-async function pushSignature(registry: Peer): Promise<string> {
-  const client = new RegistryClient(registry.host);
-  const config = Buffer.from('{}');
-  const payload = Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': image.indexDigest } } }));
-  for (const blob of [config, payload]) await client.uploadBlob(REPO, sha256Digest(blob), blob, blob.length);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length }],
-    }),
-  );
-  return client.putManifest(REPO, sigTag, { bytes: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+function pushImageSignature(registry: Peer): Promise<string> {
+  return pushSignature(registry.host, REPO, image.indexDigest, { annotated: false });
 }
 
 function promoterManifests(): string {
@@ -104,7 +92,7 @@ test.before(async () => {
   sigTag = `${image.indexDigest.replace(':', '-')}.sig`;
   for (const registry of [eu, us, ap, sa, origin]) {
     await pushImage(image, registry.host, REPO, 'v1');
-    sigDigest = await pushSignature(registry);
+    sigDigest = await pushImageSignature(registry);
     await writeRegistryToken(new RegistryClient(registry.host), `${registry.host}/prod/kops`, KEY);
   }
   configFile = config('');

@@ -201,19 +201,24 @@ export async function writeRandomFile(path: string, size: number, seed = 'defaul
   return hash.digest('hex');
 }
 
-/** Push a cosign-style signature for `digest`: a manifest under tag sha256-<hex>.sig. */
-export async function pushSignature(registryHost: string, repo: string, digest: string): Promise<string> {
+/**
+ * Push a cosign-style artifact for `digest`: a manifest under tag sha256-<hex><suffix> (`.sig` by
+ * default; `.sbom`, `.att`), whose payload names the image. `extra` goes into the payload, so two
+ * pushes for one image differ (a re-signed image); `annotated` adds cosign's signature annotation.
+ */
+export async function pushSignature(registryHost: string, repo: string, digest: string, opts: { suffix?: string; extra?: Record<string, string>; annotated?: boolean } = {}): Promise<string> {
   const client = new RegistryClient(registryHost);
-  const payload = Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': digest } } }));
+  const payload = Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': digest } }, ...opts.extra }));
   const config = Buffer.from('{}');
   for (const b of [payload, config]) await client.uploadBlob(repo, sha256Digest(b), b, b.length);
+  const layer = { mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length };
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256Digest(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': 'MEUCIQ-test' } }],
+      layers: [opts.annotated === false ? layer : { ...layer, annotations: { 'dev.cosignproject.cosign/signature': 'MEUCIQ-test' } }],
     }),
   );
-  return client.putManifest(repo, `sha256-${digest.slice(7)}.sig`, { bytes: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+  return client.putManifest(repo, `sha256-${digest.slice(7)}${opts.suffix ?? '.sig'}`, { bytes: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
 }
