@@ -11,10 +11,10 @@ import { RegistryError } from '../oci/client.js';
 import { errorMessage } from '../util/error-message.js';
 import { blobKey } from './blob-buckets.js';
 import { references, sourceManifest } from './copy-image.js';
-import { ledgerKey, ledgerObjectName, parseLedger } from './ledger.js';
+import { ledgerKey } from './ledger.js';
 import { repoPath } from './load-images.js';
 import type { ImageProject } from './model.js';
-import { locationMap, statAndHash } from './observe-files.js';
+import { locationMap, observeStoreLedgers, statAndHash } from './observe-files.js';
 import { hostOf, type RegistryFor } from './observe-images.js';
 import { Reachability } from './observe-reach.js';
 import { stagingKey, type Observed } from './observed.js';
@@ -37,15 +37,13 @@ export async function observeBlobBuckets(
   observed.blobs ??= { closures: new Map(), sourceName: new Map() };
   const blobs = observed.blobs;
 
-  const ledgerTasks = withBuckets.flatMap((p) => (p.blobBuckets ?? []).map((base) => ({ p, base })));
-  await mapPool(ledgerTasks, opts.parallel, async ({ p, base }) => {
-    try {
-      const text = await reach.call(base, () => store(base).readText(ledgerObjectName(p.id)), opts.retry);
-      if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, base), parseLedger(text, { project: p.project, destination: base }));
-    } catch (e) {
-      observed.unreachable.set(base, `cannot read ledger: ${errorMessage(e)}`);
-    }
-  });
+  await observeStoreLedgers(
+    withBuckets.flatMap((p) => (p.blobBuckets ?? []).map((base) => ({ p, base }))),
+    store,
+    observed,
+    reach,
+    opts,
+  );
 
   // Staging: the blob closure of every promoted digest (manifests are small and cached per image).
   const apiByHost = new Map<string, Promise<boolean>>();

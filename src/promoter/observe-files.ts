@@ -31,15 +31,13 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   const reach = opts.reach ?? new Reachability();
   observed.down = reach.down;
   // Ledgers first: their names are observed too, for prune.
-  const ledgerTasks = projects.flatMap((p) => p.destinations.map((dest) => ({ p, dest })));
-  await mapPool(ledgerTasks, opts.parallel, async ({ p, dest }) => {
-    try {
-      const text = await reach.call(dest, () => store(dest).readText(ledgerObjectName(p.id)), opts.retry);
-      if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, dest), parseLedger(text, { project: p.project, destination: dest }));
-    } catch (e) {
-      observed.unreachable.set(dest, `cannot read ledger: ${errorMessage(e)}`);
-    }
-  });
+  await observeStoreLedgers(
+    projects.flatMap((p) => p.destinations.map((base) => ({ p, base }))),
+    store,
+    observed,
+    reach,
+    opts,
+  );
 
   const destTasks: { project: FileProject; dest: string; name: string }[] = [];
   for (const p of projects) {
@@ -92,6 +90,27 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
  * promoter wrote it with the sha256 its metadata claims, or the ledger recorded the sha256 of
  * another tool's object when it had the fingerprint it still has.
  */
+/**
+ * Reads the ledger of each (project, store) pair into `observed.ledgers`; a store whose ledger
+ * cannot be read is marked unreachable. File destinations and blob buckets keep theirs alike.
+ */
+export async function observeStoreLedgers(
+  tasks: readonly { p: { id: string; project: string }; base: string }[],
+  store: (base: string) => FileStore,
+  observed: Observed,
+  reach: Reachability,
+  opts: { parallel: number; retry: RetryOptions },
+): Promise<void> {
+  await mapPool(tasks, opts.parallel, async ({ p, base }) => {
+    try {
+      const text = await reach.call(base, () => store(base).readText(ledgerObjectName(p.id)), opts.retry);
+      if (text !== undefined) observed.ledgers.set(ledgerKey(p.id, base), parseLedger(text, { project: p.project, destination: base }));
+    } catch (e) {
+      observed.unreachable.set(base, `cannot read ledger: ${errorMessage(e)}`);
+    }
+  });
+}
+
 export async function statAndHash(store: FileStore, name: string, always = false, ledger?: Ledger): Promise<(FileState & { downloaded?: true }) | undefined> {
   const st = await store.stat(name);
   if (!st) return undefined;
