@@ -73,7 +73,8 @@ export type Decision =
       format: 'mirrorlist' | 'metalink';
       file: string;
       path: string;
-      sha256?: string /** Bytes, when an availability check recorded it. */;
+      sha256?: string;
+      /** Bytes, when an availability check recorded it. */
       size?: number;
       client: ClientLocation;
       route: CompiledRoute;
@@ -140,7 +141,8 @@ export function decide(facts: RequestFacts, config: CompiledConfig, state: Mirro
   const client = locate();
   // Blob buckets hold blobs only: for anything else they are not candidates at all (not "skipped").
   const all = candidatesFor(target.route, client);
-  const listed = target.blobMirrors ? all : all.filter((c) => c.mirror.kind !== 'blobs');
+  // (A scan, not a filter: most routes have no bucket, and this runs on every redirect.)
+  const listed = target.blobMirrors || !all.some((c) => c.mirror.kind === 'blobs') ? all : all.filter((c) => c.mirror.kind !== 'blobs');
   const candidates = target.route.order === 'latency' ? byLatencyWithinRegions(listed, (name) => state.health(name).latencyMs) : listed;
   if (listing) return list(target, candidates, client, state, facts.checksDone === true, listing, target.path.slice(target.path.lastIndexOf('/') + 1));
   return choose(target, candidates, client, state, facts.checksDone === true);
