@@ -216,7 +216,7 @@ export const configSchema = z.strictObject({
         .optional(),
       audit: z
         .strictObject({
-          /** serve: start a full audit pass this often (0 or absent: no background audit). */
+          /** serve: start a full audit cycle at most this often (0 or absent: no background audit). */
           intervalSeconds: z
             .number()
             .min(0)
@@ -226,6 +226,8 @@ export const configSchema = z.strictObject({
           requestsPerSecond: z.number().positive().max(10_000).optional(),
           /** Bytes downloaded and hashed per mirror per pass, from a sample of blobs and files. */
           sampleBytes: z.number().int().min(0).optional(),
+          /** serve: the audit applies its findings every this many seconds (a slice), not at the end of a cycle. */
+          sliceSeconds: z.number().positive().max(3600).optional(),
         })
         .optional(),
     })

@@ -2,7 +2,7 @@
 // people who run it. `/-/status` is HTML (it refreshes itself), `/-/status.json` the same data.
 import type { CompiledConfig } from '../config/compiled.js';
 import type { MirrorStateView } from '../mirrors/state-view.js';
-import type { Freshness } from '../trust/view.js';
+import type { AuditProgress, Freshness } from '../trust/view.js';
 import { escapeMarkup } from './escape.js';
 
 export interface MirrorStatus {
@@ -28,6 +28,8 @@ export interface StatusReport {
   routes: { prefix: string; type: string; origin?: string }[];
   mirrors: MirrorStatus[];
   availabilityCache?: Record<string, number>;
+  /** The background audit's cycle: units audited of the total, when it started, the last one's length. */
+  audit?: AuditProgress;
 }
 
 export function statusReport(config: CompiledConfig, state: MirrorStateView, cacheStats?: Record<string, number>): StatusReport {
@@ -53,6 +55,8 @@ export function statusReport(config: CompiledConfig, state: MirrorStateView, cac
     mirrors,
   };
   if (cacheStats) report.availabilityCache = cacheStats;
+  const audit = state.trust?.auditProgress?.();
+  if (audit) report.audit = audit;
   return report;
 }
 
@@ -113,6 +117,7 @@ tr.up .state{color:#0a7d28;font-weight:600}tr.down{background:#fdecec}tr.down .s
 ${rows}
 </tbody></table>
 <h2>Routes</h2><ul>${routes}</ul>
+${report.audit ? `<p class="audit">Audit cycle ${report.audit.cycle}: ${report.audit.audited} of ${report.audit.total} objects${report.audit.cycleStartedAt ? ` since ${escapeMarkup(report.audit.cycleStartedAt)}` : ''}${report.audit.newlyExpected > 0 ? `, ${report.audit.newlyExpected} newly expected first` : ''}${report.audit.lastCycleSeconds !== undefined ? `; the last cycle took ${seconds(report.audit.lastCycleSeconds)}` : ''}.</p>` : ''}
 ${cache}
 <p>Config <code>${escapeMarkup(report.config)}</code>, loaded ${escapeMarkup(report.configLoadedAt)}. GeoIP: ${escapeMarkup(report.geoip.source)} (built ${escapeMarkup(report.geoip.built)}). Cloud regions known: ${report.cloudRegions}.</p>
 <p><small>IP geolocation by <a href="https://db-ip.com">DB-IP</a> (CC BY 4.0).</small></p>

@@ -74,6 +74,8 @@ export interface AuditResult {
   sampledBytes: number;
   /** Per mirror: watched keys (AuditOptions.watch) this pass found as expected, and when (epoch ms). */
   seen?: Map<string, Map<string, number>>;
+  /** Mirrors whose ownership tokens this result checked (absent: all of `mirrors`, a full pass). */
+  ownerChecked?: string[];
 }
 
 export interface AuditOptions {
@@ -93,6 +95,8 @@ export interface AuditOptions {
    * finds one as expected, it records when in `seen`. Asked only for tags, files and images.
    */
   watch?: (mirror: string, key: string) => boolean;
+  /** The clock arrivals are stamped with (tests). */
+  now?: () => number;
 }
 
 const ACCEPT = [...MANIFEST_MEDIA_TYPES, 'application/vnd.docker.distribution.manifest.v1+prettyjws'].join(', ');
@@ -129,15 +133,6 @@ class Pacer {
   }
 }
 
-/** Runs tasks with at most `limit` at once. */
-async function pool(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
-  let i = 0;
-  const worker = async () => {
-    while (i < tasks.length) await tasks[i++]!();
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-}
-
 function shuffle<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
@@ -151,49 +146,131 @@ function manifestSource(route: CompiledRoute): CompiledMirror | undefined {
   return route.origin ?? route.default.mirrors.find((m) => m.kind === 'registry');
 }
 
+/** What auditing one unit found: its findings, its proof bits, and when a watched key was seen. */
+export interface UnitOutcome {
+  findings: AuditFinding[];
+  /** PROVEN / REFERRERS for the unit's ordinal (tags and images). */
+  bits: number;
+  /** Objects checked and found as expected. */
+  verified: number;
+  /** The watched key (AuditOptions.watch) this unit found as expected, and when (epoch ms). */
+  seen?: { key: string; at: number };
+}
+
+/** One object of the audit on one mirror: a file, a tag, an image (and all below it) or an ownership token. */
+export interface AuditUnit {
+  /** Stable across reloads of the same content: `mirror \n route \n object`. */
+  id: string;
+  mirror: string;
+  /** The proof ordinal it proves (tags and image digests). */
+  ordinal?: number;
+  /** An ownership token: its finding is the mirror's ownership check. */
+  owner?: boolean;
+  run(): Promise<UnitOutcome>;
+}
+
+/**
+ * The audit of some expected content, cut into units: a full pass (runAudit, the CLI) runs them
+ * all; serve's scrubber (src/trust/scrubber.ts) runs them in slices and applies each slice's
+ * outcomes at once. One pacer for all, so the mirrors see the configured rate either way.
+ */
+export interface AuditPlan {
+  mirrors: string[];
+  units: AuditUnit[];
+  expected: ExpectedContent;
+  /** A new cycle: each mirror's sample budget refills and the origin's signature sets are asked again. */
+  newCycle(): void;
+  counters: { requests: number; sampledBytes: number };
+}
+
+/**
+ * Runs units from `units[start]` on, `concurrency` at once, taking the next only while
+ * `keepTaking()` (the first is always taken). Returns the outcomes, in the order taken, and where
+ * it stopped.
+ */
+export async function runUnits(units: readonly AuditUnit[], start: number, concurrency: number, keepTaking: () => boolean = () => true): Promise<{ outcomes: [AuditUnit, UnitOutcome][]; next: number }> {
+  const outcomes: [AuditUnit, UnitOutcome][] = [];
+  let i = start;
+  const worker = async () => {
+    while (i < units.length && (i === start || keepTaking())) {
+      const unit = units[i++]!;
+      outcomes.push([unit, await unit.run()]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, units.length - start)) }, worker));
+  return { outcomes, next: i };
+}
+
+/** A full pass: every unit of the plan (in random order, so the byte budget samples at random). */
 export async function runAudit(config: CompiledConfig, expected: ExpectedContent, opts: AuditOptions): Promise<AuditResult> {
   const startedAt = new Date();
+  const plan = planAudit(config, expected, opts);
+  plan.newCycle();
+  const { outcomes } = await runUnits(shuffle([...plan.units], opts.random ?? Math.random), 0, opts.concurrency ?? 8);
+  const findings: AuditFinding[] = [];
+  const proofs = new Map(plan.mirrors.map((m) => [m, newProof(expected)]));
+  const arrivals = new Map<string, Map<string, number>>();
+  for (const [unit, outcome] of outcomes) {
+    findings.push(...outcome.findings);
+    const proof = proofs.get(unit.mirror)!;
+    if (unit.ordinal !== undefined) proof.proven[unit.ordinal] = outcome.bits;
+    proof.verified += outcome.verified;
+    if (outcome.seen) arrivals.set(unit.mirror, (arrivals.get(unit.mirror) ?? new Map<string, number>()).set(outcome.seen.key, outcome.seen.at));
+  }
+  sortFindings(findings);
+  return { startedAt, finishedAt: new Date(), mirrors: plan.mirrors, findings, proofs, expected, requests: plan.counters.requests, sampledBytes: plan.counters.sampledBytes, seen: arrivals };
+}
+
+export function sortFindings(findings: AuditFinding[]): void {
+  findings.sort((a, b) => a.mirror.localeCompare(b.mirror) || a.object.localeCompare(b.object) || a.problem.localeCompare(b.problem));
+}
+
+export function planAudit(config: CompiledConfig, expected: ExpectedContent, opts: AuditOptions): AuditPlan {
   const fetchFn = opts.fetch ?? fetch;
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const random = opts.random ?? Math.random;
   const pacer = new Pacer(1000 / opts.requestsPerSecond, opts.signal);
-  const findings: AuditFinding[] = [];
-  const proofs = new Map<string, MirrorProof>();
-  let requests = 0;
-  let sampledBytes = 0;
+  const counters = { requests: 0, sampledBytes: 0 };
   const mirrors = auditedMirrors(config, expected, opts.mirror);
-  const arrivals = new Map<string, Map<string, number>>();
+  const cycleStarts: (() => void)[] = [];
 
   const request = async (url: string, method: 'GET' | 'HEAD', accept?: string): Promise<Response> => {
     await pacer.wait();
-    requests++;
+    counters.requests++;
     const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
     return fetchFn(url, { method, headers: accept ? { accept } : {}, redirect: method === 'HEAD' ? 'manual' : 'follow', signal });
   };
-  /** The origin's signature tags and referrers per image, asked once per audit for every mirror. */
+  /** The origin's signature tags and referrers per image, asked once per cycle for every mirror. */
   const originSets = new Map<string, Promise<{ tags: Map<string, string>; referrers?: Set<string> }>>();
+  cycleStarts.push(() => originSets.clear());
 
-  const tasks: (() => Promise<void>)[] = [];
+  const units: AuditUnit[] = [];
   for (const { mirror, routes } of mirrors.values()) {
-    const proof = newProof(expected);
-    proofs.set(mirror.name, proof);
-    const arrived = (key: string): void => {
-      if (!opts.watch?.(mirror.name, key)) return;
-      const m = arrivals.get(mirror.name) ?? new Map<string, number>();
-      arrivals.set(mirror.name, m.set(key, Date.now()));
+    const arrived = (o: UnitOutcome, key: string): void => {
+      if (opts.watch?.(mirror.name, key)) o.seen = { key, at: (opts.now ?? Date.now)() };
     };
     let budget = opts.sampleBytes;
-    const report = (object: string, problem: string, scope: AuditFinding['scope'], key?: string): void => void findings.push({ mirror: mirror.name, object, problem, scope, ...(key && { key }) });
+    cycleStarts.push(() => {
+      budget = opts.sampleBytes;
+    });
+    const report = (o: UnitOutcome, object: string, problem: string, scope: AuditFinding['scope'], key?: string): void => void o.findings.push({ mirror: mirror.name, object, problem, scope, ...(key && { key }) });
     const reportFinding = report;
-    const guarded = (object: string, work: () => Promise<void>) => async () => {
-      try {
-        await work();
-      } catch (error) {
-        if (opts.signal?.aborted) throw error;
-        report(object, `check failed: ${errorMessage(error)}`, 'object');
-      }
-    };
-    /** Takes `size` bytes from the budget if they fit; the sample is random (tasks are shuffled). */
+    const unit = (route: CompiledRoute, object: string, work: (o: UnitOutcome) => Promise<void>, extra: { ordinal?: number; owner?: boolean } = {}): AuditUnit => ({
+      id: `${mirror.name}\n${route.prefix}\n${object}`,
+      mirror: mirror.name,
+      ...(extra.ordinal !== undefined && { ordinal: extra.ordinal }),
+      ...(extra.owner && { owner: true }),
+      run: async () => {
+        const o: UnitOutcome = { findings: [], bits: 0, verified: 0 };
+        try {
+          await work(o);
+        } catch (error) {
+          if (opts.signal?.aborted) throw error;
+          report(o, object, `check failed: ${errorMessage(error)}`, 'object');
+        }
+        return o;
+      },
+    });
+    /** Takes `size` bytes from the budget if they fit; the sample is random (units are shuffled). */
     const sample = (size: number): boolean => {
       if (size > budget) return false;
       budget -= size;
@@ -202,18 +279,26 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
 
     for (const route of routes) {
       const want = expected.route(route.prefix)!;
-      if (config.trust?.ownershipKey) tasks.push(...ownershipTasks(mirror, want, config, report, guarded));
+      if (config.trust?.ownershipKey) units.push(...ownershipUnits(mirror, route, want, config, report, unit));
       if (route.type === 'binary') {
         for (const [name, sha256] of want.files) {
-          tasks.push(guarded(`${route.prefix === '/' ? '' : route.prefix}/${name}`, () => checkFile(route, name, sha256)));
+          units.push(unit(route, `${route.prefix === '/' ? '' : route.prefix}/${name}`, (o) => checkFile(o, route, name, sha256)));
         }
         continue;
       }
       // A blob bucket holds blobs only: it is audited for the blobs of each image, not its tags.
       if (mirror.kind === 'blobs' && !manifestSource(route)) continue;
       for (const [name, image] of want.images) {
-        for (const digest of image.digests) tasks.push(guarded(`${name}@${digest}`, () => checkImage(route, name, digest)));
-        if (mirror.kind !== 'blobs') for (const [tag, digest] of image.tags) tasks.push(guarded(`${name}:${tag}`, () => checkTag(route, name, tag, digest)));
+        for (const digest of image.digests) {
+          const ordinal = expected.ordinal(route.prefix, `${name}@${digest}`);
+          units.push(unit(route, `${name}@${digest}`, (o) => checkImage(o, route, name, digest), { ...(ordinal !== undefined && { ordinal }) }));
+        }
+        if (mirror.kind !== 'blobs') {
+          for (const [tag, digest] of image.tags) {
+            const ordinal = expected.ordinal(route.prefix, `${name}:${tag}`);
+            units.push(unit(route, `${name}:${tag}`, (o) => checkTag(o, name, tag, digest), { ...(ordinal !== undefined && { ordinal }) }));
+          }
+        }
       }
     }
 
@@ -221,68 +306,68 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
     const repoUrl = (name: string) => registryRepoUrl(mirror, name);
     const blobUrlOf = (name: string, digest: string) => (mirror.kind === 'blobs' ? blobUrl(mirror, digest) : `${repoUrl(name)}/blobs/${digest}`);
 
-    async function checkFile(route: CompiledRoute, name: string, sha256: string): Promise<void> {
+    async function checkFile(o: UnitOutcome, route: CompiledRoute, name: string, sha256: string): Promise<void> {
       const path = `${route.prefix === '/' ? '' : route.prefix}/${name}`;
       const key = `file:${path}`;
       const url = route.keepPrefix ? `${mirror.base}${path}` : `${mirror.base}/${name}`;
       const head = await request(url, 'HEAD');
-      if (head.status === 404 || head.status === 410) return report(path, 'missing', 'object', key);
-      if (!head.ok) return report(path, `HEAD: HTTP ${head.status}`, 'object', key);
+      if (head.status === 404 || head.status === 410) return report(o, path, 'missing', 'object', key);
+      if (!head.ok) return report(o, path, `HEAD: HTTP ${head.status}`, 'object', key);
       const amz = head.headers.get('x-amz-checksum-sha256');
-      if (amz && Buffer.from(amz, 'base64').toString('hex') !== sha256) return report(path, `x-amz-checksum-sha256 differs from the promoted sha256 ${sha256}`, 'mirror', key);
+      if (amz && Buffer.from(amz, 'base64').toString('hex') !== sha256) return report(o, path, `x-amz-checksum-sha256 differs from the promoted sha256 ${sha256}`, 'mirror', key);
       const size = Number(head.headers.get('content-length') ?? Number.NaN);
       if (Number.isSafeInteger(size) && sample(size)) {
         const got = await hashOf(await request(url, 'GET'));
-        sampledBytes += got.bytes;
-        if (got.hex !== sha256) return report(path, `bytes differ: sha256 ${got.hex}, promoted ${sha256}`, 'mirror', key);
+        counters.sampledBytes += got.bytes;
+        if (got.hex !== sha256) return report(o, path, `bytes differ: sha256 ${got.hex}, promoted ${sha256}`, 'mirror', key);
       }
-      proof.verified++;
-      arrived(key);
+      o.verified++;
+      arrived(o, key);
     }
 
-    async function checkTag(route: CompiledRoute, name: string, tag: string, digest: string): Promise<void> {
+    async function checkTag(o: UnitOutcome, name: string, tag: string, digest: string): Promise<void> {
       const key = `manifest:${name}:${tag}`;
       const head = await request(`${repoUrl(name)}/manifests/${tag}`, 'HEAD', ACCEPT);
-      if (head.status === 404) return report(`${name}:${tag}`, 'tag missing', 'object', key);
-      if (!head.ok) return report(`${name}:${tag}`, `HEAD: HTTP ${head.status}`, 'object', key);
+      if (head.status === 404) return report(o, `${name}:${tag}`, 'tag missing', 'object', key);
+      if (!head.ok) return report(o, `${name}:${tag}`, `HEAD: HTTP ${head.status}`, 'object', key);
       const seen = head.headers.get('docker-content-digest');
-      if (seen && seen !== digest) return report(`${name}:${tag}`, `tag points at ${seen}, promoted ${digest}`, 'object', key);
-      if (seen) prove(proof, expected, route.prefix, `${name}:${tag}`);
-      proof.verified++;
-      arrived(key);
+      if (seen && seen !== digest) return report(o, `${name}:${tag}`, `tag points at ${seen}, promoted ${digest}`, 'object', key);
+      if (seen) o.bits |= PROVEN;
+      o.verified++;
+      arrived(o, key);
     }
 
     /** Checks a manifest by digest and everything below it; returns false when it is missing or wrong. */
     /** `source`: where manifests are read; for a blob bucket, the route's registry (its blobs are read from the bucket). */
-    async function checkManifest(name: string, digest: string, seen: Set<string>, source: CompiledMirror): Promise<boolean> {
+    async function checkManifest(o: UnitOutcome, name: string, digest: string, seen: Set<string>, source: CompiledMirror): Promise<boolean> {
       if (seen.has(digest)) return true;
       seen.add(digest);
       const key = `manifest:${name}:${digest}`;
       // For a blob bucket the manifest is another mirror's: its problems are not the bucket's.
-      const report = mirror.kind === 'blobs' ? () => undefined : reportFinding;
+      const report: typeof reportFinding = mirror.kind === 'blobs' ? () => undefined : reportFinding;
       const response = await request(`${registryRepoUrl(source, name)}/manifests/${digest}`, 'GET', ACCEPT);
       if (response.status === 404) {
         await response.body?.cancel();
-        report(`${name}@${digest}`, 'missing', 'object', key);
+        report(o, `${name}@${digest}`, 'missing', 'object', key);
         return false;
       }
       if (!response.ok) {
         await response.body?.cancel();
-        report(`${name}@${digest}`, `GET: HTTP ${response.status}`, 'object', key);
+        report(o, `${name}@${digest}`, `GET: HTTP ${response.status}`, 'object', key);
         return false;
       }
       const bytes = Buffer.from(await response.arrayBuffer());
       const hashed = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
       if (hashed !== digest) {
-        report(`${name}@${digest}`, `digest differs: the manifest's bytes hash to ${hashed}`, 'mirror', key);
+        report(o, `${name}@${digest}`, `digest differs: the manifest's bytes hash to ${hashed}`, 'mirror', key);
         return false;
       }
       const header = response.headers.get('docker-content-digest');
       if (header && header !== digest) {
-        report(`${name}@${digest}`, `Docker-Content-Digest says ${header}`, 'mirror', key);
+        report(o, `${name}@${digest}`, `Docker-Content-Digest says ${header}`, 'mirror', key);
         return false;
       }
-      proof.verified++;
+      o.verified++;
       let parsed: { manifests?: { digest: string }[]; config?: { digest: string; size: number }; layers?: { digest: string; size: number }[] };
       try {
         parsed = JSON.parse(bytes.toString('utf8')) as typeof parsed;
@@ -290,53 +375,53 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
         return true;
       }
       let complete = true;
-      for (const child of parsed.manifests ?? []) if (!(await checkManifest(name, child.digest, seen, source))) complete = false;
-      for (const blob of [...(parsed.config ? [parsed.config] : []), ...(parsed.layers ?? [])]) if (!(await checkBlob(name, blob))) complete = false;
+      for (const child of parsed.manifests ?? []) if (!(await checkManifest(o, name, child.digest, seen, source))) complete = false;
+      for (const blob of [...(parsed.config ? [parsed.config] : []), ...(parsed.layers ?? [])]) if (!(await checkBlob(o, name, blob))) complete = false;
       return complete;
     }
 
-    async function checkBlob(name: string, blob: { digest: string; size: number }): Promise<boolean> {
+    async function checkBlob(o: UnitOutcome, name: string, blob: { digest: string; size: number }): Promise<boolean> {
       const key = `blob:${name}@${blob.digest}`;
       const object = `${name}@${blob.digest}`;
       const url = blobUrlOf(name, blob.digest);
       const head = await request(url, 'HEAD');
       await head.body?.cancel();
       if (head.status === 404) {
-        report(object, 'blob missing', 'object', key);
+        report(o, object, 'blob missing', 'object', key);
         return false;
       }
       const redirected = head.status >= 300 && head.status < 400 && head.headers.get('location');
       if (!head.ok && !redirected) {
-        report(object, `blob HEAD: HTTP ${head.status}`, 'object', key);
+        report(o, object, `blob HEAD: HTTP ${head.status}`, 'object', key);
         return false;
       }
       if (head.ok) {
         const length = Number(head.headers.get('content-length') ?? Number.NaN);
         if (Number.isSafeInteger(length) && length !== blob.size) {
-          report(object, `size differs: ${length} bytes, the manifest says ${blob.size}`, 'mirror', key);
+          report(o, object, `size differs: ${length} bytes, the manifest says ${blob.size}`, 'mirror', key);
           return false;
         }
         const header = head.headers.get('docker-content-digest');
         if (header && header !== blob.digest) {
-          report(object, `Docker-Content-Digest says ${header}`, 'mirror', key);
+          report(o, object, `Docker-Content-Digest says ${header}`, 'mirror', key);
           return false;
         }
       }
       if (sample(blob.size)) {
         const got = await hashOf(await request(url, 'GET'));
-        sampledBytes += got.bytes;
+        counters.sampledBytes += got.bytes;
         if (`sha256:${got.hex}` !== blob.digest) {
-          report(object, `bytes differ: they hash to sha256:${got.hex}`, 'mirror', key);
+          report(o, object, `bytes differ: they hash to sha256:${got.hex}`, 'mirror', key);
           return false;
         }
       }
-      proof.verified++;
+      o.verified++;
       return true;
     }
 
-    async function checkImage(route: CompiledRoute, name: string, digest: string): Promise<void> {
-      const complete = await checkManifest(name, digest, new Set(), mirror.kind === 'blobs' ? manifestSource(route)! : mirror);
-      if (complete) arrived(`manifest:${name}:${digest}`);
+    async function checkImage(o: UnitOutcome, route: CompiledRoute, name: string, digest: string): Promise<void> {
+      const complete = await checkManifest(o, name, digest, new Set(), mirror.kind === 'blobs' ? manifestSource(route)! : mirror);
+      if (complete) arrived(o, `manifest:${name}:${digest}`);
       if (!complete || !route.origin || mirror.kind === 'blobs') return;
       // Signatures, attestations, SBOMs and referrers: the origin's set must be here too.
       const origin = route.origin;
@@ -352,9 +437,9 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
         const head = await request(`${repoUrl(name)}/manifests/${tag}`, 'HEAD', ACCEPT);
         await head.body?.cancel();
         const got = head.ok ? head.headers.get('docker-content-digest') : undefined;
-        if (head.status === 404) report(`${name}:${tag}`, `signature missing (the origin has it)`, 'object', `manifest:${name}:${tag}`);
-        else if (!head.ok) report(`${name}:${tag}`, `signature HEAD: HTTP ${head.status}`, 'object', `manifest:${name}:${tag}`);
-        else if (got && got !== wantDigest) report(`${name}:${tag}`, `signature differs: ${got}, the origin has ${wantDigest}`, 'object', `manifest:${name}:${tag}`);
+        if (head.status === 404) report(o, `${name}:${tag}`, `signature missing (the origin has it)`, 'object', `manifest:${name}:${tag}`);
+        else if (!head.ok) report(o, `${name}:${tag}`, `signature HEAD: HTTP ${head.status}`, 'object', `manifest:${name}:${tag}`);
+        else if (got && got !== wantDigest) report(o, `${name}:${tag}`, `signature differs: ${got}, the origin has ${wantDigest}`, 'object', `manifest:${name}:${tag}`);
         else continue;
         ok = false;
       }
@@ -367,11 +452,11 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
         if (!isIndex) await response.body?.cancel();
         const lacking = [...want.referrers].filter((d) => !have.has(d)).length;
         if (lacking > 0) {
-          report(`${name}@${digest}`, `referrers incomplete: ${lacking} of the origin's ${want.referrers.size} missing`, 'object');
+          report(o, `${name}@${digest}`, `referrers incomplete: ${lacking} of the origin's ${want.referrers.size} missing`, 'object');
           ok = false;
-        } else if (isIndex && have.size === want.referrers.size) prove(proof, expected, route.prefix, `${name}@${digest}`, REFERRERS);
+        } else if (isIndex && have.size === want.referrers.size) o.bits |= REFERRERS;
       }
-      if (ok) prove(proof, expected, route.prefix, `${name}@${digest}`);
+      if (ok) o.bits |= PROVEN;
     }
 
     async function signatureSet(origin: CompiledMirror, name: string, digest: string): Promise<{ tags: Map<string, string>; referrers?: Set<string> }> {
@@ -394,39 +479,43 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
     }
   }
 
-  function ownershipTasks(
+  function ownershipUnits(
     mirror: CompiledMirror,
+    route: CompiledRoute,
     want: ExpectedRoute,
     cfg: CompiledConfig,
-    report: (object: string, problem: string, scope: AuditFinding['scope']) => void,
-    guarded: (object: string, work: () => Promise<void>) => () => Promise<void>,
-  ): (() => Promise<void>)[] {
+    report: (o: UnitOutcome, object: string, problem: string, scope: AuditFinding['scope']) => void,
+    unit: (route: CompiledRoute, object: string, work: (o: UnitOutcome) => Promise<void>, extra: { owner: boolean }) => AuditUnit,
+  ): AuditUnit[] {
     const key = cfg.trust!.ownershipKey!;
+    const check = (object: string, destination: string, prefix: string) =>
+      unit(
+        route,
+        object,
+        async (o) => {
+          await pacer.wait();
+          counters.requests++;
+          const problem = tokenProblem(key, destination, await readToken(mirror, prefix, fetchFn, timeoutMs));
+          if (problem) report(o, object, problem, 'mirror');
+        },
+        { owner: true },
+      );
     if (mirror.kind !== 'registry') {
       const destination = cfg.trust!.destinations.get(mirror.name);
-      if (!destination) return [];
-      return [
-        guarded('owner', async () => {
-          await pacer.wait();
-          requests++;
-          const problem = tokenProblem(key, destination, await readToken(mirror, '', fetchFn, timeoutMs));
-          if (problem) report('owner', problem, 'mirror');
-        }),
-      ];
+      return destination ? [check('owner', destination, '')] : [];
     }
-    return [...want.imagePrefixes].map((prefix) =>
-      guarded(`owner${prefix ? ` ${prefix}` : ''}`, async () => {
-        await pacer.wait();
-        requests++;
-        const problem = tokenProblem(key, registryDestination(mirror, prefix), await readToken(mirror, prefix, fetchFn, timeoutMs));
-        if (problem) report(`owner${prefix ? ` ${prefix}` : ''}`, problem, 'mirror');
-      }),
-    );
+    return [...want.imagePrefixes].map((prefix) => check(`owner${prefix ? ` ${prefix}` : ''}`, registryDestination(mirror, prefix), prefix));
   }
 
-  await pool(shuffle(tasks, random), opts.concurrency ?? 8);
-  findings.sort((a, b) => a.mirror.localeCompare(b.mirror) || a.object.localeCompare(b.object) || a.problem.localeCompare(b.problem));
-  return { startedAt, finishedAt: new Date(), mirrors: [...mirrors.keys()], findings, proofs, expected, requests, sampledBytes, seen: arrivals };
+  return {
+    mirrors: [...mirrors.keys()],
+    units,
+    expected,
+    counters,
+    newCycle: () => {
+      for (const start of cycleStarts) start();
+    },
+  };
 }
 
 async function hashOf(response: Response): Promise<{ hex: string; bytes: number }> {

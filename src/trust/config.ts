@@ -21,10 +21,10 @@ export interface CompiledTrust {
   ownershipKey?: string;
   /** File mirrors and blob buckets: the promoter destination each one is. */
   destinations: ReadonlyMap<string, string>;
-  audit: { intervalMs: number; requestsPerSecond: number; sampleBytes: number };
+  audit: { intervalMs: number; requestsPerSecond: number; sampleBytes: number; sliceMs: number };
 }
 
-export const DEFAULT_AUDIT = { requestsPerSecond: 20, sampleBytes: 64 << 20 };
+export const DEFAULT_AUDIT = { requestsPerSecond: 20, sampleBytes: 64 << 20, sliceSeconds: 10 };
 
 export function compileTrust(source: YamlSource, input: ConfigInput['trust'], config: Pick<CompiledConfig, 'binaryRoutes' | 'ociRoutes' | 'mirrors'>, problems: SourceProblem[]): CompiledTrust | undefined {
   if (!input) return undefined;
@@ -90,6 +90,7 @@ export function compileTrust(source: YamlSource, input: ConfigInput['trust'], co
       intervalMs: (audit.intervalSeconds ?? 0) * 1000,
       requestsPerSecond: audit.requestsPerSecond ?? DEFAULT_AUDIT.requestsPerSecond,
       sampleBytes: audit.sampleBytes ?? DEFAULT_AUDIT.sampleBytes,
+      sliceMs: (audit.sliceSeconds ?? DEFAULT_AUDIT.sliceSeconds) * 1000,
     },
   };
 }

@@ -1,6 +1,6 @@
 // Trust on /metrics: per mirror, the last audit's findings, the objects it found missing (behind)
 // and how long ago the oldest of them was promoted, the median lag, whether the mirror is excluded, and when the
-// last audit finished. Read from TrustState at scrape time.
+// last audit slice applied, and the background audit cycle's progress. Read from TrustState at scrape time.
 import { Gauge, type Registry } from 'prom-client';
 import type { TrustState } from './state.js';
 
@@ -33,4 +33,19 @@ export function registerTrustMetrics(registry: Registry, trust: TrustState, mirr
       this.set((trust.lastAudit?.finishedAt.getTime() ?? 0) / 1000);
     },
   });
+  // The background audit's cycle (src/trust/scrubber.ts): progress = audited / total.
+  const progress = (name: string, help: string, read: (p: NonNullable<ReturnType<TrustState['auditProgress']>>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const p = trust.auditProgress();
+        this.set(p ? read(p) : 0);
+      },
+    });
+  progress('artifact_trust_audit_cycle_objects_audited', 'Objects (a file, tag, image or ownership token on one mirror) the background audit has checked this cycle.', (p) => p.audited);
+  progress('artifact_trust_audit_cycle_objects', 'Objects a background audit cycle checks.', (p) => p.total);
+  progress('artifact_trust_audit_cycle_start_timestamp_seconds', 'When the current background audit cycle started (0: none yet).', (p) => (p.cycleStartedAt ? Date.parse(p.cycleStartedAt) / 1000 : 0));
+  progress('artifact_trust_audit_last_cycle_seconds', 'How long the last complete background audit cycle took (0: none yet).', (p) => p.lastCycleSeconds ?? 0);
 }

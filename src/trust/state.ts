@@ -6,10 +6,11 @@ import { formatProblem } from '../config/yaml-source.js';
 import type { MirrorStateService } from '../mirrors/state-view.js';
 import { errorMessage } from '../util/error-message.js';
 import { median as medianOf } from '../util/median.js';
-import { auditedMirrors, isProven, REFERRERS, runAudit, type AuditFinding, type AuditResult, type MirrorProof } from './audit.js';
+import { auditedMirrors, isProven, planAudit, REFERRERS, type AuditFinding, type AuditPlan, type AuditResult, type MirrorProof } from './audit.js';
+import { AuditScrubber, type StepResult } from './scrubber.js';
 import { loadExpected, NO_EXPECTED, type ExpectedContent, type ExpectedLoad } from './expected.js';
 import { readToken, registryDestination, tokenProblem } from './ownership.js';
-import type { Freshness, TrustView } from './view.js';
+import type { AuditProgress, Freshness, TrustView } from './view.js';
 
 export type { Freshness } from './view.js';
 
@@ -48,29 +49,36 @@ export class TrustState implements TrustView {
 
   /** Per mirror: availability key -> when an audit first found it missing (kept while it stays missing). */
   private missingSince = new Map<string, Map<string, number>>();
-  /** Per mirror: when its last audit pass started (freshness is unknown before the first). */
+  /** Per mirror: when its last audit pass (or slice) started (freshness is unknown before the first). */
   private passStartedAt = new Map<string, number>();
-  /** Per mirror: keys timed in the last pass (so a key is timed once, when it first arrives). */
-  private timed = new Map<string, Set<string>>();
+  /** Per mirror: when the audit first covered it: objects promoted before were there before we looked. */
+  private coveredSince = new Map<string, number>();
+  /** Per mirror: keys timed so far, with the promotion time they were timed for (so each arrival is timed once). */
+  private timed = new Map<string, Map<string, number>>();
   /** Per mirror: the last LAG_SAMPLES lags measured, in seconds (promotion to the audit seeing it). */
   private lags = new Map<string, number[]>();
 
   /** Objects promoted before this (with no audit before them) arrived before we could look. */
   private readonly createdAt = Date.now();
 
+  /** The background audit's progress (set by TrustRunner after each step). */
+  progress: AuditProgress | undefined;
+
+  auditProgress(): AuditProgress | undefined {
+    return this.progress;
+  }
+
   /**
-   * Whether the audit should time `key`'s arrival on `mirror`: it was missing there, or its
-   * promotion is new since the mirror's last pass (that pass's expected content lacked it or had
-   * another time). Objects already expected and seen before were there before we looked: their
-   * arrival time is unknown, and timing them would report the redirector's uptime as lag.
+   * Whether the audit should time `key`'s arrival on `mirror`: it was missing there, or it was
+   * promoted (again) since the audit first covered the mirror and not timed for that promotion
+   * yet. Objects promoted before we first looked were there before we looked: their arrival time
+   * is unknown, and timing them would report the redirector's uptime as lag.
    */
   watch(mirror: string, key: string): boolean {
     if (this.missingSince.get(mirror)?.has(key)) return true;
     const promoted = this.expected.promotedAt(key);
-    if (promoted === undefined || this.timed.get(mirror)?.has(key)) return false;
-    const previous = this.audit?.result;
-    if (!previous?.mirrors.includes(mirror)) return promoted >= this.createdAt;
-    return previous.expected.promotedAt(key) !== promoted;
+    if (promoted === undefined || this.timed.get(mirror)?.get(key) === promoted) return false;
+    return promoted >= (this.coveredSince.get(mirror) ?? this.createdAt);
   }
 
   /**
@@ -113,8 +121,14 @@ export class TrustState implements TrustView {
         const from = this.expected.promotedAt(key) ?? this.missingSince.get(mirror)?.get(key);
         if (from !== undefined) measured.push(Math.max(0, (seenAt - from) / 1000));
       }
-      this.timed.set(mirror, new Set(result.seen?.get(mirror)?.keys() ?? []));
+      const timed = this.timed.get(mirror) ?? new Map<string, number>();
+      this.timed.set(mirror, timed);
+      for (const key of result.seen?.get(mirror)?.keys() ?? []) {
+        const promoted = this.expected.promotedAt(key);
+        if (promoted !== undefined) timed.set(key, promoted);
+      }
       this.passStartedAt.set(mirror, result.startedAt.getTime());
+      if (!this.coveredSince.has(mirror)) this.coveredSince.set(mirror, result.startedAt.getTime());
       this.lastLags.set(mirror, measured);
       if (measured.length > 0) this.lags.set(mirror, [...(this.lags.get(mirror) ?? []), ...measured].slice(-LAG_SAMPLES));
     }
@@ -137,8 +151,8 @@ export class TrustState implements TrustView {
         objects.set(f.key, f.problem);
       }
     }
-    // A full audit's ownership findings are ownership checks too.
-    for (const mirror of result.mirrors) {
+    // A full audit's ownership findings are ownership checks too (a slice's: for the mirrors it checked).
+    for (const mirror of result.ownerChecked ?? result.mirrors) {
       const owner = result.findings.find((f) => f.mirror === mirror && f.object.startsWith('owner') && f.scope === 'mirror');
       if (this.ownershipKey) this.setOwnership(mirror, owner?.problem, result.finishedAt.getTime());
     }
@@ -253,15 +267,23 @@ export class TrustRunner {
   private abort = new AbortController();
   private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
-  private busy = false;
   /**
    * Called after a load with the availability-cache keys a ledger marked retiring before and no
    * longer does: deleted by now (or kept after all). Cached answers about them are stale: `serve`
    * drops them, so no client is sent to a mirror that has lost the object since.
    */
   onRetired?: (keys: string[]) => void;
-  /** Called after each background audit pass is applied (serve writes its freshness lines to the access log). */
+  /**
+   * Called after an audit slice is applied with the mirrors to write freshness lines for (serve
+   * writes them to the access log): those where the slice timed an arrival, and every covered
+   * mirror when it finished a cycle.
+   */
   onAudit?: (result: AuditResult) => void;
+  private scrubber: AuditScrubber | undefined;
+  /** A plan waiting for the current slice to end (a reload). */
+  private pendingPlan: AuditPlan | undefined;
+  private looping = false;
+  private wake: (() => void) | undefined;
 
   /**
    * `workers`: under `serve --workers N` every worker audits for its own routing, each at 1/N of
@@ -301,10 +323,83 @@ export class TrustRunner {
       void this.checkOwnership();
       this.timers.push(setInterval(() => void this.checkOwnership(), this.ownershipIntervalMs).unref());
     }
-    if (config.trust.audit.intervalMs > 0) {
-      this.timers.push(setInterval(() => void this.auditNow(), config.trust.audit.intervalMs).unref());
-      void this.auditNow();
+    if (config.trust.audit.intervalMs > 0) this.planAudit(config);
+    else {
+      this.scrubber = undefined;
+      this.state.progress = undefined;
     }
+  }
+
+  /** A new plan for the background audit (start, reload): it takes over after the current slice. */
+  private planAudit(config: CompiledConfig): void {
+    const audit = config.trust!.audit;
+    const share = Math.max(1, this.workers);
+    this.pendingPlan = planAudit(config, this.state.expected, {
+      requestsPerSecond: audit.requestsPerSecond / share,
+      sampleBytes: Math.floor(audit.sampleBytes / share),
+      signal: this.abort.signal,
+      watch: (mirror, key) => this.state.watch(mirror, key),
+    });
+    const options = { intervalMs: audit.intervalMs, sliceMs: audit.sliceMs };
+    if (this.scrubber) Object.assign(this.scrubber.opts, options);
+    else this.scrubber = new AuditScrubber(options);
+    this.wake?.();
+    if (!this.looping) this.running = this.loop();
+  }
+
+  /** The background audit: slice after slice, each applied to routing at once; idle between cycles. */
+  private async loop(): Promise<void> {
+    this.looping = true;
+    try {
+      while (!this.stopped && this.scrubber) {
+        const scrubber = this.scrubber;
+        if (this.pendingPlan) {
+          scrubber.setPlan(this.pendingPlan);
+          this.pendingPlan = undefined;
+          const now = scrubber.snapshot();
+          if (now) this.state.setAudit(now);
+        }
+        let step: StepResult;
+        try {
+          step = await scrubber.step(() => this.stopped || this.pendingPlan !== undefined);
+        } catch (error) {
+          if (this.stopped) return;
+          this.logger.error({ err: errorMessage(error) }, 'audit failed');
+          await this.sleep(10_000);
+          continue;
+        }
+        if (this.stopped) return;
+        this.state.progress = scrubber.progress();
+        if (step.kind === 'idle') await this.sleep(step.nextCycleAt - Date.now());
+        if (step.kind !== 'slice') continue;
+        const result = step.result;
+        this.state.setAudit(result);
+        const timed = [...(result.seen?.keys() ?? [])];
+        if (step.cycleFinished) {
+          this.onAudit?.(result);
+          const p = scrubber.progress();
+          this.logger.info({ findings: result.findings.length, units: p.audited, requests: result.requests, sampledBytes: result.sampledBytes, seconds: p.lastCycleSeconds, cycle: p.cycle }, 'audit finished');
+        } else if (timed.length > 0) this.onAudit?.({ ...result, mirrors: timed });
+      }
+    } finally {
+      this.looping = false;
+    }
+  }
+
+  /** Waits `ms`, or until a reload or stop wakes the loop. */
+  private sleep(ms: number): Promise<void> {
+    if (!(ms > 0)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
   }
 
   async checkOwnership(): Promise<void> {
@@ -317,40 +412,11 @@ export class TrustRunner {
     }
   }
 
-  /** One full audit pass, unless one is running. */
-  auditNow(): Promise<unknown> {
-    const config = this.config;
-    if (!config?.trust || this.stopped || this.busy) return this.running;
-    const expected = this.state.expected;
-    const trust = config.trust;
-    this.busy = true;
-    this.running = this.running.then(async () => {
-      if (this.stopped) return;
-      try {
-        const share = Math.max(1, this.workers);
-        const result = await runAudit(config, expected, {
-          requestsPerSecond: trust.audit.requestsPerSecond / share,
-          sampleBytes: Math.floor(trust.audit.sampleBytes / share),
-          signal: this.abort.signal,
-          watch: (mirror, key) => this.state.watch(mirror, key),
-        });
-        if (this.stopped) return;
-        this.state.setAudit(result);
-        this.onAudit?.(result);
-        this.logger.info({ findings: result.findings.length, requests: result.requests, sampledBytes: result.sampledBytes, seconds: (result.finishedAt.getTime() - result.startedAt.getTime()) / 1000 }, 'audit finished');
-      } catch (error) {
-        if (!this.stopped) this.logger.error({ err: errorMessage(error) }, 'audit failed');
-      } finally {
-        this.busy = false;
-      }
-    });
-    return this.running;
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.abort.abort();
+    this.wake?.();
     await this.running.catch(() => undefined);
   }
 }

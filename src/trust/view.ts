@@ -14,6 +14,20 @@ export interface Freshness {
   lagsMeasured: number;
 }
 
+/** Where the background audit's cycle is (src/trust/scrubber.ts): for status.json and /metrics. */
+export interface AuditProgress {
+  /** Cycles started since serve started. */
+  cycle: number;
+  cycleStartedAt?: string;
+  /** Units (a file, tag, image or ownership token on one mirror) audited this cycle, of `total`. */
+  audited: number;
+  total: number;
+  /** Units a reload newly expects, waiting to go first. */
+  newlyExpected: number;
+  lastCycleFinishedAt?: string;
+  lastCycleSeconds?: number;
+}
+
 export interface TrustView {
   /** Why the whole mirror is out (ownership token, altered bytes), or undefined. */
   mirrorProblem(mirror: string): string | undefined;
@@ -36,6 +50,8 @@ export interface TrustView {
   referrersComplete?(mirror: string, routePrefix: string, name: string, digest: string): boolean;
   /** How far the mirror is behind production; undefined until an audit has covered it. */
   freshness?(mirror: string): Freshness | undefined;
+  /** The background audit's progress; undefined when serve runs none. */
+  auditProgress?(): AuditProgress | undefined;
 }
 
 export interface TrustRequest {
