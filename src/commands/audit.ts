@@ -3,6 +3,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
+import { credentialsFile, type CredentialLookup } from '../oci/auth.js';
+import { errorMessage } from '../util/error-message.js';
 import { auditedMirrors, formatFinding, runAudit } from '../trust/audit.js';
 import { DEFAULT_AUDIT } from '../trust/config.js';
 import { loadExpected } from '../trust/expected.js';
@@ -68,8 +70,16 @@ export async function auditCommand(args: string[], io: CliIO): Promise<number> {
     io.stderr(`no mirror "${values.mirror}" on a route with expected content (audited mirrors: ${names.join(', ') || 'none'})\n`);
     return 2;
   }
+  let credentials: CredentialLookup | undefined;
+  try {
+    credentials = config.trust.credentials ? await credentialsFile(config.trust.credentials) : undefined;
+  } catch (error) {
+    io.stderr(`trust.credentials: ${errorMessage(error)}\n`);
+    return 1;
+  }
   const result = await runAudit(config, expected.expected, {
     ...(values.mirror !== undefined && { mirror: values.mirror }),
+    ...(credentials && { credentials }),
     requestsPerSecond: rate ?? config.trust.audit.requestsPerSecond ?? DEFAULT_AUDIT.requestsPerSecond,
     sampleBytes: sampleBytes ?? config.trust.audit.sampleBytes,
   });

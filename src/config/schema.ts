@@ -202,6 +202,8 @@ export const configSchema = z.strictObject({
           }),
         )
         .optional(),
+      /** A docker config.json (auths, credHelpers, credsStore) for audit requests to registry mirrors that want credentials; read at start and on reload. */
+      credentials: z.string().min(1).optional(),
       /** The ownership token each mirror must hold: HMAC-SHA256 of its destination with this key. */
       ownership: z
         .strictObject({

@@ -83,6 +83,15 @@ export async function dockerCredentials(env: { DOCKER_CONFIG?: string | undefine
   return credentialsFromConfig(config);
 }
 
+/** A docker config.json at `file` (serve's `trust.credentials`): its lookup; throws naming the file when it cannot be read. */
+export async function credentialsFile(file: string): Promise<CredentialLookup> {
+  try {
+    return credentialsFromConfig(JSON.parse(await readFile(file, 'utf8')) as DockerConfig);
+  } catch (e) {
+    throw new Error(`${file}: ${errorMessage(e)}`);
+  }
+}
+
 export function credentialsFromConfig(config: DockerConfig, helper: HelperRunner = runHelper): CredentialLookup {
   const byHost = new Map<string, Credentials>();
   for (const [key, entry] of Object.entries(config.auths ?? {})) {

@@ -304,6 +304,21 @@ export class RegistryClient implements Registry {
     }
   }
 
+  /**
+   * The Authorization header to pull from `repo` after the registry answered 401 with
+   * `challenge`: its Basic credentials, or a fresh Bearer token from its realm, by the same rules
+   * as this client's own requests. For callers that send their own requests (the mirror audit).
+   * Throws RegistryError when it cannot authenticate (no credentials, the realm refuses).
+   */
+  async pullAuthorization(repo: string, challenge: string | null): Promise<string | undefined> {
+    const scopes = [`repository:${repo}:pull`];
+    const key = scopes.join(' ');
+    this.tokens.delete(key);
+    await this.authenticate(challenge, scopes, key);
+    const token = this.tokens.get(key);
+    return token ? `Bearer ${token}` : this.basic;
+  }
+
   /** Whether this registry's Basic credentials may be sent to a token realm at `url`. */
   private credentialsMayGoTo(url: URL): boolean {
     if (url.origin === this.origin.origin) return true;

@@ -11,7 +11,9 @@
 // request waits for a shared pacer, so the audit's load stays at the configured rate.
 import { createHash } from 'node:crypto';
 import type { CompiledConfig, CompiledMirror, CompiledRoute } from '../config/compiled.js';
+import type { CredentialLookup } from '../oci/auth.js';
 import { MANIFEST_MEDIA_TYPES } from '../oci/reference.js';
+import { authorizingFetch } from './auth-fetch.js';
 import { errorMessage } from '../util/error-message.js';
 import { routeMirrors } from './config.js';
 import type { ExpectedContent, ExpectedRoute } from './expected.js';
@@ -95,6 +97,8 @@ export interface AuditOptions {
    * finds one as expected, it records when in `seen`. Asked only for tags, files and images.
    */
   watch?: (mirror: string, key: string) => boolean;
+  /** Credentials for registry mirrors that want them (trust.credentials). */
+  credentials?: CredentialLookup;
   /** The clock arrivals are stamped with (tests). */
   now?: () => number;
 }
@@ -226,7 +230,8 @@ export function sortFindings(findings: AuditFinding[]): void {
 }
 
 export function planAudit(config: CompiledConfig, expected: ExpectedContent, opts: AuditOptions): AuditPlan {
-  const fetchFn = opts.fetch ?? fetch;
+  // Registry mirrors that want credentials get them as the promoter's client would; without any, a 401 is a finding that says so.
+  const fetchFn = authorizingFetch(opts.credentials ?? (() => undefined), opts.fetch ?? fetch);
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const pacer = new Pacer(1000 / opts.requestsPerSecond, opts.signal);
   const counters = { requests: 0, sampledBytes: 0 };

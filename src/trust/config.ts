@@ -22,6 +22,8 @@ export interface CompiledTrust {
   /** File mirrors and blob buckets: the promoter destination each one is. */
   destinations: ReadonlyMap<string, string>;
   audit: { intervalMs: number; requestsPerSecond: number; sampleBytes: number; sliceMs: number };
+  /** A docker config.json (absolute path) the audit's registry requests take credentials from. Never logged. */
+  credentials?: string;
 }
 
 export const DEFAULT_AUDIT = { requestsPerSecond: 20, sampleBytes: 64 << 20, sliceSeconds: 10 };
@@ -84,6 +86,7 @@ export function compileTrust(source: YamlSource, input: ConfigInput['trust'], co
   const audit = input.audit ?? {};
   return {
     expected,
+    ...(input.credentials && { credentials: resolve(base, input.credentials) }),
     ...(ownershipKey && { ownershipKey }),
     destinations,
     audit: {

@@ -4,9 +4,11 @@
 import type { CompiledConfig } from '../config/compiled.js';
 import { formatProblem } from '../config/yaml-source.js';
 import type { MirrorStateService } from '../mirrors/state-view.js';
+import { credentialsFile, type CredentialLookup } from '../oci/auth.js';
 import { errorMessage } from '../util/error-message.js';
 import { median as medianOf } from '../util/median.js';
 import { auditedMirrors, isProven, planAudit, REFERRERS, type AuditFinding, type AuditPlan, type AuditResult, type MirrorProof } from './audit.js';
+import { authorizingFetch } from './auth-fetch.js';
 import { AuditScrubber, type StepResult } from './scrubber.js';
 import { loadExpected, NO_EXPECTED, type ExpectedContent, type ExpectedLoad } from './expected.js';
 import { readToken, registryDestination, tokenProblem } from './ownership.js';
@@ -280,6 +282,8 @@ export class TrustRunner {
    */
   onAudit?: (result: AuditResult) => void;
   private scrubber: AuditScrubber | undefined;
+  /** From trust.credentials, loaded with the config. */
+  private credentials: CredentialLookup | undefined;
   /** A plan waiting for the current slice to end (a reload). */
   private pendingPlan: AuditPlan | undefined;
   private looping = false;
@@ -303,7 +307,16 @@ export class TrustRunner {
       this.logger.error({ problems: loaded.problems.map(formatProblem) }, 'expected content rejected; keeping the previous one');
       return false;
     }
+    let credentials: CredentialLookup | undefined;
+    try {
+      credentials = config.trust?.credentials ? await credentialsFile(config.trust.credentials) : undefined;
+    } catch (error) {
+      // The message names the file and what is wrong with it, never its contents.
+      this.logger.error({ err: errorMessage(error) }, 'audit credentials rejected; keeping the previous expected content and credentials');
+      return false;
+    }
     if (this.stopped) return false;
+    this.credentials = credentials;
     this.config = config;
     const previous = this.state.expected;
     this.state.apply(config, loaded.expected);
@@ -339,6 +352,7 @@ export class TrustRunner {
       sampleBytes: Math.floor(audit.sampleBytes / share),
       signal: this.abort.signal,
       watch: (mirror, key) => this.state.watch(mirror, key),
+      ...(this.credentials && { credentials: this.credentials }),
     });
     const options = { intervalMs: audit.intervalMs, sliceMs: audit.sliceMs };
     if (this.scrubber) Object.assign(this.scrubber.opts, options);
@@ -405,7 +419,7 @@ export class TrustRunner {
   async checkOwnership(): Promise<void> {
     const config = this.config;
     if (!config?.trust?.ownershipKey) return;
-    for (const [mirror, problem] of await checkOwnership(config, this.state.expected)) {
+    for (const [mirror, problem] of await checkOwnership(config, this.state.expected, this.credentials)) {
       if (this.stopped) return;
       this.state.setOwnership(mirror, problem);
       if (problem) this.logger.error({ mirror, problem }, 'mirror excluded: ownership');
@@ -422,8 +436,9 @@ export class TrustRunner {
 }
 
 /** Reads every audited mirror's ownership token(s): mirror -> the problem, or undefined when it is its own. */
-export async function checkOwnership(config: CompiledConfig, expected: ExpectedContent): Promise<Map<string, string | undefined>> {
+export async function checkOwnership(config: CompiledConfig, expected: ExpectedContent, credentials?: CredentialLookup): Promise<Map<string, string | undefined>> {
   const key = config.trust?.ownershipKey;
+  const fetchFn = authorizingFetch(credentials ?? (() => undefined));
   const out = new Map<string, string | undefined>();
   if (!key) return out;
   await Promise.all(
@@ -432,11 +447,11 @@ export async function checkOwnership(config: CompiledConfig, expected: ExpectedC
       try {
         if (mirror.kind !== 'registry') {
           const destination = config.trust!.destinations.get(mirror.name);
-          problem = destination ? tokenProblem(key, destination, await readToken(mirror, '')) : 'no destination configured for its ownership token';
+          problem = destination ? tokenProblem(key, destination, await readToken(mirror, '', fetchFn)) : 'no destination configured for its ownership token';
         } else {
           for (const route of routes) {
             for (const prefix of expected.route(route.prefix)?.imagePrefixes ?? []) {
-              problem ??= tokenProblem(key, registryDestination(mirror, prefix), await readToken(mirror, prefix));
+              problem ??= tokenProblem(key, registryDestination(mirror, prefix), await readToken(mirror, prefix, fetchFn));
             }
           }
         }

@@ -276,7 +276,7 @@ function makePeer(port: number, dir: string, proc: Supervised): Peer {
 // ---------------------------------------------------------------------------------------------
 // docker-registry (distribution 2.8)
 
-function registryConfig(rootDir: string, port: number, token: string): string {
+function registryConfig(rootDir: string, port: number, token: string, htpasswd?: string): string {
   // JSON is valid YAML; distribution's config parser accepts it.
   return `version: 0.1
 log:
@@ -305,15 +305,16 @@ http:
 health:
   storagedriver:
     enabled: false
-`;
+${htpasswd ? `auth:\n  htpasswd:\n    realm: ${token}\n    path: ${JSON.stringify(htpasswd)}\n` : ''}`;
 }
 
 /**
  * docker-registry with filesystem storage in a fresh temp dir (or `opts.dir`, to restart a stopped
  * registry with its data), deletes enabled, on 127.0.0.1:<free port or opts.port>.
- * Resolves once GET /v2/ answers 200.
+ * `opts.htpasswd`: a bcrypt htpasswd file: every request then needs Basic auth (`htpasswd -B`,
+ * Debian apache2-utils, makes one). Resolves once GET /v2/ answers 200 (401 with auth).
  */
-export async function startRegistry(opts: { dir?: string; port?: number } = {}): Promise<Peer> {
+export async function startRegistry(opts: { dir?: string; port?: number; htpasswd?: string } = {}): Promise<Peer> {
   const binary = resolveTool('docker-registry', 'docker-registry');
   const dir = opts.dir ?? (await makeTempDir('registry'));
   await mkdir(dir, { recursive: true });
@@ -322,9 +323,10 @@ export async function startRegistry(opts: { dir?: string; port?: number } = {}):
   const env = cleanEnv(['REGISTRY_', 'OTEL_']);
   const { proc, port } = await startOnPort('docker-registry', opts.port, async (port) => {
     const token = randomBytes(8).toString('hex');
-    await writeFile(configPath, registryConfig(dir, port, token));
+    await writeFile(configPath, registryConfig(dir, port, token, opts.htpasswd));
     const proc = spawnSupervised(binary, ['serve', configPath], logPath, env);
-    const isReady: Probe = (status, headers) => status === 200 && headers.get(TOKEN_HEADER) === token;
+    // With auth, the realm in the challenge is the token: it is this registry that answers.
+    const isReady: Probe = opts.htpasswd ? (status, headers) => status === 401 && (headers.get('www-authenticate') ?? '').includes(token) : (status, headers) => status === 200 && headers.get(TOKEN_HEADER) === token;
     return { proc, probeUrl: `http://${LOOPBACK}:${port}/v2/`, isReady };
   });
   return makePeer(port, dir, proc);
