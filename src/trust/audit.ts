@@ -259,8 +259,9 @@ export function planAudit(config: CompiledConfig, expected: ExpectedContent, opt
     });
     const report = (o: UnitOutcome, object: string, problem: string, scope: AuditFinding['scope'], key?: string): void => void o.findings.push({ mirror: mirror.name, object, problem, scope, ...(key && { key }) });
     const reportFinding = report;
-    const unit = (route: CompiledRoute, object: string, work: (o: UnitOutcome) => Promise<void>, extra: { ordinal?: number; owner?: boolean } = {}): AuditUnit => ({
-      id: `${mirror.name}\n${route.prefix}\n${object}`,
+    const unit = (route: CompiledRoute, object: string, work: (o: UnitOutcome) => Promise<void>, extra: { ordinal?: number; owner?: boolean; promoted?: string } = {}): AuditUnit => ({
+      // A tag's id names the digest it must point at: a moved tag (rollback) is new content, audited first, its old proof void.
+      id: `${mirror.name}\n${route.prefix}\n${object}${extra.promoted ? ` -> ${extra.promoted}` : ''}`,
       mirror: mirror.name,
       ...(extra.ordinal !== undefined && { ordinal: extra.ordinal }),
       ...(extra.owner && { owner: true }),
@@ -301,7 +302,7 @@ export function planAudit(config: CompiledConfig, expected: ExpectedContent, opt
         if (mirror.kind !== 'blobs') {
           for (const [tag, digest] of image.tags) {
             const ordinal = expected.ordinal(route.prefix, `${name}:${tag}`);
-            units.push(unit(route, `${name}:${tag}`, (o) => checkTag(o, name, tag, digest), { ...(ordinal !== undefined && { ordinal }) }));
+            units.push(unit(route, `${name}:${tag}`, (o) => checkTag(o, name, tag, digest), { promoted: digest, ...(ordinal !== undefined && { ordinal }) }));
           }
         }
       }

@@ -134,3 +134,62 @@ test('a finding for an object no longer expected goes with the reload', async (t
   t.is(trust.objectProblem('eu', 'file:/releases/f00'), undefined);
   t.is(trust.findings().length, 0);
 });
+
+test("a moved tag's proof does not carry over a reload: it is unproven until its new unit runs, first", async (t) => {
+  const { createHash } = await import('node:crypto');
+  const manifest = (n: number) => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [], n }));
+  const bytes = new Map([1, 2].map((n) => [`sha256:${createHash('sha256').update(manifest(n)).digest('hex')}`, manifest(n)]));
+  const [D1, D2] = [...bytes.keys()] as [string, string];
+  const registry = compile(`
+mirrors:
+  eu-reg: { registry: https://eu.example, repository: prod, probe: false }
+routes:
+  - { prefix: /v2/, default: eu-reg }
+trust:
+  expected: []
+`);
+  const images = (tag: string) =>
+    new ExpectedContent(
+      new Map([
+        [
+          '/v2',
+          {
+            prefix: '/v2',
+            type: 'oci',
+            images: new Map([['kops/pause', { digests: new Set([D1, D2]), tags: new Map([['1.0', tag]]) }]]),
+            files: new Map(),
+            imagePrefixes: new Set(),
+            retiring: new Set(),
+          } satisfies ExpectedRoute,
+        ],
+      ]),
+    );
+  // The mirror's tag stays at D1 (it was not synced after the rollback to D2).
+  const fake = (async (input: string | URL | Request) => {
+    const ref = decodeURIComponent(String(input).split('/manifests/')[1] ?? '');
+    const body = bytes.get(ref);
+    if (ref === '1.0') return new Response(null, { status: 200, headers: { 'docker-content-digest': D1 } });
+    return body ? new Response(body, { status: 200, headers: { 'docker-content-digest': ref } }) : new Response(null, { status: 404 });
+  }) as typeof fetch;
+  const trust = new TrustState();
+  trust.apply(registry, images(D1));
+  const plan = () => planAudit(registry, trust.expected, { requestsPerSecond: 1e6, sampleBytes: 0, fetch: fake });
+  const scrubber = new AuditScrubber({ sliceMs: 60_000, intervalMs: 3_600_000, concurrency: 1 });
+  scrubber.setPlan(plan());
+  await scrubber.step();
+  const first = await scrubber.step();
+  if (first.kind !== 'slice') return t.fail(first.kind);
+  trust.setAudit(first.result);
+  t.is(trust.auditedTag('eu-reg', '/v2', 'kops/pause', '1.0'), D1);
+  // A rollback moves the tag to D2: the old proof says nothing about it.
+  trust.apply(registry, images(D2));
+  scrubber.setPlan(plan());
+  trust.setAudit(scrubber.snapshot()!);
+  t.is(trust.auditedTag('eu-reg', '/v2', 'kops/pause', '1.0'), undefined);
+  t.is(scrubber.progress().newlyExpected, 1);
+  const next = await scrubber.step();
+  if (next.kind !== 'slice') return t.fail(next.kind);
+  trust.setAudit(next.result);
+  t.is(trust.objectProblem('eu-reg', 'manifest:kops/pause:1.0'), `tag points at ${D1}, promoted ${D2}`);
+  t.true(trust.auditedTag('eu-reg', '/v2', 'kops/pause', '1.0') === undefined);
+});
