@@ -16,7 +16,7 @@ import { MANIFEST_MEDIA_TYPES } from '../oci/reference.js';
 import { authorizingFetch } from './auth-fetch.js';
 import { errorMessage } from '../util/error-message.js';
 import { routeMirrors } from './config.js';
-import type { ExpectedContent, ExpectedRoute } from './expected.js';
+import type { ExpectedContent } from './expected.js';
 import { blobUrl } from '../mirrors/blob-url.js';
 import { readToken, registryDestination, tokenProblem } from './ownership.js';
 
@@ -161,16 +161,36 @@ export interface UnitOutcome {
   seen?: { key: string; at: number };
 }
 
-/** One object of the audit on one mirror: a file, a tag, an image (and all below it) or an ownership token. */
+/**
+ * One object of the audit on one mirror: a file, a tag, an image (and all below it) or an
+ * ownership token. Plain data sharing the expected content's strings (k8s.io's content on 20
+ * mirrors is ~840,000 units); the plan runs it (AuditPlan.run).
+ */
 export interface AuditUnit {
-  /** Stable across reloads of the same content: `mirror \n route \n object`. */
-  id: string;
   mirror: string;
-  /** The proof ordinal it proves (tags and image digests). */
-  ordinal?: number;
-  /** An ownership token: its finding is the mirror's ownership check. */
-  owner?: boolean;
-  run(): Promise<UnitOutcome>;
+  route: CompiledRoute;
+  kind: 'file' | 'image' | 'tag' | 'owner';
+  /** file: its name below the route; image, tag: the repository name; owner: the destination path below the root ('' for file mirrors). */
+  name: string;
+  /** file: its sha256; image: its digest; tag: the tag; owner: ''. */
+  ref: string;
+  /** tag: the digest it must point at. */
+  promoted?: string;
+  /** The proof ordinal it proves (tags and image digests), else -1. */
+  ordinal: number;
+}
+
+/** What the unit is about, for people (as findings name it). */
+export function unitObject(u: AuditUnit): string {
+  if (u.kind === 'file') return `${u.route.prefix === '/' ? '' : u.route.prefix}/${u.name}`;
+  if (u.kind === 'image') return `${u.name}@${u.ref}`;
+  if (u.kind === 'tag') return `${u.name}:${u.ref}`;
+  return `owner${u.name ? ` ${u.name}` : ''}`;
+}
+
+/** Stable across reloads of the same content. A tag's names the digest it must point at: a moved tag (rollback) is new content, audited first, its old proof void. */
+export function unitId(u: AuditUnit): string {
+  return `${u.mirror}\n${u.route.prefix}\n${u.kind} ${unitObject(u)}${u.promoted ? ` -> ${u.promoted}` : ''}`;
 }
 
 /**
@@ -184,6 +204,8 @@ export interface AuditPlan {
   expected: ExpectedContent;
   /** A new cycle: each mirror's sample budget refills and the origin's signature sets are asked again. */
   newCycle(): void;
+  /** Audits one unit; throws only when the audit is aborted. */
+  run(unit: AuditUnit): Promise<UnitOutcome>;
   counters: { requests: number; sampledBytes: number };
 }
 
@@ -192,13 +214,13 @@ export interface AuditPlan {
  * `keepTaking()` (the first is always taken). Returns the outcomes, in the order taken, and where
  * it stopped.
  */
-export async function runUnits(units: readonly AuditUnit[], start: number, concurrency: number, keepTaking: () => boolean = () => true): Promise<{ outcomes: [AuditUnit, UnitOutcome][]; next: number }> {
+export async function runUnits(plan: AuditPlan, units: readonly AuditUnit[], start: number, concurrency: number, keepTaking: () => boolean = () => true): Promise<{ outcomes: [AuditUnit, UnitOutcome][]; next: number }> {
   const outcomes: [AuditUnit, UnitOutcome][] = [];
   let i = start;
   const worker = async () => {
     while (i < units.length && (i === start || keepTaking())) {
       const unit = units[i++]!;
-      outcomes.push([unit, await unit.run()]);
+      outcomes.push([unit, await plan.run(unit)]);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, units.length - start)) }, worker));
@@ -210,14 +232,14 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
   const startedAt = new Date();
   const plan = planAudit(config, expected, opts);
   plan.newCycle();
-  const { outcomes } = await runUnits(shuffle([...plan.units], opts.random ?? Math.random), 0, opts.concurrency ?? 8);
+  const { outcomes } = await runUnits(plan, shuffle([...plan.units], opts.random ?? Math.random), 0, opts.concurrency ?? 8);
   const findings: AuditFinding[] = [];
   const proofs = new Map(plan.mirrors.map((m) => [m, newProof(expected)]));
   const arrivals = new Map<string, Map<string, number>>();
   for (const [unit, outcome] of outcomes) {
     findings.push(...outcome.findings);
     const proof = proofs.get(unit.mirror)!;
-    if (unit.ordinal !== undefined) proof.proven[unit.ordinal] = outcome.bits;
+    if (unit.ordinal >= 0) proof.proven[unit.ordinal] = outcome.bits;
     proof.verified += outcome.verified;
     if (outcome.seen) arrivals.set(unit.mirror, (arrivals.get(unit.mirror) ?? new Map<string, number>()).set(outcome.seen.key, outcome.seen.at));
   }
@@ -249,6 +271,8 @@ export function planAudit(config: CompiledConfig, expected: ExpectedContent, opt
   cycleStarts.push(() => originSets.clear());
 
   const units: AuditUnit[] = [];
+  /** Per mirror: runs a unit of it (its closures hold the mirror's byte budget). */
+  const checkers = new Map<string, (unit: AuditUnit) => Promise<UnitOutcome>>();
   for (const { mirror, routes } of mirrors.values()) {
     const arrived = (o: UnitOutcome, key: string): void => {
       if (opts.watch?.(mirror.name, key)) o.seen = { key, at: (opts.now ?? Date.now)() };
@@ -259,23 +283,6 @@ export function planAudit(config: CompiledConfig, expected: ExpectedContent, opt
     });
     const report = (o: UnitOutcome, object: string, problem: string, scope: AuditFinding['scope'], key?: string): void => void o.findings.push({ mirror: mirror.name, object, problem, scope, ...(key && { key }) });
     const reportFinding = report;
-    const unit = (route: CompiledRoute, object: string, work: (o: UnitOutcome) => Promise<void>, extra: { ordinal?: number; owner?: boolean; promoted?: string } = {}): AuditUnit => ({
-      // A tag's id names the digest it must point at: a moved tag (rollback) is new content, audited first, its old proof void.
-      id: `${mirror.name}\n${route.prefix}\n${object}${extra.promoted ? ` -> ${extra.promoted}` : ''}`,
-      mirror: mirror.name,
-      ...(extra.ordinal !== undefined && { ordinal: extra.ordinal }),
-      ...(extra.owner && { owner: true }),
-      run: async () => {
-        const o: UnitOutcome = { findings: [], bits: 0, verified: 0 };
-        try {
-          await work(o);
-        } catch (error) {
-          if (opts.signal?.aborted) throw error;
-          report(o, object, `check failed: ${errorMessage(error)}`, 'object');
-        }
-        return o;
-      },
-    });
     /** Takes `size` bytes from the budget if they fit; the sample is random (units are shuffled). */
     const sample = (size: number): boolean => {
       if (size > budget) return false;
@@ -283,29 +290,49 @@ export function planAudit(config: CompiledConfig, expected: ExpectedContent, opt
       return true;
     };
 
+    const ordinalOf = (route: CompiledRoute, key: string) => expected.ordinal(route.prefix, key) ?? -1;
     for (const route of routes) {
       const want = expected.route(route.prefix)!;
-      if (config.trust?.ownershipKey) units.push(...ownershipUnits(mirror, route, want, config, report, unit));
+      if (config.trust?.ownershipKey) {
+        if (mirror.kind !== 'registry') {
+          if (config.trust.destinations.has(mirror.name)) units.push({ mirror: mirror.name, route, kind: 'owner', name: '', ref: '', ordinal: -1 });
+        } else for (const prefix of want.imagePrefixes) units.push({ mirror: mirror.name, route, kind: 'owner', name: prefix, ref: '', ordinal: -1 });
+      }
       if (route.type === 'binary') {
-        for (const [name, sha256] of want.files) {
-          units.push(unit(route, `${route.prefix === '/' ? '' : route.prefix}/${name}`, (o) => checkFile(o, route, name, sha256)));
-        }
+        for (const [name, sha256] of want.files) units.push({ mirror: mirror.name, route, kind: 'file', name, ref: sha256, ordinal: -1 });
         continue;
       }
       // A blob bucket holds blobs only: it is audited for the blobs of each image, not its tags.
       if (mirror.kind === 'blobs' && !manifestSource(route)) continue;
       for (const [name, image] of want.images) {
-        for (const digest of image.digests) {
-          const ordinal = expected.ordinal(route.prefix, `${name}@${digest}`);
-          units.push(unit(route, `${name}@${digest}`, (o) => checkImage(o, route, name, digest), { ...(ordinal !== undefined && { ordinal }) }));
-        }
+        for (const digest of image.digests) units.push({ mirror: mirror.name, route, kind: 'image', name, ref: digest, ordinal: ordinalOf(route, `${name}@${digest}`) });
         if (mirror.kind !== 'blobs') {
-          for (const [tag, digest] of image.tags) {
-            const ordinal = expected.ordinal(route.prefix, `${name}:${tag}`);
-            units.push(unit(route, `${name}:${tag}`, (o) => checkTag(o, name, tag, digest), { promoted: digest, ...(ordinal !== undefined && { ordinal }) }));
-          }
+          for (const [tag, digest] of image.tags) units.push({ mirror: mirror.name, route, kind: 'tag', name, ref: tag, promoted: digest, ordinal: ordinalOf(route, `${name}:${tag}`) });
         }
       }
+    }
+
+    checkers.set(mirror.name, async (u: AuditUnit): Promise<UnitOutcome> => {
+      const o: UnitOutcome = { findings: [], bits: 0, verified: 0 };
+      try {
+        if (u.kind === 'file') await checkFile(o, u.route, u.name, u.ref);
+        else if (u.kind === 'image') await checkImage(o, u.route, u.name, u.ref);
+        else if (u.kind === 'tag') await checkTag(o, u.name, u.ref, u.promoted!);
+        else await checkOwner(o, u.name);
+      } catch (error) {
+        if (opts.signal?.aborted) throw error;
+        report(o, unitObject(u), `check failed: ${errorMessage(error)}`, 'object');
+      }
+      return o;
+    });
+
+    async function checkOwner(o: UnitOutcome, prefix: string): Promise<void> {
+      const key = config.trust!.ownershipKey!;
+      const destination = mirror.kind === 'registry' ? registryDestination(mirror, prefix) : config.trust!.destinations.get(mirror.name)!;
+      await pacer.wait();
+      counters.requests++;
+      const problem = tokenProblem(key, destination, await readToken(mirror, prefix, fetchFn, timeoutMs));
+      if (problem) report(o, `owner${prefix ? ` ${prefix}` : ''}`, problem, 'mirror');
     }
 
     const registryRepoUrl = (registry: CompiledMirror, name: string) => `${registry.base}/v2/${registry.repository ? `${registry.repository}/` : ''}${name}`;
@@ -485,34 +512,6 @@ export function planAudit(config: CompiledConfig, expected: ExpectedContent, opt
     }
   }
 
-  function ownershipUnits(
-    mirror: CompiledMirror,
-    route: CompiledRoute,
-    want: ExpectedRoute,
-    cfg: CompiledConfig,
-    report: (o: UnitOutcome, object: string, problem: string, scope: AuditFinding['scope']) => void,
-    unit: (route: CompiledRoute, object: string, work: (o: UnitOutcome) => Promise<void>, extra: { owner: boolean }) => AuditUnit,
-  ): AuditUnit[] {
-    const key = cfg.trust!.ownershipKey!;
-    const check = (object: string, destination: string, prefix: string) =>
-      unit(
-        route,
-        object,
-        async (o) => {
-          await pacer.wait();
-          counters.requests++;
-          const problem = tokenProblem(key, destination, await readToken(mirror, prefix, fetchFn, timeoutMs));
-          if (problem) report(o, object, problem, 'mirror');
-        },
-        { owner: true },
-      );
-    if (mirror.kind !== 'registry') {
-      const destination = cfg.trust!.destinations.get(mirror.name);
-      return destination ? [check('owner', destination, '')] : [];
-    }
-    return [...want.imagePrefixes].map((prefix) => check(`owner${prefix ? ` ${prefix}` : ''}`, registryDestination(mirror, prefix), prefix));
-  }
-
   return {
     mirrors: [...mirrors.keys()],
     units,
@@ -521,6 +520,7 @@ export function planAudit(config: CompiledConfig, expected: ExpectedContent, opt
     newCycle: () => {
       for (const start of cycleStarts) start();
     },
+    run: (unit) => checkers.get(unit.mirror)!(unit),
   };
 }
 

@@ -7,7 +7,7 @@
 //
 // The units are the same as the CLI's full pass (planAudit / runAudit in audit.ts); this file
 // only decides their order and applies their outcomes.
-import { type AuditFinding, type AuditPlan, type AuditResult, type AuditUnit, type MirrorProof, newProof, runUnits, sortFindings, type UnitOutcome } from './audit.js';
+import { type AuditFinding, type AuditPlan, type AuditResult, type AuditUnit, type MirrorProof, newProof, runUnits, sortFindings, type UnitOutcome, unitId } from './audit.js';
 import type { AuditProgress } from './view.js';
 
 export interface ScrubberOptions {
@@ -53,7 +53,7 @@ export class AuditScrubber {
   setPlan(plan: AuditPlan): void {
     const previous = this.plan;
     this.plan = plan;
-    const byId = new Map(plan.units.map((u) => [u.id, u]));
+    const byId = new Map(plan.units.map((u) => [unitId(u), u]));
     const proofs = new Map(plan.mirrors.map((m) => [m, newProof(plan.expected)]));
     if (!previous) {
       this.proofs = proofs;
@@ -64,10 +64,11 @@ export class AuditScrubber {
     // Proof bits move to the new ordinals by unit id (a tag's id names its promoted digest, so a moved tag starts unproven).
     const oldIds = new Set<string>();
     for (const unit of previous.units) {
-      oldIds.add(unit.id);
-      const now = byId.get(unit.id);
+      const id = unitId(unit);
+      oldIds.add(id);
+      const now = byId.get(id);
       const from = this.proofs.get(unit.mirror);
-      if (now?.ordinal !== undefined && unit.ordinal !== undefined && from) proofs.get(now.mirror)!.proven[now.ordinal] = from.proven[unit.ordinal]!;
+      if (now && now.ordinal >= 0 && unit.ordinal >= 0 && from) proofs.get(now.mirror)!.proven[now.ordinal] = from.proven[unit.ordinal]!;
     }
     for (const [mirror, proof] of proofs) proof.verified = this.proofs.get(mirror)?.verified ?? 0;
     this.proofs = proofs;
@@ -75,11 +76,11 @@ export class AuditScrubber {
     for (const mirror of this.covered) if (!proofs.has(mirror)) this.covered.delete(mirror);
     const remaining: AuditUnit[] = [];
     for (const unit of this.order.slice(this.position)) {
-      const now = byId.get(unit.id);
+      const now = byId.get(unitId(unit));
       if (now) remaining.push(now);
     }
-    const waiting = new Set(this.urgent.map((u) => u.id));
-    this.urgent = [...this.urgent.flatMap((u) => byId.get(u.id) ?? []), ...plan.units.filter((u) => !oldIds.has(u.id) && !waiting.has(u.id))];
+    const waiting = new Set(this.urgent.map(unitId));
+    this.urgent = [...this.urgent.flatMap((u) => byId.get(unitId(u)) ?? []), ...plan.units.filter((u) => !oldIds.has(unitId(u)) && !waiting.has(unitId(u)))];
     this.order = remaining;
     this.position = 0;
   }
@@ -96,11 +97,11 @@ export class AuditScrubber {
     const concurrency = this.opts.concurrency ?? 8;
     let outcomes: [AuditUnit, UnitOutcome][];
     if (this.urgent.length > 0) {
-      const run = await runUnits(this.urgent, 0, concurrency, keepTaking);
+      const run = await runUnits(plan, this.urgent, 0, concurrency, keepTaking);
       this.urgent = this.urgent.slice(run.next);
       outcomes = run.outcomes;
     } else if (this.position < this.order.length) {
-      const run = await runUnits(this.order, this.position, concurrency, keepTaking);
+      const run = await runUnits(plan, this.order, this.position, concurrency, keepTaking);
       this.position = run.next;
       outcomes = run.outcomes;
     } else {
@@ -168,12 +169,13 @@ export class AuditScrubber {
     for (const [unit, outcome] of outcomes) {
       this.audited++;
       this.covered.add(unit.mirror);
-      if (outcome.findings.length > 0) this.findings.set(unit.id, outcome.findings);
-      else this.findings.delete(unit.id);
+      const id = unitId(unit);
+      if (outcome.findings.length > 0) this.findings.set(id, outcome.findings);
+      else this.findings.delete(id);
       const proof = this.proofs.get(unit.mirror)!;
-      if (unit.ordinal !== undefined) proof.proven[unit.ordinal] = outcome.bits;
+      if (unit.ordinal >= 0) proof.proven[unit.ordinal] = outcome.bits;
       proof.verified += outcome.verified;
-      if (unit.owner) ownerChecked.add(unit.mirror);
+      if (unit.kind === 'owner') ownerChecked.add(unit.mirror);
       if (outcome.seen) seen.set(unit.mirror, (seen.get(unit.mirror) ?? new Map<string, number>()).set(outcome.seen.key, outcome.seen.at));
     }
     const findings = [...this.findings.values()].flat();

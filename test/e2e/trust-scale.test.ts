@@ -1,14 +1,16 @@
 // Mirror trust at k8s.io's size (issue 9's target): the expected content from kubernetes/k8s.io's
 // real image manifests (../shared/testdata), and the audit state for 20 mirrors holding all of it
-// (every tag proven, every signature set complete, a finding per 100 objects), in well under
-// 512 MiB of heap; and decide() with that state loaded costs microseconds per request.
+// (every tag proven, every signature set complete, a finding per 100 objects) and the background
+// audit's plan over them (one unit per object and mirror), in well under 512 MiB of heap; and
+// decide() with that state loaded costs microseconds per request.
 import test from 'ava';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { decide } from '../../src/decision/decide.js';
 import type { Availability, MirrorStateView } from '../../src/mirrors/state-view.js';
-import { newProof, prove, type AuditFinding, type AuditResult, type MirrorProof } from '../../src/trust/audit.js';
+import { newProof, planAudit, prove, type AuditFinding, type AuditResult, type MirrorProof } from '../../src/trust/audit.js';
+import { AuditScrubber } from '../../src/trust/scrubber.js';
 import { loadExpected } from '../../src/trust/expected.js';
 import { TrustState } from '../../src/trust/state.js';
 import { compile, SHARED_TESTDATA } from '../helpers/config.js';
@@ -71,9 +73,18 @@ trust:
   const afterAudit = process.memoryUsage().heapUsed;
   const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
   t.log(`${counts.images} images, ${counts.digests} digests, ${counts.tags} tags: expected content ${mib(afterExpected - base)} MiB; audit state for ${MIRRORS} mirrors ${mib(afterAudit - afterExpected)} MiB`);
-  t.true(afterAudit - base < 512 * 2 ** 20);
+  // serve's background audit also holds its plan: one unit per object and mirror, and the scrubber's cycle order.
+  const scrubber = new AuditScrubber({ sliceMs: 10_000, intervalMs: 3_600_000 });
+  const plan = planAudit(config, expected, { requestsPerSecond: 20, sampleBytes: 0 });
+  scrubber.setPlan(plan);
+  await scrubber.step();
+  gc();
+  const afterPlan = process.memoryUsage().heapUsed;
+  t.log(`background audit plan: ${plan.units.length} units (objects x mirrors), ${mib(afterPlan - afterAudit)} MiB`);
+  t.true(afterPlan - base < 512 * 2 ** 20);
   // Far below, in fact: a regression that multiplies it would still show here.
   t.true(afterAudit - base < 64 * 2 ** 20, `${mib(afterAudit - base)} MiB`);
+  t.true(afterPlan - afterAudit < 160 * 2 ** 20, `plan: ${mib(afterPlan - afterAudit)} MiB`);
 
   // decide() with the state loaded: a tag request checks the promoted digest on each mirror.
   const [name, image] = [...route.images].find(([, i]) => i.tags.size > 0)!;
