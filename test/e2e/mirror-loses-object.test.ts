@@ -1,18 +1,18 @@
 // A mirror whose operator deletes an image (the mirror stays up) while skopeo pulls through the
-// redirector in a loop: from verifySeconds after the deletion no pull fails, and after a SIGHUP
-// or a POST /-/purge none fails at all (issue 9).
+// redirector in a loop: from verifySeconds after the deletion no pull fails (with a short bound,
+// and with the default config: 60 s), and after a SIGHUP or a POST /-/purge none fails at all (issue 9).
 import test, { type ExecutionContext } from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeConfig } from '../helpers/config.js';
+import { compile, writeConfig } from '../helpers/config.js';
 import { startForwardingProxy, type ForwardingProxy } from '../helpers/forwarding-proxy.js';
 import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
 import { requireTool, skopeo, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
 
 const GB_CLIENT = '81.2.69.160';
-const REPOS = ['kops/verify', 'kops/hangup', 'kops/purge'];
+const REPOS = ['kops/verify', 'kops/default', 'kops/hangup', 'kops/purge'];
 
 let eu: Peer;
 let us: Peer;
@@ -31,8 +31,8 @@ test.after.always(async () => {
   await Promise.all([eu?.stop(), us?.stop(), origin?.stop()]);
 });
 
-function config(health: string): string {
-  return writeConfig(`
+function configText(health: string): string {
+  return `
 trustedProxies: [127.0.0.1/32]
 ${health}
 mirrors:
@@ -44,11 +44,11 @@ routes:
     regions: { Europe: eu-reg }
     default: us-reg
     origin: origin-reg
-`);
+`;
 }
 
 async function start(t: ExecutionContext, health: string): Promise<{ redirector: RedirectorProcess; proxy: ForwardingProxy }> {
-  const redirector = await startRedirectorProcess(config(health));
+  const redirector = await startRedirectorProcess(writeConfig(configText(health)));
   t.teardown(() => redirector.stop());
   const proxy = await startForwardingProxy(redirector.url, GB_CLIENT);
   t.teardown(() => proxy.close());
@@ -84,6 +84,41 @@ async function pulledFromEuOnce(t: ExecutionContext, redirector: RedirectorProce
   t.is(await mirrorFor(redirector, repo, image.platforms[0]!.digest), 'eu-reg', 'the image is served from the EU mirror while it has it');
 }
 
+interface PullLoop {
+  /** Errors of the pulls started before the bound, with when each started (ms after the deletion). */
+  early: { at: number; error: string }[];
+  /** Errors of the pulls started at or after the bound. */
+  late: string[];
+  earlyPulls: number;
+  latePulls: number;
+}
+
+/**
+ * Pulls through the redirector in a loop from the deletion: each pull starts when the last ends,
+ * so the pulls pace it; it ends after `latePulls` pulls started at or after `boundMs` past the
+ * deletion, or at `deadline`.
+ */
+async function pullLoop(proxy: ForwardingProxy, repo: string, deletedAt: number, boundMs: number, latePulls: number, deadline: number): Promise<PullLoop> {
+  const loop: PullLoop = { early: [], late: [], earlyPulls: 0, latePulls: 0 };
+  while (loop.latePulls < latePulls && Date.now() < deadline) {
+    const startedAt = Date.now();
+    const error = await pull(proxy, repo);
+    if (startedAt >= deletedAt + boundMs) {
+      loop.latePulls++;
+      if (error) loop.late.push(error);
+    } else {
+      loop.earlyPulls++;
+      if (error) loop.early.push({ at: startedAt - deletedAt, error });
+    }
+  }
+  return loop;
+}
+
+function logEarly(t: ExecutionContext, loop: PullLoop, bound: string): void {
+  const last = loop.early.at(-1);
+  t.log(`pulls failed before ${bound}: ${loop.early.length} of ${loop.earlyPulls}${last ? `, the last started ${(last.at / 1000).toFixed(1)} s after the deletion (${last.error})` : ''}`);
+}
+
 test.serial('with a verify bound, no pull fails from verifySeconds after the deletion', async (t) => {
   t.timeout(180_000);
   const verifySeconds = 2;
@@ -91,22 +126,27 @@ test.serial('with a verify bound, no pull fails from verifySeconds after the del
   const repo = 'kops/verify';
   await pulledFromEuOnce(t, redirector, proxy, repo);
   await deleteOnEu(repo);
-  const bound = Date.now() + verifySeconds * 1000;
-  const early: string[] = [];
-  const late: string[] = [];
-  let latePulls = 0;
-  const deadline = Date.now() + 120_000;
-  while (latePulls < 4 && Date.now() < deadline) {
-    const startedAt = Date.now();
-    const error = await pull(proxy, repo);
-    if (startedAt >= bound) {
-      latePulls++;
-      if (error) late.push(error);
-    } else if (error) early.push(error);
-  }
-  t.log(`pulls failed before the bound: ${early.length}`);
-  t.is(latePulls, 4, 'four pulls started after the bound within the time limit');
-  t.deepEqual(late, []);
+  const loop = await pullLoop(proxy, repo, Date.now(), verifySeconds * 1000, 4, Date.now() + 120_000);
+  logEarly(t, loop, 'the bound');
+  t.is(loop.latePulls, 4, 'four pulls started after the bound within the time limit');
+  t.deepEqual(loop.late, []);
+  t.not(await mirrorFor(redirector, repo, image.platforms[0]!.digest), 'eu-reg');
+});
+
+test.serial('with the default config, no pull fails from 60 s after the deletion', async (t) => {
+  // No health or availability settings at all: the bound is the compiled default (60 s).
+  const verifyMs = compile(configText('')).health.availability.verifyMs;
+  t.is(verifyMs, 60_000, 'the default verify bound is the 60 s issue 9 asks for');
+  t.timeout(verifyMs + 90_000);
+  const { redirector, proxy } = await start(t, '');
+  const repo = 'kops/default';
+  await pulledFromEuOnce(t, redirector, proxy, repo);
+  await deleteOnEu(repo);
+  const deletedAt = Date.now();
+  const loop = await pullLoop(proxy, repo, deletedAt, verifyMs, 3, deletedAt + verifyMs + 75_000);
+  logEarly(t, loop, `${verifyMs / 1000} s`);
+  t.is(loop.latePulls, 3, `three pulls started ${verifyMs / 1000} s or more after the deletion within the time limit`);
+  t.deepEqual(loop.late, []);
   t.not(await mirrorFor(redirector, repo, image.platforms[0]!.digest), 'eu-reg');
 });
 
