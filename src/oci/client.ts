@@ -36,6 +36,12 @@ export interface Manifest {
 
 export interface ClientOptions {
   credentials?: CredentialLookup;
+  /**
+   * The setting `credentials` come from, named when a registry wants credentials it has none for
+   * (default "docker config"). A caller that names its own (the audit: trust.credentials) also
+   * gets it named when a token realm refuses an anonymous request, so the operator knows what to set.
+   */
+  credentialsSource?: string;
   /** Hosts spoken to over plain HTTP (default: loopback addresses). */
   insecure?: (host: string) => boolean;
   fetch?: typeof fetch;
@@ -330,7 +336,7 @@ export class RegistryClient implements Registry {
     const challenge = parseChallenge(header);
     const creds = await this.opts.credentials?.(this.host);
     if (challenge?.scheme === 'basic') {
-      if (!creds) throw new RegistryError(`${this.host}: needs credentials (basic auth) and docker config has none`, 401);
+      if (!creds) throw new RegistryError(`${this.host}: needs credentials (basic auth) and ${this.opts.credentialsSource ?? 'docker config'} has none`, 401);
       this.basic = basicHeader(creds);
       return;
     }
@@ -348,7 +354,12 @@ export class RegistryClient implements Registry {
     if (isTransientStatus(res.status)) throw new TransientError(`token ${url.origin}: HTTP ${res.status}`, retryAfterMs(res.headers.get('retry-after')));
     if (res.status !== 200) {
       await res.body?.cancel();
-      const why = creds && !send ? ` (credentials for ${this.host} were not sent: the realm is ${url.protocol === 'http:' ? 'plain HTTP on another host' : 'on an unrelated host'})` : '';
+      const why =
+        creds && !send
+          ? ` (credentials for ${this.host} were not sent: the realm is ${url.protocol === 'http:' ? 'plain HTTP on another host' : 'on an unrelated host'})`
+          : !creds && this.opts.credentialsSource
+            ? ` (${this.opts.credentialsSource} has no credentials for ${this.host})`
+            : '';
       throw new RegistryError(`${this.host}: token request to ${url.origin} failed: HTTP ${res.status}${why}`, res.status);
     }
     const body = parseRegistryJson(tokenResponseSchema, await res.text(), `${this.host}: token from ${url.origin}${url.pathname}`, 'the token response', res.status);

@@ -22,7 +22,8 @@ export function authorizingFetch(credentials: CredentialLookup, fetchFn: typeof 
   const clientFor = (url: URL): RegistryClient => {
     let client = clients.get(url.origin);
     if (!client) {
-      client = new RegistryClient(url.host, { credentials, fetch: fetchFn, insecure: () => url.protocol === 'http:' });
+      // Errors name the setting the operator fills in, not the promoter's docker config.
+      client = new RegistryClient(url.host, { credentials, credentialsSource: 'trust.credentials', fetch: fetchFn, insecure: () => url.protocol === 'http:' });
       clients.set(url.origin, client);
     }
     return client;

@@ -105,7 +105,7 @@ test.serial('without credentials every object is a finding that says unauthorize
   t.is(result.code, 1);
   const lines = result.stdout.trim().split('\n');
   t.log(lines.join('\n'));
-  t.true(lines.includes(`auth-reg owner kops check failed: cannot read ownership token: unauthorized (HTTP 401): ${mirror.host}: needs credentials (basic auth) and docker config has none`), result.stdout);
+  t.true(lines.includes(`auth-reg owner kops check failed: cannot read ownership token: unauthorized (HTTP 401): ${mirror.host}: needs credentials (basic auth) and trust.credentials has none`), result.stdout);
   t.true(lines.some((l) => /^auth-reg kops\/pause:v1 check failed: unauthorized \(HTTP 401\)/.test(l)));
   t.true(lines.some((l) => /^auth-reg kops\/pause@sha256:[0-9a-f]{64} check failed: unauthorized \(HTTP 401\)/.test(l)));
   t.false(`${result.stdout}${result.stderr}`.includes(PASSWORD));
