@@ -27,7 +27,7 @@ import { startForwardingProxy, type ForwardingProxy } from '../helpers/forwardin
 import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
 import { requireTool, skopeo, startNginx, startRegistry, type Peer } from '../helpers/peers.js';
 import { podman } from '../helpers/podman.js';
-import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { accessLogLines, startRedirectorProcess, type AccessLogLine, type RedirectorProcess } from '../helpers/redirector.js';
 import { captureIo } from '../helpers/io.js';
 import { runCli } from '../helpers/run-cli.js';
 import type { Report } from '../../src/report/build.js';
@@ -163,26 +163,9 @@ async function bucketLog(bucket: Bucket): Promise<LoggedRequest[]> {
   return out;
 }
 
-interface RedirectorLine {
-  method: string;
-  path: string;
-  status: number;
-  mirror?: string;
-}
-
-/** The redirector's access-log lines for one repository, once `done` says they are all written (it is flushed each turn of its event loop). */
-async function redirectorLog(repo: string, done: (lines: RedirectorLine[]) => boolean): Promise<RedirectorLine[]> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const text = await readFile(accessLog, 'utf8').catch(() => '');
-    const lines = text
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as RedirectorLine)
-      .filter((l) => l.path.startsWith(`/v2/k8s/${repo}/`));
-    if (done(lines) || Date.now() > deadline) return lines;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** The redirector's access-log lines for one repository, once `done` says they are all written. */
+function redirectorLog(repo: string, done: (lines: AccessLogLine[]) => boolean): Promise<AccessLogLine[]> {
+  return accessLogLines(accessLog, `/v2/k8s/${repo}/`, done);
 }
 
 /** The layers a pull of these platforms needs. */
@@ -321,7 +304,7 @@ test.serial('report: the egress of each bucket is the size of the blobs redirect
   await copyFile(accessLog, snapshot);
   const want: Record<string, number> = {};
   for (const line of (await readFile(snapshot, 'utf8')).split('\n').filter((l) => l.trim() !== '')) {
-    const l = JSON.parse(line) as RedirectorLine;
+    const l = JSON.parse(line) as AccessLogLine;
     if (l.method === 'GET' && l.status === 307 && l.mirror?.endsWith('-bucket')) want[l.mirror] = (want[l.mirror] ?? 0) + sizes.get(l.path.slice(l.path.lastIndexOf('/') + 1))!;
   }
   // A ranged GET (curl and fetch above) moves only the part it asks for.
