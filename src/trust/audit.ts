@@ -170,7 +170,7 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
     const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
     return fetchFn(url, { method, headers: accept ? { accept } : {}, redirect: method === 'HEAD' ? 'manual' : 'follow', signal });
   };
-  /** The origin's signature tags and referrers per image, asked once per audit for every mirror. */
+  /** A source's (the origin's) signature tags and referrers per manifest, asked once per audit for every mirror. */
   const originSets = new Map<string, Promise<{ tags: Map<string, string>; referrers?: Set<string> }>>();
 
   const tasks: (() => Promise<void>)[] = [];
@@ -335,18 +335,14 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
     }
 
     async function checkImage(route: CompiledRoute, name: string, digest: string): Promise<void> {
-      const complete = await checkManifest(name, digest, new Set(), mirror.kind === 'blobs' ? manifestSource(route)! : mirror);
+      const seen = new Set<string>();
+      const source = mirror.kind === 'blobs' ? manifestSource(route)! : mirror;
+      let complete = await checkManifest(name, digest, seen, source);
+      if (mirror.kind === 'blobs') complete = (await checkArtifactBlobs(name, seen, source)) && complete;
       if (complete) arrived(`manifest:${name}:${digest}`);
       if (!complete || !route.origin || mirror.kind === 'blobs') return;
       // Signatures, attestations, SBOMs and referrers: the origin's set must be here too.
-      const origin = route.origin;
-      const originKey = `${name}@${digest}`;
-      let originSet = originSets.get(originKey);
-      if (!originSet) {
-        originSet = signatureSet(origin, name, digest);
-        originSets.set(originKey, originSet);
-      }
-      const want = await originSet;
+      const want = await signatureSetOf(route.origin, name, digest);
       let ok = true;
       for (const [tag, wantDigest] of want.tags) {
         const head = await request(`${repoUrl(name)}/manifests/${tag}`, 'HEAD', ACCEPT);
@@ -372,6 +368,36 @@ export async function runAudit(config: CompiledConfig, expected: ExpectedContent
         } else if (isIndex && have.size === want.referrers.size) prove(proof, expected, route.prefix, `${name}@${digest}`, REFERRERS);
       }
       if (ok) prove(proof, expected, route.prefix, `${name}@${digest}`);
+    }
+
+    /**
+     * A blob bucket must hold what the promoter's blob-bucket destination copies with an image
+     * (src/promoter/observe-blobs.ts): also the blobs of every signature, attestation and SBOM
+     * (`sha256-<hex>.sig|.att|.sbom` tags) and referrer of each manifest walked (`seen`), found
+     * on the manifest source, and theirs in turn. Returns false when one of them is not complete.
+     */
+    async function checkArtifactBlobs(name: string, seen: Set<string>, source: CompiledMirror): Promise<boolean> {
+      let complete = true;
+      const walked = new Set<string>();
+      for (let next = [...seen]; next.length > 0; next = [...seen].filter((d) => !walked.has(d))) {
+        for (const ref of next) {
+          walked.add(ref);
+          const set = await signatureSetOf(source, name, ref);
+          for (const artifact of [...set.tags.values(), ...(set.referrers ?? [])]) if (!(await checkManifest(name, artifact, seen, source))) complete = false;
+        }
+      }
+      return complete;
+    }
+
+    /** The signature tags and referrers `source` holds for one manifest, asked once per audit. */
+    function signatureSetOf(source: CompiledMirror, name: string, digest: string): Promise<{ tags: Map<string, string>; referrers?: Set<string> }> {
+      const key = `${source.name}\n${name}@${digest}`;
+      let set = originSets.get(key);
+      if (!set) {
+        set = signatureSet(source, name, digest);
+        originSets.set(key, set);
+      }
+      return set;
     }
 
     async function signatureSet(origin: CompiledMirror, name: string, digest: string): Promise<{ tags: Map<string, string>; referrers?: Set<string> }> {
