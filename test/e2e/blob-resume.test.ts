@@ -21,20 +21,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startContainerd, type Containerd } from '../helpers/containerd.js';
-import { writeConfig } from '../helpers/config.js';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../helpers/fault-proxy.js';
-import { startForwardingProxy, type ForwardingProxy } from '../helpers/forwarding-proxy.js';
+import type { ForwardingProxy } from '../helpers/forwarding-proxy.js';
 import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
 import { requireTool, skopeo, startNginx, startRegistry, type Peer } from '../helpers/peers.js';
 import { podman } from '../helpers/podman.js';
-import { accessLogLines, startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { accessLogLines } from '../helpers/redirector.js';
+import { BUCKETS, startBlobRedirector, type BlobRedirector, type Bucket } from '../helpers/blob-redirector.js';
 import { startS3, type S3Peer } from '../promoter/s3.js';
 
-type Bucket = 'nginx' | 's3';
 type Client = 'skopeo' | 'podman' | 'ctr';
-const BUCKETS: Bucket[] = ['nginx', 's3'];
 const CLIENTS: Client[] = ['skopeo', 'podman', 'ctr'];
-const CLIENT_IP: Record<Bucket, string> = { nginx: '10.1.0.5', s3: '10.2.0.5' };
 const S3_BUCKET = 'k8s-blobs';
 /** Incompressible bytes in each layer, and where its first download is cut. */
 const LAYER_BYTES = 2 << 20;
@@ -45,10 +42,10 @@ let accessLog: string;
 let registry: Peer;
 let nginx: Peer;
 let s3: S3Peer;
-let redirector: RedirectorProcess;
+let served: BlobRedirector | undefined;
 let containerd: Containerd | undefined;
 const faults = {} as Record<Bucket, FaultProxy>;
-const clients = {} as Record<Bucket, ForwardingProxy>;
+let clients: Record<Bucket, ForwardingProxy>;
 const images = {} as Record<string, BuiltImage>;
 
 test.before(async () => {
@@ -74,27 +71,13 @@ test.before(async () => {
       }
     }
   }
-  const config = writeConfig(`trustedProxies: [127.0.0.1/32]
-health: { checkTimeoutMs: 10000 }
-mirrors:
-  nginx-bucket: { blobs: ${faults.nginx.url} }
-  s3-bucket: { blobs: ${faults.s3.url}/${S3_BUCKET} }
-  registry: { registry: ${registry.url} }
-routes:
-  - prefix: /v2/
-    regions:
-      ${CLIENT_IP.nginx}/32: [nginx-bucket, registry]
-      ${CLIENT_IP.s3}/32: [s3-bucket, registry]
-    default: registry
-`);
-  redirector = await startRedirectorProcess(config, ['--access-log', accessLog, '--no-watch']);
-  for (const bucket of BUCKETS) clients[bucket] = await startForwardingProxy(redirector.url, CLIENT_IP[bucket]);
+  served = await startBlobRedirector({ nginx: faults.nginx.url, s3: `${faults.s3.url}/${S3_BUCKET}` }, registry.url, accessLog);
+  clients = served.clients;
 });
 
 test.after.always(async () => {
   await containerd?.stop();
-  await Promise.all(Object.values(clients).map((p) => p.close()));
-  await redirector?.stop();
+  await served?.stop();
   await Promise.all(Object.values(faults).map((p) => p.close()));
   await Promise.all([registry?.stop(), nginx?.stop(), s3?.stop()]);
   if (work) await rm(work, { recursive: true, force: true });

@@ -4,9 +4,8 @@
 // path after `bytes` of body: the response head (200 and the full Content-Length) and those
 // bytes go out, then the connection is destroyed, as when a CDN edge or a NAT drops a download
 // mid-way. The client sees an unexpected EOF; what it does next is in the log.
-import { once } from 'node:events';
 import { createServer, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './forwarding-proxy.js';
 
 export interface ProxiedRequest {
   method: string;
@@ -82,17 +81,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     });
     req.pipe(outgoing);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
+    close,
     cutFirstGet: (path, afterBytes) => void armed.set(path, afterBytes),
     requests: () => [...log],
-    async close() {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close');
-    },
   };
 }
