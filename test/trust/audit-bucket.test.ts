@@ -4,12 +4,9 @@
 // registry with the referrers API) and the bucket are answered by a fake fetch: no I/O.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { runAudit } from '../../src/trust/audit.js';
 import { loadExpected } from '../../src/trust/expected.js';
-import { compile } from '../helpers/config.js';
+import { compile, writePromoterManifests } from '../helpers/config.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -63,11 +60,7 @@ function fakeFetch(urls: ReturnType<typeof world>): typeof fetch {
 }
 
 async function auditBucket(urls: ReturnType<typeof world>): Promise<string[]> {
-  const root = mkdtempSync(join(tmpdir(), 'artifact-serving-audit-bucket-'));
-  mkdirSync(join(root, 'manifests', 'kops'), { recursive: true });
-  mkdirSync(join(root, 'images', 'kops'), { recursive: true });
-  writeFileSync(join(root, 'manifests', 'kops', 'promoter-manifest.yaml'), 'registries:\n- name: gcr.io/staging\n  src: true\n- name: origin.example/prod/kops\n');
-  writeFileSync(join(root, 'images', 'kops', 'images.yaml'), `- name: pause\n  dmap:\n    "${image.digest}": ["1.0"]\n`);
+  const root = writePromoterManifests('origin.example/prod/kops', image.digest);
   const config = compile(`
 trustedProxies: [127.0.0.1/32]
 mirrors:
