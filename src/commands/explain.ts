@@ -3,6 +3,7 @@
 // route with an origin it runs the availability checks serve would run (HEAD on each mirror
 // the decision asks about), or with --offline lists them and makes none.
 import { parseArgs } from 'node:util';
+import type { CompiledConfig } from '../config/compiled.js';
 import { loadConfigFile } from '../config/load.js';
 import { formatProblem } from '../config/yaml-source.js';
 import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
@@ -124,7 +125,9 @@ export async function explainCommand(args: string[], io: CliIO): Promise<number>
       if (values.offline) decision = markOffline(decision, checks);
     }
     io.stdout(
-      values.json ? `${JSON.stringify({ ...(toJson(decision) as object), ...(checks.length > 0 && { checks, offline: values.offline === true }) }, null, 2)}\n` : describe(decision, checks, values.offline === true),
+      values.json
+        ? `${JSON.stringify({ ...(toJson(decision, bucketsOf(loaded.config)) as object), ...(checks.length > 0 && { checks, offline: values.offline === true }) }, null, 2)}\n`
+        : describe(decision, checks, values.offline === true, bucketsOf(loaded.config)),
     );
     return decision.kind === 'error' ? 1 : 0;
   } finally {
@@ -167,11 +170,21 @@ function markOffline(decision: Decision, checks: CheckReport[]): Decision {
   return verdicts ? { ...decision, verdicts } : decision;
 }
 
-function describe(decision: Decision, checks: CheckReport[], offline: boolean): string {
+/** The config's blob buckets (`blobs:` mirrors): explain names them as such wherever a mirror is named. */
+function bucketsOf(config: CompiledConfig): ReadonlySet<string> {
+  return new Set([...config.mirrors.values()].filter((m) => m.kind === 'blobs').map((m) => m.name));
+}
+
+/** A mirror's name as explain prints it: `s3-us-east-1 (blob bucket)` for a bucket. */
+function label(name: string, buckets: ReadonlySet<string>): string {
+  return buckets.has(name) ? `${name} (blob bucket)` : name;
+}
+
+function describe(decision: Decision, checks: CheckReport[], offline: boolean, buckets: ReadonlySet<string>): string {
   const lines: string[] = [];
   if (decision.kind === 'v2-base') return '200 OK: registry API base (/v2/), answered by the redirector itself\n';
   if (decision.kind === 'check') return `needs availability checks: ${decision.checks.map((c) => c.mirror).join(', ')}\n`;
-  const checkLines = checks.map((c, i) => `${i === 0 ? 'checks    ' : '          '} HEAD ${c.url} -> ${c.result}`);
+  const checkLines = checks.map((c, i) => `${i === 0 ? 'checks    ' : '          '} HEAD ${c.url} -> ${c.result}${buckets.has(c.mirror) ? ` (blob bucket ${c.mirror})` : ''}`);
   if (offline && checks.length > 0) checkLines.unshift('offline: no availability checks were made; serve would make these before answering');
   // What serve would start after answering: refreshes of stale answers, a breaker's trial check.
   const refresh = decision.refresh ?? [];
@@ -191,12 +204,12 @@ function describe(decision: Decision, checks: CheckReport[], offline: boolean): 
   const verdicts = decision.verdicts ?? [];
   if (verdicts.length > 0) {
     lines.push('candidates (best first):');
-    for (const v of verdicts) lines.push(`  ${v.outcome.padEnd(11)} ${v.mirror}  [region ${v.region}]${v.reason ? `  ${v.reason}` : ''}`);
+    for (const v of verdicts) lines.push(`  ${v.outcome.padEnd(11)} ${label(v.mirror, buckets)}  [region ${v.region}]${v.reason ? `  ${v.reason}` : ''}`);
   }
   lines.push(...checkLines);
   if (decision.kind === 'redirect') {
     const passedOver = decision.verdicts.some((v) => v.outcome === 'skipped');
-    lines.push(`decision   ${decision.status} -> ${decision.location}`);
+    lines.push(`decision   ${decision.status} -> ${decision.location}${buckets.has(decision.mirror.name) ? ` (blob bucket ${decision.mirror.name})` : ''}`);
     lines.push(
       `  because  ${
         decision.region === 'origin'
@@ -214,18 +227,23 @@ function describe(decision: Decision, checks: CheckReport[], offline: boolean): 
   return `${lines.join('\n')}\n`;
 }
 
-function toJson(decision: Decision): unknown {
+/** The decision as --json prints it; `blobBucket: true` marks a verdict, chosen mirror or alternative that is a blob bucket. */
+function toJson(decision: Decision, buckets: ReadonlySet<string>): unknown {
+  const mark = <T extends { mirror: string }>(v: T): T & { blobBucket?: true } => (buckets.has(v.mirror) ? { ...v, blobBucket: true } : v);
   if (decision.kind === 'error' || decision.kind === 'mirrorlist' || decision.kind === 'v2-base') {
     const { client, ...rest } = decision;
-    return { ...rest, ...('route' in rest ? { route: { prefix: rest.route.prefix, type: rest.route.type } } : {}), client: client && { ...client, ip: client.ip.text } };
+    const verdicts = 'verdicts' in rest && rest.verdicts ? { verdicts: rest.verdicts.map(mark) } : {};
+    return { ...rest, ...verdicts, ...('route' in rest ? { route: { prefix: rest.route.prefix, type: rest.route.type } } : {}), client: client && { ...client, ip: client.ip.text } };
   }
   if (decision.kind !== 'redirect') return decision;
-  const { route, mirror, client, alternatives, ...rest } = decision;
+  const { route, mirror, client, alternatives, verdicts, ...rest } = decision;
   return {
     ...rest,
     route: { prefix: route.prefix, type: route.type },
     mirror: mirror.name,
+    ...(buckets.has(mirror.name) && { blobBucket: true }),
     client: { ...client, ip: client.ip.text },
-    alternatives: alternatives.map((a) => ({ mirror: a.mirror.name, region: a.region, url: a.url })),
+    verdicts: verdicts.map(mark),
+    alternatives: alternatives.map((a) => mark({ mirror: a.mirror.name, region: a.region, url: a.url })),
   };
 }

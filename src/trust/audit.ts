@@ -266,7 +266,7 @@ export function planAudit(config: CompiledConfig, expected: ExpectedContent, opt
     const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
     return fetchFn(url, { method, headers: accept ? { accept } : {}, redirect: method === 'HEAD' ? 'manual' : 'follow', signal });
   };
-  /** The origin's signature tags and referrers per image, asked once per cycle for every mirror. */
+  /** A source's (the origin's) signature tags and referrers per manifest, asked once per cycle for every mirror. */
   const originSets = new Map<string, Promise<{ tags: Map<string, string>; referrers?: Set<string> }>>();
   cycleStarts.push(() => originSets.clear());
 
@@ -453,18 +453,14 @@ export function planAudit(config: CompiledConfig, expected: ExpectedContent, opt
     }
 
     async function checkImage(o: UnitOutcome, route: CompiledRoute, name: string, digest: string): Promise<void> {
-      const complete = await checkManifest(o, name, digest, new Set(), mirror.kind === 'blobs' ? manifestSource(route)! : mirror);
+      const seen = new Set<string>();
+      const source = mirror.kind === 'blobs' ? manifestSource(route)! : mirror;
+      let complete = await checkManifest(o, name, digest, seen, source);
+      if (mirror.kind === 'blobs') complete = (await checkArtifactBlobs(o, name, seen, source)) && complete;
       if (complete) arrived(o, `manifest:${name}:${digest}`);
       if (!complete || !route.origin || mirror.kind === 'blobs') return;
       // Signatures, attestations, SBOMs and referrers: the origin's set must be here too.
-      const origin = route.origin;
-      const originKey = `${name}@${digest}`;
-      let originSet = originSets.get(originKey);
-      if (!originSet) {
-        originSet = signatureSet(origin, name, digest);
-        originSets.set(originKey, originSet);
-      }
-      const want = await originSet;
+      const want = await signatureSetOf(route.origin, name, digest);
       let ok = true;
       for (const [tag, wantDigest] of want.tags) {
         const head = await request(`${repoUrl(name)}/manifests/${tag}`, 'HEAD', ACCEPT);
@@ -490,6 +486,36 @@ export function planAudit(config: CompiledConfig, expected: ExpectedContent, opt
         } else if (isIndex && have.size === want.referrers.size) o.bits |= REFERRERS;
       }
       if (ok) o.bits |= PROVEN;
+    }
+
+    /**
+     * A blob bucket must hold what the promoter's blob-bucket destination copies with an image
+     * (src/promoter/observe-blobs.ts): also the blobs of every signature, attestation and SBOM
+     * (`sha256-<hex>.sig|.att|.sbom` tags) and referrer of each manifest walked (`seen`), found
+     * on the manifest source, and theirs in turn. Returns false when one of them is not complete.
+     */
+    async function checkArtifactBlobs(o: UnitOutcome, name: string, seen: Set<string>, source: CompiledMirror): Promise<boolean> {
+      let complete = true;
+      const walked = new Set<string>();
+      for (let next = [...seen]; next.length > 0; next = [...seen].filter((d) => !walked.has(d))) {
+        for (const ref of next) {
+          walked.add(ref);
+          const set = await signatureSetOf(source, name, ref);
+          for (const artifact of [...set.tags.values(), ...(set.referrers ?? [])]) if (!(await checkManifest(o, name, artifact, seen, source))) complete = false;
+        }
+      }
+      return complete;
+    }
+
+    /** The signature tags and referrers `source` holds for one manifest, asked once per cycle. */
+    function signatureSetOf(source: CompiledMirror, name: string, digest: string): Promise<{ tags: Map<string, string>; referrers?: Set<string> }> {
+      const key = `${source.name}\n${name}@${digest}`;
+      let set = originSets.get(key);
+      if (!set) {
+        set = signatureSet(source, name, digest);
+        originSets.set(key, set);
+      }
+      return set;
     }
 
     async function signatureSet(origin: CompiledMirror, name: string, digest: string): Promise<{ tags: Map<string, string>; referrers?: Set<string> }> {

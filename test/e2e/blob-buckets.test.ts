@@ -21,22 +21,18 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { createBackends } from '../../src/promoter/backends.js';
 import { promote } from '../../src/promoter/promote.js';
 import { startContainerd, type Containerd } from '../helpers/containerd.js';
-import { writeConfig } from '../helpers/config.js';
 import { startDocker, type DockerEngine } from '../helpers/docker.js';
-import { startForwardingProxy, type ForwardingProxy } from '../helpers/forwarding-proxy.js';
+import type { ForwardingProxy } from '../helpers/forwarding-proxy.js';
 import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
 import { requireTool, skopeo, startNginx, startRegistry, type Peer } from '../helpers/peers.js';
 import { podman } from '../helpers/podman.js';
-import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { accessLogLines, type AccessLogLine, type RedirectorProcess } from '../helpers/redirector.js';
+import { BUCKETS, CLIENT_IP, MIRROR, startBlobRedirector, type BlobRedirector, type Bucket } from '../helpers/blob-redirector.js';
 import { captureIo } from '../helpers/io.js';
 import { runCli } from '../helpers/run-cli.js';
 import type { Report } from '../../src/report/build.js';
 import { startS3, type S3Peer, type S3Request } from '../promoter/s3.js';
 
-type Bucket = 'nginx' | 's3';
-const BUCKETS: Bucket[] = ['nginx', 's3'];
-const CLIENT_IP: Record<Bucket, string> = { nginx: '10.1.0.5', s3: '10.2.0.5' };
-const MIRROR: Record<Bucket, string> = { nginx: 'nginx-bucket', s3: 's3-bucket' };
 const S3_BUCKET = 'k8s-blobs';
 /** The promoter project whose staging repositories hold the images (`<staging>/k8s-staging-blobs/<name>`). */
 const PROJECT = 'k8s-staging-blobs';
@@ -47,10 +43,11 @@ let staging: Peer;
 let registry: Peer;
 let nginx: Peer;
 let s3: S3Peer;
+let served: BlobRedirector | undefined;
 let redirector: RedirectorProcess;
 let containerd: Containerd | undefined;
 let docker: DockerEngine | undefined;
-const proxies = {} as Record<Bucket, ForwardingProxy>;
+let proxies: Record<Bucket, ForwardingProxy>;
 const images = {} as Record<ImageName, BuiltImage>;
 const s3Requests: S3Request[] = [];
 /** The ranged GETs sent through the redirector: the access log counts only the bytes they asked for. */
@@ -86,28 +83,14 @@ test.before(async () => {
   // What the pulls do, below, is counted from here: not the promoter's writes.
   s3Requests.length = 0;
 
-  const config = writeConfig(`trustedProxies: [127.0.0.1/32]
-health: { checkTimeoutMs: 10000 }
-mirrors:
-  nginx-bucket: { blobs: ${nginx.url} }
-  s3-bucket: { blobs: ${s3.endpoint}/${S3_BUCKET} }
-  registry: { registry: ${registry.url} }
-routes:
-  - prefix: /v2/
-    regions:
-      ${CLIENT_IP.nginx}/32: [nginx-bucket, registry]
-      ${CLIENT_IP.s3}/32: [s3-bucket, registry]
-    default: registry
-`);
-  redirector = await startRedirectorProcess(config, ['--access-log', accessLog, '--no-watch']);
-  for (const bucket of BUCKETS) proxies[bucket] = await startForwardingProxy(redirector.url, CLIENT_IP[bucket]);
+  served = await startBlobRedirector({ nginx: nginx.url, s3: `${s3.endpoint}/${S3_BUCKET}` }, registry.url, accessLog);
+  ({ redirector, clients: proxies } = served);
 });
 
 test.after.always(async () => {
   await docker?.stop();
   await containerd?.stop();
-  await Promise.all(Object.values(proxies).map((p) => p.close()));
-  await redirector?.stop();
+  await served?.stop();
   await Promise.all([staging?.stop(), registry?.stop(), nginx?.stop(), s3?.stop()]);
   if (work) await rm(work, { recursive: true, force: true });
 });
@@ -163,26 +146,9 @@ async function bucketLog(bucket: Bucket): Promise<LoggedRequest[]> {
   return out;
 }
 
-interface RedirectorLine {
-  method: string;
-  path: string;
-  status: number;
-  mirror?: string;
-}
-
-/** The redirector's access-log lines for one repository, once `done` says they are all written (it is flushed each turn of its event loop). */
-async function redirectorLog(repo: string, done: (lines: RedirectorLine[]) => boolean): Promise<RedirectorLine[]> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const text = await readFile(accessLog, 'utf8').catch(() => '');
-    const lines = text
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as RedirectorLine)
-      .filter((l) => l.path.startsWith(`/v2/k8s/${repo}/`));
-    if (done(lines) || Date.now() > deadline) return lines;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** The redirector's access-log lines for one repository, once `done` says they are all written. */
+function redirectorLog(repo: string, done: (lines: AccessLogLine[]) => boolean): Promise<AccessLogLine[]> {
+  return accessLogLines(accessLog, `/v2/k8s/${repo}/`, done);
 }
 
 /** The layers a pull of these platforms needs. */
@@ -321,7 +287,7 @@ test.serial('report: the egress of each bucket is the size of the blobs redirect
   await copyFile(accessLog, snapshot);
   const want: Record<string, number> = {};
   for (const line of (await readFile(snapshot, 'utf8')).split('\n').filter((l) => l.trim() !== '')) {
-    const l = JSON.parse(line) as RedirectorLine;
+    const l = JSON.parse(line) as AccessLogLine;
     if (l.method === 'GET' && l.status === 307 && l.mirror?.endsWith('-bucket')) want[l.mirror] = (want[l.mirror] ?? 0) + sizes.get(l.path.slice(l.path.lastIndexOf('/') + 1))!;
   }
   // A ranged GET (curl and fetch above) moves only the part it asks for.

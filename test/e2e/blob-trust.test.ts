@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OWNER_FILE, ownershipToken } from '../../src/trust/ownership.js';
 import { writeConfig } from '../helpers/config.js';
-import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
+import { buildMultiArchImage, pushImage, pushSignature, type BuiltImage } from '../helpers/image.js';
 import { requireTool, startNginx, startRegistry, type Peer } from '../helpers/peers.js';
 import { runCli } from '../helpers/run-cli.js';
 
@@ -24,6 +24,8 @@ let nginx: Peer;
 let image: BuiltImage;
 let configFile: string;
 let destination: string;
+/** The layer (payload) blob of the index's `.sig` and of the amd64 manifest's `.att`, as the bucket holds them. */
+const artifactLayers: string[] = [];
 
 test.before(async () => {
   requireTool('docker-registry', 'docker-registry');
@@ -40,6 +42,22 @@ test.before(async () => {
   await mkdir(join(bucket, 'containers/images'), { recursive: true });
   for (const digest of allBlobs()) await copyFile(blobFile(digest), join(bucket, 'containers/images', digest));
   await writeToken(destination);
+  // A signature of the index and an attestation of a platform manifest, in the origin; their blobs
+  // in the bucket, as the promoter's blob-bucket destination copies them with the image.
+  await pushSignature(origin.host, 'prod/kops/pause', image.indexDigest);
+  await pushSignature(origin.host, 'prod/kops/pause', image.platforms[0]!.digest, { suffix: '.att' });
+  for (const digest of [image.indexDigest, image.platforms[0]!.digest]) {
+    const tag = `sha256-${digest.slice('sha256:'.length)}.${digest === image.indexDigest ? 'sig' : 'att'}`;
+    const manifest = (await (await fetch(`${origin.url}/v2/prod/kops/pause/manifests/${tag}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json()) as {
+      config: { digest: string };
+      layers: { digest: string }[];
+    };
+    for (const blob of [manifest.config, ...manifest.layers]) {
+      const bytes = Buffer.from(await (await fetch(`${origin.url}/v2/prod/kops/pause/blobs/${blob.digest}`)).arrayBuffer());
+      await writeFile(join(bucket, 'containers/images', blob.digest), bytes);
+    }
+    artifactLayers.push(manifest.layers[0]!.digest);
+  }
 
   const manifests = join(work, 'manifests');
   await mkdir(join(manifests, 'manifests', 'kops'), { recursive: true });
@@ -110,6 +128,18 @@ test.serial('a blob missing from the bucket is named, and that blob comes from t
   const decision = await explainBlob(gone);
   t.is(decision.mirror, 'origin-reg');
   t.like(decision.verdicts[0], { mirror: 'bucket', outcome: 'skipped', reason: 'does not have it (HTTP 404)' });
+});
+
+test.serial('the blobs of signatures and attestations are audited in the bucket too: a missing one is named', async (t) => {
+  for (const layer of artifactLayers) {
+    const path = join(nginx.dir, 'containers/images', layer);
+    const bytes = await readFile(path);
+    await unlink(path);
+    t.teardown(() => writeFile(path, bytes));
+  }
+  const audit = await runCli(['audit', '--config', configFile]);
+  t.is(audit.code, 1);
+  t.deepEqual(audit.stdout.trim().split('\n').sort(), artifactLayers.map((layer) => `bucket kops/pause@${layer} blob missing`).sort());
 });
 
 test.serial('altered bytes in the bucket are found by the sampled download', async (t) => {

@@ -2,7 +2,7 @@
 // behave exactly as they do for users.
 import type { ExecutionContext } from 'ava';
 import type { buildCloudIndex } from '../../src/geo/cloud-ranges.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,18 @@ export function writeConfig(text: string, name = 'config.yaml'): string {
   const file = join(dir, name);
   writeFileSync(file, text);
   return file;
+}
+
+/**
+ * A promoter manifests tree for `trust.expected` (in a temp dir, returned): project kops promotes
+ * `kops/pause@<digest>` tagged 1.0 from gcr.io/staging to `destination` (e.g. eu.example/prod/kops).
+ */
+export function writePromoterManifests(destination: string, digest: string): string {
+  const root = mkdtempSync(join(tmpdir(), 'artifact-serving-manifests-'));
+  for (const dir of ['manifests', 'images']) mkdirSync(join(root, dir, 'kops'), { recursive: true });
+  writeFileSync(join(root, 'manifests', 'kops', 'promoter-manifest.yaml'), `registries:\n- name: gcr.io/staging\n  src: true\n- name: ${destination}\n`);
+  writeFileSync(join(root, 'images', 'kops', 'images.yaml'), `- name: pause\n  dmap:\n    "${digest}": ["1.0"]\n`);
+  return root;
 }
 
 export function compile(text: string): CompiledConfig {

@@ -2,7 +2,7 @@
 // X-Forwarded-For with a fixed client address, so one machine can play clients from many
 // places. The redirector trusts it because it is 127.0.0.1 and the test config says so.
 import { once } from 'node:events';
-import { createServer, request } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface ForwardingProxy {
@@ -25,13 +25,17 @@ export async function startForwardingProxy(target: string, clientIp: string): Pr
     outgoing.on('error', () => res.writeHead(502).end());
     req.pipe(outgoing);
   });
+  return { ...(await listenOnLoopback(server)), count: () => forwarded };
+}
+
+/** Starts `server` on a free port of 127.0.0.1: its URL and host, and a close() that drops open connections. */
+export async function listenOnLoopback(server: Server): Promise<{ url: string; host: string; close(): Promise<void> }> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
-    count: () => forwarded,
     async close() {
       server.closeAllConnections();
       server.close();

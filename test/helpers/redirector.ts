@@ -2,6 +2,7 @@
 // CLI process (for signals, start-up errors and the e2e tests).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ConfigHolder } from '../../src/config/config-holder.js';
@@ -115,4 +116,30 @@ export async function startRedirectorProcess(configFile: string, extraArgs: stri
       await once(child, 'exit');
     },
   };
+}
+
+/** One line of the redirector's JSON access log (`serve --access-log <file>`): the fields tests read. */
+export interface AccessLogLine {
+  method: string;
+  path: string;
+  status: number;
+  mirror?: string;
+}
+
+/**
+ * The access-log lines whose path starts with `prefix`, once `done` says they are all written
+ * (the log is flushed each turn of the server's event loop), or what is there after 10 s.
+ */
+export async function accessLogLines(file: string, prefix: string, done: (lines: AccessLogLine[]) => boolean): Promise<AccessLogLine[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    const lines = text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as AccessLogLine)
+      .filter((l) => l.path.startsWith(prefix));
+    if (done(lines) || Date.now() > deadline) return lines;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
