@@ -6,7 +6,7 @@
 import type { CompiledConfig, CompiledMirror, CompiledRoute } from '../config/compiled.js';
 import { locateRequestClient, type ClientLocation, type LocationCache } from '../geo/location.js';
 import { blobUrl } from '../mirrors/blob-url.js';
-import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
+import { byLatencyWithinRegions, candidatesFor, withoutBuckets, type Candidate } from '../mirrors/candidates.js';
 import type { Availability, AvailabilityCheck, CacheReads, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
 import { distrust, type Freshness, type TrustRequest } from '../trust/view.js';
 import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
@@ -141,8 +141,7 @@ export function decide(facts: RequestFacts, config: CompiledConfig, state: Mirro
   const client = locate();
   // Blob buckets hold blobs only: for anything else they are not candidates at all (not "skipped").
   const all = candidatesFor(target.route, client);
-  // (A scan, not a filter: most routes have no bucket, and this runs on every redirect.)
-  const listed = target.blobMirrors || !all.some((c) => c.mirror.kind === 'blobs') ? all : all.filter((c) => c.mirror.kind !== 'blobs');
+  const listed = target.blobMirrors ? all : withoutBuckets(all);
   const candidates = target.route.order === 'latency' ? byLatencyWithinRegions(listed, (name) => state.health(name).latencyMs) : listed;
   if (listing) return list(target, candidates, client, state, facts.checksDone === true, listing, target.path.slice(target.path.lastIndexOf('/') + 1));
   return choose(target, candidates, client, state, facts.checksDone === true);
@@ -243,7 +242,10 @@ function binaryTarget(facts: RequestFacts, config: CompiledConfig): Target | Dec
   return target;
 }
 
-type Evaluation = { usable: true } | { usable: false; reason: string } | { usable: 'unknown'; check: AvailabilityCheck };
+/** `known`: the cached availability answer evaluate read for this mirror, when it read one. */
+type Evaluation = { usable: true; known?: Availability } | { usable: false; reason: string } | { usable: 'unknown'; check: AvailabilityCheck };
+/** The answer for a mirror nothing was read for: one object, not one per candidate. */
+const USABLE: Evaluation = { usable: true };
 
 /** Can this candidate serve this object now? From health and cached availability only: no I/O,
  *  no state changed; what the server should do afterwards is noted in `followUp`. */
@@ -294,7 +296,7 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
   // Routing by proof (issue 9): audit findings, ownership, tags and signatures.
   const distrusted = isOrigin ? undefined : distrust(state.trust, target.trust, mirror.name, known);
   if (distrusted) return { usable: false, reason: distrusted };
-  return { usable: true };
+  return known ? { usable: true, known } : USABLE;
 }
 
 /**
@@ -312,12 +314,13 @@ function wantRefresh(followUp: FollowUp, check: AvailabilityCheck): void {
   followUp.refresh.push(check);
 }
 
-function choose(target: Target, candidates: Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean): Decision {
+function choose(target: Target, candidates: readonly Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean): Decision {
   const { route } = target;
   const verdicts: Verdict[] = [];
   const pending: AvailabilityCheck[] = [];
   const followUp: FollowUp = {};
   let chosen: Candidate | undefined;
+  let chosenKnown: Availability | undefined;
   const alternatives: { mirror: CompiledMirror; region: string; url: string }[] = [];
 
   for (const candidate of candidates) {
@@ -334,6 +337,7 @@ function choose(target: Target, candidates: Candidate[], client: ClientLocation,
       break;
     } else if (!chosen) {
       chosen = candidate;
+      chosenKnown = verdict.known;
       verdicts.push({ mirror: mirror.name, region, outcome: 'chosen' });
     } else if (alternatives.length < MAX_ALTERNATIVES) {
       alternatives.push({ mirror, region, url: target.urlOn(mirror) });
@@ -353,7 +357,9 @@ function choose(target: Target, candidates: Candidate[], client: ClientLocation,
     return { kind: 'redirect', status: target.status, location: target.urlOn(mirror), mirror, region: 'default', route, client, verdicts, alternatives: [], ...followUp };
   }
   const decision: Decision = { kind: 'redirect', status: target.status, location: target.urlOn(chosen.mirror), mirror: chosen.mirror, region: chosen.region, route, client, verdicts, alternatives, ...followUp };
-  const bytes = knownSize(target, [chosen.mirror, ...route.default.mirrors], state, chosen.mirror.kind === 'blobs');
+  // The chosen mirror's own answer, read once already, usually has the size.
+  const bytes =
+    chosenKnown?.state === 'present' && chosenKnown.contentLength !== undefined ? chosenKnown.contentLength : knownSize(target, [chosen.mirror, ...route.default.mirrors], state, chosen.mirror.kind === 'blobs');
   if (bytes !== undefined) decision.bytes = bytes;
   return decision;
 }
@@ -371,7 +377,7 @@ function knownSize(target: Target, mirrors: readonly CompiledMirror[], state: Mi
 }
 
 /** Every candidate with its state, for `?mirrorlist` and `.meta4`: checks all unknown ones first. */
-function list(target: Target, candidates: Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean, format: 'mirrorlist' | 'metalink', file: string): Decision {
+function list(target: Target, candidates: readonly Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean, format: 'mirrorlist' | 'metalink', file: string): Decision {
   const entries: MirrorListEntry[] = [];
   const pending: AvailabilityCheck[] = [];
   const followUp: FollowUp = {};
