@@ -122,29 +122,35 @@ interface Target {
  * owns one); without it every call looks the client up afresh.
  */
 export function decide(facts: RequestFacts, config: CompiledConfig, state: MirrorStateView, locations?: LocationCache): Decision {
-  // Located for refusals too: the access log and `report` count bad requests per country.
-  const locate = () =>
-    locations ? locations.locateRequest(facts.peerAddress, facts.forwardedFor, config.trustedProxies, config.geo) : locateRequestClient(facts.peerAddress, facts.forwardedFor, config.trustedProxies, config.geo);
-  const refuse = (status: number, code: string, message: string): Decision => ({ kind: 'error', status, code, message, client: locate() });
   if (facts.method !== 'GET' && facts.method !== 'HEAD') {
-    return refuse(405, 'UNSUPPORTED', `${facts.method} is not supported: this endpoint is read-only (GET and HEAD)`);
+    return refusal(facts, config, locations, 405, 'UNSUPPORTED', `${facts.method} is not supported: this endpoint is read-only (GET and HEAD)`);
   }
-  if (!facts.path.startsWith('/')) return refuse(400, 'PATH_INVALID', 'the request target must be a path starting with /');
-  if (facts.path.length > MAX_PATH_LENGTH) return refuse(414, 'PATH_INVALID', `path longer than ${MAX_PATH_LENGTH} characters`);
+  if (!facts.path.startsWith('/')) return refusal(facts, config, locations, 400, 'PATH_INVALID', 'the request target must be a path starting with /');
+  if (facts.path.length > MAX_PATH_LENGTH) return refusal(facts, config, locations, 414, 'PATH_INVALID', `path longer than ${MAX_PATH_LENGTH} characters`);
   const isOci = facts.path === '/v2' || facts.path.startsWith('/v2/');
   // Mirror lists are for files: `<path>.meta4` (Metalink) or `<path>?mirrorlist`.
-  const listing = isOci ? undefined : facts.path.endsWith(METALINK_SUFFIX) ? 'metalink' : /(?:^|&)mirrorlist(?:[=&]|$)/.test(facts.query) ? 'mirrorlist' : undefined;
+  const listing = isOci ? undefined : facts.path.endsWith(METALINK_SUFFIX) ? 'metalink' : facts.query !== '' && /(?:^|&)mirrorlist(?:[=&]|$)/.test(facts.query) ? 'mirrorlist' : undefined;
   const objectFacts = listing === 'metalink' ? { ...facts, path: facts.path.slice(0, -METALINK_SUFFIX.length) } : listing ? { ...facts, query: '' } : facts;
   const target = isOci ? ociTarget(objectFacts, config) : binaryTarget(objectFacts, config);
-  if ('kind' in target) return target.kind === 'error' || target.kind === 'v2-base' ? { ...target, client: locate() } : target;
+  if ('kind' in target) return target.kind === 'error' || target.kind === 'v2-base' ? { ...target, client: locate(facts, config, locations) } : target;
 
-  const client = locate();
+  const client = locate(facts, config, locations);
   // Blob buckets hold blobs only: for anything else they are not candidates at all (not "skipped").
   const all = candidatesFor(target.route, client);
   const listed = target.blobMirrors ? all : withoutBuckets(all);
   const candidates = target.route.order === 'latency' ? byLatencyWithinRegions(listed, (name) => state.health(name).latencyMs) : listed;
   if (listing) return list(target, candidates, client, state, facts.checksDone === true, listing, target.path.slice(target.path.lastIndexOf('/') + 1));
   return choose(target, candidates, client, state, facts.checksDone === true);
+}
+
+/** An error answer, with the client located: the access log and `report` count bad requests per country. */
+function refusal(facts: RequestFacts, config: CompiledConfig, locations: LocationCache | undefined, status: number, code: string, message: string): Decision {
+  return { kind: 'error', status, code, message, client: locate(facts, config, locations) };
+}
+
+/** The request's client, through the server's memo when there is one. */
+function locate(facts: RequestFacts, config: CompiledConfig, locations: LocationCache | undefined): ClientLocation {
+  return locations ? locations.locateRequest(facts.peerAddress, facts.forwardedFor, config.trustedProxies, config.geo) : locateRequestClient(facts.peerAddress, facts.forwardedFor, config.trustedProxies, config.geo);
 }
 
 function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decision {
@@ -228,16 +234,18 @@ function binaryTarget(facts: RequestFacts, config: CompiledConfig): Target | Dec
   const rest = route.prefix === '/' ? facts.path.slice(1) : facts.path.slice(route.prefix.length + 1);
   if (rest === '') return { kind: 'error', status: 404, code: 'NOT_FOUND', message: `${facts.path} is a route prefix, not a file` };
   const query = facts.query ? `?${facts.query}` : '';
+  // One string for the cache key and trust's key: built, and hashed on lookup, once.
+  const key = `file:${facts.path}`;
   const target: Target = {
     route,
     path: facts.path,
     relativePath: rest,
     urlOn: (mirror, withQuery = true) => (route.keepPrefix ? `${mirror.base}${facts.path}` : `${mirror.base}/${rest}`) + (withQuery ? query : ''),
-    check: { key: `file:${facts.path}`, kind: 'binary' },
+    check: { key, kind: 'binary' },
     originOnly: route.origin !== undefined && isIntegrityFile(rest),
     blobMirrors: false,
     status: 302,
-    trust: { routePrefix: route.prefix, hasOrigin: route.origin !== undefined, kind: 'file', name: '', key: `file:${facts.path}` },
+    trust: { routePrefix: route.prefix, hasOrigin: route.origin !== undefined, kind: 'file', name: '', key },
   };
   return target;
 }
