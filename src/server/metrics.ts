@@ -55,11 +55,20 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Redir
     requests,
     countRequest(type, status, mirror, region) {
       let byStatus = byLabels.get(type);
-      if (!byStatus) byLabels.set(type, (byStatus = new Map()));
+      if (!byStatus) {
+        byStatus = new Map();
+        byLabels.set(type, byStatus);
+      }
       let byMirror = byStatus.get(status);
-      if (!byMirror) byStatus.set(status, (byMirror = new Map()));
+      if (!byMirror) {
+        byMirror = new Map();
+        byStatus.set(status, byMirror);
+      }
       let byRegion = byMirror.get(mirror);
-      if (!byRegion) byMirror.set(mirror, (byRegion = new Map()));
+      if (!byRegion) {
+        byRegion = new Map();
+        byMirror.set(mirror, byRegion);
+      }
       const entry = byRegion.get(region);
       if (entry) entry.count++;
       else {
