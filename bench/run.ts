@@ -5,19 +5,17 @@
 // issue 10 sets targets for, and a paced run at half the raw server's maximum rate for latency.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfigFile } from '../src/config/load.js';
 import { readCloudRangesFile, type CloudRange } from '../src/geo/cloud-ranges.js';
 import { freePort } from '../test/helpers/peers.js';
+import { benchConfig, clientAddresses, ROOT, SHARED, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
 import { nginxRoutingConf } from './nginx-routing.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const SHARED = join(ROOT, '../shared/testdata/cloud-ranges');
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -25,69 +23,6 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const PACED_MEAN_DELAY_MS = 10;
 /** More distinct clients than the server's location memo (65,536) holds: each one is new to it. */
 const ALL_NEW_CLIENTS = 200_000;
-
-/** Deterministic spread of public client addresses, so GeoIP and cloud lookups do real work. */
-function clientAddresses(count: number): string[] {
-  let seed = 42;
-  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
-  const ips: string[] = [];
-  for (let i = 0; i < count; i++) {
-    if (i % 10 === 9) ips.push(`2a0${next() % 9}:${(next() % 0xffff).toString(16)}::${(next() % 0xffff).toString(16)}`);
-    else ips.push(`${1 + (next() % 222)}.${next() % 256}.${next() % 256}.${1 + (next() % 254)}`);
-  }
-  return ips;
-}
-
-/**
- * Mirrors that hold everything: a local server answering every HEAD (and GET) with 200. A tag
- * named in `tagDigests` (by the path after /v2/<mirror repository>/) answers with its promoted
- * Docker-Content-Digest, as a registry does: routing by proof then finds the tag where it belongs.
- */
-async function startMirrorStub(tagDigests: ReadonlyMap<string, string> = new Map()): Promise<{ port: number; close(): void }> {
-  const { createServer } = await import('node:http');
-  const server = createServer((req, res) => {
-    const digest = tagDigests.get((req.url ?? '').split('/').slice(3).join('/'));
-    res.writeHead(200, { 'Content-Length': '0', ...(digest && { 'Docker-Content-Digest': digest }) }).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  return { port: typeof address === 'object' && address ? address.port : 0, close: () => server.close() };
-}
-
-function benchConfig(mirrorPort: number): string {
-  const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-bench-'));
-  const hasRanges = existsSync(join(SHARED, 'aws-ip-ranges.json'));
-  const file = join(dir, 'bench.yaml');
-  writeFileSync(
-    file,
-    `trustedProxies: [127.0.0.1/32]
-${hasRanges ? `cloudRanges:\n  aws: ${join(SHARED, 'aws-ip-ranges.json')}\n  gcp: ${join(SHARED, 'gcp-cloud.json')}\n` : ''}
-mirrors:
-  eu-files: { url: https://eu.files.example/prod }
-  us-files: { url: https://us.files.example/prod }
-  asia-files: { url: https://asia.files.example/prod }
-  eu-reg: { registry: https://eu.registry.example, repository: prod/images, probe: false }
-  us-reg: { registry: https://us.registry.example, repository: prod/images, probe: false }
-  asia-reg: { registry: https://asia.registry.example, repository: prod/images, probe: false }
-  eu-checked: { url: http://127.0.0.1:${mirrorPort}/eu }
-  us-checked: { url: http://127.0.0.1:${mirrorPort}/us }
-  origin: { url: http://127.0.0.1:${mirrorPort}/origin }
-routes:
-  # With an origin: every redirect to a mirror is backed by a (cached) availability check.
-  - prefix: /checked
-    regions: { Europe: [eu-checked, us-checked], Americas: us-checked }
-    default: us-checked
-    origin: origin
-  - prefix: /binaries
-    regions: { Europe: eu-files, Americas: us-files, Asia: [asia-files, us-files], DE: eu-files${hasRanges ? ', "aws:*": us-files, "gcp:europe-west1": eu-files' : ''} }
-    default: us-files
-  - prefix: /v2/
-    regions: { Europe: eu-reg, Americas: us-reg, Asia: asia-reg }
-    default: us-reg
-`,
-  );
-  return file;
-}
 
 async function startProcess(command: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -110,33 +45,11 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   await once(child, 'exit');
 }
 
-/**
- * Issue 9: the same checked OCI route with and without expected content from k8s.io's real image
- * manifests (tags and digests of real images); both with origin and availability checks.
- */
-async function trustConfigs(mirrorPort: number, manifests: string): Promise<{ plain: string; trusted: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-bench-trust-'));
-  const body = `trustedProxies: [127.0.0.1/32]
-mirrors:
-  eu-reg: { registry: http://127.0.0.1:${mirrorPort}, repository: eu, probe: false }
-  us-reg: { registry: http://127.0.0.1:${mirrorPort}, repository: us, probe: false }
-  origin-reg: { registry: http://127.0.0.1:${mirrorPort}, repository: origin, probe: false }
-routes:
-  - prefix: /v2/
-    regions: { Europe: [eu-reg, us-reg], Americas: us-reg }
-    default: us-reg
-    origin: origin-reg
-`;
-  const plain = join(dir, 'plain.yaml');
-  const trusted = join(dir, 'trusted.yaml');
-  writeFileSync(plain, body);
-  writeFileSync(trusted, `${body}trust:\n  expected:\n    - { route: /v2/, manifests: ${manifests}, root: k8s-artifacts-prod/images }\n`);
-  return { plain, trusted };
-}
-
 interface Target {
   name: string;
   port: number;
+  /** The server's process (nginx: its master; its workers are counted with it). */
+  pid?: number | undefined;
   paths: string[];
   /** Client addresses for this target; the shared list unless given. */
   clients?: string[] | { distinct: number };
@@ -144,6 +57,8 @@ interface Target {
 
 interface Row extends WrkResult {
   name: string;
+  /** Server CPU time (user + system, all its processes) per answered request, in microseconds. */
+  cpuUs?: number;
 }
 
 function median(values: number[]): number {
@@ -152,9 +67,29 @@ function median(values: number[]): number {
 }
 
 /** Median of each figure over the rounds; errors summed. */
-function summarise(name: string, runs: WrkResult[]): Row {
-  return { name, rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), errors: runs.reduce((sum, r) => sum + r.errors, 0) };
+function summarise(name: string, runs: (WrkResult & { cpuUs?: number })[]): Row {
+  const row: Row = { name, rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), errors: runs.reduce((sum, r) => sum + r.errors, 0) };
+  const cpu = runs.flatMap((r) => (r.cpuUs === undefined ? [] : [r.cpuUs]));
+  if (cpu.length > 0) row.cpuUs = median(cpu);
+  return row;
 }
+
+/**
+ * CPU time (user + system) a process and its children have used so far, in microseconds, from
+ * /proc: on a machine shared with other work, the server's CPU per request is a steadier measure
+ * than requests/s, which also counts the time the server waited for a core.
+ */
+function cpuMicroseconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / CLOCK_TICKS + children.reduce((sum, child) => sum + cpuMicroseconds(child), 0);
+  } catch {
+    return Number.NaN;
+  }
+}
+/** USER_HZ: the unit of /proc/<pid>/stat's times (100 on Linux). */
+const CLOCK_TICKS = 100;
 
 async function startNginx(conf: string): Promise<{ child: ChildProcess; port: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-bench-nginx-'));
@@ -205,8 +140,11 @@ async function checkSameRouting(ours: number, nginx: number, paths: string[], ip
 }
 
 function printTable(rows: Row[]): void {
-  console.log(`\n${'server'.padEnd(62)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} errors`);
-  for (const r of rows) console.log(`${r.name.padEnd(62)} ${r.rps.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(7)} ${r.p99.toFixed(2).padStart(7)} ${String(r.errors).padStart(6)}`);
+  console.log(`\n${'server'.padEnd(62)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} errors ${'CPU µs/req'.padStart(10)}`);
+  for (const r of rows)
+    console.log(
+      `${r.name.padEnd(62)} ${r.rps.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(7)} ${r.p99.toFixed(2).padStart(7)} ${String(r.errors).padStart(6)} ${(r.cpuUs === undefined || Number.isNaN(r.cpuUs) ? '-' : r.cpuUs.toFixed(1)).padStart(10)}`,
+    );
   console.log('');
 }
 
@@ -216,7 +154,9 @@ function ratio(rows: Row[], ours: string, base: string, target?: number): void {
   if (!a || !b) return;
   const value = a.rps / b.rps;
   const verdict = target === undefined ? '' : value >= target ? `   (target >= ${target}: met)` : `   (target >= ${target}: NOT met)`;
-  console.log(`ratio ${ours} / ${base}: ${value.toFixed(2)}${verdict}`);
+  // The same ratio from CPU time per request: what the throughput ratio would be with a core each to spare.
+  const byCpu = a.cpuUs && b.cpuUs ? `; by CPU per request ${(b.cpuUs / a.cpuUs).toFixed(2)}` : '';
+  console.log(`ratio ${ours} / ${base}: ${value.toFixed(2)}${verdict}${byCpu}`);
 }
 
 async function startServer(config: string, accessLog: string): Promise<{ child: ChildProcess; port: number }> {
@@ -233,7 +173,7 @@ async function main(): Promise<void> {
   if (spawnSync('nginx', ['-v']).error) throw new Error('nginx is not installed (apt-get install nginx libnginx-mod-http-geoip2)');
   if (!existsSync('/usr/lib/nginx/modules/ngx_http_geoip2_module.so')) throw new Error('the nginx geoip2 module is not installed (apt-get install libnginx-mod-http-geoip2)');
   const ips = clientAddresses(2000);
-  const trustManifests = join(ROOT, '../shared/testdata/promoter/k8s.io/registry.k8s.io');
+  const trustManifests = TRUST_MANIFESTS;
   // Real tags of real images: the promoted digest each must point at, and its by-digest path.
   const trustPaths: string[] = [];
   const tagDigests = new Map<string, string>();
@@ -263,10 +203,10 @@ async function main(): Promise<void> {
   try {
     const raw = await startProcess(process.execPath, ['--import', 'tsx', 'bench/raw-302-server.ts'], /listening (\d+)/);
     children.push(raw.child);
-    targets.push({ name: 'raw node:http fixed 302', port: raw.port, paths: binaryPaths });
+    targets.push({ name: 'raw node:http fixed 302', port: raw.port, pid: raw.child.pid, paths: binaryPaths });
     const nginx302 = await startNginx(RETURN_302_CONF);
     children.push(nginx302.child);
-    targets.push({ name: 'nginx return 302', port: nginx302.port, paths: binaryPaths });
+    targets.push({ name: 'nginx return 302', port: nginx302.port, pid: nginx302.child.pid, paths: binaryPaths });
     const cloudRanges: CloudRange[] = existsSync(join(SHARED, 'aws-ip-ranges.json'))
       ? [...readCloudRangesFile('aws', join(SHARED, 'aws-ip-ranges.json')), ...readCloudRangesFile('gcp', join(SHARED, 'gcp-cloud.json'))]
       : [];
@@ -274,18 +214,18 @@ async function main(): Promise<void> {
     const geoConf = nginxRoutingConf({ dir: '@DIR@', port: 0, mmdb, config: compiled.config, cloudRanges, accessLog: '/dev/null' }).replace('listen 127.0.0.1:0;', 'listen 127.0.0.1:@PORT@;');
     const nginxGeo = await startNginx(geoConf);
     children.push(nginxGeo.child);
-    targets.push({ name: 'nginx+geoip2 binary route (access log on)', port: nginxGeo.port, paths: binaryPaths });
-    targets.push({ name: 'nginx+geoip2 blob route (access log on)', port: nginxGeo.port, paths: blobPaths });
+    targets.push({ name: 'nginx+geoip2 binary route (access log on)', port: nginxGeo.port, pid: nginxGeo.child.pid, paths: binaryPaths });
+    targets.push({ name: 'nginx+geoip2 blob route (access log on)', port: nginxGeo.port, pid: nginxGeo.child.pid, paths: blobPaths });
     const logged = await startServer(config, '/dev/null');
     children.push(logged.child);
     await checkSameRouting(logged.port, nginxGeo.port, [...binaryPaths, ...blobPaths], ips.slice(0, 250));
-    targets.push({ name: 'redirector binary route (access log on)', port: logged.port, paths: binaryPaths });
-    targets.push({ name: 'redirector blob route (access log on)', port: logged.port, paths: blobPaths });
-    targets.push({ name: 'redirector binary route, all-new clients (access log on)', port: logged.port, paths: binaryPaths, clients: { distinct: ALL_NEW_CLIENTS } });
+    targets.push({ name: 'redirector binary route (access log on)', port: logged.port, pid: logged.child.pid, paths: binaryPaths });
+    targets.push({ name: 'redirector blob route (access log on)', port: logged.port, pid: logged.child.pid, paths: blobPaths });
+    targets.push({ name: 'redirector binary route, all-new clients (access log on)', port: logged.port, pid: logged.child.pid, paths: binaryPaths, clients: { distinct: ALL_NEW_CLIENTS } });
     const quiet = await startServer(config, 'off');
     children.push(quiet.child);
-    targets.push({ name: 'redirector binary route (access log off)', port: quiet.port, paths: binaryPaths });
-    targets.push({ name: 'redirector failover path, warm cache (access log off)', port: quiet.port, paths: checkedPaths });
+    targets.push({ name: 'redirector binary route (access log off)', port: quiet.port, pid: quiet.child.pid, paths: binaryPaths });
+    targets.push({ name: 'redirector failover path, warm cache (access log off)', port: quiet.port, pid: quiet.child.pid, paths: checkedPaths });
     if (trustPaths.length > 0) {
       const configs = await trustConfigs(mirrorStub.port, trustManifests);
       for (const [label, file] of [
@@ -294,7 +234,7 @@ async function main(): Promise<void> {
       ] as const) {
         const server = await startServer(file, 'off');
         children.push(server.child);
-        targets.push({ name: `redirector checked OCI tags and digests (${label})`, port: server.port, paths: trustPaths });
+        targets.push({ name: `redirector checked OCI tags and digests (${label})`, port: server.port, pid: server.child.pid, paths: trustPaths });
       }
     } else {
       console.log('../shared/testdata not found: no expected-content (trust) targets in this run');
@@ -305,7 +245,12 @@ async function main(): Promise<void> {
     // Interleaved rounds, medians: a busy neighbour slows every server alike instead of one.
     const runs = new Map<string, WrkResult[]>();
     for (let round = 0; round < ROUNDS; round++) {
-      for (const target of targets) runs.set(target.name, [...(runs.get(target.name) ?? []), await load(target, DURATION_S)]);
+      for (const target of targets) {
+        const cpuBefore = target.pid === undefined ? Number.NaN : cpuMicroseconds(target.pid);
+        const result: WrkResult & { cpuUs?: number } = await load(target, DURATION_S);
+        if (target.pid !== undefined) result.cpuUs = (cpuMicroseconds(target.pid) - cpuBefore) / (result.rps * DURATION_S);
+        runs.set(target.name, [...(runs.get(target.name) ?? []), result]);
+      }
     }
     const rows = targets.map((t) => summarise(t.name, runs.get(t.name)!));
     printTable(rows);

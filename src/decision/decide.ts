@@ -6,7 +6,7 @@
 import type { CompiledConfig, CompiledMirror, CompiledRoute } from '../config/compiled.js';
 import { locateRequestClient, type ClientLocation, type LocationCache } from '../geo/location.js';
 import { blobUrl } from '../mirrors/blob-url.js';
-import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
+import { byLatencyWithinRegions, candidatesFor, withoutBuckets, type Candidate } from '../mirrors/candidates.js';
 import type { Availability, AvailabilityCheck, CacheReads, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
 import { distrust, type Freshness, type TrustRequest } from '../trust/view.js';
 import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
@@ -122,30 +122,35 @@ interface Target {
  * owns one); without it every call looks the client up afresh.
  */
 export function decide(facts: RequestFacts, config: CompiledConfig, state: MirrorStateView, locations?: LocationCache): Decision {
-  // Located for refusals too: the access log and `report` count bad requests per country.
-  const locate = () =>
-    locations ? locations.locateRequest(facts.peerAddress, facts.forwardedFor, config.trustedProxies, config.geo) : locateRequestClient(facts.peerAddress, facts.forwardedFor, config.trustedProxies, config.geo);
-  const refuse = (status: number, code: string, message: string): Decision => ({ kind: 'error', status, code, message, client: locate() });
   if (facts.method !== 'GET' && facts.method !== 'HEAD') {
-    return refuse(405, 'UNSUPPORTED', `${facts.method} is not supported: this endpoint is read-only (GET and HEAD)`);
+    return refusal(facts, config, locations, 405, 'UNSUPPORTED', `${facts.method} is not supported: this endpoint is read-only (GET and HEAD)`);
   }
-  if (!facts.path.startsWith('/')) return refuse(400, 'PATH_INVALID', 'the request target must be a path starting with /');
-  if (facts.path.length > MAX_PATH_LENGTH) return refuse(414, 'PATH_INVALID', `path longer than ${MAX_PATH_LENGTH} characters`);
+  if (!facts.path.startsWith('/')) return refusal(facts, config, locations, 400, 'PATH_INVALID', 'the request target must be a path starting with /');
+  if (facts.path.length > MAX_PATH_LENGTH) return refusal(facts, config, locations, 414, 'PATH_INVALID', `path longer than ${MAX_PATH_LENGTH} characters`);
   const isOci = facts.path === '/v2' || facts.path.startsWith('/v2/');
   // Mirror lists are for files: `<path>.meta4` (Metalink) or `<path>?mirrorlist`.
-  const listing = isOci ? undefined : facts.path.endsWith(METALINK_SUFFIX) ? 'metalink' : /(?:^|&)mirrorlist(?:[=&]|$)/.test(facts.query) ? 'mirrorlist' : undefined;
+  const listing = isOci ? undefined : facts.path.endsWith(METALINK_SUFFIX) ? 'metalink' : facts.query !== '' && /(?:^|&)mirrorlist(?:[=&]|$)/.test(facts.query) ? 'mirrorlist' : undefined;
   const objectFacts = listing === 'metalink' ? { ...facts, path: facts.path.slice(0, -METALINK_SUFFIX.length) } : listing ? { ...facts, query: '' } : facts;
   const target = isOci ? ociTarget(objectFacts, config) : binaryTarget(objectFacts, config);
-  if ('kind' in target) return target.kind === 'error' || target.kind === 'v2-base' ? { ...target, client: locate() } : target;
+  if ('kind' in target) return target.kind === 'error' || target.kind === 'v2-base' ? { ...target, client: locate(facts, config, locations) } : target;
 
-  const client = locate();
+  const client = locate(facts, config, locations);
   // Blob buckets hold blobs only: for anything else they are not candidates at all (not "skipped").
   const all = candidatesFor(target.route, client);
-  // (A scan, not a filter: most routes have no bucket, and this runs on every redirect.)
-  const listed = target.blobMirrors || !all.some((c) => c.mirror.kind === 'blobs') ? all : all.filter((c) => c.mirror.kind !== 'blobs');
+  const listed = target.blobMirrors ? all : withoutBuckets(all);
   const candidates = target.route.order === 'latency' ? byLatencyWithinRegions(listed, (name) => state.health(name).latencyMs) : listed;
   if (listing) return list(target, candidates, client, state, facts.checksDone === true, listing, target.path.slice(target.path.lastIndexOf('/') + 1));
   return choose(target, candidates, client, state, facts.checksDone === true);
+}
+
+/** An error answer, with the client located: the access log and `report` count bad requests per country. */
+function refusal(facts: RequestFacts, config: CompiledConfig, locations: LocationCache | undefined, status: number, code: string, message: string): Decision {
+  return { kind: 'error', status, code, message, client: locate(facts, config, locations) };
+}
+
+/** The request's client, through the server's memo when there is one. */
+function locate(facts: RequestFacts, config: CompiledConfig, locations: LocationCache | undefined): ClientLocation {
+  return locations ? locations.locateRequest(facts.peerAddress, facts.forwardedFor, config.trustedProxies, config.geo) : locateRequestClient(facts.peerAddress, facts.forwardedFor, config.trustedProxies, config.geo);
 }
 
 function ociTarget(facts: RequestFacts, config: CompiledConfig): Target | Decision {
@@ -229,21 +234,26 @@ function binaryTarget(facts: RequestFacts, config: CompiledConfig): Target | Dec
   const rest = route.prefix === '/' ? facts.path.slice(1) : facts.path.slice(route.prefix.length + 1);
   if (rest === '') return { kind: 'error', status: 404, code: 'NOT_FOUND', message: `${facts.path} is a route prefix, not a file` };
   const query = facts.query ? `?${facts.query}` : '';
+  // One string for the cache key and trust's key: built, and hashed on lookup, once.
+  const key = `file:${facts.path}`;
   const target: Target = {
     route,
     path: facts.path,
     relativePath: rest,
     urlOn: (mirror, withQuery = true) => (route.keepPrefix ? `${mirror.base}${facts.path}` : `${mirror.base}/${rest}`) + (withQuery ? query : ''),
-    check: { key: `file:${facts.path}`, kind: 'binary' },
+    check: { key, kind: 'binary' },
     originOnly: route.origin !== undefined && isIntegrityFile(rest),
     blobMirrors: false,
     status: 302,
-    trust: { routePrefix: route.prefix, hasOrigin: route.origin !== undefined, kind: 'file', name: '', key: `file:${facts.path}` },
+    trust: { routePrefix: route.prefix, hasOrigin: route.origin !== undefined, kind: 'file', name: '', key },
   };
   return target;
 }
 
-type Evaluation = { usable: true } | { usable: false; reason: string } | { usable: 'unknown'; check: AvailabilityCheck };
+/** `known`: the cached availability answer evaluate read for this mirror, when it read one. */
+type Evaluation = { usable: true; known?: Availability } | { usable: false; reason: string } | { usable: 'unknown'; check: AvailabilityCheck };
+/** The answer for a mirror nothing was read for: one object, not one per candidate. */
+const USABLE: Evaluation = { usable: true };
 
 /** Can this candidate serve this object now? From health and cached availability only: no I/O,
  *  no state changed; what the server should do afterwards is noted in `followUp`. */
@@ -294,7 +304,7 @@ function evaluate(target: Target, candidate: Candidate, client: ClientLocation, 
   // Routing by proof (issue 9): audit findings, ownership, tags and signatures.
   const distrusted = isOrigin ? undefined : distrust(state.trust, target.trust, mirror.name, known);
   if (distrusted) return { usable: false, reason: distrusted };
-  return { usable: true };
+  return known ? { usable: true, known } : USABLE;
 }
 
 /**
@@ -312,12 +322,13 @@ function wantRefresh(followUp: FollowUp, check: AvailabilityCheck): void {
   followUp.refresh.push(check);
 }
 
-function choose(target: Target, candidates: Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean): Decision {
+function choose(target: Target, candidates: readonly Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean): Decision {
   const { route } = target;
   const verdicts: Verdict[] = [];
   const pending: AvailabilityCheck[] = [];
   const followUp: FollowUp = {};
   let chosen: Candidate | undefined;
+  let chosenKnown: Availability | undefined;
   const alternatives: { mirror: CompiledMirror; region: string; url: string }[] = [];
 
   for (const candidate of candidates) {
@@ -334,6 +345,7 @@ function choose(target: Target, candidates: Candidate[], client: ClientLocation,
       break;
     } else if (!chosen) {
       chosen = candidate;
+      chosenKnown = verdict.known;
       verdicts.push({ mirror: mirror.name, region, outcome: 'chosen' });
     } else if (alternatives.length < MAX_ALTERNATIVES) {
       alternatives.push({ mirror, region, url: target.urlOn(mirror) });
@@ -353,7 +365,9 @@ function choose(target: Target, candidates: Candidate[], client: ClientLocation,
     return { kind: 'redirect', status: target.status, location: target.urlOn(mirror), mirror, region: 'default', route, client, verdicts, alternatives: [], ...followUp };
   }
   const decision: Decision = { kind: 'redirect', status: target.status, location: target.urlOn(chosen.mirror), mirror: chosen.mirror, region: chosen.region, route, client, verdicts, alternatives, ...followUp };
-  const bytes = knownSize(target, [chosen.mirror, ...route.default.mirrors], state, chosen.mirror.kind === 'blobs');
+  // The chosen mirror's own answer, read once already, usually has the size.
+  const bytes =
+    chosenKnown?.state === 'present' && chosenKnown.contentLength !== undefined ? chosenKnown.contentLength : knownSize(target, [chosen.mirror, ...route.default.mirrors], state, chosen.mirror.kind === 'blobs');
   if (bytes !== undefined) decision.bytes = bytes;
   return decision;
 }
@@ -371,7 +385,7 @@ function knownSize(target: Target, mirrors: readonly CompiledMirror[], state: Mi
 }
 
 /** Every candidate with its state, for `?mirrorlist` and `.meta4`: checks all unknown ones first. */
-function list(target: Target, candidates: Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean, format: 'mirrorlist' | 'metalink', file: string): Decision {
+function list(target: Target, candidates: readonly Candidate[], client: ClientLocation, state: MirrorStateView, checksDone: boolean, format: 'mirrorlist' | 'metalink', file: string): Decision {
   const entries: MirrorListEntry[] = [];
   const pending: AvailabilityCheck[] = [];
   const followUp: FollowUp = {};

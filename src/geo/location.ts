@@ -29,14 +29,17 @@ export interface GeoData {
  */
 export class LocationCache {
   private readonly memo: LRUCache<string, ClientLocation>;
-  /** By the request's own text (peer address and X-Forwarded-For): a repeat skips parsing too. */
-  private readonly byRequest: LRUCache<string, ClientLocation>;
+  /**
+   * By the request's own text: X-Forwarded-For (or the peer address, without one), with the peer
+   * it came from checked on a hit. A repeat skips parsing too, and no key is joined per request.
+   */
+  private readonly byRequest: LRUCache<string, RequestMemo>;
   private geo: GeoData | undefined;
   private trustedProxies: CidrTrie<true> | undefined;
 
   constructor(max = 65_536) {
     this.memo = new LRUCache<string, ClientLocation>({ max });
-    this.byRequest = new LRUCache<string, ClientLocation>({ max });
+    this.byRequest = new LRUCache<string, RequestMemo>({ max });
   }
 
   /** Locations held, in both memos. */
@@ -72,18 +75,38 @@ export class LocationCache {
       this.byRequest.clear();
       this.trustedProxies = trustedProxies;
     }
-    const key = forwardedFor === undefined ? peer : `${peer} ${forwardedFor}`;
-    const memoise = key.length <= MAX_REQUEST_KEY;
-    if (memoise && geo === this.geo) {
-      const known = this.byRequest.get(key);
-      if (known) return known;
+    // Keyed by the header's text as received (its hash is computed once, on this lookup), with
+    // the peer and the text compared on a hit: the peer decides whether the header is believed.
+    // Only when another peer sent the same text first (several proxies forward one client) is
+    // a key joined from both.
+    const plain = forwardedFor ?? peer;
+    if (peer.length + plain.length > MAX_REQUEST_KEY) {
+      this.startOverUnless(geo);
+      return locateClient(resolveClientIp(peer, forwardedFor, trustedProxies) ?? UNKNOWN_ADDRESS, geo);
+    }
+    let key = plain;
+    if (geo === this.geo) {
+      const known = this.byRequest.get(plain);
+      if (known) {
+        if (known.peer === peer && known.forwardedFor === forwardedFor) return known.location;
+        key = `${peer}\u0000${plain}`;
+        const joined = this.byRequest.get(key);
+        if (joined && joined.peer === peer && joined.forwardedFor === forwardedFor) return joined.location;
+      }
     }
     this.startOverUnless(geo);
     // Not through the address memo as well: a new client would pay for two memo writes.
     const location = locateClient(resolveClientIp(peer, forwardedFor, trustedProxies) ?? UNKNOWN_ADDRESS, geo);
-    if (memoise) this.byRequest.set(key, location);
+    this.byRequest.set(key, { peer, forwardedFor, location });
     return location;
   }
+}
+
+/** A located request: the texts it was located from, compared on a hit, and where it is. */
+interface RequestMemo {
+  peer: string;
+  forwardedFor: string | undefined;
+  location: ClientLocation;
 }
 
 /** Longest peer-and-X-Forwarded-For text memoised: a few proxy hops of IPv6 addresses. */

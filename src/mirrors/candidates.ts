@@ -31,16 +31,67 @@ function matchingRegions(route: CompiledRoute, client: ClientLocation): RegionMi
   return regions;
 }
 
-export function candidatesFor(route: CompiledRoute, client: ClientLocation): Candidate[] {
+/**
+ * The candidate list for a client, best first. Lists are memoised per route by the regions the
+ * client matched (most clients of a route match one of a few combinations), except where a tier
+ * of several mirrors orders them per client (spreadByWeight). The memo is derived from the route
+ * alone, which a compiled config never changes: the answer is what building the list gives, only
+ * without the objects and scans per request. Callers must not change the list.
+ */
+export function candidatesFor(route: CompiledRoute, client: ClientLocation): readonly Candidate[] {
+  const regions = matchingRegions(route, client);
+  let node = memoOf(route);
+  for (const region of regions) {
+    let next = node.next.get(region);
+    if (!next) {
+      next = { next: new Map() };
+      node.next.set(region, next);
+    }
+    node = next;
+  }
+  if (node.list) return node.list;
   const candidates: Candidate[] = [];
-  for (const region of matchingRegions(route, client)) {
+  let perClient = false;
+  for (const region of regions) {
     for (const tier of region.tiers) {
       if (tier.length === 1) addOnce(candidates, tier[0]!, region.region);
-      else for (const mirror of spreadByWeight(tier, client.ip.text)) addOnce(candidates, mirror, region.region);
+      else {
+        perClient = true;
+        for (const mirror of spreadByWeight(tier, client.ip.text)) addOnce(candidates, mirror, region.region);
+      }
     }
   }
   if (route.origin) addOnce(candidates, route.origin, 'origin');
+  if (!perClient) node.list = candidates;
   return candidates;
+}
+
+/** The same list without blob buckets (`blobs:` mirrors serve blobs only), memoised with it. */
+export function withoutBuckets(candidates: readonly Candidate[]): readonly Candidate[] {
+  let kept = bucketless.get(candidates);
+  if (!kept) {
+    kept = candidates.some((c) => c.mirror.kind === 'blobs') ? candidates.filter((c) => c.mirror.kind !== 'blobs') : candidates;
+    bucketless.set(candidates, kept);
+  }
+  return kept;
+}
+
+interface MemoNode {
+  next: Map<RegionMirrors, MemoNode>;
+  list?: readonly Candidate[];
+}
+
+/** Per compiled route (immutable): a trie of matched regions, in order, to their candidate list. */
+const memos = new WeakMap<CompiledRoute, MemoNode>();
+const bucketless = new WeakMap<readonly Candidate[], readonly Candidate[]>();
+
+function memoOf(route: CompiledRoute): MemoNode {
+  let memo = memos.get(route);
+  if (!memo) {
+    memo = { next: new Map() };
+    memos.set(route, memo);
+  }
+  return memo;
 }
 
 /** Lists are a handful of mirrors: a scan is cheaper than a Set per request. */
@@ -81,7 +132,7 @@ function unitHash(text: string): number {
  * origin) where they are: a wider region never jumps ahead of a narrower one. Mirrors without a
  * latency yet keep their listed order after those with one.
  */
-export function byLatencyWithinRegions(candidates: Candidate[], latencyOf: (mirror: string) => number | undefined): Candidate[] {
+export function byLatencyWithinRegions(candidates: readonly Candidate[], latencyOf: (mirror: string) => number | undefined): Candidate[] {
   const ordered: Candidate[] = [];
   for (let start = 0; start < candidates.length; ) {
     let end = start + 1;

@@ -70,8 +70,10 @@ export class MirrorState implements MirrorStateService {
   health(mirror: string): MirrorHealth {
     const probed = this.prober.health(mirror);
     const slot = this.breakers.get(mirror);
+    // No breaker yet (the mirror has never failed a check): no clock read on the request path.
+    if (!slot) return probed;
     const now = this.clock.now();
-    if (!slot?.breaker.isOpen(now)) return probed;
+    if (!slot.breaker.isOpen(now)) return probed;
     const { breaker } = slot;
     const health: MirrorHealth = { up: false };
     const reason = breaker.reason;

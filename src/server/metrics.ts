@@ -32,14 +32,18 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Redir
   if (options.processMetrics) collectDefaultMetrics({ register: registry });
   // Counted in plain numbers per label combination (few) and handed to prom-client at scrape
   // time: a child's inc() still hashes its labels, which cost as much as a tenth of a redirect.
-  const pending = new Map<string, { labels: { type: string; status: string; mirror: string; region: string }; count: number }>();
+  // Found through nested maps of the labels as given, not a key joined from them: the mirror
+  // and region names come from the config, so their hashes are computed once, not per request.
+  type Pending = { labels: { type: string; status: string; mirror: string; region: string }; count: number };
+  const pending: Pending[] = [];
+  const byLabels = new Map<string, Map<number, Map<string, Map<string, Pending>>>>();
   const requests = new Counter({
     name: 'artifact_requests_total',
     help: 'Requests answered, by route type (oci, binary), HTTP status, chosen mirror and the region that chose it.',
     labelNames: ['type', 'status', 'mirror', 'region'] as const,
     registers: [registry],
     collect() {
-      for (const entry of pending.values()) {
+      for (const entry of pending) {
         if (entry.count === 0) continue;
         this.inc(entry.labels, entry.count);
         entry.count = 0;
@@ -50,10 +54,28 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Redir
     registry,
     requests,
     countRequest(type, status, mirror, region) {
-      const key = `${type}\0${status}\0${mirror}\0${region}`;
-      const entry = pending.get(key);
+      let byStatus = byLabels.get(type);
+      if (!byStatus) {
+        byStatus = new Map();
+        byLabels.set(type, byStatus);
+      }
+      let byMirror = byStatus.get(status);
+      if (!byMirror) {
+        byMirror = new Map();
+        byStatus.set(status, byMirror);
+      }
+      let byRegion = byMirror.get(mirror);
+      if (!byRegion) {
+        byRegion = new Map();
+        byMirror.set(mirror, byRegion);
+      }
+      const entry = byRegion.get(region);
       if (entry) entry.count++;
-      else pending.set(key, { labels: { type, status: String(status), mirror, region }, count: 1 });
+      else {
+        const created = { labels: { type, status: String(status), mirror, region }, count: 1 };
+        byRegion.set(region, created);
+        pending.push(created);
+      }
     },
     configReloads: new Counter({
       name: 'artifact_config_reloads_total',

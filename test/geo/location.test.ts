@@ -39,3 +39,25 @@ test('a reload that stops trusting a proxy is not answered from the memo', (t) =
   const distrusting = { ...trusting, trustedProxies: config('[]').trustedProxies };
   t.is(locations.locateRequest('127.0.0.1', '81.2.69.160', distrusting.trustedProxies, distrusting.geo).ip.text, '127.0.0.1');
 });
+
+// The memo is keyed by the X-Forwarded-For text alone (no key joined per request): the peer, and
+// whether there was a header at all, are checked on a hit.
+test('one X-Forwarded-For text from several peers, and a header equal to a peer address, are told apart', (t) => {
+  const c = config('[127.0.0.1/32, 127.0.0.2/32]');
+  const locations = new LocationCache(16);
+  const cases: [string, string | undefined][] = [
+    ['127.0.0.1', '81.2.69.160'],
+    ['198.51.100.7', '81.2.69.160'],
+    ['127.0.0.2', '81.2.69.160'],
+    ['81.2.69.160', undefined],
+    ['127.0.0.1', '198.51.100.7'],
+    ['198.51.100.7', undefined],
+  ];
+  for (let round = 0; round < 3; round++) {
+    for (const [peer, xff] of cases) {
+      t.deepEqual(locations.locateRequest(peer, xff, c.trustedProxies, c.geo), locateRequestClient(peer, xff, c.trustedProxies, c.geo), `${peer} ${xff}`);
+    }
+  }
+  t.is(locations.locateRequest('198.51.100.7', '81.2.69.160', c.trustedProxies, c.geo).ip.text, '198.51.100.7', 'an untrusted peer is not believed');
+  t.is(locations.locateRequest('127.0.0.2', '81.2.69.160', c.trustedProxies, c.geo).ip.text, '81.2.69.160');
+});

@@ -56,3 +56,55 @@ routes:
   t.deepEqual(names.slice(2), ['c']);
   t.deepEqual([...names.slice(0, 2)].sort(), ['a', 'b']);
 });
+
+// The lists are memoised per route by the regions a client matched (the redirect path's hot
+// loop): the memo must give what building the list gives, for every client.
+test('memoised candidate lists are the lists built afresh, and a weighted tier still orders per client', (t) => {
+  const source = `
+mirrors:
+  a: { url: https://a.example, weight: 2 }
+  b: { url: https://b.example }
+  eu: { url: https://eu.example }
+  de: { url: https://de.example }
+  us: { url: https://us.example }
+  origin: { url: https://origin.example }
+routes:
+  - prefix: /single
+    regions: { DE: de, Europe: [eu, us], Americas: us }
+    default: us
+    origin: origin
+  - prefix: /spread
+    regions: { Europe: [[a, b], eu] }
+    default: us
+`;
+  const clients = [
+    { ip: parseIp('81.2.69.160')!, country: 'GB', continent: 'EU' },
+    { ip: parseIp('5.9.0.1')!, country: 'DE', continent: 'EU' },
+    { ip: parseIp('8.8.8.8')!, country: 'US', continent: 'NA' },
+    { ip: parseIp('1.1.1.1')! },
+  ];
+  const route = compile(source).binaryRoutes[0]!;
+  for (const client of clients) {
+    const memoised = candidatesFor(route, client);
+    // A config compiled again has routes the memo has never seen: its lists are built afresh.
+    const fresh = candidatesFor(compile(source).binaryRoutes[0]!, client);
+    t.deepEqual(
+      memoised.map((c) => [c.mirror.name, c.region]),
+      fresh.map((c) => [c.mirror.name, c.region]),
+    );
+    t.is(candidatesFor(route, client), memoised, 'the second ask is answered from the memo');
+  }
+  t.deepEqual(
+    candidatesFor(route, clients[1]!).map((c) => c.mirror.name),
+    ['de', 'eu', 'us', 'origin'],
+  );
+  const spread = compile(source).binaryRoutes[1]!;
+  const firsts = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    const client = { ip: parseIp(`81.2.${i}.7`)!, country: 'GB', continent: 'EU' };
+    const names = candidatesFor(spread, client).map((c) => c.mirror.name);
+    t.deepEqual(names, [...spreadByWeight([spread.continents[0]!.entry.tiers[0]![0]!, spread.continents[0]!.entry.tiers[0]![1]!], client.ip.text).map((m) => m.name), 'eu', 'us']);
+    firsts.add(names[0]!);
+  }
+  t.deepEqual([...firsts].sort(), ['a', 'b'], 'clients of one region still spread over the weighted tier');
+});

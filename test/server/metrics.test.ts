@@ -32,3 +32,18 @@ test('request counts add up across scrapes', async (t) => {
   );
   t.regex(await metrics.registry.metrics(), /artifact_requests_total\{type="binary",status="302",mirror="eu-files",region="Europe"\} 3/);
 });
+
+test('label combinations that share some labels are counted apart', async (t) => {
+  const metrics = createMetrics();
+  const combos: [string, number, string, string][] = [
+    ['binary', 302, 'eu-files', 'Europe'],
+    ['binary', 302, 'eu-files', 'default'],
+    ['binary', 302, 'us-files', 'Europe'],
+    ['binary', 307, 'eu-files', 'Europe'],
+    ['oci', 302, 'eu-files', 'Europe'],
+  ];
+  combos.forEach(([type, status, mirror, region], i) => {
+    for (let n = 0; n <= i; n++) metrics.countRequest(type, status, mirror, region);
+  });
+  t.deepEqual(await requestsTotal(metrics), new Map(combos.map(([type, status, mirror, region], i) => [`${type} ${status} ${mirror} ${region}`, i + 1])));
+});
