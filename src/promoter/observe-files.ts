@@ -133,23 +133,23 @@ async function hashKeeping(store: FileStore, name: string, expected: string, kee
   const st = await store.stat(name);
   if (!st) return undefined;
   if (!keep.reserve(st.size)) return statAndHash(store, name, true);
-  const chunks: Buffer[] = [];
-  const hash = createHash('sha256');
-  let size = 0;
+  let bytes: Buffer;
   try {
-    for await (const chunk of await store.read(name)) {
-      hash.update(chunk as Buffer);
-      chunks.push(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
+    bytes = store.readAll ? await store.readAll(name) : await readChunks(store, name);
   } catch (e) {
     keep.release(st.size);
     throw e;
   }
-  const sha256 = hash.digest('hex');
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
   keep.release(st.size);
-  if (sha256 === expected && keep.reserve(size)) keep.keep(store.base, name, sha256, Buffer.concat(chunks, size));
-  return { size, sha256 };
+  if (sha256 === expected && keep.reserve(bytes.length)) keep.keep(store.base, name, sha256, bytes);
+  return { size: bytes.length, sha256 };
+}
+
+async function readChunks(store: FileStore, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.read(name)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 export function locationMap(observed: Observed, location: string): Map<string, FileState> {

@@ -5,8 +5,8 @@
 // folder) that leads elsewhere is refused, so staging reads never leave the staging folder and
 // writes and deletes never leave production.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants, createWriteStream } from 'node:fs';
+import { type FileHandle, link, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,6 +24,22 @@ function tempPath(final: string): string {
 }
 
 const ABANDONED_AFTER_MS = 60 * 60_000;
+
+/**
+ * How long a folder's resolved, checked path is reused. Resolving it (realpath, mkdir) for each
+ * of thousands of files was most of a copy's system calls; a folder swapped for a symlink is
+ * still noticed within this time, and the final component is never followed unchecked (lstat,
+ * O_NOFOLLOW).
+ */
+const DIR_CACHE_MS = 5_000;
+
+/** Open for reading without following a symlink in the final component (ELOOP if it is one). */
+const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
 
 /**
  * A promoter killed mid-write leaves its temp files behind (never under the real name). The next
@@ -85,6 +101,8 @@ export class FsStore implements FileStore {
   readonly root: string;
   /** Folders written to in this run, each cleaned of abandoned temp files once. */
   private readonly cleaned = new Map<string, Promise<void>>();
+  /** Folders (relative) resolved and checked inside the base recently: their real paths. */
+  private readonly dirs = new Map<string, { at: number; real: Promise<string | undefined> }>();
   private realRoot: Promise<string> | undefined;
   constructor(readonly base: string) {
     assertBase(base);
@@ -120,8 +138,36 @@ export class FsStore implements FileStore {
    */
   private async target(name: string, create: boolean): Promise<string | undefined> {
     assertName(this.base, name);
+    const dir = await this.folder(dirname(name), name, create);
+    return dir === undefined ? undefined : join(dir, basename(name));
+  }
+
+  /** `folder`'s real path (see target), reused for DIR_CACHE_MS; a missing folder is not remembered. */
+  private folder(folder: string, name: string, create: boolean): Promise<string | undefined> {
+    const now = Date.now();
+    const cached = this.dirs.get(folder);
+    if (cached && now - cached.at < DIR_CACHE_MS) {
+      return cached.real.then((real) => (real !== undefined || !create ? real : this.resolveFolder(folder, name, create, now)));
+    }
+    return this.resolveFolder(folder, name, create, now);
+  }
+
+  private resolveFolder(folder: string, name: string, create: boolean, now: number): Promise<string | undefined> {
+    const real = this.resolveDir(dirname(join(this.root, name)), name, create);
+    const entry = { at: now, real };
+    this.dirs.set(folder, entry);
+    const forget = () => this.dirs.get(folder) === entry && this.dirs.delete(folder);
+    real.then((r) => r === undefined && forget(), forget);
+    return real;
+  }
+
+  /** Forget a folder's resolution (it went missing under us). */
+  private forgetFolder(name: string): void {
+    this.dirs.delete(dirname(name));
+  }
+
+  private async resolveDir(dir: string, name: string, create: boolean): Promise<string | undefined> {
     if (create) await mkdir(this.root, { recursive: true });
-    const dir = dirname(join(this.root, name));
     for (let probe = dir; ; probe = dirname(probe)) {
       let real: string;
       try {
@@ -139,7 +185,7 @@ export class FsStore implements FileStore {
     }
     if (create) await mkdir(dir, { recursive: true });
     try {
-      return join(await this.inside(await realpath(dir), name), basename(name));
+      return await this.inside(await realpath(dir), name);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -147,8 +193,36 @@ export class FsStore implements FileStore {
     }
   }
 
+  /**
+   * An existing file opened for reading, confined like `existing`: through its folder's cached
+   * real path, not following the final component; a symlink there takes the full check.
+   */
+  private async openInside(name: string): Promise<FileHandle> {
+    const path = await this.target(name, false);
+    if (path !== undefined) {
+      try {
+        return await open(path, READ_NOFOLLOW);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ELOOP') {
+          if (isMissing(e)) this.forgetFolder(name);
+          else throw e;
+        }
+      }
+    }
+    return open(await this.existing(name), 'r');
+  }
+
   async stat(name: string): Promise<FileState | undefined> {
     try {
+      // lstat through the folder's cached real path; a symlink takes the full check.
+      const path = await this.target(name, false);
+      if (path === undefined) return undefined;
+      const l = await lstat(path).catch((e: unknown) => {
+        if (isMissing(e)) return undefined;
+        throw e;
+      });
+      if (!l) return undefined;
+      if (!l.isSymbolicLink()) return l.isFile() ? { size: l.size } : undefined;
       const s = await stat(await this.existing(name));
       return s.isFile() ? { size: s.size } : undefined;
     } catch (e) {
@@ -159,8 +233,18 @@ export class FsStore implements FileStore {
 
   async read(name: string): Promise<Readable> {
     // Open first so a missing file rejects here rather than as a stream error later.
-    const handle = await open(await this.existing(name), 'r');
+    const handle = await this.openInside(name);
     return handle.createReadStream();
+  }
+
+  /** The whole file in one read (small and kept staging files: no stream per file). */
+  async readAll(name: string): Promise<Buffer> {
+    const handle = await this.openInside(name);
+    try {
+      return await handle.readFile();
+    } finally {
+      await handle.close();
+    }
   }
 
   /** The path `name` is written to, its folder created and (once per run) cleaned of abandoned temps. */
@@ -177,11 +261,28 @@ export class FsStore implements FileStore {
     return final;
   }
 
-  /** `body` into a new temp file next to `final` (not yet synced); nothing is left if it fails. */
-  private async writeTemp(final: string, body: Readable): Promise<string> {
+  /**
+   * `body` into a new temp file next to `name`'s final path (not yet synced); nothing is left if
+   * it fails. Bytes already in memory take one write, not a stream; if the folder went missing
+   * since it was resolved (removed by someone else), it is made again once.
+   */
+  private async stage(name: string, body: Readable | Buffer): Promise<{ temp: string; final: string }> {
+    const final = await this.prepare(name);
+    try {
+      return { temp: await this.writeTemp(final, body), final };
+    } catch (e) {
+      if (!Buffer.isBuffer(body) || !isMissing(e)) throw e;
+      this.forgetFolder(name);
+      const again = await this.prepare(name);
+      return { temp: await this.writeTemp(again, body), final: again };
+    }
+  }
+
+  private async writeTemp(final: string, body: Readable | Buffer): Promise<string> {
     const temp = tempPath(final);
     try {
-      await pipeline(body, createWriteStream(temp, { flags: 'wx' }));
+      if (Buffer.isBuffer(body)) await writeFile(temp, body, { flag: 'wx' });
+      else await pipeline(body, createWriteStream(temp, { flags: 'wx' }));
       return temp;
     } catch (e) {
       await rm(temp, { force: true });
@@ -190,8 +291,7 @@ export class FsStore implements FileStore {
   }
 
   async write(name: string, body: Readable, _size: number, _sha256: string): Promise<undefined> {
-    const final = await this.prepare(name);
-    const temp = await this.writeTemp(final, body);
+    const { temp, final } = await this.stage(name, body);
     try {
       await fsyncPath(temp);
       await rename(temp, final);
@@ -213,8 +313,7 @@ export class FsStore implements FileStore {
     const staged: { name: string; temp: string; final: string }[] = [];
     return {
       write: async (name, body) => {
-        const final = await this.prepare(name);
-        staged.push({ name, temp: await this.writeTemp(final, body), final });
+        staged.push({ name, ...(await this.stage(name, body)) });
       },
       commit: async () => {
         const failed = new Map<string, string>();
@@ -226,7 +325,8 @@ export class FsStore implements FileStore {
           return failed;
         }
         const dirs = new Set<string>();
-        for (const s of staged) {
+        // Renames side by side (each is one metadata update; in turn they were a round trip each).
+        await mapPool(staged, SYNC_PARALLEL, async (s) => {
           try {
             await rename(s.temp, s.final);
             dirs.add(dirname(s.final));
@@ -234,7 +334,7 @@ export class FsStore implements FileStore {
             await rm(s.temp, { force: true });
             failed.set(s.name, errorMessage(e));
           }
-        }
+        });
         try {
           await syncAll([...dirs]);
         } catch (e) {

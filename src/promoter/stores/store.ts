@@ -12,6 +12,8 @@ export interface FileStore {
    */
   stat(name: string): Promise<FileState | undefined>;
   read(name: string): Promise<Readable>;
+  /** The whole object in memory in one read, where the store can do that cheaply (folders). */
+  readAll?(name: string): Promise<Buffer>;
   /**
    * Write `body` so that no reader ever sees it partial: it appears whole under `name` or not at
    * all. If `body` errors (e.g. verification failed), nothing is left under `name`. Returns the
@@ -32,8 +34,11 @@ export interface FileStore {
 }
 
 export interface WriteBatch {
-  /** Write `body` under a temporary name; nothing is visible under `name` before `commit`. */
-  write(name: string, body: Readable): Promise<void>;
+  /**
+   * Write `body` (a stream, or bytes already in memory and verified) under a temporary name;
+   * nothing is visible under `name` before `commit`.
+   */
+  write(name: string, body: Readable | Buffer): Promise<void>;
   /**
    * Make every write of the batch durable, then visible under its name (whole, never partial);
    * returns the names that failed, with why (they are not under their names).
