@@ -27,6 +27,10 @@ export interface ObserveFilesOptions {
   keep?: StagingBytes;
 }
 
+/** Destinations with this many names are listed first (stores that can); a listing may be LIST_FACTOR times longer. */
+const LIST_FROM = 50;
+const LIST_FACTOR = 10;
+
 export async function observeFiles(projects: readonly FileProject[], store: (base: string) => FileStore, observed: Observed, opts: ObserveFilesOptions): Promise<void> {
   const reach = opts.reach ?? new Reachability();
   observed.down = reach.down;
@@ -40,14 +44,25 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   );
 
   const destTasks: { project: FileProject; dest: string; name: string }[] = [];
+  const wanted: { project: FileProject; dest: string; names: Set<string> }[] = [];
   for (const p of projects) {
     for (const dest of p.destinations) {
       if (observed.unreachable.has(dest)) continue;
       const names = new Set(p.entries.map((f) => f.name));
       for (const name of observed.ledgers.get(ledgerKey(p.id, dest))?.files.keys() ?? []) names.add(name);
-      for (const name of names) destTasks.push({ project: p, dest, name });
+      wanted.push({ project: p, dest, names });
     }
   }
+  // Stores that can list: one listing instead of a stat per name that is not there (a fresh
+  // destination), as long as the listing is not much longer than the names asked about.
+  await mapPool(wanted, opts.parallel, async (w) => {
+    const s = store(w.dest);
+    if (s.names && w.names.size >= LIST_FROM) {
+      const present = await reach.call(w.dest, () => s.names?.(w.names.size * LIST_FACTOR) ?? Promise.resolve(undefined), opts.retry).catch(() => undefined);
+      if (present) for (const name of w.names) if (!present.has(name)) w.names.delete(name);
+    }
+    for (const name of w.names) destTasks.push({ project: w.project, dest: w.dest, name });
+  });
   await mapPool(destTasks, opts.parallel, async ({ project, dest, name }) => {
     try {
       const key = ledgerKey(project.id, dest);

@@ -12,6 +12,11 @@ export interface FileStore {
    */
   stat(name: string): Promise<FileState | undefined>;
   read(name: string): Promise<Readable>;
+  /**
+   * Every name the store holds under its base, if it can list them cheaply and there are at most
+   * `max`; undefined otherwise. Names not listed are absent (stat need not ask about them).
+   */
+  names?(max: number): Promise<Set<string> | undefined>;
   /** The whole object in memory in one read, where the store can do that cheaply (folders). */
   readAll?(name: string): Promise<Buffer>;
   /**
