@@ -65,10 +65,19 @@ test('a folder batch writes bytes whole, remakes a folder removed under it, and 
   const prod = join(dir, 'prod');
   const store = new FsStore(`${pathToFileURL(prod).href}/`);
   const a = randomBytes(70_000);
+  const big = randomBytes(3 * 2 ** 20); // flushed as it is written, still renamed only at commit
   const first = store.batch();
   await first.write('v1/a', a);
+  await first.write('v1/big', big);
+  t.deepEqual(
+    (await readdir(join(prod, 'v1'))).filter((n) => !n.startsWith('.artifact-serving-tmp-')),
+    [],
+    'nothing under its name before the commit',
+  );
   t.deepEqual(await first.commit(), new Map());
   t.is(sha(await readFile(join(prod, 'v1/a'))), sha(a));
+  t.is(sha(await readFile(join(prod, 'v1/big'))), sha(big));
+  await rm(join(prod, 'v1/big'));
 
   // The folder is gone (someone removed it) while its resolution is remembered: made again.
   await rm(join(prod, 'v1'), { recursive: true });

@@ -97,6 +97,14 @@ async function syncAll(paths: readonly string[]): Promise<void> {
 }
 const SYNC_PARALLEL = 32;
 
+/**
+ * Files at least this large are flushed as soon as they are written, not at the batch's commit:
+ * their disk writes then overlap the other workers' reads, hashing and writes, where a commit
+ * would write them all while nothing else happens. (Small files stay batched: flushing each as it
+ * is written was slower.)
+ */
+const SYNC_AT_WRITE_FROM = 2 ** 20;
+
 export class FsStore implements FileStore {
   readonly root: string;
   /** Folders written to in this run, each cleaned of abandoned temp files once. */
@@ -266,22 +274,23 @@ export class FsStore implements FileStore {
    * it fails. Bytes already in memory take one write, not a stream; if the folder went missing
    * since it was resolved (removed by someone else), it is made again once.
    */
-  private async stage(name: string, body: Readable | Buffer): Promise<{ temp: string; final: string }> {
+  private async stage(name: string, body: Readable | Buffer, flush = false): Promise<{ temp: string; final: string }> {
     const final = await this.prepare(name);
     try {
-      return { temp: await this.writeTemp(final, body), final };
+      return { temp: await this.writeTemp(final, body, flush), final };
     } catch (e) {
       if (!Buffer.isBuffer(body) || !isMissing(e)) throw e;
       this.forgetFolder(name);
       const again = await this.prepare(name);
-      return { temp: await this.writeTemp(again, body), final: again };
+      return { temp: await this.writeTemp(again, body, flush), final: again };
     }
   }
 
-  private async writeTemp(final: string, body: Readable | Buffer): Promise<string> {
+  /** `flush`: bytes in memory are fsynced right after they are written, on the same descriptor. */
+  private async writeTemp(final: string, body: Readable | Buffer, flush = false): Promise<string> {
     const temp = tempPath(final);
     try {
-      if (Buffer.isBuffer(body)) await writeFile(temp, body, { flag: 'wx' });
+      if (Buffer.isBuffer(body)) await writeFile(temp, body, { flag: 'wx', flush });
       else await pipeline(body, createWriteStream(temp, { flags: 'wx' }));
       return temp;
     } catch (e) {
@@ -310,15 +319,16 @@ export class FsStore implements FileStore {
    * is written is what makes thousands of small files cheap.
    */
   batch(): WriteBatch {
-    const staged: { name: string; temp: string; final: string }[] = [];
+    const staged: { name: string; temp: string; final: string; synced: boolean }[] = [];
     return {
       write: async (name, body) => {
-        staged.push({ name, ...(await this.stage(name, body)) });
+        const synced = Buffer.isBuffer(body) && body.length >= SYNC_AT_WRITE_FROM;
+        staged.push({ name, ...(await this.stage(name, body, synced)), synced });
       },
       commit: async () => {
         const failed = new Map<string, string>();
         try {
-          await syncAll(staged.map((s) => s.temp));
+          await syncAll(staged.filter((s) => !s.synced).map((s) => s.temp));
         } catch (e) {
           await Promise.all(staged.map((s) => rm(s.temp, { force: true })));
           for (const s of staged) failed.set(s.name, `not made durable: ${errorMessage(e)}`);
