@@ -3,10 +3,13 @@
 // atomic within a filesystem, so readers see the old state or the whole new file.
 // Every access is confined to the base after resolving symlinks: a name (or a link inside the
 // folder) that leads elsewhere is refused, so staging reads never leave the staging folder and
-// writes and deletes never leave production.
+// writes and deletes never leave production. On Linux the proof is what was opened: each file
+// descriptor's real path (/proc/self/fd) must lie inside the base, so a folder swapped for a
+// symlink between a check and a use cannot lead a read, stat or write out. Elsewhere each access
+// resolves its whole path first (a check-then-use window of microseconds).
 import { randomBytes } from 'node:crypto';
-import { constants, createWriteStream } from 'node:fs';
-import { type FileHandle, link, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { type FileHandle, link, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -26,15 +29,23 @@ function tempPath(final: string): string {
 const ABANDONED_AFTER_MS = 60 * 60_000;
 
 /**
- * How long a folder's resolved, checked path is reused. Resolving it (realpath, mkdir) for each
- * of thousands of files was most of a copy's system calls; a folder swapped for a symlink is
- * still noticed within this time, and the final component is never followed unchecked (lstat,
- * O_NOFOLLOW).
+ * How long a folder's resolved path is reused as a hint of where its files are. Resolving it
+ * (realpath, mkdir) for each of thousands of files was most of a copy's system calls. It is never
+ * the confinement proof: every descriptor opened through it is checked (checkFd), and without
+ * /proc/self/fd it is not used at all.
  */
 const DIR_CACHE_MS = 5_000;
 
-/** Open for reading without following a symlink in the final component (ELOOP if it is one). */
-const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+/** Whether an open descriptor's real path can be read back (Linux procfs). */
+const PROC_FD = existsSync('/proc/self/fd');
+
+/**
+ * Open for reading without following a symlink in the final component (ELOOP if it is one), and
+ * without blocking on a FIFO a swapped folder might hold (no effect on regular files).
+ */
+const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** A new temp file: never an existing name, never through a symlink. */
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 function isMissing(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
@@ -132,6 +143,28 @@ export class FsStore implements FileStore {
     return real;
   }
 
+  /**
+   * `handle`, refused (closed, ConfinementError) unless the file it has open lies inside the
+   * base: the proof that no folder on the way was swapped for a symlink after it was checked.
+   * Returns the file's real path (undefined without /proc/self/fd, where callers resolved it).
+   */
+  private async checkFd(handle: FileHandle, name: string): Promise<string | undefined> {
+    if (!PROC_FD) return undefined;
+    try {
+      return await this.inside(await readlink(`/proc/self/fd/${handle.fd}`), name);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  }
+
+  /** `path` opened with `flags`, then checked as checkFd. */
+  private async openChecked(path: string, flags: number, name: string): Promise<FileHandle> {
+    const handle = await open(path, flags);
+    await this.checkFd(handle, name);
+    return handle;
+  }
+
   /** The real path of an existing name, checked to be inside the base (ENOENT propagates). */
   private async existing(name: string): Promise<string> {
     assertName(this.base, name);
@@ -153,7 +186,7 @@ export class FsStore implements FileStore {
   /** `folder`'s real path (see target), reused for DIR_CACHE_MS; a missing folder is not remembered. */
   private folder(folder: string, name: string, create: boolean): Promise<string | undefined> {
     const now = Date.now();
-    const cached = this.dirs.get(folder);
+    const cached = PROC_FD ? this.dirs.get(folder) : undefined;
     if (cached && now - cached.at < DIR_CACHE_MS) {
       return cached.real.then((real) => (real !== undefined || !create ? real : this.resolveFolder(folder, name, create, now)));
     }
@@ -202,14 +235,15 @@ export class FsStore implements FileStore {
   }
 
   /**
-   * An existing file opened for reading, confined like `existing`: through its folder's cached
-   * real path, not following the final component; a symlink there takes the full check.
+   * An existing file opened for reading, confined: through its folder's cached real path, not
+   * following the final component, and the descriptor checked (checkFd); a symlink in the final
+   * component takes the full check, and so does every open without /proc/self/fd.
    */
   private async openInside(name: string): Promise<FileHandle> {
     const path = await this.target(name, false);
-    if (path !== undefined) {
+    if (path !== undefined && PROC_FD) {
       try {
-        return await open(path, READ_NOFOLLOW);
+        return await this.openChecked(path, READ_NOFOLLOW, name);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ELOOP') {
           if (isMissing(e)) this.forgetFolder(name);
@@ -217,21 +251,14 @@ export class FsStore implements FileStore {
         }
       }
     }
-    return open(await this.existing(name), 'r');
+    return this.openChecked(await this.existing(name), READ_NOFOLLOW, name);
   }
 
   async stat(name: string): Promise<FileState | undefined> {
     try {
-      // lstat through the folder's cached real path; a symlink takes the full check.
-      const path = await this.target(name, false);
-      if (path === undefined) return undefined;
-      const l = await lstat(path).catch((e: unknown) => {
-        if (isMissing(e)) return undefined;
-        throw e;
-      });
-      if (!l) return undefined;
-      if (!l.isSymbolicLink()) return l.isFile() ? { size: l.size } : undefined;
-      const s = await stat(await this.existing(name));
+      // fstat of the checked descriptor: an lstat by path could be led out by a swapped folder.
+      const handle = await this.openInside(name);
+      const s = await handle.stat().finally(() => handle.close());
       return s.isFile() ? { size: s.size } : undefined;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
@@ -277,26 +304,67 @@ export class FsStore implements FileStore {
   private async stage(name: string, body: Readable | Buffer, flush = false): Promise<{ temp: string; final: string }> {
     const final = await this.prepare(name);
     try {
-      return { temp: await this.writeTemp(final, body, flush), final };
+      return { temp: await this.writeTemp(final, name, body, flush), final };
     } catch (e) {
+      if (e instanceof ConfinementError) this.forgetFolder(name);
       if (!Buffer.isBuffer(body) || !isMissing(e)) throw e;
       this.forgetFolder(name);
       const again = await this.prepare(name);
-      return { temp: await this.writeTemp(again, body, flush), final: again };
+      return { temp: await this.writeTemp(again, name, body, flush), final: again };
     }
   }
 
-  /** `flush`: bytes in memory are fsynced right after they are written, on the same descriptor. */
-  private async writeTemp(final: string, body: Readable | Buffer, flush = false): Promise<string> {
+  /**
+   * `body` into a new temp file beside `final`, created exclusively and checked inside the base
+   * (checkFd) before a byte is written; nothing is left if it fails. `flush`: bytes in memory are
+   * fsynced right after they are written, on the same descriptor.
+   */
+  private async writeTemp(final: string, name: string, body: Readable | Buffer, flush = false): Promise<string> {
     const temp = tempPath(final);
+    const handle = await open(temp, CREATE_NEW, 0o644);
     try {
-      if (Buffer.isBuffer(body)) await writeFile(temp, body, { flag: 'wx', flush });
-      else await pipeline(body, createWriteStream(temp, { flags: 'wx' }));
+      await this.checkFd(handle, name); // closes it when refused
+    } catch (e) {
+      await rm(temp, { force: true }); // our own new, empty file, wherever a swapped folder led
+      throw e;
+    }
+    try {
+      if (Buffer.isBuffer(body)) {
+        try {
+          await handle.writeFile(body);
+          if (flush) await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } else await pipeline(body, handle.createWriteStream()); // the stream closes the handle
       return temp;
     } catch (e) {
       await rm(temp, { force: true });
       throw e;
     }
+  }
+
+  /**
+   * After `temp` was renamed to `final`: the file now at `final` is checked inside the base. The
+   * temp was checked inside when created; only a folder swapped between that and the rename can
+   * land it elsewhere, and then it is removed again and the write fails (it existed there for
+   * that moment: the one window left, and it holds bytes already verified, never read back).
+   */
+  private async checkPlaced(final: string, name: string): Promise<void> {
+    if (!PROC_FD) return; // final's folder was resolved for this write (no cache)
+    let handle: FileHandle;
+    try {
+      handle = await open(final, READ_NOFOLLOW);
+    } catch (e) {
+      throw new ConfinementError(`${this.base}${name}: not where it was renamed to (${errorMessage(e)}): its folder changed during the write`);
+    }
+    try {
+      await this.checkFd(handle, name); // closes it when refused
+    } catch (e) {
+      await rm(final, { force: true });
+      throw e;
+    }
+    await handle.close();
   }
 
   async write(name: string, body: Readable, _size: number, _sha256: string): Promise<undefined> {
@@ -308,6 +376,7 @@ export class FsStore implements FileStore {
       await rm(temp, { force: true });
       throw e;
     }
+    await this.checkPlaced(final, name);
     await fsyncPath(dirname(final)); // the new name survives a crash too
   }
 
@@ -339,6 +408,7 @@ export class FsStore implements FileStore {
         await mapPool(staged, SYNC_PARALLEL, async (s) => {
           try {
             await rename(s.temp, s.final);
+            await this.checkPlaced(s.final, s.name);
             dirs.add(dirname(s.final));
           } catch (e) {
             await rm(s.temp, { force: true });
@@ -356,7 +426,10 @@ export class FsStore implements FileStore {
   }
 
   async delete(name: string): Promise<void> {
-    const final = await this.target(name, false);
+    // Resolved for this delete, not from the cache: an unlink has no descriptor to check after.
+    assertName(this.base, name);
+    const dir = await this.resolveDir(dirname(join(this.root, name)), name, false);
+    const final = dir === undefined ? undefined : join(dir, basename(name));
     if (final) await rm(final, { force: true });
   }
 
@@ -374,8 +447,7 @@ export class FsStore implements FileStore {
     if (!final) throw new Error(`${this.base}${name}: cannot create its folder`);
     // Written whole under a temporary name, then hard-linked: link fails if the name exists, and
     // a reader never sees the file empty or partial.
-    const temp = tempPath(final);
-    await writeFile(temp, text, { flag: 'wx', flush: true });
+    const temp = await this.writeTemp(final, name, Buffer.from(text), true);
     try {
       await link(temp, final);
       return true;
