@@ -28,6 +28,12 @@ export interface ImageCopy {
    * of streaming them again (shared by every copy to the same registry).
    */
   placed?: Map<string, Promise<string>>;
+  /**
+   * Staging's tags as listed while planning: a referrer fallback tag (`sha256-<hex>.sig` …) not
+   * among them is not asked about (four HEADs per digest per destination were most of a small
+   * image's requests). Without it every fallback tag is looked up.
+   */
+  stagingTags?: ReadonlySet<string>;
 }
 
 const FALLBACK_SUFFIXES = ['', '.sig', '.att', '.sbom'];
@@ -118,6 +124,7 @@ export async function copyReferrers(c: ImageCopy, digest: string): Promise<void>
   // Tag-schema referrers (cosign's `.sig`, `.att`, `.sbom`; the OCI fallback index).
   for (const suffix of FALLBACK_SUFFIXES) {
     const tag = `sha256-${digest.slice('sha256:'.length)}${suffix}`;
+    if (c.stagingTags && !c.stagingTags.has(tag)) continue;
     const head = await c.src.headManifest(c.srcRepo, tag);
     if (!head) continue;
     const m = await copyManifest(c, head.digest);

@@ -53,6 +53,8 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
     const kept = opts.stagingBytes?.get(project.src, a.name, a.sha256);
     return kept ? Readable.from([kept]) : verified(await src.read(a.name), a.sha256, `${project.src}${a.name}`, a.bytes);
   };
+  // A batch takes kept bytes as they are: one write per file, no stream.
+  const batchBody = async (a: FileWrite): Promise<Readable | Buffer> => opts.stagingBytes?.get(project.src, a.name, a.sha256) ?? body(a);
   // Results of batched writes are reported once their batch is committed, not when staged.
   const held = new Set<Action>();
   const execOpts: ExecuteOptions = { ...opts, onResult: (r) => held.has(r.action) || opts.onResult?.(r) };
@@ -112,7 +114,7 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
     for (const chunk of batches(writes, opts.parallel)) {
       const b = batch();
       for (const a of chunk) held.add(a);
-      const staged = await run(chunk, async (a) => b.write(a.name, await body(a)));
+      const staged = await run(chunk, async (a) => b.write(a.name, await batchBody(a)));
       committing = committing.then(async () => {
         const failed = await b.commit();
         for (const r of staged) {

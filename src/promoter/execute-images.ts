@@ -42,7 +42,10 @@ export async function executeImages(project: ImageProject, plan: ProjectPlan, ob
       if (d.actions.length === 0) return [];
       const dst = registry(hostOf(d.destination));
       const placed = placedOn(dst.host);
-      const ctx = (name: string) => ({ src, srcRepo: `${repoPath(project.src)}/${name}`, dst, dstRepo: `${repoPath(d.destination)}/${name}`, cache: cacheFor(name), retry: opts.retry, placed });
+      const ctx = (name: string) => {
+        const stagingTags = observed.registries.get(project.src)?.get(name)?.listed;
+        return { src, srcRepo: `${repoPath(project.src)}/${name}`, dst, dstRepo: `${repoPath(d.destination)}/${name}`, cache: cacheFor(name), retry: opts.retry, placed, ...(stagingTags ? { stagingTags } : {}) };
+      };
       return executeDestination(
         {
           project: project.project,

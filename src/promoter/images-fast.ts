@@ -19,7 +19,7 @@ const ROLLBACK = /^ {2}rollback: (\[.*\])$/;
 const EDGE = /^ {4}("[^"\\]*"|'[^']*'|[A-Za-z0-9][A-Za-z0-9._/-]*): (\[.*\])$/;
 
 /** The value of a one-line scalar, if it can only mean that string; undefined otherwise. */
-function scalar(s: string): string | undefined {
+export function scalar(s: string): string | undefined {
   if (s.length >= 2 && s.startsWith('"') && s.endsWith('"')) {
     const inner = s.slice(1, -1);
     return /["\\]/.test(inner) ? undefined : inner;

@@ -7,6 +7,7 @@ import type { FileEntry, FileProject } from './model.js';
 import { filesFileSchema, filestoresFileSchema, legacyFilesSchema } from './schema.js';
 import { stagingViolation, type StagingPolicy } from './staging.js';
 import { baseProblem } from './stores/confine.js';
+import { readFileItem } from './files-fast.js';
 import { Findings, readYaml, type ManifestSource, type Parsed } from './yaml-file.js';
 
 // kpromo decodes the hex, so upper case is accepted; it is compared in lower case.
@@ -23,7 +24,7 @@ export async function loadFileProject(project: string, filestoresFile: string, m
   const stores = await readYaml(filestoresFile, filestoresFileSchema, findings);
   const lists: FilesList[] = [];
   for (const file of manifestFiles) {
-    const parsed = await readYaml(file, filesFileSchema, findings);
+    const parsed = await readYaml(file, filesFileSchema, findings, readFileItem);
     if (parsed) lists.push({ source: parsed.source, files: parsed.value.files });
   }
   if (!stores) return { findings };

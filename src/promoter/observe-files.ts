@@ -27,6 +27,10 @@ export interface ObserveFilesOptions {
   keep?: StagingBytes;
 }
 
+/** Destinations with this many names are listed first (stores that can); a listing may be LIST_FACTOR times longer. */
+const LIST_FROM = 50;
+const LIST_FACTOR = 10;
+
 export async function observeFiles(projects: readonly FileProject[], store: (base: string) => FileStore, observed: Observed, opts: ObserveFilesOptions): Promise<void> {
   const reach = opts.reach ?? new Reachability();
   observed.down = reach.down;
@@ -40,14 +44,25 @@ export async function observeFiles(projects: readonly FileProject[], store: (bas
   );
 
   const destTasks: { project: FileProject; dest: string; name: string }[] = [];
+  const wanted: { project: FileProject; dest: string; names: Set<string> }[] = [];
   for (const p of projects) {
     for (const dest of p.destinations) {
       if (observed.unreachable.has(dest)) continue;
       const names = new Set(p.entries.map((f) => f.name));
       for (const name of observed.ledgers.get(ledgerKey(p.id, dest))?.files.keys() ?? []) names.add(name);
-      for (const name of names) destTasks.push({ project: p, dest, name });
+      wanted.push({ project: p, dest, names });
     }
   }
+  // Stores that can list: one listing instead of a stat per name that is not there (a fresh
+  // destination), as long as the listing is not much longer than the names asked about.
+  await mapPool(wanted, opts.parallel, async (w) => {
+    const s = store(w.dest);
+    if (s.names && w.names.size >= LIST_FROM) {
+      const present = await reach.call(w.dest, () => s.names?.(w.names.size * LIST_FACTOR) ?? Promise.resolve(undefined), opts.retry).catch(() => undefined);
+      if (present) for (const name of w.names) if (!present.has(name)) w.names.delete(name);
+    }
+    for (const name of w.names) destTasks.push({ project: w.project, dest: w.dest, name });
+  });
   await mapPool(destTasks, opts.parallel, async ({ project, dest, name }) => {
     try {
       const key = ledgerKey(project.id, dest);
@@ -133,23 +148,23 @@ async function hashKeeping(store: FileStore, name: string, expected: string, kee
   const st = await store.stat(name);
   if (!st) return undefined;
   if (!keep.reserve(st.size)) return statAndHash(store, name, true);
-  const chunks: Buffer[] = [];
-  const hash = createHash('sha256');
-  let size = 0;
+  let bytes: Buffer;
   try {
-    for await (const chunk of await store.read(name)) {
-      hash.update(chunk as Buffer);
-      chunks.push(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
+    bytes = store.readAll ? await store.readAll(name) : await readChunks(store, name);
   } catch (e) {
     keep.release(st.size);
     throw e;
   }
-  const sha256 = hash.digest('hex');
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
   keep.release(st.size);
-  if (sha256 === expected && keep.reserve(size)) keep.keep(store.base, name, sha256, Buffer.concat(chunks, size));
-  return { size, sha256 };
+  if (sha256 === expected && keep.reserve(bytes.length)) keep.keep(store.base, name, sha256, bytes);
+  return { size: bytes.length, sha256 };
+}
+
+async function readChunks(store: FileStore, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.read(name)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 export function locationMap(observed: Observed, location: string): Map<string, FileState> {

@@ -78,16 +78,17 @@ async function readText(file: string, findings: Findings): Promise<string | unde
   }
 }
 
-export async function readYaml<S extends z.ZodType>(file: string, schema: S, findings: Findings): Promise<Parsed<z.infer<S>> | undefined> {
+/** `fast` may read a list item's text without the yaml library, as in forEachListItem. */
+export async function readYaml<S extends z.ZodType>(file: string, schema: S, findings: Findings, fast?: (itemText: string) => unknown): Promise<Parsed<z.infer<S>> | undefined> {
   const text = await readText(file, findings);
   if (text === undefined) return undefined;
-  return parseYamlText(file, text, schema, findings);
+  return parseYamlText(file, text, schema, findings, CHUNK_ABOVE, fast);
 }
 
-function parseYamlText<S extends z.ZodType>(file: string, text: string, schema: S, findings: Findings, chunkAbove = CHUNK_ABOVE): Parsed<z.infer<S>> | undefined {
+function parseYamlText<S extends z.ZodType>(file: string, text: string, schema: S, findings: Findings, chunkAbove = CHUNK_ABOVE, fast?: (itemText: string) => unknown): Parsed<z.infer<S>> | undefined {
   if (text.length > chunkAbove) {
     const list = splitList(text);
-    const parsed = list && parseItems(file, text, list, schema);
+    const parsed = list && parseItems(file, text, list, schema, fast);
     if (parsed) return parsed;
   }
   const { source, problems } = parseYamlSource(file, text);
@@ -204,10 +205,16 @@ export function splitList(text: string): ListSplit | undefined {
 }
 
 /** Parse and check each item alone; undefined if any item has a problem (then the caller reads the whole). */
-function parseItems<S extends z.ZodType>(file: string, text: string, list: ListSplit, schema: S): Parsed<z.infer<S>> | undefined {
+function parseItems<S extends z.ZodType>(file: string, text: string, list: ListSplit, schema: S, fast?: (itemText: string) => unknown): Parsed<z.infer<S>> | undefined {
   const head = list.key === undefined ? '' : `${list.key}:\n`;
   const values: unknown[] = [];
   for (const item of list.items) {
+    // A fast reading has the item schema's shape by construction.
+    const quick = fast?.(text.slice(item.start, item.end));
+    if (quick !== undefined) {
+      values.push(quick);
+      continue;
+    }
     const { source } = parseYamlSource(file, head + text.slice(item.start, item.end));
     if (!source) return undefined;
     const result = schema.safeParse(source.data);

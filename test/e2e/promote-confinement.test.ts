@@ -3,11 +3,12 @@
 // anything outside production, and no error prints the sha256 of a file outside staging.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createBackends } from '../../src/promoter/backends.js';
 import { promote } from '../../src/promoter/promote.js';
+import { FsStore } from '../../src/promoter/stores/fs.js';
 import { tree } from '../promoter/fixtures.js';
 import { captureIo } from '../helpers/io.js';
 
@@ -121,4 +122,42 @@ test('prune refuses a ledger naming ../victim.txt, and leaves the victim alone',
   const other = await run({ prune: true });
   t.is(other.exitCode, 1);
   t.regex(other.stdout, /ledger belongs to project k8s-staging-other/);
+});
+
+// A folder checked once and then swapped for a symlink (by someone who can write the folder) must
+// not lead a later access of the same store out: what is opened is checked, not what was resolved.
+test('a folder swapped for a symlink after a first access is not followed out', async (t) => {
+  const { staging, prod, outside, url } = await setup(t);
+  await mkdir(join(staging, 'a'));
+  await writeFile(join(staging, 'a', 'f'), 'inside');
+  await writeFile(join(outside, 'f'), 'OUTSIDE');
+  const store = new FsStore(url(staging));
+  t.is((await store.readAll('a/f')).toString(), 'inside');
+  t.deepEqual(await store.stat('a/f'), { size: 6 });
+  await rename(join(staging, 'a'), join(staging, 'a-old'));
+  await symlink(outside, join(staging, 'a'));
+  const refusedOrMissing = async (p: Promise<unknown>) => {
+    const r = await p.then(
+      (v) => v,
+      (e: Error) => e,
+    );
+    t.true(r === undefined || r instanceof Error, `not refused: ${String(r)}`);
+    if (r instanceof Error) t.false(r.message.includes('OUTSIDE'));
+  };
+  await refusedOrMissing(store.readAll('a/f'));
+  await refusedOrMissing(store.read('a/f'));
+  const s = await store.stat('a/f').catch((e: Error) => e);
+  t.true(s === undefined || s instanceof Error, `stat went out: ${JSON.stringify(s)}`);
+
+  // Writes: a production folder swapped the same way gets nothing written outside.
+  await mkdir(join(prod, 'b'));
+  const dest = new FsStore(url(prod));
+  await dest.writeText('b/one', 'first');
+  await rename(join(prod, 'b'), join(prod, 'b-old'));
+  await symlink(outside, join(prod, 'b'));
+  await dest.writeText('b/two', 'second').catch(() => undefined);
+  const batch = dest.batch();
+  await batch.write('b/three', Buffer.from('third')).catch(() => undefined);
+  await batch.commit().catch(() => undefined);
+  t.deepEqual((await readdir(outside)).sort(), ['f'], 'nothing written outside production');
 });

@@ -62,12 +62,15 @@ test('a registry and an S3 endpoint answering 500 then 429 for a while: the run 
 });
 
 test('a promoter killed mid-run: the rerun converges and copies only what was missing', async (t) => {
+  const FILES = 120;
   const { dir, cleanup } = await tree({});
   t.teardown(cleanup);
   const staging = join(dir, 'staging', PROJECT);
   const prod = join(dir, 'prod');
   const files: Record<string, string> = {};
-  for (let i = 0; i < 40; i++) files[`v1/f${String(i).padStart(2, '0')}`] = await writeRandomFile(join(staging, `v1/f${String(i).padStart(2, '0')}`), 300_000, `f${i}`);
+  // Enough for several commit batches (8 MiB each): the kill lands while later ones are pending,
+  // however fast the first one commits.
+  for (let i = 0; i < FILES; i++) files[`v1/f${String(i).padStart(3, '0')}`] = await writeRandomFile(join(staging, `v1/f${String(i).padStart(3, '0')}`), 300_000, `f${i}`);
   const m = join(dir, 'manifests');
   await mkdir(join(m, 'filestores', PROJECT), { recursive: true });
   await mkdir(join(m, 'manifests', PROJECT), { recursive: true });
@@ -98,7 +101,7 @@ test('a promoter killed mid-run: the rerun converges and copies only what was mi
   t.is(await exited, 'SIGKILL');
 
   const present = (await readdir(join(prod, 'v1'))).filter((n) => !n.startsWith('.'));
-  t.true(present.length >= 1 && present.length < 40, `killed after ${present.length} files`);
+  t.true(present.length >= 1 && present.length < FILES, `killed after ${present.length} files`);
   // Whatever is there under its final name is whole and verified.
   for (const name of present)
     t.is(
@@ -111,7 +114,7 @@ test('a promoter killed mid-run: the rerun converges and copies only what was mi
   const backends = createBackends();
   const rerun = await promote({ dir: m, confirm: true, prune: false, parallel: 4 }, backends, quiet);
   t.is(rerun.exitCode, 0, JSON.stringify(rerun.results.filter((r) => r.error)));
-  t.is(rerun.results.filter((r) => r.action.kind === 'copy-file').length, 40 - present.length, 'no file copied twice');
+  t.is(rerun.results.filter((r) => r.action.kind === 'copy-file').length, FILES - present.length, 'no file copied twice');
   for (const [name, sha] of Object.entries(files))
     t.is(
       createHash('sha256')
@@ -120,7 +123,7 @@ test('a promoter killed mid-run: the rerun converges and copies only what was mi
       sha,
     );
   const ledger = JSON.parse(await readFile(join(prod, '.artifact-serving/ledger/files--k8s-staging-app.json'), 'utf8'));
-  t.is(Object.keys(ledger.files).length, 40);
+  t.is(Object.keys(ledger.files).length, FILES);
   let out = '';
   await promote({ dir: m, confirm: false, prune: false, parallel: 4 }, backends, {
     stdout: (s) => {

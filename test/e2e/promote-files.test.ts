@@ -142,6 +142,12 @@ test('a confirmed run reads each staging file once for both destinations and com
           if (base === stagingBase) reads.set(name, (reads.get(name) ?? 0) + 1);
           return s.read(name);
         },
+        ...(s.readAll && {
+          readAll: (name: string) => {
+            if (base === stagingBase) reads.set(name, (reads.get(name) ?? 0) + 1);
+            return s.readAll!(name);
+          },
+        }),
         ...(s.batch && {
           batch: () => {
             const b = s.batch!();

@@ -23,8 +23,10 @@ test('planning sends one tags list per repository and destination, and no HEAD o
   const m = await writeImageManifests(dir, PROJECT, `${staging.host}/${PROJECT}`, [`${a.host}/prod`, `${b.host}/prod`], images);
 
   let requests: string[] = [];
+  let fallbackTagHeads = 0;
   const counting: typeof fetch = (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
+    if (init?.method === 'HEAD' && url.host === staging.host && /\/manifests\/sha256-[0-9a-f]{64}/.test(url.pathname)) fallbackTagHeads++;
     requests.push(`${init?.method ?? 'GET'} ${url.host} ${url.pathname.includes('/tags/list') ? 'tags' : url.pathname.split('/').at(-2)}`);
     return fetch(input, init);
   };
@@ -45,8 +47,12 @@ test('planning sends one tags list per repository and destination, and no HEAD o
   t.is(empty.toDest.filter((x) => x.endsWith(' tags')).length, 2 * IMAGES, 'one tags list per repository and destination');
 
   const { out, io } = captureIo();
+  fallbackTagHeads = 0;
   const done = await promote({ dir: m, confirm: true, prune: false, parallel: 4 }, backends, io);
   t.is(done.exitCode, 0, out.stderr);
+  // Staging's tags list (read while planning) has no `sha256-<hex>[.sig|.att|.sbom]` tags here:
+  // copying asks about none of them (it was 4 HEADs per digest per destination).
+  t.is(fallbackTagHeads, 0, 'no HEAD for referrer fallback tags staging does not have');
 
   const full = await dryRun();
   t.is(full.r.exitCode, 0, full.out.stderr);

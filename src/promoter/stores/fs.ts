@@ -3,10 +3,13 @@
 // atomic within a filesystem, so readers see the old state or the whole new file.
 // Every access is confined to the base after resolving symlinks: a name (or a link inside the
 // folder) that leads elsewhere is refused, so staging reads never leave the staging folder and
-// writes and deletes never leave production.
+// writes and deletes never leave production. On Linux the proof is what was opened: each file
+// descriptor's real path (/proc/self/fd) must lie inside the base, so a folder swapped for a
+// symlink between a check and a use cannot lead a read, stat or write out. Elsewhere each access
+// resolves its whole path first (a check-then-use window of microseconds).
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { type FileHandle, link, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,6 +27,30 @@ function tempPath(final: string): string {
 }
 
 const ABANDONED_AFTER_MS = 60 * 60_000;
+
+/**
+ * How long a folder's resolved path is reused as a hint of where its files are. Resolving it
+ * (realpath, mkdir) for each of thousands of files was most of a copy's system calls. It is never
+ * the confinement proof: every descriptor opened through it is checked (checkFd), and without
+ * /proc/self/fd it is not used at all.
+ */
+const DIR_CACHE_MS = 5_000;
+
+/** Whether an open descriptor's real path can be read back (Linux procfs). */
+const PROC_FD = existsSync('/proc/self/fd');
+
+/**
+ * Open for reading without following a symlink in the final component (ELOOP if it is one), and
+ * without blocking on a FIFO a swapped folder might hold (no effect on regular files).
+ */
+const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** A new temp file: never an existing name, never through a symlink. */
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
 
 /**
  * A promoter killed mid-write leaves its temp files behind (never under the real name). The next
@@ -81,10 +108,20 @@ async function syncAll(paths: readonly string[]): Promise<void> {
 }
 const SYNC_PARALLEL = 32;
 
+/**
+ * Files at least this large are flushed as soon as they are written, not at the batch's commit:
+ * their disk writes then overlap the other workers' reads, hashing and writes, where a commit
+ * would write them all while nothing else happens. (Small files stay batched: flushing each as it
+ * is written was slower.)
+ */
+const SYNC_AT_WRITE_FROM = 2 ** 20;
+
 export class FsStore implements FileStore {
   readonly root: string;
   /** Folders written to in this run, each cleaned of abandoned temp files once. */
   private readonly cleaned = new Map<string, Promise<void>>();
+  /** Folders (relative) resolved and checked inside the base recently: their real paths. */
+  private readonly dirs = new Map<string, { at: number; real: Promise<string | undefined> }>();
   private realRoot: Promise<string> | undefined;
   constructor(readonly base: string) {
     assertBase(base);
@@ -106,6 +143,28 @@ export class FsStore implements FileStore {
     return real;
   }
 
+  /**
+   * `handle`, refused (closed, ConfinementError) unless the file it has open lies inside the
+   * base: the proof that no folder on the way was swapped for a symlink after it was checked.
+   * Returns the file's real path (undefined without /proc/self/fd, where callers resolved it).
+   */
+  private async checkFd(handle: FileHandle, name: string): Promise<string | undefined> {
+    if (!PROC_FD) return undefined;
+    try {
+      return await this.inside(await readlink(`/proc/self/fd/${handle.fd}`), name);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  }
+
+  /** `path` opened with `flags`, then checked as checkFd. */
+  private async openChecked(path: string, flags: number, name: string): Promise<FileHandle> {
+    const handle = await open(path, flags);
+    await this.checkFd(handle, name);
+    return handle;
+  }
+
   /** The real path of an existing name, checked to be inside the base (ENOENT propagates). */
   private async existing(name: string): Promise<string> {
     assertName(this.base, name);
@@ -120,8 +179,36 @@ export class FsStore implements FileStore {
    */
   private async target(name: string, create: boolean): Promise<string | undefined> {
     assertName(this.base, name);
+    const dir = await this.folder(dirname(name), name, create);
+    return dir === undefined ? undefined : join(dir, basename(name));
+  }
+
+  /** `folder`'s real path (see target), reused for DIR_CACHE_MS; a missing folder is not remembered. */
+  private folder(folder: string, name: string, create: boolean): Promise<string | undefined> {
+    const now = Date.now();
+    const cached = PROC_FD ? this.dirs.get(folder) : undefined;
+    if (cached && now - cached.at < DIR_CACHE_MS) {
+      return cached.real.then((real) => (real !== undefined || !create ? real : this.resolveFolder(folder, name, create, now)));
+    }
+    return this.resolveFolder(folder, name, create, now);
+  }
+
+  private resolveFolder(folder: string, name: string, create: boolean, now: number): Promise<string | undefined> {
+    const real = this.resolveDir(dirname(join(this.root, name)), name, create);
+    const entry = { at: now, real };
+    this.dirs.set(folder, entry);
+    const forget = () => this.dirs.get(folder) === entry && this.dirs.delete(folder);
+    real.then((r) => r === undefined && forget(), forget);
+    return real;
+  }
+
+  /** Forget a folder's resolution (it went missing under us). */
+  private forgetFolder(name: string): void {
+    this.dirs.delete(dirname(name));
+  }
+
+  private async resolveDir(dir: string, name: string, create: boolean): Promise<string | undefined> {
     if (create) await mkdir(this.root, { recursive: true });
-    const dir = dirname(join(this.root, name));
     for (let probe = dir; ; probe = dirname(probe)) {
       let real: string;
       try {
@@ -139,7 +226,7 @@ export class FsStore implements FileStore {
     }
     if (create) await mkdir(dir, { recursive: true });
     try {
-      return join(await this.inside(await realpath(dir), name), basename(name));
+      return await this.inside(await realpath(dir), name);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -147,9 +234,31 @@ export class FsStore implements FileStore {
     }
   }
 
+  /**
+   * An existing file opened for reading, confined: through its folder's cached real path, not
+   * following the final component, and the descriptor checked (checkFd); a symlink in the final
+   * component takes the full check, and so does every open without /proc/self/fd.
+   */
+  private async openInside(name: string): Promise<FileHandle> {
+    const path = await this.target(name, false);
+    if (path !== undefined && PROC_FD) {
+      try {
+        return await this.openChecked(path, READ_NOFOLLOW, name);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ELOOP') {
+          if (isMissing(e)) this.forgetFolder(name);
+          else throw e;
+        }
+      }
+    }
+    return this.openChecked(await this.existing(name), READ_NOFOLLOW, name);
+  }
+
   async stat(name: string): Promise<FileState | undefined> {
     try {
-      const s = await stat(await this.existing(name));
+      // fstat of the checked descriptor: an lstat by path could be led out by a swapped folder.
+      const handle = await this.openInside(name);
+      const s = await handle.stat().finally(() => handle.close());
       return s.isFile() ? { size: s.size } : undefined;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
@@ -159,8 +268,18 @@ export class FsStore implements FileStore {
 
   async read(name: string): Promise<Readable> {
     // Open first so a missing file rejects here rather than as a stream error later.
-    const handle = await open(await this.existing(name), 'r');
+    const handle = await this.openInside(name);
     return handle.createReadStream();
+  }
+
+  /** The whole file in one read (small and kept staging files: no stream per file). */
+  async readAll(name: string): Promise<Buffer> {
+    const handle = await this.openInside(name);
+    try {
+      return await handle.readFile();
+    } finally {
+      await handle.close();
+    }
   }
 
   /** The path `name` is written to, its folder created and (once per run) cleaned of abandoned temps. */
@@ -177,11 +296,47 @@ export class FsStore implements FileStore {
     return final;
   }
 
-  /** `body` into a new temp file next to `final` (not yet synced); nothing is left if it fails. */
-  private async writeTemp(final: string, body: Readable): Promise<string> {
-    const temp = tempPath(final);
+  /**
+   * `body` into a new temp file next to `name`'s final path (not yet synced); nothing is left if
+   * it fails. Bytes already in memory take one write, not a stream; if the folder went missing
+   * since it was resolved (removed by someone else), it is made again once.
+   */
+  private async stage(name: string, body: Readable | Buffer, flush = false): Promise<{ temp: string; final: string }> {
+    const final = await this.prepare(name);
     try {
-      await pipeline(body, createWriteStream(temp, { flags: 'wx' }));
+      return { temp: await this.writeTemp(final, name, body, flush), final };
+    } catch (e) {
+      if (e instanceof ConfinementError) this.forgetFolder(name);
+      if (!Buffer.isBuffer(body) || !isMissing(e)) throw e;
+      this.forgetFolder(name);
+      const again = await this.prepare(name);
+      return { temp: await this.writeTemp(again, name, body, flush), final: again };
+    }
+  }
+
+  /**
+   * `body` into a new temp file beside `final`, created exclusively and checked inside the base
+   * (checkFd) before a byte is written; nothing is left if it fails. `flush`: bytes in memory are
+   * fsynced right after they are written, on the same descriptor.
+   */
+  private async writeTemp(final: string, name: string, body: Readable | Buffer, flush = false): Promise<string> {
+    const temp = tempPath(final);
+    const handle = await open(temp, CREATE_NEW, 0o644);
+    try {
+      await this.checkFd(handle, name); // closes it when refused
+    } catch (e) {
+      await rm(temp, { force: true }); // our own new, empty file, wherever a swapped folder led
+      throw e;
+    }
+    try {
+      if (Buffer.isBuffer(body)) {
+        try {
+          await handle.writeFile(body);
+          if (flush) await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } else await pipeline(body, handle.createWriteStream()); // the stream closes the handle
       return temp;
     } catch (e) {
       await rm(temp, { force: true });
@@ -189,9 +344,31 @@ export class FsStore implements FileStore {
     }
   }
 
+  /**
+   * After `temp` was renamed to `final`: the file now at `final` is checked inside the base. The
+   * temp was checked inside when created; only a folder swapped between that and the rename can
+   * land it elsewhere, and then it is removed again and the write fails (it existed there for
+   * that moment: the one window left, and it holds bytes already verified, never read back).
+   */
+  private async checkPlaced(final: string, name: string): Promise<void> {
+    if (!PROC_FD) return; // final's folder was resolved for this write (no cache)
+    let handle: FileHandle;
+    try {
+      handle = await open(final, READ_NOFOLLOW);
+    } catch (e) {
+      throw new ConfinementError(`${this.base}${name}: not where it was renamed to (${errorMessage(e)}): its folder changed during the write`);
+    }
+    try {
+      await this.checkFd(handle, name); // closes it when refused
+    } catch (e) {
+      await rm(final, { force: true });
+      throw e;
+    }
+    await handle.close();
+  }
+
   async write(name: string, body: Readable, _size: number, _sha256: string): Promise<undefined> {
-    const final = await this.prepare(name);
-    const temp = await this.writeTemp(final, body);
+    const { temp, final } = await this.stage(name, body);
     try {
       await fsyncPath(temp);
       await rename(temp, final);
@@ -199,6 +376,7 @@ export class FsStore implements FileStore {
       await rm(temp, { force: true });
       throw e;
     }
+    await this.checkPlaced(final, name);
     await fsyncPath(dirname(final)); // the new name survives a crash too
   }
 
@@ -210,31 +388,33 @@ export class FsStore implements FileStore {
    * is written is what makes thousands of small files cheap.
    */
   batch(): WriteBatch {
-    const staged: { name: string; temp: string; final: string }[] = [];
+    const staged: { name: string; temp: string; final: string; synced: boolean }[] = [];
     return {
       write: async (name, body) => {
-        const final = await this.prepare(name);
-        staged.push({ name, temp: await this.writeTemp(final, body), final });
+        const synced = Buffer.isBuffer(body) && body.length >= SYNC_AT_WRITE_FROM;
+        staged.push({ name, ...(await this.stage(name, body, synced)), synced });
       },
       commit: async () => {
         const failed = new Map<string, string>();
         try {
-          await syncAll(staged.map((s) => s.temp));
+          await syncAll(staged.filter((s) => !s.synced).map((s) => s.temp));
         } catch (e) {
           await Promise.all(staged.map((s) => rm(s.temp, { force: true })));
           for (const s of staged) failed.set(s.name, `not made durable: ${errorMessage(e)}`);
           return failed;
         }
         const dirs = new Set<string>();
-        for (const s of staged) {
+        // Renames side by side (each is one metadata update; in turn they were a round trip each).
+        await mapPool(staged, SYNC_PARALLEL, async (s) => {
           try {
             await rename(s.temp, s.final);
+            await this.checkPlaced(s.final, s.name);
             dirs.add(dirname(s.final));
           } catch (e) {
             await rm(s.temp, { force: true });
             failed.set(s.name, errorMessage(e));
           }
-        }
+        });
         try {
           await syncAll([...dirs]);
         } catch (e) {
@@ -246,7 +426,10 @@ export class FsStore implements FileStore {
   }
 
   async delete(name: string): Promise<void> {
-    const final = await this.target(name, false);
+    // Resolved for this delete, not from the cache: an unlink has no descriptor to check after.
+    assertName(this.base, name);
+    const dir = await this.resolveDir(dirname(join(this.root, name)), name, false);
+    const final = dir === undefined ? undefined : join(dir, basename(name));
     if (final) await rm(final, { force: true });
   }
 
@@ -264,8 +447,7 @@ export class FsStore implements FileStore {
     if (!final) throw new Error(`${this.base}${name}: cannot create its folder`);
     // Written whole under a temporary name, then hard-linked: link fails if the name exists, and
     // a reader never sees the file empty or partial.
-    const temp = tempPath(final);
-    await writeFile(temp, text, { flag: 'wx', flush: true });
+    const temp = await this.writeTemp(final, name, Buffer.from(text), true);
     try {
       await link(temp, final);
       return true;

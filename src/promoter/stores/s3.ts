@@ -9,7 +9,7 @@
 // Servers without checksums give a fingerprint instead (the single-part ETag, an MD5 S3 computes),
 // which the observer trusts only when it matches the ledger's record of what we wrote; otherwise
 // the object is downloaded and hashed.
-import { ChecksumMode, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, NotFound, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ChecksumMode, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NotFound, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import type { FileState } from '../observed.js';
 import { assertBase, assertName } from './confine.js';
@@ -55,6 +55,22 @@ export class S3Store implements FileStore {
       if (isNotFound(e)) return undefined;
       throw e;
     }
+  }
+
+  /**
+   * Every name under the base, if there are at most `max` (a page holds up to 1,000): one LIST
+   * request tells a whole fresh destination is empty, where a HEAD per name took thousands.
+   */
+  async names(max: number): Promise<Set<string> | undefined> {
+    const names = new Set<string>();
+    let token: string | undefined;
+    do {
+      const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ...(token ? { ContinuationToken: token } : {}) }));
+      for (const o of r.Contents ?? []) if (o.Key?.startsWith(this.prefix)) names.add(o.Key.slice(this.prefix.length));
+      if (names.size > max) return undefined;
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return names;
   }
 
   async read(name: string): Promise<Readable> {

@@ -13,6 +13,13 @@ export interface FileStore {
   stat(name: string): Promise<FileState | undefined>;
   read(name: string): Promise<Readable>;
   /**
+   * Every name the store holds under its base, if it can list them cheaply and there are at most
+   * `max`; undefined otherwise. Names not listed are absent (stat need not ask about them).
+   */
+  names?(max: number): Promise<Set<string> | undefined>;
+  /** The whole object in memory in one read, where the store can do that cheaply (folders). */
+  readAll?(name: string): Promise<Buffer>;
+  /**
    * Write `body` so that no reader ever sees it partial: it appears whole under `name` or not at
    * all. If `body` errors (e.g. verification failed), nothing is left under `name`. Returns the
    * object's state after the write where the store checks it (for the ledger's fingerprint).
@@ -32,8 +39,11 @@ export interface FileStore {
 }
 
 export interface WriteBatch {
-  /** Write `body` under a temporary name; nothing is visible under `name` before `commit`. */
-  write(name: string, body: Readable): Promise<void>;
+  /**
+   * Write `body` (a stream, or bytes already in memory and verified) under a temporary name;
+   * nothing is visible under `name` before `commit`.
+   */
+  write(name: string, body: Readable | Buffer): Promise<void>;
   /**
    * Make every write of the batch durable, then visible under its name (whole, never partial);
    * returns the names that failed, with why (they are not under their names).
