@@ -9,7 +9,6 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli.js';
 import { RegistryClient } from '../../src/oci/client.js';
 import { writeRegistryToken } from '../../src/trust/ownership.js';
 import { writeConfig } from '../helpers/config.js';
@@ -17,6 +16,7 @@ import { startForwardingProxy } from '../helpers/forwarding-proxy.js';
 import { buildMultiArchImage, pushImage, pushSignature, type BuiltImage } from '../helpers/image.js';
 import { requireTool, skopeo, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const KEY = 'test-ownership-key-0123456789';
 const REPO = 'prod/kops/pause';
@@ -70,17 +70,7 @@ trust:
 }
 
 async function audit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(['audit', '--config', configFile, ...args], {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-  });
-  return { code, stdout, stderr };
+  return runCli(['audit', '--config', configFile, ...args]);
 }
 
 test.before(async () => {
@@ -152,16 +142,7 @@ test.serial('audit names a moved tag, a missing .sig, a copied token and altered
   t.is((await audit('--mirror', 'nope')).code, 2);
 
   // explain says why, as serve decides: it reads the tokens and HEADs the tag.
-  const explain = async (client: string, path: string) => {
-    let stdout = '';
-    await main(['explain', '--config', configFile, '--ip', client, path], {
-      stdout: (s) => {
-        stdout += s;
-      },
-      stderr: () => undefined,
-    });
-    return stdout;
-  };
+  const explain = async (client: string, path: string) => (await runCli(['explain', '--config', configFile, '--ip', client, path])).stdout;
   t.regex(await explain(CLIENT.us, '/v2/kops/pause/manifests/v1'), /us-reg .*tag points at sha256:[0-9a-f]{12}… here, promoted sha256:[0-9a-f]{12}…/);
   t.regex(await explain(CLIENT.ap, `/v2/kops/pause/manifests/${image.indexDigest}`), new RegExp(`ap-reg .*excluded: ownership token belongs to ${eu.host}/prod/kops`));
 

@@ -9,13 +9,13 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli.js';
 import { RegistryClient } from '../../src/oci/client.js';
 import { writeRegistryToken } from '../../src/trust/ownership.js';
 import { writeConfig } from '../helpers/config.js';
 import { buildMultiArchImage, pushImage } from '../helpers/image.js';
 import { requireTool, skopeo, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const KEY = 'auth-ownership-key-0123456789';
 const USER = 'auditor';
@@ -46,17 +46,7 @@ ${credentials ? `  credentials: ${dockerConfig}\n` : ''}  ownership: { key: ${KE
 }
 
 async function audit(file: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(['audit', '--config', file], {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-  });
-  return { code, stdout, stderr };
+  return runCli(['audit', '--config', file]);
 }
 
 test.before(async () => {

@@ -7,7 +7,6 @@ import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { main } from '../../src/cli.js';
 import { createBackends } from '../../src/promoter/backends.js';
 import { promote } from '../../src/promoter/promote.js';
 import { OWNERSHIP_KEY_ENV } from '../../src/trust/ownership.js';
@@ -15,6 +14,7 @@ import { writeConfig } from '../helpers/config.js';
 import { writeRandomFile } from '../helpers/image.js';
 import { requireTool, startNginx, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const KEY = 'files-ownership-key-0123456789';
 const PROJECT = 'k8s-staging-bins';
@@ -61,16 +61,7 @@ trust:
 }
 
 async function audit(file: string): Promise<{ code: number; lines: string[]; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(['audit', '--config', file], {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-  });
+  const { code, stdout, stderr } = await runCli(['audit', '--config', file]);
   return { code, lines: stdout.trim() === '' ? [] : stdout.trim().split('\n'), stderr };
 }
 
