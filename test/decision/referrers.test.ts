@@ -2,25 +2,18 @@
 // last audit found that mirror's referrers list for the digest the same set as the origin's;
 // otherwise the origin answers (never an empty or partial list where the origin has entries).
 import test from 'ava';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { decide } from '../../src/decision/decide.js';
 import type { MirrorStateView } from '../../src/mirrors/state-view.js';
 import { newProof, prove, PROVEN, REFERRERS } from '../../src/trust/audit.js';
 import { loadExpected } from '../../src/trust/expected.js';
 import { TrustState } from '../../src/trust/state.js';
-import { compile } from '../helpers/config.js';
+import { compile, writePromoterManifests } from '../helpers/config.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const UNKNOWN = `sha256:${'9'.repeat(64)}`;
 
 async function setup() {
-  const root = mkdtempSync(join(tmpdir(), 'artifact-serving-referrers-'));
-  mkdirSync(join(root, 'manifests', 'kops'), { recursive: true });
-  mkdirSync(join(root, 'images', 'kops'), { recursive: true });
-  writeFileSync(join(root, 'manifests', 'kops', 'promoter-manifest.yaml'), 'registries:\n- name: gcr.io/staging\n  src: true\n- name: eu.example/prod/kops\n');
-  writeFileSync(join(root, 'images', 'kops', 'images.yaml'), `- name: pause\n  dmap:\n    "${D1}": ["1.0"]\n`);
+  const root = writePromoterManifests('eu.example/prod/kops', D1);
   const config = compile(`
 trustedProxies: [127.0.0.1/32]
 mirrors:

@@ -2,27 +2,20 @@
 // signature tags only to mirrors with the complete set, audit findings and ownership take out
 // an object or the whole mirror. The state is hand-made: no I/O.
 import test from 'ava';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { decide, type Decision } from '../../src/decision/decide.js';
 import type { Availability, MirrorStateView } from '../../src/mirrors/state-view.js';
 import type { AuditResult } from '../../src/trust/audit.js';
 import { newProof, prove } from '../../src/trust/audit.js';
 import { loadExpected } from '../../src/trust/expected.js';
 import { TrustState } from '../../src/trust/state.js';
-import { compile } from '../helpers/config.js';
+import { compile, writePromoterManifests } from '../helpers/config.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
 const GB = '81.2.69.160';
 
 function setup(ownership = '') {
-  const root = mkdtempSync(join(tmpdir(), 'artifact-serving-view-'));
-  mkdirSync(join(root, 'manifests', 'kops'), { recursive: true });
-  mkdirSync(join(root, 'images', 'kops'), { recursive: true });
-  writeFileSync(join(root, 'manifests', 'kops', 'promoter-manifest.yaml'), 'registries:\n- name: gcr.io/staging\n  src: true\n- name: eu.example/prod/kops\n');
-  writeFileSync(join(root, 'images', 'kops', 'images.yaml'), `- name: pause\n  dmap:\n    "${D1}": ["1.0"]\n`);
+  const root = writePromoterManifests('eu.example/prod/kops', D1);
   return compile(`
 trustedProxies: [127.0.0.1/32]
 mirrors:
