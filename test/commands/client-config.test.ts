@@ -1,11 +1,11 @@
 // client-config's files and errors (the files are used by real clients in
 // test/e2e/client-config.test.ts and test/e2e/docker.test.ts).
 import test from 'ava';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli.js';
 import { writeConfig } from '../helpers/config.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const CONFIG = `
 registry:
@@ -41,7 +41,7 @@ test('containerd: a hosts.toml per registry, the GeoDNS name first, the registry
 });
 
 test('--region uses the regional name; --out writes the files under a directory', async (t) => {
-  const out = mkdtempSync(join(tmpdir(), 'client-config-unit-'));
+  const out = tempDir('client-config-unit-');
   const result = await run(['--config', writeConfig(CONFIG), '--for', 'cri-o', '--region', 'europe', '--out', out]);
   t.is(result.code, 0, result.err);
   const conf = readFileSync(join(out, 'etc/containers/registries.conf.d/50-artifact-serving.conf'), 'utf8');

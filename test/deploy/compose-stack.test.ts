@@ -3,13 +3,13 @@
 // docker-registry, with the real redirector process in front. Only the ports differ: each
 // `localhost:PORT` of the config is rewritten to the free port its peer got here.
 import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildMultiArchImage, pushImage } from '../helpers/image.js';
 import { startNginx, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
 import { readYaml, repoPath } from './deployment-files.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const compose = readYaml('docker-compose.yml');
 const services = compose['services'] as Record<string, { image: string; environment?: Record<string, string>; volumes?: string[] }>;
@@ -59,7 +59,7 @@ test.before(async (t) => {
 
   const original = await readFile(repoPath('config/compose/config.yaml'), 'utf8');
   const rewritten = original.replace(/http:\/\/localhost:(\d+)/g, (whole, port: string) => byPort.get(Number(port))?.peer.url ?? whole);
-  const dir = await mkdtemp(join(tmpdir(), 'artifact-serving-compose-'));
+  const dir = tempDir('artifact-serving-compose-');
   const configFile = join(dir, 'config.yaml');
   await writeFile(configFile, rewritten);
 
@@ -79,8 +79,8 @@ test.before(async (t) => {
   stack = { redirectorUrl: redirector.url, peerUrl };
 
   // Images: v1 on registry-us (the origin) only, v2 on both registries.
-  const image = await buildMultiArchImage(await mkdtemp(join(tmpdir(), 'artifact-serving-compose-image-')), { seed: 'compose', tag: 'v1' });
-  const image2 = await buildMultiArchImage(await mkdtemp(join(tmpdir(), 'artifact-serving-compose-image-')), { seed: 'compose-2', tag: 'v2' });
+  const image = await buildMultiArchImage(tempDir('artifact-serving-compose-image-'), { seed: 'compose', tag: 'v1' });
+  const image2 = await buildMultiArchImage(tempDir('artifact-serving-compose-image-'), { seed: 'compose-2', tag: 'v2' });
   const host = (service: string) => new URL(peerUrl(service)).host;
   await pushImage(image, host('registry-us'), 'library/demo', 'v1');
   await Promise.all([pushImage(image2, host('registry-us'), 'library/demo', 'v2'), pushImage(image2, host('registry-eu'), 'library/demo', 'v2')]);

@@ -13,8 +13,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
@@ -32,6 +31,7 @@ import { captureIo } from '../helpers/io.js';
 import { runCli } from '../helpers/run-cli.js';
 import type { Report } from '../../src/report/build.js';
 import { startS3, type S3Peer, type S3Request } from '../promoter/s3.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const S3_BUCKET = 'k8s-blobs';
 /** The promoter project whose staging repositories hold the images (`<staging>/k8s-staging-blobs/<name>`). */
@@ -61,7 +61,7 @@ test.before(async () => {
   requireTool('skopeo', 'skopeo');
   requireTool('nginx', 'nginx');
   requireTool('curl', 'curl');
-  work = await mkdtemp(join(tmpdir(), 'blob-buckets-'));
+  work = tempDir('blob-buckets-');
   nginxLog = join(work, 'nginx-access.log');
   accessLog = join(work, 'redirector-access.jsonl');
   [staging, registry] = await Promise.all([startRegistry(), startRegistry()]);

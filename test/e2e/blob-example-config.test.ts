@@ -3,12 +3,12 @@
 // GCP clients staying on their region's Artifact Registry, everyone else on the continent's or the
 // default registry, and manifests never going to a bucket.
 import test from 'ava';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AWS_RANGES, GCP_RANGES } from '../helpers/config.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../config/registry-k8s-io.yaml', import.meta.url));
 const BLOB = `/v2/pause/blobs/sha256:${'7f'.repeat(32)}`;
@@ -16,7 +16,7 @@ const MANIFEST = '/v2/pause/manifests/3.10';
 
 /** The example as shipped, beside a data/ holding the real ranges where `npm run update-ranges` puts them. */
 function exampleWithRanges(): string {
-  const root = mkdtempSync(join(tmpdir(), 'registry-k8s-io-'));
+  const root = tempDir('registry-k8s-io-');
   mkdirSync(join(root, 'config'));
   mkdirSync(join(root, 'data'));
   symlinkSync(AWS_RANGES, join(root, 'data', 'aws-ip-ranges.json'));

@@ -4,16 +4,16 @@
 // bucket exactly the bytes of the blobs sent there, the cost question answered from logs.
 import test from 'ava';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Report } from '../../src/report/build.js';
 import { BYTES_PER_GB } from '../../src/report/prices.js';
 import { writeConfig } from '../helpers/config.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** A blob digest whose last hex digits give its size, so a bucket can answer HEADs without content. */
 const digestOfSize = (size: number) => `sha256:${size.toString(16).padStart(64, '0')}`;
@@ -46,7 +46,7 @@ routes:
       10.2.0.0/16: [bucket-b, registry]
     default: registry
 `);
-  const dir = mkdtempSync(join(tmpdir(), 'blob-report-'));
+  const dir = tempDir('blob-report-');
   const log = join(dir, 'access.jsonl');
   const prices = join(dir, 'prices.yaml');
   writeFileSync(prices, 'bucket-a: 0.09\nbucket-b: 0.02\nregistry: 0.12\n');

@@ -16,8 +16,7 @@
 //   blob GET to the registry URL with `Range: bytes=N-`, the request ctr makes here, and fails
 //   unless it gets 206 (a CDN answering 200 or 400 there was registry.k8s.io issue #333).
 import test from 'ava';
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startContainerd, type Containerd } from '../helpers/containerd.js';
@@ -29,6 +28,7 @@ import { podman } from '../helpers/podman.js';
 import { accessLogLines } from '../helpers/redirector.js';
 import { BUCKETS, startBlobRedirector, type BlobRedirector, type Bucket } from '../helpers/blob-redirector.js';
 import { startS3, type S3Peer } from '../promoter/s3.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 type Client = 'skopeo' | 'podman' | 'ctr';
 const CLIENTS: Client[] = ['skopeo', 'podman', 'ctr'];
@@ -52,7 +52,7 @@ test.before(async () => {
   requireTool('docker-registry', 'docker-registry');
   requireTool('skopeo', 'skopeo');
   requireTool('nginx', 'nginx');
-  work = await mkdtemp(join(tmpdir(), 'blob-resume-'));
+  work = tempDir('blob-resume-');
   accessLog = join(work, 'redirector-access.jsonl');
   [registry, nginx, s3] = await Promise.all([startRegistry(), startNginx({ root: join(work, 'nginx-bucket') }), startS3([S3_BUCKET])]);
   [faults.nginx, faults.s3] = await Promise.all([startFaultProxy(nginx.url), startFaultProxy(s3.endpoint)]);

@@ -5,8 +5,7 @@
 // replaced by another destination's. `audit` names each, and `explain` (serve's own decision)
 // sends no client to what is wrong.
 import test from 'ava';
-import { copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OWNER_FILE, ownershipToken } from '../../src/trust/ownership.js';
@@ -14,6 +13,7 @@ import { writeConfig } from '../helpers/config.js';
 import { buildMultiArchImage, pushImage, pushSignature, type BuiltImage } from '../helpers/image.js';
 import { requireTool, startNginx, startRegistry, type Peer } from '../helpers/peers.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const KEY = 'blob-ownership-key-0123456789';
 const CLIENT = '10.1.0.5';
@@ -31,7 +31,7 @@ test.before(async () => {
   requireTool('docker-registry', 'docker-registry');
   requireTool('skopeo', 'skopeo');
   requireTool('nginx', 'nginx');
-  work = await mkdtemp(join(tmpdir(), 'blob-trust-'));
+  work = tempDir('blob-trust-');
   origin = await startRegistry();
   image = await buildMultiArchImage(join(work, 'image'), { seed: 'blob-trust', tag: 'v1', layers: 2 });
   await pushImage(image, origin.host, 'prod/kops/pause', 'v1');

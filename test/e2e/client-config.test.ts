@@ -6,8 +6,7 @@
 // docker-registry processes. An image only the mirror holds can only come through the
 // redirector; after the redirector stops, an image only upstream holds proves the fallback.
 import test from 'ava';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { main } from '../../src/cli.js';
 import { writeConfig } from '../helpers/config.js';
@@ -16,6 +15,7 @@ import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/imag
 import { requireTool, startRegistry, type Peer } from '../helpers/peers.js';
 import { podman as runPodman } from '../helpers/podman.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 let upstream: Peer;
 let mirror: Peer;
@@ -36,7 +36,7 @@ test.before(async () => {
     ['podmanMirror', mirror],
     ['podmanFallback', upstream],
   ] as const) {
-    const dir = await mkdtemp(join(tmpdir(), 'client-config-image-'));
+    const dir = tempDir('client-config-image-');
     dirs.push(dir);
     images[name] = await buildMultiArchImage(dir, { seed: `client-config-${name}`, tag: 'v1' });
     await pushImage(images[name], where.host, `team/${name.toLowerCase()}`, 'v1');
@@ -63,7 +63,7 @@ test.after.always(async () => {
 
 /** Runs client-config and returns the directory it wrote the client's files under. */
 async function clientFiles(client: string): Promise<string> {
-  const out = await mkdtemp(join(tmpdir(), `client-config-${client}-`));
+  const out = tempDir(`client-config-${client}-`);
   dirs.push(out);
   let err = '';
   const code = await main(['client-config', '--config', configFile, '--for', client, '--url', redirector.url, '--registry', upstream.url, '--out', out], {

@@ -17,8 +17,7 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
@@ -27,6 +26,7 @@ import { fastStorageDriver, startDocker, type DockerEngine } from '../helpers/do
 import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
 import { freePort, requireTool, skopeo } from '../helpers/peers.js';
 import { repoPath } from '../deploy/deployment-files.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const run = promisify(execFile);
 const MINUTE = 60_000;
@@ -133,7 +133,7 @@ test.before(async (t) => {
     ]),
   );
 
-  const work = await mkdtemp(join(tmpdir(), 'artifact-serving-compose-docker-'));
+  const work = tempDir('artifact-serving-compose-docker-');
   dirs.push(work);
   await mkdir(join(work, 'nginx'));
   await writeFile(join(work, 'nginx/Dockerfile'), NGINX_DOCKERFILE);
@@ -209,7 +209,7 @@ test.before(async (t) => {
   // published registry ports.
   await timed('push images', async () => {
     for (const tag of ['v1', 'v2'] as const) {
-      const dir = await mkdtemp(join(tmpdir(), 'artifact-serving-compose-docker-image-'));
+      const dir = tempDir('artifact-serving-compose-docker-image-');
       dirs.push(dir);
       images[tag] = await buildMultiArchImage(dir, { seed: `compose-docker-${tag}`, tag });
     }
@@ -230,7 +230,7 @@ const redirectorUrl = () => `http://127.0.0.1:${portOf.get(8080)}`;
 const registryHost = () => `localhost:${portOf.get(8080)}`;
 
 async function curl(args: string[]): Promise<{ headers: string; body: Buffer; effectiveUrl: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'artifact-serving-curl-'));
+  const dir = tempDir('artifact-serving-curl-');
   try {
     const { stdout } = await run(
       'curl',
@@ -277,7 +277,7 @@ test.serial('compose stack (docker): curl: binaries through the stack come from 
 test.serial('compose stack (docker): skopeo: the image index and every blob through the redirector match the pushed image', async (t) => {
   const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${registryHost()}/library/demo:v2`]);
   t.is(`sha256:${createHash('sha256').update(raw.stdout).digest('hex')}`, images.v2.indexDigest);
-  const out = await mkdtemp(join(tmpdir(), 'artifact-serving-compose-docker-copy-'));
+  const out = tempDir('artifact-serving-compose-docker-copy-');
   dirs.push(out);
   await skopeo(['copy', '--all', '--preserve-digests', '--src-tls-verify=false', `docker://${registryHost()}/library/demo:v1`, `oci:${join(out, 'layout')}:v1`], { timeoutMs: 120_000 });
   const index = JSON.parse(await readFile(join(out, 'layout/index.json'), 'utf8')) as { manifests: { digest: string }[] };

@@ -1,14 +1,14 @@
 // containerd, the runtime on Kubernetes nodes, pulls through the redirector: directly by its
 // name, and as a registry mirror listed in hosts.toml (containerd then adds ?ns=<registry>).
 import test from 'ava';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startContainerd, type Containerd } from '../helpers/containerd.js';
 import { writeConfig } from '../helpers/config.js';
 import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
 import { freePort, requireTool, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 let registry: Peer;
 /** One image per test, so no test can pass on content an earlier one fetched. */
@@ -22,7 +22,7 @@ test.before(async () => {
   requireTool('skopeo', 'skopeo');
   registry = await startRegistry();
   for (const name of ['mirror', 'direct', 'fallback'] as const) {
-    images[name] = await buildMultiArchImage(await mkdtemp(join(tmpdir(), 'containerd-image-')), { seed: `containerd-${name}`, tag: 'v1' });
+    images[name] = await buildMultiArchImage(tempDir('containerd-image-'), { seed: `containerd-${name}`, tag: 'v1' });
     await pushImage(images[name], registry.host, `prod/${name}`, 'v1');
   }
   const config = writeConfig(`
@@ -55,7 +55,7 @@ async function contentDigests(): Promise<string> {
 }
 
 async function hostsDir(namespace: string, upstream: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'containerd-hosts-'));
+  const dir = tempDir('containerd-hosts-');
   await mkdir(join(dir, namespace), { recursive: true });
   await writeFile(join(dir, namespace, 'hosts.toml'), `server = "${upstream}"\n\n[host."${redirector.url}"]\n  capabilities = ["pull", "resolve"]\n`);
   return dir;

@@ -1,18 +1,18 @@
 // credHelpers and credsStore from docker's config.json are run (docker-credential-<name> get),
 // with a fake helper script on PATH, against a registry that wants Basic credentials.
 import test from 'ava';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { dockerCredentials } from '../../src/oci/auth.js';
 import { RegistryClient } from '../../src/oci/client.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const BASIC = `Basic ${Buffer.from('helper-user:helper-secret').toString('base64')}`;
 
 async function setup(t: import('ava').ExecutionContext) {
-  const dir = await mkdtemp(join(tmpdir(), 'cred-helper-'));
+  const dir = tempDir('cred-helper-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   // The helper protocol: server on stdin, JSON on stdout; "credentials not found" otherwise.
   const log = join(dir, 'asked.log');

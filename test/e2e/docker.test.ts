@@ -3,8 +3,7 @@
 // (the daemon.json `artifact-serving client-config --for docker` writes). Docker mirrors Docker
 // Hub names only, so that pull is of a library/... name the redirector routes.
 import test from 'ava';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { main } from '../../src/cli.js';
 import { writeConfig } from '../helpers/config.js';
@@ -12,6 +11,7 @@ import { startDocker, type DockerEngine } from '../helpers/docker.js';
 import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
 import { requireTool, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 let mirror: Peer;
 let redirector: RedirectorProcess;
@@ -29,7 +29,7 @@ test.before(async () => {
     ['byDigest', 'team/by-digest'],
     ['hub', 'library/hub-image'],
   ] as const) {
-    const dir = await mkdtemp(join(tmpdir(), 'docker-image-'));
+    const dir = tempDir('docker-image-');
     dirs.push(dir);
     images[name] = await buildMultiArchImage(dir, { seed: `docker-${name}`, tag: 'v1' });
     await pushImage(images[name], mirror.host, repo, 'v1');
@@ -42,7 +42,7 @@ routes:
     default: mirror
 `);
   redirector = await startRedirectorProcess(config);
-  const out = await mkdtemp(join(tmpdir(), 'docker-client-config-'));
+  const out = tempDir('docker-client-config-');
   dirs.push(out);
   let err = '';
   const code = await main(['client-config', '--config', config, '--for', 'docker', '--url', redirector.url, '--registry', 'docker.io', '--out', out], {

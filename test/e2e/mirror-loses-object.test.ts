@@ -2,14 +2,13 @@
 // redirector in a loop: from verifySeconds after the deletion no pull fails (with a short bound,
 // and with the default config: 60 s), and after a SIGHUP or a POST /-/purge none fails at all (issue 9).
 import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { compile, writeConfig } from '../helpers/config.js';
 import { startForwardingProxy, type ForwardingProxy } from '../helpers/forwarding-proxy.js';
 import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
 import { requireTool, skopeo, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const GB_CLIENT = '81.2.69.160';
 const REPOS = ['kops/verify', 'kops/default', 'kops/hangup', 'kops/purge'];
@@ -23,7 +22,7 @@ test.before(async () => {
   requireTool('docker-registry', 'docker-registry');
   requireTool('skopeo', 'skopeo');
   [eu, us, origin] = await Promise.all([startRegistry(), startRegistry(), startRegistry()]);
-  image = await buildMultiArchImage(await mkdtemp(join(tmpdir(), 'artifact-serving-image-')), { seed: 'mirror-loses-object', tag: 'v1' });
+  image = await buildMultiArchImage(tempDir('artifact-serving-image-'), { seed: 'mirror-loses-object', tag: 'v1' });
   for (const registry of [eu, us, origin]) await Promise.all(REPOS.map((repo) => pushImage(image, registry.host, repo, 'v1')));
 });
 
@@ -57,7 +56,7 @@ async function start(t: ExecutionContext, health: string): Promise<{ redirector:
 
 /** One `skopeo copy --all` through the redirector as a client in Europe: the error, or undefined. */
 async function pull(proxy: ForwardingProxy, repo: string): Promise<string | undefined> {
-  const dir = await mkdtemp(join(tmpdir(), 'artifact-serving-pulled-'));
+  const dir = tempDir('artifact-serving-pulled-');
   try {
     const result = await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${proxy.host}/${repo}:v1`, `oci:${dir}:v1`], { allowFail: true, timeoutMs: 90_000 });
     return result.code === 0 ? undefined : result.stderr.trim().split('\n').at(-1);

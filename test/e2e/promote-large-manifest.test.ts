@@ -3,10 +3,10 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const ITEMS = 4660; // x 100 digests x ~112 bytes = 50 MiB
@@ -14,7 +14,7 @@ const BAD_ITEM = 4000;
 
 test('validate a 50 MB images.yaml: peak RSS well under 500 MB, findings at the right file:line:column', async (t) => {
   t.timeout(240_000);
-  const dir = await mkdtemp(join(tmpdir(), 'promoter-large-'));
+  const dir = tempDir('promoter-large-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await mkdir(join(dir, 'manifests/k8s-staging-big'), { recursive: true });
   await mkdir(join(dir, 'images/k8s-staging-big'), { recursive: true });

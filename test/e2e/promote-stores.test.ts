@@ -1,8 +1,7 @@
 // The same contract for every file store: atomic verified writes, stat, read, delete, text.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -13,6 +12,7 @@ import { startFakeGcs } from '../promoter/gcs-fake.js';
 import type { FileStore } from '../../src/promoter/stores/store.js';
 import { DigestMismatchError, sha256OfStream, verified } from '../../src/promoter/verify.js';
 import { startS3 } from '../promoter/s3.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const body = Buffer.alloc(300_000, 7);
 const sha = createHash('sha256').update(body).digest('hex');
@@ -41,7 +41,7 @@ async function contract(t: import('ava').ExecutionContext, store: FileStore): Pr
 }
 
 test('fs store', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'fs-store-'));
+  const dir = tempDir('fs-store-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await contract(t, new FsStore(`${pathToFileURL(dir).href}/`));
   t.deepEqual(
@@ -52,7 +52,7 @@ test('fs store', async (t) => {
 });
 
 test('fs store: a rerun removes temp files a killed writer left in a folder it writes to, and leaves a live writer’s alone', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'fs-store-'));
+  const dir = tempDir('fs-store-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const { spawnSync } = await import('node:child_process');
   const { mkdir, writeFile } = await import('node:fs/promises');
@@ -106,7 +106,7 @@ test('s3 and gcs stores refuse bases and keys with "." or ".." segments (also pe
 });
 
 test('createExclusive: a folder (link) and GCS (ifGenerationMatch=0) create once, then refuse', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'fs-store-'));
+  const dir = tempDir('fs-store-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const gcs = await startFakeGcs();
   t.teardown(() => gcs.stop());

@@ -5,8 +5,7 @@
 // to a mirror that answers 404.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeConfig } from '../helpers/config.js';
@@ -14,6 +13,7 @@ import { writeRandomFile } from '../helpers/image.js';
 import { requireTool, startNginx, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const PROJECT = 'k8s-staging-bins';
 const KEEP = 'v1/keep.bin';
@@ -38,7 +38,7 @@ test.after.always(async () => {
 test('promote --prune under a pull loop: zero failed pulls of the kept file, the pruned one from the origin until gone', async (t) => {
   t.timeout(180_000);
   requireTool('nginx', 'nginx');
-  dir = await mkdtemp(join(tmpdir(), 'artifact-serving-prune-grace-'));
+  dir = tempDir('artifact-serving-prune-grace-');
   const staging = join(dir, 'staging');
   const sums: Record<string, string> = { [KEEP]: await writeRandomFile(join(staging, KEEP), 300_000, KEEP), [OLD]: await writeRandomFile(join(staging, OLD), 200_000, OLD) };
   const prod = { origin: join(dir, 'prod-origin'), eu: join(dir, 'prod-eu') };

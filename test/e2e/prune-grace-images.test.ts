@@ -4,8 +4,7 @@
 // runs. The kept image never fails; the pruned one comes from the origin once retiring, then the
 // origin's MANIFEST_UNKNOWN, never a redirect to a mirror that answers 404.
 import test from 'ava';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryClient } from '../../src/oci/client.js';
 import { readRegistryLedger } from '../../src/promoter/registry-ledger.js';
@@ -14,6 +13,7 @@ import { buildMultiArchImage, pushImage } from '../helpers/image.js';
 import { requireTool, skopeo, startRegistry } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const PROJECT = 'k8s-staging-app';
 
@@ -23,7 +23,7 @@ test('promote --prune of one image under a skopeo pull loop: zero failed pulls o
   requireTool('skopeo', 'skopeo');
   const [staging, origin, eu] = await Promise.all([startRegistry(), startRegistry(), startRegistry()]);
   t.teardown(() => Promise.all([staging.stop(), origin.stop(), eu.stop()]));
-  const dir = await mkdtemp(join(tmpdir(), 'artifact-serving-prune-grace-images-'));
+  const dir = tempDir('artifact-serving-prune-grace-images-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
 
   const keep = await buildMultiArchImage(join(dir, 'keep'), { seed: 'prune-keep', tag: 'v1' });
@@ -85,7 +85,7 @@ trust:
   const host = new URL(redirector.url).host;
 
   const pull = async (repo: string): Promise<string | undefined> => {
-    const out = await mkdtemp(join(tmpdir(), 'artifact-serving-pulled-'));
+    const out = tempDir('artifact-serving-pulled-');
     try {
       const r = await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${host}/${repo}:v1`, `oci:${out}:v1`], { allowFail: true, timeoutMs: 90_000 });
       return r.code === 0 ? undefined : r.stderr.trim().split('\n').at(-1);

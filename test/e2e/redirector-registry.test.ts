@@ -1,8 +1,7 @@
 // skopeo, a real registry client, pulls through the redirector from two "regions": each lands
 // on its region's docker-registry, the repository prefix is mapped, and the digests match.
 import test from 'ava';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { writeConfig } from '../helpers/config.js';
@@ -10,6 +9,7 @@ import { startForwardingProxy, type ForwardingProxy } from '../helpers/forwardin
 import { buildMultiArchImage, pushImage, type BuiltImage } from '../helpers/image.js';
 import { requireTool, skopeo, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const GB_CLIENT = '81.2.69.160';
 const US_CLIENT = '8.8.8.8';
@@ -25,7 +25,7 @@ test.before(async () => {
   requireTool('docker-registry', 'docker-registry');
   requireTool('skopeo', 'skopeo');
   [euRegistry, usRegistry] = await Promise.all([startRegistry(), startRegistry()]);
-  image = await buildMultiArchImage(await mkdtemp(join(tmpdir(), 'artifact-serving-image-')), { seed: 'redirector-e2e', tag: 'v1' });
+  image = await buildMultiArchImage(tempDir('artifact-serving-image-'), { seed: 'redirector-e2e', tag: 'v1' });
   // The EU mirror keeps images under a repository prefix, as production registries do.
   await Promise.all([pushImage(image, euRegistry.host, 'mirror/eu/kops/app', 'v1'), pushImage(image, usRegistry.host, 'kops/app', 'v1')]);
   // A tag only the EU mirror has: proves which registry answered a tag list.
@@ -59,7 +59,7 @@ test.after.always(async () => {
 });
 
 async function copyAll(proxy: ForwardingProxy): Promise<{ dir: string; indexDigest: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'artifact-serving-pulled-'));
+  const dir = tempDir('artifact-serving-pulled-');
   await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${proxy.host}/kops/app:v1`, `oci:${dir}:v1`], { timeoutMs: 90_000 });
   const layoutIndex = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
   return { dir, indexDigest: layoutIndex.manifests[0]!.digest };

@@ -3,16 +3,16 @@
 // HEADs with real sizes); then `report` reads that log and must count exactly what was sent.
 import test from 'ava';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli.js';
 import type { Report } from '../../src/report/build.js';
 import { BYTES_PER_GB } from '../../src/report/prices.js';
 import { writeConfig } from '../helpers/config.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const GB_IP = '81.2.69.160';
 const US_IP = '8.8.8.8';
@@ -45,7 +45,7 @@ routes:
     default: us
     origin: origin
 `);
-  const dir = mkdtempSync(join(tmpdir(), 'report-e2e-'));
+  const dir = tempDir('report-e2e-');
   const log = join(dir, 'access.jsonl');
   const prices = join(dir, 'prices.yaml');
   writeFileSync(prices, 'eu: 0.02\nus: 0.1\n');

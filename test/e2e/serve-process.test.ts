@@ -3,6 +3,7 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { writeConfig, EU_US_BINARY_CONFIG } from '../helpers/config.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const GOOD = EU_US_BINARY_CONFIG;
 
@@ -48,10 +49,9 @@ test('serve: SIGHUP reloads a valid config without dropping requests, and keeps 
 });
 
 test('serve writes one JSON access-log line per request, flushed on shutdown', async (t) => {
-  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { readFileSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const log = join(mkdtempSync(join(tmpdir(), 'access-log-')), 'access.jsonl');
+  const log = join(tempDir('access-log-'), 'access.jsonl');
   const file = writeConfig(`trustedProxies: [127.0.0.1/32]\n${GOOD}`);
   const server = await startRedirectorProcess(file, ['--no-watch', '--access-log', log]);
   t.teardown(() => server.stop());

@@ -3,15 +3,15 @@
 // restart, a bad pair refused with the old one still serving, and a clear error at start.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { main } from '../../src/cli.js';
 import { writeConfig } from '../helpers/config.js';
 import { requireTool } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const CONFIG = `mirrors:
   reg: { registry: https://reg.example, probe: false }
@@ -46,7 +46,7 @@ function get(url: string, ca: Buffer[]): Promise<{ status: number; location: str
 
 test('serve over HTTPS; a replaced certificate is picked up, a bad one is refused', async (t) => {
   requireTool('openssl', 'openssl');
-  const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-tls-'));
+  const dir = tempDir('artifact-serving-tls-');
   const first = makeCert(dir, 'first');
   // The served files are `tls.crt` and `tls.key`, replaced by rename like a Secret volume.
   const cert = join(dir, 'tls.crt');
@@ -82,7 +82,7 @@ test('serve over HTTPS; a replaced certificate is picked up, a bad one is refuse
 
 test('serve refuses to start with a missing or mismatched certificate, naming the file', async (t) => {
   requireTool('openssl', 'openssl');
-  const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-tls-'));
+  const dir = tempDir('artifact-serving-tls-');
   const a = makeCert(dir, 'a');
   const b = makeCert(dir, 'b');
   const run = async (args: string[]) => {

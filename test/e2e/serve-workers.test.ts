@@ -2,12 +2,12 @@
 // figures, a reload (SIGHUP) reaches every worker and a bad one is reported once while all keep
 // serving, and a killed worker is restarted. (SIGTERM under keep-alive load: serve-shutdown.test.ts.)
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeConfig, EU_US_BINARY_CONFIG } from '../helpers/config.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** One request on a connection of its own (so the primary hands each to the next worker). */
 function get(url: string): Promise<{ status: number; location: string | undefined; body: string }> {
@@ -57,7 +57,7 @@ function metric(text: string, line: RegExp): number | undefined {
 }
 
 test('both workers answer, /metrics adds up every worker, and the primary writes one access log', async (t) => {
-  const accessLog = join(mkdtempSync(join(tmpdir(), 'serve-workers-')), 'access.log');
+  const accessLog = join(tempDir('serve-workers-'), 'access.log');
   const server = await startRedirectorProcess(writeConfig(EU_US_BINARY_CONFIG), ['--workers', '2', '--access-log', accessLog]);
   t.teardown(() => server.stop());
   const pids = await workerPids(server, 2);

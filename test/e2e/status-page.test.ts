@@ -1,13 +1,13 @@
 // The status page in a real browser (Debian's chromium driven by playwright-core): it shows
 // which mirrors are up and which are down, and why.
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launchChromium } from '../helpers/browser.js';
 import { writeConfig } from '../helpers/config.js';
 import { freePort, requireTool, startNginx, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 let mirror: Peer;
 let redirector: RedirectorProcess;
@@ -49,7 +49,7 @@ test('the status page shows each mirror’s state, in a browser', async (t) => {
   t.is(await page.locator('tr[data-mirror="healthy"] .state').textContent(), 'up');
   t.is(await page.locator('tr[data-mirror="gone"] .state').textContent(), 'down');
   t.regex((await page.locator('tr[data-mirror="gone"]').textContent()) ?? '', /ECONNREFUSED|connect|refused|fetch failed/i);
-  await page.screenshot({ path: process.env.STATUS_SCREENSHOT ?? join(mkdtempSync(join(tmpdir(), 'status-page-')), 'status.png'), fullPage: true });
+  await page.screenshot({ path: process.env.STATUS_SCREENSHOT ?? join(tempDir('status-page-'), 'status.png'), fullPage: true });
 });
 
 test('the same data as JSON', async (t) => {

@@ -5,9 +5,8 @@
 // names each problem; `serve` with the background audit sends no client to what is wrong.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegistryClient } from '../../src/oci/client.js';
 import { writeRegistryToken } from '../../src/trust/ownership.js';
@@ -17,6 +16,7 @@ import { buildMultiArchImage, pushImage, pushSignature, type BuiltImage } from '
 import { requireTool, skopeo, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const KEY = 'test-ownership-key-0123456789';
 const REPO = 'prod/kops/pause';
@@ -34,7 +34,7 @@ function pushImageSignature(registry: Peer): Promise<string> {
 }
 
 function promoterManifests(): string {
-  const root = mkdtempSync(join(tmpdir(), 'artifact-serving-trust-manifests-'));
+  const root = tempDir('artifact-serving-trust-manifests-');
   mkdirSync(join(root, 'manifests', 'kops'), { recursive: true });
   mkdirSync(join(root, 'images', 'kops'), { recursive: true });
   const destinations = [eu, us, ap, sa, origin].map((r) => `- name: ${r.host}/prod/kops\n`).join('');
@@ -77,8 +77,8 @@ test.before(async () => {
   requireTool('docker-registry', 'docker-registry');
   requireTool('skopeo', 'skopeo');
   [eu, us, ap, sa, origin] = await Promise.all([startRegistry(), startRegistry(), startRegistry(), startRegistry(), startRegistry()]);
-  image = await buildMultiArchImage(await mkdtemp(join(tmpdir(), 'artifact-serving-image-')), { seed: 'trust-promoted', tag: 'v1' });
-  other = await buildMultiArchImage(await mkdtemp(join(tmpdir(), 'artifact-serving-image-')), { seed: 'trust-unreviewed', tag: 'v1' });
+  image = await buildMultiArchImage(tempDir('artifact-serving-image-'), { seed: 'trust-promoted', tag: 'v1' });
+  other = await buildMultiArchImage(tempDir('artifact-serving-image-'), { seed: 'trust-unreviewed', tag: 'v1' });
   sigTag = `${image.indexDigest.replace(':', '-')}.sig`;
   for (const registry of [eu, us, ap, sa, origin]) {
     await pushImage(image, registry.host, REPO, 'v1');
@@ -175,7 +175,7 @@ test.serial('audit names a moved tag, a missing .sig, a copied token and altered
   const proxy = await startForwardingProxy(redirector.url, CLIENT.us);
   t.teardown(() => proxy.close());
   for (let i = 0; i < 3; i++) {
-    const dir = await mkdtemp(join(tmpdir(), 'artifact-serving-pulled-'));
+    const dir = tempDir('artifact-serving-pulled-');
     try {
       await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${proxy.host}/kops/pause:v1`, `oci:${dir}:v1`], { timeoutMs: 90_000 });
       const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };

@@ -7,7 +7,6 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RegistryClient } from '../../src/oci/client.js';
 import { writeRegistryToken } from '../../src/trust/ownership.js';
@@ -16,6 +15,7 @@ import { buildMultiArchImage, pushImage } from '../helpers/image.js';
 import { requireTool, skopeo, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const KEY = 'auth-ownership-key-0123456789';
 const USER = 'auditor';
@@ -53,7 +53,7 @@ test.before(async () => {
   requireTool('docker-registry', 'docker-registry');
   requireTool('skopeo', 'skopeo');
   requireTool('htpasswd', 'apache2-utils');
-  dir = await mkdtemp(join(tmpdir(), 'artifact-serving-trust-auth-'));
+  dir = tempDir('artifact-serving-trust-auth-');
   const htpasswd = join(dir, 'htpasswd');
   // docker-registry accepts bcrypt entries only.
   writeFileSync(htpasswd, execFileSync('htpasswd', ['-Bbn', USER, PASSWORD]));

@@ -3,8 +3,7 @@
 // loses a file, one has a file's bytes altered, one loses its token. `audit` names each problem,
 // and `serve` with the background audit sends no client to any of them.
 import test from 'ava';
-import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createBackends } from '../../src/promoter/backends.js';
@@ -15,6 +14,7 @@ import { writeRandomFile } from '../helpers/image.js';
 import { requireTool, startNginx, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const KEY = 'files-ownership-key-0123456789';
 const PROJECT = 'k8s-staging-bins';
@@ -67,7 +67,7 @@ async function audit(file: string): Promise<{ code: number; lines: string[]; std
 
 test.before(async () => {
   requireTool('nginx', 'nginx');
-  dir = await mkdtemp(join(tmpdir(), 'artifact-serving-trust-files-'));
+  dir = tempDir('artifact-serving-trust-files-');
   const staging = join(dir, 'staging', PROJECT);
   const sums: Record<string, string> = {};
   for (const [i, name] of FILES.entries()) sums[name] = await writeRandomFile(join(staging, name), 2000 + i * 50_000, name);

@@ -4,8 +4,7 @@
 // ?mirrorlist and /metrics, then the lag once it has synced; `report` shows the same from the
 // audit lines in the access log, and its request figures ignore them.
 import test from 'ava';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { launchChromium } from '../helpers/browser.js';
@@ -14,6 +13,7 @@ import { writeRandomFile } from '../helpers/image.js';
 import { requireTool, startNginx, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const PROJECT = 'k8s-staging-bins';
 let dir: string;
@@ -34,7 +34,7 @@ async function release(names: string[]): Promise<void> {
 test.before(async () => {
   requireTool('nginx', 'nginx');
   requireTool('chromium', 'chromium');
-  dir = await mkdtemp(join(tmpdir(), 'artifact-serving-trust-fresh-'));
+  dir = tempDir('artifact-serving-trust-fresh-');
   staging = join(dir, 'staging');
   prod = join(dir, 'prod');
   mirrorDir = join(dir, 'mirror');

@@ -6,13 +6,13 @@
 // cycle still under way: the finding applied when its slice ended, not at the end of the pass.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeConfig } from '../helpers/config.js';
 import { requireTool, startNginx } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const PROJECT = 'k8s-staging-many';
 const COUNT = 300;
@@ -22,7 +22,7 @@ const DELETED = NAMES.filter((_, i) => i % 20 === 7);
 test('a deleted file leaves routing after its audit slice, long before the audit cycle ends', async (t) => {
   t.timeout(240_000);
   requireTool('nginx', 'nginx');
-  const dir = await mkdtemp(join(tmpdir(), 'artifact-serving-trust-incremental-'));
+  const dir = tempDir('artifact-serving-trust-incremental-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const mirrorDir = join(dir, 'mirror');
   const lines: string[] = [];

@@ -9,13 +9,13 @@
 import test from 'ava';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli.js';
 import { writeConfig } from '../helpers/config.js';
 import { buildMultiArchImage, pushImage, pushSignature, type BuiltImage } from '../helpers/image.js';
 import { requireTool, startNginx, startRegistry, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const REPO = 'prod/kops/pause';
 const INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -77,7 +77,7 @@ test.before(async () => {
   requireTool('docker-registry', 'docker-registry');
   requireTool('skopeo', 'skopeo');
   requireTool('nginx', 'nginx');
-  dir = await mkdtemp(join(tmpdir(), 'artifact-serving-trust-referrers-'));
+  dir = tempDir('artifact-serving-trust-referrers-');
   image = await buildMultiArchImage(await mkdtemp(join(dir, 'image-')), { seed: 'trust-referrers', tag: 'v1' });
   // The signature's digest is the same everywhere (same bytes): the referrer entry names it.
   front.empty = await registryWithReferrers('empty', []);

@@ -2,17 +2,17 @@
 // manifest's file:line:column), and SIGHUP reloads it (a rollback that moves a tag moves where
 // tag requests may go); a bad manifest on reload is logged and the previous content kept.
 import test from 'ava';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeConfig } from '../helpers/config.js';
 import { startRedirectorProcess } from '../helpers/redirector.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
 
 function setup(images: string): { config: string; imagesFile: string } {
-  const root = mkdtempSync(join(tmpdir(), 'artifact-serving-trust-reload-'));
+  const root = tempDir('artifact-serving-trust-reload-');
   mkdirSync(join(root, 'manifests', 'kops'), { recursive: true });
   mkdirSync(join(root, 'images', 'kops'), { recursive: true });
   writeFileSync(join(root, 'manifests', 'kops', 'promoter-manifest.yaml'), 'registries:\n- name: gcr.io/staging\n  src: true\n- name: eu.example/prod/kops\n');

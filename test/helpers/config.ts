@@ -2,13 +2,13 @@
 // behave exactly as they do for users.
 import type { ExecutionContext } from 'ava';
 import type { buildCloudIndex } from '../../src/geo/cloud-ranges.js';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CompiledConfig } from '../../src/config/compiled.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { formatProblem } from '../../src/config/yaml-source.js';
+import { tempDir } from './temp-dir.js';
 
 /** Real test data beside the project (never copied into it). */
 export const SHARED_TESTDATA = fileURLToPath(new URL('../../../shared/testdata/', import.meta.url));
@@ -30,7 +30,7 @@ routes:
 `;
 
 export function writeConfig(text: string, name = 'config.yaml'): string {
-  const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-config-'));
+  const dir = tempDir('artifact-serving-config-');
   const file = join(dir, name);
   writeFileSync(file, text);
   return file;
@@ -41,7 +41,7 @@ export function writeConfig(text: string, name = 'config.yaml'): string {
  * `kops/pause@<digest>` tagged 1.0 from gcr.io/staging to `destination` (e.g. eu.example/prod/kops).
  */
 export function writePromoterManifests(destination: string, digest: string): string {
-  const root = mkdtempSync(join(tmpdir(), 'artifact-serving-manifests-'));
+  const root = tempDir('artifact-serving-manifests-');
   for (const dir of ['manifests', 'images']) mkdirSync(join(root, dir, 'kops'), { recursive: true });
   writeFileSync(join(root, 'manifests', 'kops', 'promoter-manifest.yaml'), `registries:\n- name: gcr.io/staging\n  src: true\n- name: ${destination}\n`);
   writeFileSync(join(root, 'images', 'kops', 'images.yaml'), `- name: pause\n  dmap:\n    "${digest}": ["1.0"]\n`);

@@ -3,11 +3,11 @@
 // only fetched (`ctr content fetch`), never unpacked: no snapshotter or mounts are needed.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { requireTool } from './peers.js';
+import { tempDir } from './temp-dir.js';
 
 const run = promisify(execFile);
 
@@ -23,7 +23,7 @@ export async function startContainerd(): Promise<Containerd> {
   requireTool('containerd', 'containerd');
   requireTool('ctr', 'containerd');
   if (process.getuid?.() !== 0) throw new Error('containerd needs root to run: run the e2e tests as root (CI does)');
-  const dir = await mkdtemp(join(tmpdir(), 'artifact-serving-containerd-'));
+  const dir = tempDir('artifact-serving-containerd-');
   const address = join(dir, 'containerd.sock');
   await writeFile(
     join(dir, 'config.toml'),

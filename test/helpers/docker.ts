@@ -11,13 +11,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startContainerd, type Containerd } from './containerd.js';
 import { requireTool } from './peers.js';
+import { tempDir } from './temp-dir.js';
 
 const run = promisify(execFile);
 
@@ -54,7 +54,7 @@ export async function startDocker(opts: { daemonJson?: string; storageDriver?: '
   requireTool(DOCKER_CLI, 'docker.io');
   requireTool('unshare', 'util-linux');
   if (process.getuid?.() !== 0) throw new Error('dockerd needs root to run: run the e2e tests as root (CI does)');
-  const dir = await mkdtemp(join(tmpdir(), 'artifact-serving-docker-'));
+  const dir = tempDir('artifact-serving-docker-');
   const socket = join(dir, 'docker.sock');
   const execRoot = join(dir, 'exec');
   const dataRoot = join(dir, 'data');

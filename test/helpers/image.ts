@@ -4,14 +4,14 @@
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { gzipSync } from 'node:zlib';
 
 import { RegistryClient, sha256Digest } from '../../src/oci/client.js';
 import { skopeo } from './peers.js';
+import { tempDir } from './temp-dir.js';
 
 export interface BuiltImage {
   layoutDir: string;
@@ -153,7 +153,7 @@ export async function buildMultiArchImage(dir: string, opts: { seed?: string; ta
  * The tag must be the one the image was built with. Returns the index digest as stored.
  */
 export async function pushImage(image: BuiltImage, registryHost: string, repo: string, tag: string): Promise<string> {
-  const tmp = await mkdtemp(join(tmpdir(), 'artifact-serving-push-'));
+  const tmp = tempDir('artifact-serving-push-');
   try {
     const digestFile = join(tmp, 'digest');
     await skopeo(['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', '--digestfile', digestFile, `oci:${image.layoutDir}:${tag}`, `docker://${registryHost}/${repo}:${tag}`]);

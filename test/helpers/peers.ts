@@ -8,11 +8,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, closeSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { tempDir } from './temp-dir.js';
 
 export interface Peer {
   /** Base URL, e.g. "http://127.0.0.1:PORT" (no trailing slash). */
@@ -54,7 +54,7 @@ function installExitHook(): void {
 
 async function makeTempDir(prefix: string): Promise<string> {
   installExitHook();
-  const dir = await mkdtemp(join(tmpdir(), `artifact-serving-${prefix}-`));
+  const dir = tempDir(`artifact-serving-${prefix}-`);
   tempDirs.add(dir);
   return dir;
 }

@@ -3,8 +3,7 @@
 // one project keeps a blob the other still needs; a --project run does not prune a shared bucket;
 // a signature pushed to staging after promotion brings its blobs on the next run.
 import test from 'ava';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Backends } from '../../src/promoter/backends.js';
@@ -15,6 +14,7 @@ import { FsStore } from '../../src/promoter/stores/fs.js';
 import { captureIo } from '../helpers/io.js';
 import { tree } from './fixtures.js';
 import { MemoryRegistry } from './memory-registry.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
@@ -30,7 +30,7 @@ test('a shared blob is adopted, not copied twice, and survives the other project
   };
   const x = image('k8s-staging-x', 'x only');
   const y = image('k8s-staging-y', 'y only');
-  const bucketDir = await mkdtemp(join(tmpdir(), 'blob-bucket-'));
+  const bucketDir = tempDir('blob-bucket-');
   t.teardown(() => rm(bucketDir, { recursive: true, force: true }));
   const bucket = `${pathToFileURL(bucketDir).href}/`;
   const files: Record<string, string> = {};

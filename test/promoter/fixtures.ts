@@ -1,15 +1,15 @@
 // Helpers shared by the promoter's unit tests: the real k8s.io manifests (read in place, never
 // copied) and a temporary manifests tree built from inline YAML.
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../helpers/temp-dir.js';
 
 export const K8S_IO = join(dirname(fileURLToPath(import.meta.url)), '../../../shared/testdata/promoter/k8s.io');
 
 /** Write `files` (relative path -> text) under a new temporary directory. */
 export async function tree(files: Record<string, string>): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'promoter-test-'));
+  const dir = tempDir('promoter-test-');
   for (const [rel, text] of Object.entries(files)) {
     await mkdir(dirname(join(dir, rel)), { recursive: true });
     await writeFile(join(dir, rel), text);

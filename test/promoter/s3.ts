@@ -1,9 +1,8 @@
 // An s3rver on 127.0.0.1 with the buckets a test needs, and a client configured for it.
 import { S3Client } from '@aws-sdk/client-s3';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // s3rver ships no types; this is the little of its API used here.
 interface S3rverServer {
@@ -42,7 +41,7 @@ export function s3Client(endpoint: string): S3Client {
 }
 
 export async function startS3(buckets: string[], opts: { onRequest?: (request: S3Request) => void } = {}): Promise<S3Peer> {
-  const dir = await mkdtemp(join(tmpdir(), 's3rver-'));
+  const dir = tempDir('s3rver-');
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, configureBuckets: buckets.map((name) => ({ name })) });
   const { onRequest } = opts;
   if (onRequest) {

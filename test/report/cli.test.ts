@@ -2,8 +2,7 @@
 // missing, errors, malformed lines, a plain and a gzip file. Expected numbers are computed here
 // from the generated entries by the plainest code possible, and must match exactly.
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -12,6 +11,7 @@ import type { Report } from '../../src/report/build.js';
 import { reportCommand } from '../../src/report/cli.js';
 import { RELATIVE_ERROR } from '../../src/report/quantiles.js';
 import type { AccessLogEntry } from '../../src/server/access-log.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');
 const GB = 2 ** 30;
@@ -79,7 +79,7 @@ async function run(args: string[], stdin?: Readable): Promise<{ code: number; ou
 
 /** Two files as the redirector rotates them: a plain one with malformed lines, and a gzip. */
 function writeLogs(entries: AccessLogEntry[]) {
-  const dir = mkdtempSync(join(tmpdir(), 'report-cli-'));
+  const dir = tempDir('report-cli-');
   const lines = entries.slice(0, 1500).map((e) => JSON.stringify(e));
   // Malformed lines at known line numbers (1-based, after insertion): a torn write, garbage, a bad field.
   lines.splice(9, 0, '{"time":1780000000000,"method":"GE');

@@ -1,12 +1,12 @@
 import test from 'ava';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { updateRanges } from '../../scripts/update-ranges.js';
 import { FIXTURE_AWS_RANGES as AWS_RANGES, FIXTURE_GCP_RANGES as GCP_RANGES } from '../helpers/config.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 test('downloads each provider file, checks it parses, and never keeps a broken one', async (t) => {
   const server = createServer((req, res) => {
@@ -17,7 +17,7 @@ test('downloads each provider file, checks it parses, and never keeps a broken o
   await once(server, 'listening');
   t.teardown(() => server.close());
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const out = mkdtempSync(join(tmpdir(), 'ranges-'));
+  const out = tempDir('ranges-');
   const lines: string[] = [];
   const code = await updateRanges(out, { aws: `${base}/aws`, gcp: `${base}/gcp`, azure: `${base}/broken` }, (line) => lines.push(line));
   t.is(code, 1);

@@ -1,14 +1,14 @@
 // Expected content: the trust: block's checks at file:line:column, and the index built from
 // promoter manifests and ledgers, named as clients ask for them.
 import test from 'ava';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfigFile } from '../../src/config/load.js';
 import { formatProblem } from '../../src/config/yaml-source.js';
 import { serialiseLedger, emptyLedger, imageLedger } from '../../src/promoter/ledger.js';
 import { belowRoot, loadExpected } from '../../src/trust/expected.js';
 import { problemsOf, writeConfig } from '../helpers/config.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
@@ -16,7 +16,7 @@ const D3 = `sha256:${'3'.repeat(64)}`;
 
 /** kpromo's layout: manifests/<p>/promoter-manifest.yaml + images/<p>/images.yaml. */
 function manifests(imagesYaml: string): string {
-  const root = mkdtempSync(join(tmpdir(), 'artifact-serving-expected-'));
+  const root = tempDir('artifact-serving-expected-');
   mkdirSync(join(root, 'manifests', 'kops'), { recursive: true });
   mkdirSync(join(root, 'images', 'kops'), { recursive: true });
   writeFileSync(
@@ -120,7 +120,7 @@ trust:
 });
 
 test('a file mirror needs its destination named once ownership is on', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-expected-'));
+  const dir = tempDir('artifact-serving-expected-');
   const problems = problemsOf(`
 mirrors:
   eu-files: { url: https://eu.files.example }
@@ -141,7 +141,7 @@ trust:
 
 test('ledgers add what the manifests do not name; the manifests win on tags', async (t) => {
   const dir = manifests(`- name: dns-controller\n  dmap:\n    "${D1}": ["1.0"]\n`);
-  const ledgers = mkdtempSync(join(tmpdir(), 'artifact-serving-ledgers-'));
+  const ledgers = tempDir('artifact-serving-ledgers-');
   const ledger = emptyLedger();
   imageLedger(ledger, 'dns-controller').digests.add(D2);
   imageLedger(ledger, 'dns-controller').tags.set('1.0', D2);
@@ -158,7 +158,7 @@ test('ledgers add what the manifests do not name; the manifests win on tags', as
 
 test('a ledger that is not a ledger is refused with its file', async (t) => {
   const dir = manifests(`- name: dns-controller\n  dmap:\n    "${D1}": ["1.0"]\n`);
-  const ledgers = mkdtempSync(join(tmpdir(), 'artifact-serving-ledgers-'));
+  const ledgers = tempDir('artifact-serving-ledgers-');
   writeFileSync(join(ledgers, 'bad.json'), '{"version": 1}');
   const loaded = loadConfigFile(configWith(dir, `      ledgers: ${ledgers}\n`));
   if (!loaded.ok) return t.fail();

@@ -2,8 +2,7 @@
 // timed once when they first arrive on a mirror, and objects already there when the redirector
 // first looked are not timed (their arrival is unknown).
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import type { AuditFinding, AuditResult } from '../../src/trust/audit.js';
@@ -12,6 +11,7 @@ import { ExpectedContent, loadExpected, type ExpectedRoute } from '../../src/tru
 import { registerTrustMetrics } from '../../src/trust/metrics.js';
 import { TrustState } from '../../src/trust/state.js';
 import { compile } from '../helpers/config.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const T0 = Date.parse('2026-11-30T12:00:00.000Z');
 const SHA = 'a'.repeat(64);
@@ -82,8 +82,8 @@ test('/metrics: objects behind, the oldest lag from promotion, the median lag', 
 });
 
 test('expected content carries the ledgers’ promotion times under the audit’s keys', async (t) => {
-  const images = mkdtempSync(join(tmpdir(), 'artifact-serving-fresh-'));
-  const files = mkdtempSync(join(tmpdir(), 'artifact-serving-fresh-'));
+  const images = tempDir('artifact-serving-fresh-');
+  const files = tempDir('artifact-serving-fresh-');
   const il = emptyLedger();
   imageLedger(il, 'pause').digests.add(D1);
   imageLedger(il, 'pause').tags.set('1.0', D1);

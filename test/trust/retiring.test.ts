@@ -1,8 +1,7 @@
 // Prune grace, the redirector's side (issue 9 item 4): what a ledger marks retiring is about to be
 // deleted, so it is not expected content and no mirror gets a client for it; the origin answers.
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decide, type Decision } from '../../src/decision/decide.js';
 import type { Availability, MirrorStateView } from '../../src/mirrors/state-view.js';
@@ -10,6 +9,7 @@ import { emptyLedger, imageLedger, serialiseLedger } from '../../src/promoter/le
 import { ExpectedContent, loadExpected, type ExpectedRoute } from '../../src/trust/expected.js';
 import { retiredSince, TrustState } from '../../src/trust/state.js';
 import { compile } from '../helpers/config.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
@@ -17,8 +17,8 @@ const SHA = 'e'.repeat(64);
 const SINCE = '2026-11-30T12:00:00.000Z';
 
 function setup() {
-  const images = mkdtempSync(join(tmpdir(), 'artifact-serving-retiring-'));
-  const files = mkdtempSync(join(tmpdir(), 'artifact-serving-retiring-'));
+  const images = tempDir('artifact-serving-retiring-');
+  const files = tempDir('artifact-serving-retiring-');
   const il = emptyLedger();
   imageLedger(il, 'pause').digests.add(D1).add(D2);
   imageLedger(il, 'pause').tags.set('1.0', D1).set('1.0-alias', D1).set('2.0', D2);
