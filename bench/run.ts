@@ -11,13 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfigFile } from '../src/config/load.js';
 import { readCloudRangesFile, type CloudRange } from '../src/geo/cloud-ranges.js';
+import { median as medianOf } from '../src/util/median.js';
 import { freePort } from '../test/helpers/peers.js';
 import { benchConfig, clientAddresses, ROOT, SHARED, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
 import { nginxRoutingConf } from './nginx-routing.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
-const DURATION_S = Number(process.env.BENCH_DURATION ?? 3);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+// More, shorter rounds than one long run per server: a ratio is the median of the rounds' ratios,
+// and an even count lets each pair run in both orders equally often (see the rounds below).
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 /** Paced run: each connection waits a random 0..2x this many ms after an answer (bench/wrk.ts). */
 const PACED_MEAN_DELAY_MS = 10;
@@ -61,10 +64,7 @@ interface Row extends WrkResult {
   cpuUs?: number;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
+const median = (values: number[]): number => medianOf(values) ?? Number.NaN;
 
 /** Median of each figure over the rounds; errors summed. */
 function summarise(name: string, runs: (WrkResult & { cpuUs?: number })[]): Row {
@@ -148,15 +148,27 @@ function printTable(rows: Row[]): void {
   console.log('');
 }
 
-function ratio(rows: Row[], ours: string, base: string, target?: number): void {
-  const a = rows.find((r) => r.name === ours);
-  const b = rows.find((r) => r.name === base);
+/** Each round's figures, by target name, in round order: what the ratios pair up. */
+type Runs = Map<string, (WrkResult & { cpuUs?: number })[]>;
+
+/**
+ * ours / base, as the median over the rounds of that round's ratio: the two were measured minutes
+ * apart at most and seconds apart when adjacent in the target list, so a neighbour's burst or a
+ * drift of the machine's speed moves both sides of one round's ratio instead of one side of a
+ * ratio of medians. `perRound` also prints each round's ratios (the paired servers' spread).
+ */
+function ratio(runs: Runs, ours: string, base: string, target?: number, perRound = false): void {
+  const a = runs.get(ours);
+  const b = runs.get(base);
   if (!a || !b) return;
-  const value = a.rps / b.rps;
+  const byRps = a.map((run, i) => run.rps / b[i]!.rps);
+  const value = median(byRps);
   const verdict = target === undefined ? '' : value >= target ? `   (target >= ${target}: met)` : `   (target >= ${target}: NOT met)`;
   // The same ratio from CPU time per request: what the throughput ratio would be with a core each to spare.
-  const byCpu = a.cpuUs && b.cpuUs ? `; by CPU per request ${(b.cpuUs / a.cpuUs).toFixed(2)}` : '';
-  console.log(`ratio ${ours} / ${base}: ${value.toFixed(2)}${verdict}${byCpu}`);
+  const byCpu = a.flatMap((run, i) => (run.cpuUs && b[i]!.cpuUs ? [b[i]!.cpuUs! / run.cpuUs] : []));
+  const cpuText = byCpu.length === a.length ? `; by CPU per request ${median(byCpu).toFixed(2)}` : '';
+  console.log(`ratio ${ours} / ${base}: ${value.toFixed(2)}${verdict}${cpuText}`);
+  if (perRound) console.log(`  per round: ${byRps.map((r) => r.toFixed(2)).join(' ')}${byCpu.length === a.length ? `; by CPU ${byCpu.map((r) => r.toFixed(2)).join(' ')}` : ''}`);
 }
 
 async function startServer(config: string, accessLog: string): Promise<{ child: ChildProcess; port: number }> {
@@ -241,11 +253,14 @@ async function main(): Promise<void> {
     }
     if (process.env.BENCH_ONLY) targets.splice(0, targets.length, ...targets.filter((t, i) => i === 0 || t.name.includes(process.env.BENCH_ONLY!)));
     const load = (target: Target, durationSeconds: number) => runWrk({ port: target.port, paths: target.paths, clients: target.clients ?? ips, connections: CONNECTIONS, durationSeconds });
+    // The same warm-up for each server (JIT, caches, the availability answers), in the same order as round 0.
     for (const target of targets) await load(target, 1);
-    // Interleaved rounds, medians: a busy neighbour slows every server alike instead of one.
-    const runs = new Map<string, WrkResult[]>();
+    // Interleaved rounds, medians: a busy neighbour slows every server alike instead of one. Odd
+    // rounds go through the targets backwards, so each of two adjacent targets (the pairs compared
+    // below) runs first as often as second: order and warm-up no longer favour one side.
+    const runs: Runs = new Map();
     for (let round = 0; round < ROUNDS; round++) {
-      for (const target of targets) {
+      for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
         const cpuBefore = target.pid === undefined ? Number.NaN : cpuMicroseconds(target.pid);
         const result: WrkResult & { cpuUs?: number } = await load(target, DURATION_S);
         if (target.pid !== undefined) result.cpuUs = (cpuMicroseconds(target.pid) - cpuBefore) / (result.rps * DURATION_S);
@@ -256,20 +271,23 @@ async function main(): Promise<void> {
     printTable(rows);
     const RAW = 'raw node:http fixed 302';
     for (const route of ['binary', 'blob'] as const) {
-      ratio(rows, `redirector ${route} route (access log on)`, RAW, 0.8);
-      ratio(rows, `redirector ${route} route (access log on)`, `nginx+geoip2 ${route} route (access log on)`, 0.5);
+      ratio(runs, `redirector ${route} route (access log on)`, RAW, 0.8);
+      ratio(runs, `redirector ${route} route (access log on)`, `nginx+geoip2 ${route} route (access log on)`, 0.5);
     }
-    ratio(rows, 'redirector binary route, all-new clients (access log on)', RAW, 0.7);
-    ratio(rows, 'redirector binary route (access log off)', RAW);
-    ratio(rows, 'nginx return 302', RAW);
-    ratio(rows, 'redirector failover path, warm cache (access log off)', 'redirector binary route (access log off)');
-    ratio(rows, 'redirector checked OCI tags and digests (expected content loaded)', 'redirector checked OCI tags and digests (plain)', 0.9);
+    ratio(runs, 'redirector binary route, all-new clients (access log on)', RAW, 0.7);
+    ratio(runs, 'redirector binary route (access log off)', RAW);
+    ratio(runs, 'nginx return 302', RAW);
+    // Two of our servers each, adjacent in the target list: measured seconds apart in every round.
+    ratio(runs, 'redirector failover path, warm cache (access log off)', 'redirector binary route (access log off)', undefined, true);
+    ratio(runs, 'redirector checked OCI tags and digests (expected content loaded)', 'redirector checked OCI tags and digests (plain)', 0.9, true);
 
     // Latency at half the raw server's maximum rate, the same paced schedule for both.
     const rawRow = rows.find((r) => r.name === RAW)!;
     const rate = rawRow.rps / 2;
     const connections = Math.max(1, Math.round((rate * PACED_MEAN_DELAY_MS) / 1000));
     const paced = [targets[0]!, targets.find((t) => t.name === 'redirector binary route (access log on)')!].filter(Boolean);
+    // BENCH_ONLY without our binary route: nothing to compare raw's latency with.
+    if (paced.length < 2) return;
     const pacedRuns = new Map<string, WrkResult[]>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of paced) {
