@@ -148,27 +148,37 @@ function printTable(rows: Row[]): void {
   console.log('');
 }
 
+type Measured = WrkResult & { cpuUs?: number };
 /** Each round's figures, by target name, in round order: what the ratios pair up. */
-type Runs = Map<string, (WrkResult & { cpuUs?: number })[]>;
+type Runs = Map<string, Measured[]>;
 
 /**
- * ours / base, as the median over the rounds of that round's ratio: the two were measured minutes
- * apart at most and seconds apart when adjacent in the target list, so a neighbour's burst or a
- * drift of the machine's speed moves both sides of one round's ratio instead of one side of a
- * ratio of medians. `perRound` also prints each round's ratios (the paired servers' spread).
+ * ours / base per round, by req/s and by CPU per request (undefined unless every round has both
+ * CPU figures). A ratio is the median of these: each round's two figures were measured seconds
+ * apart, so a neighbour's burst or a drift of the machine's speed moves both sides of one round's
+ * ratio instead of one side of a ratio of two medians taken from different rounds.
  */
-function ratio(runs: Runs, ours: string, base: string, target?: number, perRound = false): void {
+function roundRatios(runs: Runs, ours: string, base: string): { byRps: number[]; byCpu?: number[] } | undefined {
   const a = runs.get(ours);
   const b = runs.get(base);
-  if (!a || !b) return;
+  if (!a || !b) return undefined;
   const byRps = a.map((run, i) => run.rps / b[i]!.rps);
-  const value = median(byRps);
+  const cpu = a.every((run, i) => run.cpuUs && b[i]!.cpuUs) && a.map((run, i) => b[i]!.cpuUs! / run.cpuUs!);
+  return cpu ? { byRps, byCpu: cpu } : { byRps };
+}
+
+const list = (values: number[]) => values.map((v) => v.toFixed(2)).join(' ');
+
+/** Prints the ratio line; `spread` adds each round's ratios (for pairs of our own servers: what to weigh it by). */
+function ratio(runs: Runs, ours: string, base: string, target?: number, spread = false): void {
+  const measured = roundRatios(runs, ours, base);
+  if (!measured) return;
+  const value = median(measured.byRps);
   const verdict = target === undefined ? '' : value >= target ? `   (target >= ${target}: met)` : `   (target >= ${target}: NOT met)`;
   // The same ratio from CPU time per request: what the throughput ratio would be with a core each to spare.
-  const byCpu = a.flatMap((run, i) => (run.cpuUs && b[i]!.cpuUs ? [b[i]!.cpuUs! / run.cpuUs] : []));
-  const cpuText = byCpu.length === a.length ? `; by CPU per request ${median(byCpu).toFixed(2)}` : '';
-  console.log(`ratio ${ours} / ${base}: ${value.toFixed(2)}${verdict}${cpuText}`);
-  if (perRound) console.log(`  per round: ${byRps.map((r) => r.toFixed(2)).join(' ')}${byCpu.length === a.length ? `; by CPU ${byCpu.map((r) => r.toFixed(2)).join(' ')}` : ''}`);
+  const byCpu = measured.byCpu ? `; by CPU per request ${median(measured.byCpu).toFixed(2)}` : '';
+  console.log(`ratio ${ours} / ${base}: ${value.toFixed(2)}${verdict}${byCpu}`);
+  if (spread) console.log(`  per round: ${list(measured.byRps)}${measured.byCpu ? `; by CPU ${list(measured.byCpu)}` : ''}`);
 }
 
 async function startServer(config: string, accessLog: string): Promise<{ child: ChildProcess; port: number }> {
@@ -179,6 +189,10 @@ async function startServer(config: string, accessLog: string): Promise<{ child: 
     /listening on http:\/\/127\.0\.0\.1:(\d+)/,
   );
 }
+
+const PLAIN = 'redirector checked OCI tags and digests (plain)';
+const TRUSTED = 'redirector checked OCI tags and digests (expected content loaded)';
+const PLAIN_AGAIN = 'redirector checked OCI tags and digests (plain, second process)';
 
 async function main(): Promise<void> {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed (apt-get install wrk)');
@@ -240,19 +254,27 @@ async function main(): Promise<void> {
     targets.push({ name: 'redirector failover path, warm cache (access log off)', port: quiet.port, pid: quiet.child.pid, paths: checkedPaths });
     if (trustPaths.length > 0) {
       const configs = await trustConfigs(mirrorStub.port, trustManifests);
-      for (const [label, file] of [
-        ['plain', configs.plain],
-        ['expected content loaded', configs.trusted],
+      // The plain server between the two it is compared with, so it is adjacent to both in every round.
+      for (const [name, file] of [
+        [PLAIN_AGAIN, configs.plain],
+        [PLAIN, configs.plain],
+        [TRUSTED, configs.trusted],
       ] as const) {
         const server = await startServer(file, 'off');
         children.push(server.child);
-        targets.push({ name: `redirector checked OCI tags and digests (${label})`, port: server.port, pid: server.child.pid, paths: trustPaths });
+        targets.push({ name, port: server.port, pid: server.child.pid, paths: trustPaths });
       }
     } else {
       console.log('../shared/testdata not found: no expected-content (trust) targets in this run');
     }
     if (process.env.BENCH_ONLY) targets.splice(0, targets.length, ...targets.filter((t, i) => i === 0 || t.name.includes(process.env.BENCH_ONLY!)));
     const load = (target: Target, durationSeconds: number) => runWrk({ port: target.port, paths: target.paths, clients: target.clients ?? ips, connections: CONNECTIONS, durationSeconds });
+    const measure = async (target: Target): Promise<Measured> => {
+      const cpuBefore = target.pid === undefined ? Number.NaN : cpuMicroseconds(target.pid);
+      const result: Measured = await load(target, DURATION_S);
+      if (target.pid !== undefined) result.cpuUs = (cpuMicroseconds(target.pid) - cpuBefore) / (result.rps * DURATION_S);
+      return result;
+    };
     // The same warm-up for each server (JIT, caches, the availability answers), in the same order as round 0.
     for (const target of targets) await load(target, 1);
     // Interleaved rounds, medians: a busy neighbour slows every server alike instead of one. Odd
@@ -260,12 +282,7 @@ async function main(): Promise<void> {
     // below) runs first as often as second: order and warm-up no longer favour one side.
     const runs: Runs = new Map();
     for (let round = 0; round < ROUNDS; round++) {
-      for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
-        const cpuBefore = target.pid === undefined ? Number.NaN : cpuMicroseconds(target.pid);
-        const result: WrkResult & { cpuUs?: number } = await load(target, DURATION_S);
-        if (target.pid !== undefined) result.cpuUs = (cpuMicroseconds(target.pid) - cpuBefore) / (result.rps * DURATION_S);
-        runs.set(target.name, [...(runs.get(target.name) ?? []), result]);
-      }
+      for (const target of round % 2 === 0 ? targets : [...targets].reverse()) runs.set(target.name, [...(runs.get(target.name) ?? []), await measure(target)]);
     }
     const rows = targets.map((t) => summarise(t.name, runs.get(t.name)!));
     printTable(rows);
@@ -279,7 +296,9 @@ async function main(): Promise<void> {
     ratio(runs, 'nginx return 302', RAW);
     // Two of our servers each, adjacent in the target list: measured seconds apart in every round.
     ratio(runs, 'redirector failover path, warm cache (access log off)', 'redirector binary route (access log off)', undefined, true);
-    ratio(runs, 'redirector checked OCI tags and digests (expected content loaded)', 'redirector checked OCI tags and digests (plain)', 0.9, true);
+    ratio(runs, TRUSTED, PLAIN, 0.9, true);
+    // An A/A control in the same rounds: how far apart noise alone puts two identical servers in this run.
+    ratio(runs, PLAIN_AGAIN, PLAIN, undefined, true);
 
     // Latency at half the raw server's maximum rate, the same paced schedule for both.
     const rawRow = rows.find((r) => r.name === RAW)!;
