@@ -11,13 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfigFile } from '../src/config/load.js';
 import { readCloudRangesFile, type CloudRange } from '../src/geo/cloud-ranges.js';
+import { median as medianOf } from '../src/util/median.js';
 import { freePort } from '../test/helpers/peers.js';
 import { benchConfig, clientAddresses, ROOT, SHARED, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
 import { nginxRoutingConf } from './nginx-routing.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
-const DURATION_S = Number(process.env.BENCH_DURATION ?? 3);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+// More, shorter rounds than one long run per server: a ratio is the median of the rounds' ratios,
+// and an even count lets each pair run in both orders equally often (see the rounds below).
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 /** Paced run: each connection waits a random 0..2x this many ms after an answer (bench/wrk.ts). */
 const PACED_MEAN_DELAY_MS = 10;
@@ -61,10 +64,7 @@ interface Row extends WrkResult {
   cpuUs?: number;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
+const median = (values: number[]): number => medianOf(values) ?? Number.NaN;
 
 /** Median of each figure over the rounds; errors summed. */
 function summarise(name: string, runs: (WrkResult & { cpuUs?: number })[]): Row {
@@ -148,15 +148,37 @@ function printTable(rows: Row[]): void {
   console.log('');
 }
 
-function ratio(rows: Row[], ours: string, base: string, target?: number): void {
-  const a = rows.find((r) => r.name === ours);
-  const b = rows.find((r) => r.name === base);
-  if (!a || !b) return;
-  const value = a.rps / b.rps;
+type Measured = WrkResult & { cpuUs?: number };
+/** Each round's figures, by target name, in round order: what the ratios pair up. */
+type Runs = Map<string, Measured[]>;
+
+/**
+ * ours / base per round, by req/s and by CPU per request (undefined unless every round has both
+ * CPU figures). A ratio is the median of these: each round's two figures were measured seconds
+ * apart, so a neighbour's burst or a drift of the machine's speed moves both sides of one round's
+ * ratio instead of one side of a ratio of two medians taken from different rounds.
+ */
+function roundRatios(runs: Runs, ours: string, base: string): { byRps: number[]; byCpu?: number[] } | undefined {
+  const a = runs.get(ours);
+  const b = runs.get(base);
+  if (!a || !b) return undefined;
+  const byRps = a.map((run, i) => run.rps / b[i]!.rps);
+  const cpu = a.every((run, i) => run.cpuUs && b[i]!.cpuUs) && a.map((run, i) => b[i]!.cpuUs! / run.cpuUs!);
+  return cpu ? { byRps, byCpu: cpu } : { byRps };
+}
+
+const list = (values: number[]) => values.map((v) => v.toFixed(2)).join(' ');
+
+/** Prints the ratio line; `spread` adds each round's ratios (for pairs of our own servers: what to weigh it by). */
+function ratio(runs: Runs, ours: string, base: string, target?: number, spread = false): void {
+  const measured = roundRatios(runs, ours, base);
+  if (!measured) return;
+  const value = median(measured.byRps);
   const verdict = target === undefined ? '' : value >= target ? `   (target >= ${target}: met)` : `   (target >= ${target}: NOT met)`;
   // The same ratio from CPU time per request: what the throughput ratio would be with a core each to spare.
-  const byCpu = a.cpuUs && b.cpuUs ? `; by CPU per request ${(b.cpuUs / a.cpuUs).toFixed(2)}` : '';
+  const byCpu = measured.byCpu ? `; by CPU per request ${median(measured.byCpu).toFixed(2)}` : '';
   console.log(`ratio ${ours} / ${base}: ${value.toFixed(2)}${verdict}${byCpu}`);
+  if (spread) console.log(`  per round: ${list(measured.byRps)}${measured.byCpu ? `; by CPU ${list(measured.byCpu)}` : ''}`);
 }
 
 async function startServer(config: string, accessLog: string): Promise<{ child: ChildProcess; port: number }> {
@@ -167,6 +189,10 @@ async function startServer(config: string, accessLog: string): Promise<{ child: 
     /listening on http:\/\/127\.0\.0\.1:(\d+)/,
   );
 }
+
+const PLAIN = 'redirector checked OCI tags and digests (plain)';
+const TRUSTED = 'redirector checked OCI tags and digests (expected content loaded)';
+const PLAIN_AGAIN = 'redirector checked OCI tags and digests (plain, second process)';
 
 async function main(): Promise<void> {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed (apt-get install wrk)');
@@ -228,48 +254,59 @@ async function main(): Promise<void> {
     targets.push({ name: 'redirector failover path, warm cache (access log off)', port: quiet.port, pid: quiet.child.pid, paths: checkedPaths });
     if (trustPaths.length > 0) {
       const configs = await trustConfigs(mirrorStub.port, trustManifests);
-      for (const [label, file] of [
-        ['plain', configs.plain],
-        ['expected content loaded', configs.trusted],
+      // The plain server between the two it is compared with, so it is adjacent to both in every round.
+      for (const [name, file] of [
+        [PLAIN_AGAIN, configs.plain],
+        [PLAIN, configs.plain],
+        [TRUSTED, configs.trusted],
       ] as const) {
         const server = await startServer(file, 'off');
         children.push(server.child);
-        targets.push({ name: `redirector checked OCI tags and digests (${label})`, port: server.port, pid: server.child.pid, paths: trustPaths });
+        targets.push({ name, port: server.port, pid: server.child.pid, paths: trustPaths });
       }
     } else {
       console.log('../shared/testdata not found: no expected-content (trust) targets in this run');
     }
     if (process.env.BENCH_ONLY) targets.splice(0, targets.length, ...targets.filter((t, i) => i === 0 || t.name.includes(process.env.BENCH_ONLY!)));
     const load = (target: Target, durationSeconds: number) => runWrk({ port: target.port, paths: target.paths, clients: target.clients ?? ips, connections: CONNECTIONS, durationSeconds });
+    const measure = async (target: Target): Promise<Measured> => {
+      const cpuBefore = target.pid === undefined ? Number.NaN : cpuMicroseconds(target.pid);
+      const result: Measured = await load(target, DURATION_S);
+      if (target.pid !== undefined) result.cpuUs = (cpuMicroseconds(target.pid) - cpuBefore) / (result.rps * DURATION_S);
+      return result;
+    };
+    // The same warm-up for each server (JIT, caches, the availability answers), in the same order as round 0.
     for (const target of targets) await load(target, 1);
-    // Interleaved rounds, medians: a busy neighbour slows every server alike instead of one.
-    const runs = new Map<string, WrkResult[]>();
+    // Interleaved rounds, medians: a busy neighbour slows every server alike instead of one. Odd
+    // rounds go through the targets backwards, so each of two adjacent targets (the pairs compared
+    // below) runs first as often as second: order and warm-up no longer favour one side.
+    const runs: Runs = new Map();
     for (let round = 0; round < ROUNDS; round++) {
-      for (const target of targets) {
-        const cpuBefore = target.pid === undefined ? Number.NaN : cpuMicroseconds(target.pid);
-        const result: WrkResult & { cpuUs?: number } = await load(target, DURATION_S);
-        if (target.pid !== undefined) result.cpuUs = (cpuMicroseconds(target.pid) - cpuBefore) / (result.rps * DURATION_S);
-        runs.set(target.name, [...(runs.get(target.name) ?? []), result]);
-      }
+      for (const target of round % 2 === 0 ? targets : [...targets].reverse()) runs.set(target.name, [...(runs.get(target.name) ?? []), await measure(target)]);
     }
     const rows = targets.map((t) => summarise(t.name, runs.get(t.name)!));
     printTable(rows);
     const RAW = 'raw node:http fixed 302';
     for (const route of ['binary', 'blob'] as const) {
-      ratio(rows, `redirector ${route} route (access log on)`, RAW, 0.8);
-      ratio(rows, `redirector ${route} route (access log on)`, `nginx+geoip2 ${route} route (access log on)`, 0.5);
+      ratio(runs, `redirector ${route} route (access log on)`, RAW, 0.8);
+      ratio(runs, `redirector ${route} route (access log on)`, `nginx+geoip2 ${route} route (access log on)`, 0.5);
     }
-    ratio(rows, 'redirector binary route, all-new clients (access log on)', RAW, 0.7);
-    ratio(rows, 'redirector binary route (access log off)', RAW);
-    ratio(rows, 'nginx return 302', RAW);
-    ratio(rows, 'redirector failover path, warm cache (access log off)', 'redirector binary route (access log off)');
-    ratio(rows, 'redirector checked OCI tags and digests (expected content loaded)', 'redirector checked OCI tags and digests (plain)', 0.9);
+    ratio(runs, 'redirector binary route, all-new clients (access log on)', RAW, 0.7);
+    ratio(runs, 'redirector binary route (access log off)', RAW);
+    ratio(runs, 'nginx return 302', RAW);
+    // Two of our servers each, adjacent in the target list: measured seconds apart in every round.
+    ratio(runs, 'redirector failover path, warm cache (access log off)', 'redirector binary route (access log off)', undefined, true);
+    ratio(runs, TRUSTED, PLAIN, 0.9, true);
+    // An A/A control in the same rounds: how far apart noise alone puts two identical servers in this run.
+    ratio(runs, PLAIN_AGAIN, PLAIN, undefined, true);
 
     // Latency at half the raw server's maximum rate, the same paced schedule for both.
     const rawRow = rows.find((r) => r.name === RAW)!;
     const rate = rawRow.rps / 2;
     const connections = Math.max(1, Math.round((rate * PACED_MEAN_DELAY_MS) / 1000));
     const paced = [targets[0]!, targets.find((t) => t.name === 'redirector binary route (access log on)')!].filter(Boolean);
+    // BENCH_ONLY without our binary route: nothing to compare raw's latency with.
+    if (paced.length < 2) return;
     const pacedRuns = new Map<string, WrkResult[]>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of paced) {
