@@ -67,22 +67,37 @@ export function accessLogLine(e: AccessLogEntry): string {
  * BATCH_MS (or up to 64 KiB) and handed over in one write: one write per request cost a third of
  * the throughput, and one per event-loop turn still showed in a profile under load (a turn
  * answers only a few requests). flush() writes what is pending, at shutdown.
+ *
+ * Each line is encoded into one reused Buffer as it is written, and sonic-boom gets Buffers
+ * (its `buffer` content mode): given strings, it measured each one's UTF-8 length, and that of
+ * the whole pending batch again, then encoded it once more to write it; a profile under wrk put
+ * that at about a tenth of a redirect's CPU.
  */
 export function openAccessLog(dest: string | ((batch: string) => void)): AccessLog {
-  const stream = typeof dest === 'function' ? undefined : pino.destination({ dest: dest === '-' ? 1 : dest, sync: false, mkdir: true });
-  const out = stream ? (text: string) => stream.write(text) : (dest as (batch: string) => void);
-  let batch = '';
+  const stream = typeof dest === 'function' ? undefined : pino.destination({ dest: dest === '-' ? 1 : dest, sync: false, mkdir: true, contentMode: 'buffer' });
+  const out = stream ? (bytes: Buffer) => stream.write(bytes as unknown as string) : (bytes: Buffer) => (dest as (batch: string) => void)(bytes.toString('utf8'));
+  let batch = Buffer.allocUnsafe(BATCH_BYTES);
+  let used = 0;
   let timer: NodeJS.Timeout | undefined;
   const drain = () => {
     if (timer) clearTimeout(timer);
     timer = undefined;
-    if (batch === '') return;
-    out(batch);
-    batch = '';
+    if (used === 0) return;
+    // A copy the size of the batch: the stream keeps it until written, and `batch` is reused.
+    out(Buffer.from(batch.subarray(0, used)));
+    used = 0;
   };
   const append = (line: string) => {
-    batch += `${line}\n`;
-    if (batch.length >= BATCH_BYTES) drain();
+    // At most 3 UTF-8 bytes per UTF-16 code unit, and the newline.
+    const most = line.length * 3 + 1;
+    if (used + most > batch.length) {
+      drain();
+      // A line longer than a batch (a huge user agent) gets a buffer of its own size.
+      if (most > batch.length) batch = Buffer.allocUnsafe(most);
+    }
+    used += batch.write(line, used);
+    batch[used++] = 0x0a;
+    if (used >= BATCH_BYTES) drain();
     // Unref'd: a pending batch does not keep a stopping process alive; shutdown calls flush().
     else timer ??= setTimeout(drain, BATCH_MS).unref();
   };
