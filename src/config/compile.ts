@@ -6,6 +6,7 @@ import { CidrTrie } from '../geo/cidr-trie.js';
 import type { GeoData } from '../geo/location.js';
 import { parseRegion, type RegionSelector } from '../geo/regions.js';
 import { DEFAULT_BLOB_LAYOUT } from '../mirrors/blob-url.js';
+import { newCandidateMemo } from '../mirrors/candidates.js';
 import type { CompiledConfig, CompiledMirror, CompiledRateLimit, CompiledRoute, RegionMirrors } from './compiled.js';
 import { isPlainHttpUrl, type ConfigInput, type MirrorInput, type RouteInput } from './schema.js';
 import { problemAt, sortProblems, type SourceProblem, type YamlSource } from './yaml-source.js';
@@ -284,6 +285,7 @@ function compileRoute(
     checksums: spec.checksums,
     whenAllDown: spec.whenAllDown,
     order: spec.order,
+    candidateMemo: newCandidateMemo(),
   };
   const continents: { codes: ReadonlySet<string>; entry: RegionMirrors }[] = [];
   for (const region of spec.regions) {

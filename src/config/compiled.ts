@@ -5,6 +5,7 @@ import type { CompiledGeoDns } from '../dns/redirectors.js';
 import type { CidrTrie } from '../geo/cidr-trie.js';
 import type { GeoData } from '../geo/location.js';
 import type { CompiledTrust } from '../trust/config.js';
+import type { CandidateMemo } from '../mirrors/candidates.js';
 
 export interface CompiledMirror {
   name: string;
@@ -55,6 +56,12 @@ export interface CompiledRoute {
   order: 'listed' | 'latency';
   /** sha256 of files by their path below the route prefix, from the route's checksum manifests. */
   checksums: ReadonlyMap<string, string>;
+  /**
+   * Candidate lists already built for this route, by the regions a client matched
+   * (src/mirrors/candidates.ts): a cache derived from the fields above, owned by the route so
+   * that it is dropped with the config it belongs to.
+   */
+  candidateMemo: CandidateMemo;
 }
 
 export interface CompiledConfig {

@@ -6,7 +6,7 @@
 import type { CompiledConfig, CompiledMirror, CompiledRoute } from '../config/compiled.js';
 import { locateRequestClient, type ClientLocation, type LocationCache } from '../geo/location.js';
 import { blobUrl } from '../mirrors/blob-url.js';
-import { byLatencyWithinRegions, candidatesFor, withoutBuckets, type Candidate } from '../mirrors/candidates.js';
+import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirrors/candidates.js';
 import type { Availability, AvailabilityCheck, CacheReads, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
 import { distrust, type Freshness, type TrustRequest } from '../trust/view.js';
 import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
@@ -136,8 +136,7 @@ export function decide(facts: RequestFacts, config: CompiledConfig, state: Mirro
 
   const client = locate(facts, config, locations);
   // Blob buckets hold blobs only: for anything else they are not candidates at all (not "skipped").
-  const all = candidatesFor(target.route, client);
-  const listed = target.blobMirrors ? all : withoutBuckets(all);
+  const listed = candidatesFor(target.route, client, target.blobMirrors);
   const candidates = target.route.order === 'latency' ? byLatencyWithinRegions(listed, (name) => state.health(name).latencyMs) : listed;
   if (listing) return list(target, candidates, client, state, facts.checksDone === true, listing, target.path.slice(target.path.lastIndexOf('/') + 1));
   return choose(target, candidates, client, state, facts.checksDone === true);

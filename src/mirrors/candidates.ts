@@ -32,15 +32,17 @@ function matchingRegions(route: CompiledRoute, client: ClientLocation): RegionMi
 }
 
 /**
- * The candidate list for a client, best first. Lists are memoised per route by the regions the
- * client matched (most clients of a route match one of a few combinations), except where a tier
- * of several mirrors orders them per client (spreadByWeight). The memo is derived from the route
- * alone, which a compiled config never changes: the answer is what building the list gives, only
- * without the objects and scans per request. Callers must not change the list.
+ * The candidate list for a client, best first; with `withBuckets` false, without blob buckets
+ * (`blobs:` mirrors serve blob requests only). Lists are memoised in the route's own
+ * CandidateMemo by the regions the client matched (most clients of a route match one of a few
+ * combinations), except where a tier of several mirrors orders them per client (spreadByWeight).
+ * The memo is derived from the route alone, which a compiled config never changes, and lives and
+ * dies with it: the answer is what building the list gives, only without the objects and scans
+ * per request. Callers must not change the list.
  */
-export function candidatesFor(route: CompiledRoute, client: ClientLocation): readonly Candidate[] {
+export function candidatesFor(route: CompiledRoute, client: ClientLocation, withBuckets = true): readonly Candidate[] {
   const regions = matchingRegions(route, client);
-  let node = memoOf(route);
+  let node: MemoNode = route.candidateMemo;
   for (const region of regions) {
     let next = node.next.get(region);
     if (!next) {
@@ -49,7 +51,11 @@ export function candidatesFor(route: CompiledRoute, client: ClientLocation): rea
     }
     node = next;
   }
-  if (node.list) return node.list;
+  if (node.list) {
+    if (withBuckets) return node.list;
+    node.bucketless ??= withoutBuckets(node.list);
+    return node.bucketless;
+  }
   const candidates: Candidate[] = [];
   let perClient = false;
   for (const region of regions) {
@@ -63,35 +69,29 @@ export function candidatesFor(route: CompiledRoute, client: ClientLocation): rea
   }
   if (route.origin) addOnce(candidates, route.origin, 'origin');
   if (!perClient) node.list = candidates;
-  return candidates;
+  return withBuckets ? candidates : withoutBuckets(candidates);
 }
 
-/** The same list without blob buckets (`blobs:` mirrors serve blobs only), memoised with it. */
-export function withoutBuckets(candidates: readonly Candidate[]): readonly Candidate[] {
-  let kept = bucketless.get(candidates);
-  if (!kept) {
-    kept = candidates.some((c) => c.mirror.kind === 'blobs') ? candidates.filter((c) => c.mirror.kind !== 'blobs') : candidates;
-    bucketless.set(candidates, kept);
-  }
-  return kept;
+function withoutBuckets(candidates: readonly Candidate[]): readonly Candidate[] {
+  return candidates.some((c) => c.mirror.kind === 'blobs') ? candidates.filter((c) => c.mirror.kind !== 'blobs') : candidates;
 }
 
 interface MemoNode {
   next: Map<RegionMirrors, MemoNode>;
   list?: readonly Candidate[];
+  /** The list without blob buckets, made on first ask. */
+  bucketless?: readonly Candidate[];
 }
 
-/** Per compiled route (immutable): a trie of matched regions, in order, to their candidate list. */
-const memos = new WeakMap<CompiledRoute, MemoNode>();
-const bucketless = new WeakMap<readonly Candidate[], readonly Candidate[]>();
+/**
+ * A route's memo of candidate lists: a trie of matched regions, in order, to their list. Made by
+ * compile with the route (CompiledRoute.candidateMemo), so it goes when a reload replaces the
+ * config, and nothing outside the compiled config holds state.
+ */
+export type CandidateMemo = MemoNode;
 
-function memoOf(route: CompiledRoute): MemoNode {
-  let memo = memos.get(route);
-  if (!memo) {
-    memo = { next: new Map() };
-    memos.set(route, memo);
-  }
-  return memo;
+export function newCandidateMemo(): CandidateMemo {
+  return { next: new Map() };
 }
 
 /** Lists are a handful of mirrors: a scan is cheaper than a Set per request. */

@@ -67,10 +67,18 @@ export function accessLogLine(e: AccessLogEntry): string {
  * BATCH_MS (or up to 64 KiB) and handed over in one write: one write per request cost a third of
  * the throughput, and one per event-loop turn still showed in a profile under load (a turn
  * answers only a few requests). flush() writes what is pending, at shutdown.
+ *
+ * The batch is a string (appending is cheap), encoded once when it is handed over, and sonic-boom
+ * gets that Buffer (its `buffer` content mode): given strings, it measured the UTF-8 length of
+ * each one and of its pending text again before encoding it to write. Measured in-process
+ * (lines in bursts of 50 per event-loop turn, to /dev/null and to a file, whole-process CPU,
+ * three interleaved runs): 0.2-0.4 of 2-3 µs per line saved, most of the rest being the line
+ * itself; encoding each line into a reused buffer instead cost more (a native call per line).
  */
 export function openAccessLog(dest: string | ((batch: string) => void)): AccessLog {
-  const stream = typeof dest === 'function' ? undefined : pino.destination({ dest: dest === '-' ? 1 : dest, sync: false, mkdir: true });
-  const out = stream ? (text: string) => stream.write(text) : (dest as (batch: string) => void);
+  const stream = typeof dest === 'function' ? undefined : pino.destination({ dest: dest === '-' ? 1 : dest, sync: false, mkdir: true, contentMode: 'buffer' });
+  // A Buffer, though typed as a string: the stream is in buffer mode.
+  const out = stream ? (text: string) => stream.write(Buffer.from(text) as unknown as string) : (dest as (batch: string) => void);
   let batch = '';
   let timer: NodeJS.Timeout | undefined;
   const drain = () => {

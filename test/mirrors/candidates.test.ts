@@ -108,3 +108,35 @@ routes:
   }
   t.deepEqual([...firsts].sort(), ['a', 'b'], 'clients of one region still spread over the weighted tier');
 });
+
+// No state outside the compiled config: the memo is the route's own, so a reload's new config
+// starts empty and the old one's lists go with it; blob buckets are left out (and memoised) on ask.
+test('the candidate memo is held by the compiled route, with and without blob buckets', (t) => {
+  const source = `
+mirrors:
+  bucket: { blobs: https://bucket.example }
+  eu: { registry: https://eu.example }
+  us: { registry: https://us.example }
+routes:
+  - prefix: /v2/
+    regions: { Europe: [bucket, eu] }
+    default: us
+`;
+  const client = { ip: parseIp('81.2.69.160')!, country: 'GB', continent: 'EU' };
+  const route = compile(source).ociRoutes[0]!;
+  t.is(route.candidateMemo.next.size, 0, 'compiled empty');
+  const all = candidatesFor(route, client);
+  t.deepEqual(
+    all.map((c) => c.mirror.name),
+    ['bucket', 'eu', 'us'],
+  );
+  t.is(route.candidateMemo.next.size, 1, 'filled in the route that was asked');
+  const bucketless = candidatesFor(route, client, false);
+  t.deepEqual(
+    bucketless.map((c) => c.mirror.name),
+    ['eu', 'us'],
+  );
+  t.is(candidatesFor(route, client, false), bucketless, 'the list without buckets is memoised too');
+  t.is(candidatesFor(route, client), all);
+  t.is(compile(source).ociRoutes[0]!.candidateMemo.next.size, 0, 'a config compiled again has a memo of its own');
+});

@@ -2,10 +2,13 @@
 // address and country (from X-Forwarded-For), never the proxy's, so `report` counts it right.
 import test from 'ava';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ConfigHolder } from '../../src/config/config-holder.js';
 import { NO_CHECKS } from '../../src/mirrors/state-view.js';
-import { accessLogLine, type AccessLogEntry } from '../../src/server/access-log.js';
+import { accessLogLine, openAccessLog, type AccessLogEntry } from '../../src/server/access-log.js';
 import { createRedirectorServer } from '../../src/server/app.js';
 import { createMetrics } from '../../src/server/metrics.js';
 import { compile } from '../helpers/config.js';
@@ -82,5 +85,58 @@ test('a log line is exactly what JSON.stringify writes, whatever the client sent
     const line = accessLogLine(entry);
     t.is(line, JSON.stringify(entry));
     t.deepEqual(JSON.parse(line), JSON.parse(JSON.stringify(entry)));
+  }
+});
+
+// Lines are encoded into a reused buffer and handed over in batches of up to 64 KiB: what arrives
+// must be every line, whole, in order, whatever its characters and length.
+const logEntries = (): AccessLogEntry[] => {
+  const base: AccessLogEntry = { time: 1_764_000_000_123, method: 'GET', path: '/bin/kubectl', status: 302, ip: '81.2.69.160', ms: 0.125 };
+  const entries: AccessLogEntry[] = [];
+  for (let i = 0; i < 3000; i++) entries.push({ ...base, path: `/bin/${i}`, ua: i % 3 === 0 ? `é€😀 client ${i}` : `containerd/${i}` });
+  // Longer than a batch, in bytes and in characters: 40,000 three-byte characters.
+  entries.splice(1500, 0, { ...base, ua: '€'.repeat(40_000) });
+  return entries;
+};
+
+test('batches handed to a function hold every line whole and in order, across batch boundaries', (t) => {
+  const batches: string[] = [];
+  const log = openAccessLog((batch) => batches.push(batch));
+  const entries = logEntries();
+  for (const entry of entries) log.write(entry);
+  log.audit?.({ time: 1, type: 'audit', mirror: 'eu' } as never);
+  log.flush();
+  t.true(batches.length > 3, 'more than one batch');
+  t.true(
+    batches.every((b) => b.endsWith('\n')),
+    'a batch ends with a whole line',
+  );
+  t.deepEqual(batches.join('').split('\n'), [...entries.map(accessLogLine), JSON.stringify({ time: 1, type: 'audit', mirror: 'eu' }), '']);
+});
+
+test('a file gets every line, in UTF-8, exactly as accessLogLine wrote it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-access-log-'));
+  try {
+    const file = join(dir, 'sub', 'access.log');
+    const log = openAccessLog(file);
+    const entries = logEntries();
+    for (const entry of entries) log.write(entry);
+    const expected = entries.map((e) => `${accessLogLine(e)}\n`).join('');
+    // Written in the background once the file is open (sonic-boom's asynchronous writes).
+    const deadline = Date.now() + 20_000;
+    let text = '';
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        continue;
+      }
+      if (text.length >= expected.length) break;
+    }
+    t.is(text, expected);
+    log.flush();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
