@@ -9,18 +9,18 @@
 // the peer alternately; the ratio is median(ours) / median(peer), lower is better. Ours is the
 // real promote() with --confirm and the CLI's default --parallel, in this process (node's start
 // is not counted; the peers' process start is, as it is part of using them).
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createBackends } from '../src/promoter/backends.js';
 import { promote } from '../src/promoter/promote.js';
 import { requireTool, startRegistry, type Peer } from '../test/helpers/peers.js';
 import { pushBigImages, writeImageManifests } from '../test/promoter/big-images.js';
-import { startS3 } from '../test/promoter/s3.js';
 
 const CASES = ['folder-small', 'folder-large', 's3', 'images'] as const;
 type Case = (typeof CASES)[number];
@@ -111,19 +111,54 @@ async function folderCase(dir: string, label: string, count: number, min: number
   return t;
 }
 
+/**
+ * s3rver with `buckets` in a process of its own (bench/s3rver-process.ts), so that ours and
+ * `aws s3 cp` talk to the same separate server: in this process it shared the promoter's event
+ * loop, which slowed ours only.
+ */
+async function startS3Process(buckets: string[]): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const script = fileURLToPath(new URL('./s3rver-process.ts', import.meta.url));
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, ...buckets], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    const endpoint = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = /s3rver ready (\S+)/.exec(out);
+        if (m) resolve(m[1] as string);
+      });
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`bench/s3rver-process.ts exited (${code}) before it was ready: ${out}`)));
+    });
+    return { endpoint, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
 async function s3Case(dir: string): Promise<Timing> {
   requireTool('aws', 'awscli');
   const staging = join(dir, 'bench', 's3-staging');
   const entries = await makeFiles(staging, 2000, 4096, 65536);
-  const s3 = await startS3(['prod']);
-  const backends = createBackends({ s3: s3.client });
-  const env = { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
-  const t: Timing = { ours: [], peer: [], detail: '2000 files' };
+  const s3 = await startS3Process(['prod']);
+  // Both sides take the endpoint and credentials from the environment, as the CLI does (its own
+  // S3 client: timeouts, connection reuse), not a test client.
+  const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+  Object.assign(process.env, env);
+  const backends = createBackends({ env: { AWS_ENDPOINT_URL_S3: s3.endpoint } });
+  const t: Timing = { ours: [], peer: [], detail: '2000 files, s3rver in its own process' };
   try {
     for (let i = 0; i < reps; i++) {
       const m = await fileManifests(dir, staging, `s3://prod/ours-${i}/`, entries);
       t.ours.push(await seconds(() => ours(m, backends)));
-      t.peer.push(await seconds(() => run('aws', ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', s3.endpoint, `${staging}/`, `s3://prod/aws-${i}/`], env)));
+      t.peer.push(await seconds(() => run('aws', ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', s3.endpoint, `${staging}/`, `s3://prod/aws-${i}/`], { ...process.env, ...env })));
     }
   } finally {
     backends.close();
