@@ -193,12 +193,16 @@ async function s3Case(dir: string): Promise<Timing> {
   const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
   Object.assign(process.env, env);
   const backends = createBackends({ env: { AWS_ENDPOINT_URL_S3: s3.endpoint } });
-  const t: Timing = { ours: [], peer: [], detail: '2000 files, s3rver in its own process' };
+  const t: Timing = { ours: [], peer: [], oursCpu: [], peerCpu: [], detail: '2000 files, s3rver in its own process' };
   try {
     for (let i = 0; i < reps; i++) {
       const m = await fileManifests(dir, staging, `s3://prod/ours-${i}/`, entries);
-      t.ours.push(await seconds(() => ours(m, backends)));
-      t.peer.push(await seconds(() => run('aws', ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', s3.endpoint, `${staging}/`, `s3://prod/aws-${i}/`], { ...process.env, ...env })));
+      const o = await measure('self', () => ours(m, backends));
+      const p = await measure('children', () => run('aws', ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', s3.endpoint, `${staging}/`, `s3://prod/aws-${i}/`], { ...process.env, ...env }));
+      t.ours.push(o.wall);
+      t.oursCpu?.push(o.cpu);
+      t.peer.push(p.wall);
+      t.peerCpu?.push(p.cpu);
     }
   } finally {
     backends.close();

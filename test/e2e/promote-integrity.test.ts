@@ -208,3 +208,25 @@ test('writing a new S3 object is one request (PutObject with its sha256), no HEA
   t.is(written?.claimedSha256, sha(GOOD));
   t.deepEqual(await store.stat('tool'), written, 'the state from the answer is what a HEAD reports');
 });
+
+test('bytes in memory are one PutObject too, carrying their checksum: bytes that do not match it are refused', async (t) => {
+  const s3 = await startS3(['prod']);
+  t.teardown(() => s3.stop());
+  const proxy = await startS3ChecksumProxy(s3.endpoint);
+  t.teardown(() => proxy.stop());
+  const commands: string[] = [];
+  proxy.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      commands.push(context.commandName ?? '?');
+      return next(args);
+    },
+    { step: 'initialize', name: 'countCommands' },
+  );
+  const store = new S3Store('s3://prod/bins/', proxy.client);
+  const written = await store.write('tool', Buffer.from(GOOD), GOOD.length, sha(GOOD));
+  t.deepEqual(commands, ['PutObjectCommand']);
+  t.is(written.claimedSha256, sha(GOOD));
+  t.is((await store.stat('tool'))?.sha256, sha(GOOD), 'S3 verified and kept the checksum');
+  await t.throwsAsync(store.write('evil', Buffer.from(EVIL), EVIL.length, sha(GOOD)), { message: /SHA256|BadDigest|checksum/i });
+  t.is(await store.stat('evil'), undefined, 'nothing under the name');
+});

@@ -432,7 +432,7 @@ export class FsStore implements FileStore {
     if (!renamed) await handle.close(); // a kept descriptor is the caller's to close
   }
 
-  async write(name: string, body: Readable, _size: number, _sha256: string): Promise<undefined> {
+  async write(name: string, body: Readable | Buffer, _size: number, _sha256: string): Promise<undefined> {
     const { temp, final } = await this.stage(name, body);
     try {
       await fsyncPath(temp);
