@@ -17,17 +17,8 @@ import { captureIo } from '../helpers/io.js';
 const PROJECT = 'k8s-staging-bins';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-test('a fresh S3 destination is planned from one listing, not a HEAD per file; a rerun checks each file', async (t) => {
-  const s3 = await startS3(['prod']);
-  t.teardown(() => s3.stop());
-  const commands: { name: string; key: string }[] = [];
-  s3.client.middlewareStack.add(
-    (next, context) => async (args) => {
-      commands.push({ name: context.commandName ?? '?', key: (args.input as { Key?: string }).Key ?? '' });
-      return next(args);
-    },
-    { step: 'initialize', name: 'countCommands' },
-  );
+/** A staging folder of 60 small files and the manifests promoting them to `dest(dir)`. */
+async function sixtyFiles(t: import('ava').ExecutionContext, dest: (dir: string) => string): Promise<{ dir: string; manifests: string }> {
   const { dir, cleanup } = await tree({});
   t.teardown(cleanup);
   const staging = join(dir, 'staging', PROJECT);
@@ -41,8 +32,23 @@ test('a fresh S3 destination is planned from one listing, not a HEAD per file; a
   const manifests = join(dir, 'manifests');
   await mkdir(join(manifests, 'filestores', PROJECT), { recursive: true });
   await mkdir(join(manifests, 'manifests', PROJECT), { recursive: true });
-  await writeFile(join(manifests, 'filestores', PROJECT, 'filepromoter-manifest.yaml'), `filestores:\n- base: ${pathToFileURL(staging).href}/\n  src: true\n- base: s3://prod/bins/\n`);
+  await writeFile(join(manifests, 'filestores', PROJECT, 'filepromoter-manifest.yaml'), `filestores:\n- base: ${pathToFileURL(staging).href}/\n  src: true\n- base: ${dest(dir)}\n`);
   await writeFile(join(manifests, 'manifests', PROJECT, 'files.yaml'), `files:\n${files.join('')}`);
+  return { dir, manifests };
+}
+
+test('a fresh S3 destination is planned from one listing, not a HEAD per file; a rerun checks each file', async (t) => {
+  const s3 = await startS3(['prod']);
+  t.teardown(() => s3.stop());
+  const commands: { name: string; key: string }[] = [];
+  s3.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      commands.push({ name: context.commandName ?? '?', key: (args.input as { Key?: string }).Key ?? '' });
+      return next(args);
+    },
+    { step: 'initialize', name: 'countCommands' },
+  );
+  const { manifests } = await sixtyFiles(t, () => 's3://prod/bins/');
   const backends = createBackends({ s3: s3.client });
   const fileCommands = (name: string) => commands.filter((c) => c.name === name && c.key.startsWith('bins/v1/')).length;
 
@@ -102,23 +108,10 @@ test('a folder batch writes bytes whole, remakes a folder removed under it, and 
 });
 
 test('a fresh folder destination is planned from one listing, not a lookup per file; symlinks stop the listing', async (t) => {
-  const { dir, cleanup } = await tree({});
-  t.teardown(cleanup);
-  const staging = join(dir, 'staging', PROJECT);
-  await mkdir(join(staging, 'v1'), { recursive: true });
-  const files: string[] = [];
-  for (let i = 0; i < 60; i++) {
-    const body = randomBytes(100 + i);
-    await writeFile(join(staging, 'v1', `f${i}`), body);
-    files.push(`- name: v1/f${i}\n  sha256: ${sha(body)}\n`);
-  }
-  const prod = join(dir, 'prod');
+  const prodIn = (dir: string) => join(dir, 'prod');
+  const { dir, manifests } = await sixtyFiles(t, (dir) => `${pathToFileURL(prodIn(dir)).href}/`);
+  const prod = prodIn(dir);
   const prodBase = `${pathToFileURL(prod).href}/`;
-  const manifests = join(dir, 'manifests');
-  await mkdir(join(manifests, 'filestores', PROJECT), { recursive: true });
-  await mkdir(join(manifests, 'manifests', PROJECT), { recursive: true });
-  await writeFile(join(manifests, 'filestores', PROJECT, 'filepromoter-manifest.yaml'), `filestores:\n- base: ${pathToFileURL(staging).href}/\n  src: true\n- base: ${prodBase}\n`);
-  await writeFile(join(manifests, 'manifests', PROJECT, 'files.yaml'), `files:\n${files.join('')}`);
   const backends = createBackends();
   const store = backends.store(prodBase) as FsStore; // the instance promote() gets too
   t.deepEqual(await store.names(10), new Set(), 'a folder not made yet holds nothing');

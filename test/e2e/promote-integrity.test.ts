@@ -191,17 +191,23 @@ test('an object another tool wrote is downloaded once: a confirmed run records i
   t.regex(bad.stdout, new RegExp(`file-conflict: gs://prod/bins/tool has sha256 ${sha(EVIL)}`));
 });
 
-test('writing a new S3 object is one request (PutObject with its sha256), no HEAD after it', async (t) => {
-  const s3 = await startS3(['prod']);
-  t.teardown(() => s3.stop());
+/** The names of the commands `client` sends from now on, in order. */
+function commandsSentBy(client: import('@aws-sdk/client-s3').S3Client): string[] {
   const commands: string[] = [];
-  s3.client.middlewareStack.add(
+  client.middlewareStack.add(
     (next, context) => async (args) => {
       commands.push(context.commandName ?? '?');
       return next(args);
     },
     { step: 'initialize', name: 'countCommands' },
   );
+  return commands;
+}
+
+test('writing a new S3 object is one request (PutObject with its sha256), no HEAD after it', async (t) => {
+  const s3 = await startS3(['prod']);
+  t.teardown(() => s3.stop());
+  const commands = commandsSentBy(s3.client);
   const store = new S3Store('s3://prod/bins/', s3.client);
   const written = await store.write('tool', Readable.from([Buffer.from(GOOD)]), GOOD.length, sha(GOOD));
   t.deepEqual(commands, ['PutObjectCommand']);
@@ -214,14 +220,7 @@ test('bytes in memory are one PutObject too, carrying their checksum: bytes that
   t.teardown(() => s3.stop());
   const proxy = await startS3ChecksumProxy(s3.endpoint);
   t.teardown(() => proxy.stop());
-  const commands: string[] = [];
-  proxy.client.middlewareStack.add(
-    (next, context) => async (args) => {
-      commands.push(context.commandName ?? '?');
-      return next(args);
-    },
-    { step: 'initialize', name: 'countCommands' },
-  );
+  const commands = commandsSentBy(proxy.client);
   const store = new S3Store('s3://prod/bins/', proxy.client);
   const written = await store.write('tool', Buffer.from(GOOD), GOOD.length, sha(GOOD));
   t.deepEqual(commands, ['PutObjectCommand']);
