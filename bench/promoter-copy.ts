@@ -9,18 +9,24 @@
 // the peer alternately; the ratio is median(ours) / median(peer), lower is better. Ours is the
 // real promote() with --confirm and the CLI's default --parallel, in this process (node's start
 // is not counted; the peers' process start is, as it is part of using them).
-import { spawn } from 'node:child_process';
+// The folder cases also time durable peers, because ours makes every file durable (fsync of the
+// files and their folders) before its ledger claims them and `rsync -a` does not: `rsync -a`
+// then `sync -f` on the target (what an operator types; it flushes the whole filesystem), and
+// `rsync -a --fsync` (rsync's own per-file fsync). CPU seconds (user + system) are printed
+// beside the times: on a shared machine they move far less than wall time.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createBackends } from '../src/promoter/backends.js';
 import { promote } from '../src/promoter/promote.js';
 import { requireTool, startRegistry, type Peer } from '../test/helpers/peers.js';
 import { pushBigImages, writeImageManifests } from '../test/promoter/big-images.js';
-import { startS3 } from '../test/promoter/s3.js';
 
 const CASES = ['folder-small', 'folder-large', 's3', 'images'] as const;
 type Case = (typeof CASES)[number];
@@ -42,6 +48,23 @@ async function seconds(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   await fn();
   return (performance.now() - t0) / 1000;
+}
+
+/** CPU seconds (user + system) of this process and of its children waited for (Linux /proc). */
+function cpuSeconds(): { self: number; children: number } {
+  const own = process.cpuUsage();
+  // Fields after "(comm) ": state is field 3, cutime and cstime are fields 16 and 17, in ticks.
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { self: (own.user + own.system) / 1e6, children: (Number(fields[13]) + Number(fields[14])) / TICKS };
+}
+const TICKS = 100; // USER_HZ (getconf CLK_TCK): 100 on Linux
+
+/** Wall seconds of `fn`, and the CPU seconds it took in this process or in its children. */
+async function measure(which: 'self' | 'children', fn: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
+  const before = cpuSeconds()[which];
+  const wall = await seconds(fn);
+  return { wall, cpu: cpuSeconds()[which] - before };
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -90,6 +113,11 @@ interface Timing {
   ours: number[];
   peer: number[];
   detail: string;
+  /** CPU seconds of each run, where measured. */
+  oursCpu?: number[];
+  peerCpu?: number[];
+  /** Peers that also make every byte durable (folder cases), by name: their wall seconds. */
+  durable?: Record<string, number[]>;
 }
 
 async function folderCase(dir: string, label: string, count: number, min: number, max: number): Promise<Timing> {
@@ -97,33 +125,84 @@ async function folderCase(dir: string, label: string, count: number, min: number
   const staging = join(dir, 'bench', `${label}-staging`); // inside the project's staging area
   const entries = await makeFiles(staging, count, min, max);
   const backends = createBackends();
-  const t: Timing = { ours: [], peer: [], detail: `${count} files` };
+  const durable: Record<string, number[]> = { 'rsync -a + sync -f': [], 'rsync -a --fsync': [] };
+  const t: Timing = { ours: [], peer: [], oursCpu: [], peerCpu: [], detail: `${count} files`, durable };
   for (let i = 0; i < reps; i++) {
     const prod = join(dir, `${label}-prod-${i}`);
     const m = await fileManifests(dir, staging, `${pathToFileURL(prod).href}/`, entries);
-    t.ours.push(await seconds(() => ours(m, backends)));
+    const o = await measure('self', () => ours(m, backends));
+    t.ours.push(o.wall);
+    t.oursCpu?.push(o.cpu);
     const copy = join(dir, `${label}-rsync-${i}`);
-    t.peer.push(await seconds(() => run('rsync', ['-a', `${staging}/`, `${copy}/`])));
-    await rm(prod, { recursive: true, force: true });
-    await rm(copy, { recursive: true, force: true });
+    const p = await measure('children', () => run('rsync', ['-a', `${staging}/`, `${copy}/`]));
+    t.peer.push(p.wall);
+    t.peerCpu?.push(p.cpu);
+    const synced = join(dir, `${label}-rsync-sync-${i}`);
+    const rsyncThenSync = async () => {
+      await run('rsync', ['-a', `${staging}/`, `${synced}/`]);
+      await run('sync', ['-f', synced]);
+    };
+    durable['rsync -a + sync -f']?.push(await seconds(rsyncThenSync));
+    const fsynced = join(dir, `${label}-rsync-fsync-${i}`);
+    durable['rsync -a --fsync']?.push(await seconds(() => run('rsync', ['-a', '--fsync', `${staging}/`, `${fsynced}/`])));
+    for (const d of [prod, copy, synced, fsynced]) await rm(d, { recursive: true, force: true });
   }
   await rm(staging, { recursive: true, force: true });
   return t;
+}
+
+/**
+ * s3rver with `buckets` in a process of its own (bench/s3rver-process.ts), so that ours and
+ * `aws s3 cp` talk to the same separate server: in this process it shared the promoter's event
+ * loop, which slowed ours only.
+ */
+async function startS3Process(buckets: string[]): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const script = fileURLToPath(new URL('./s3rver-process.ts', import.meta.url));
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, ...buckets], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    const endpoint = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = /s3rver ready (\S+)/.exec(out);
+        if (m) resolve(m[1] as string);
+      });
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`bench/s3rver-process.ts exited (${code}) before it was ready: ${out}`)));
+    });
+    return { endpoint, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }
 
 async function s3Case(dir: string): Promise<Timing> {
   requireTool('aws', 'awscli');
   const staging = join(dir, 'bench', 's3-staging');
   const entries = await makeFiles(staging, 2000, 4096, 65536);
-  const s3 = await startS3(['prod']);
-  const backends = createBackends({ s3: s3.client });
-  const env = { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
-  const t: Timing = { ours: [], peer: [], detail: '2000 files' };
+  const s3 = await startS3Process(['prod']);
+  // Both sides take the endpoint and credentials from the environment, as the CLI does (its own
+  // S3 client: timeouts, connection reuse), not a test client.
+  const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+  Object.assign(process.env, env);
+  const backends = createBackends({ env: { AWS_ENDPOINT_URL_S3: s3.endpoint } });
+  const t: Timing = { ours: [], peer: [], oursCpu: [], peerCpu: [], detail: '2000 files, s3rver in its own process' };
   try {
     for (let i = 0; i < reps; i++) {
       const m = await fileManifests(dir, staging, `s3://prod/ours-${i}/`, entries);
-      t.ours.push(await seconds(() => ours(m, backends)));
-      t.peer.push(await seconds(() => run('aws', ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', s3.endpoint, `${staging}/`, `s3://prod/aws-${i}/`], env)));
+      const o = await measure('self', () => ours(m, backends));
+      const p = await measure('children', () => run('aws', ['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', s3.endpoint, `${staging}/`, `s3://prod/aws-${i}/`], { ...process.env, ...env }));
+      t.ours.push(o.wall);
+      t.oursCpu?.push(o.cpu);
+      t.peer.push(p.wall);
+      t.peerCpu?.push(p.cpu);
     }
   } finally {
     backends.close();
@@ -183,8 +262,16 @@ try {
     console.log(
       `copy ${c} (${timing.detail}): promote ${median(timing.ours).toFixed(2)} s, ${PEERS[c]} ${median(timing.peer).toFixed(2)} s (medians of ${reps}): ratio ${ratio.toFixed(2)} (target <= ${TARGETS[c].toFixed(1)}: ${ratio <= TARGETS[c] ? 'ok' : 'MISSED'})`,
     );
+    if (timing.oursCpu?.length && timing.peerCpu?.length) {
+      console.log(`  cpu ${c}: promote ${median(timing.oursCpu).toFixed(2)} s, ${PEERS[c]} ${median(timing.peerCpu).toFixed(2)} s (user + system, medians)`);
+    }
+    for (const [peer, times] of Object.entries(timing.durable ?? {})) {
+      console.log(`  durable peer ${c}: ${peer} ${median(times).toFixed(2)} s: ratio ${(median(timing.ours) / median(times)).toFixed(2)}`);
+    }
   }
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
 console.log(`copy ratios (ours / peer): ${results.map(([c, t]) => `${c} ${(median(t.ours) / median(t.peer)).toFixed(2)}`).join(', ')}`);
+const durableRatios = results.flatMap(([c, t]) => Object.entries(t.durable ?? {}).map(([peer, times]) => `${c} vs ${peer} ${(median(t.ours) / median(times)).toFixed(2)}`));
+if (durableRatios.length) console.log(`copy ratios against durable peers: ${durableRatios.join(', ')}`);

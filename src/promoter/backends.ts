@@ -6,7 +6,7 @@ import { DEFAULT_TIMEOUTS, type Timeouts } from '../oci/http.js';
 import { RegistryClient } from '../oci/client.js';
 import type { RetryOptions } from '../net/retry.js';
 import { PauseGate } from './pause-gate.js';
-import { FsStore } from './stores/fs.js';
+import { DescriptorBudget, FsStore } from './stores/fs.js';
 import { GcsStore } from './stores/gcs.js';
 import { S3Store } from './stores/s3.js';
 import type { FileStore } from './stores/store.js';
@@ -41,11 +41,16 @@ export function s3ClientFor(env: BackendEnv, timeouts: Timeouts = DEFAULT_TIMEOU
   });
 }
 
+/** Well under the usual 1,024 soft limit on open files, with room for everything else. */
+const KEPT_DESCRIPTORS = 512;
+
 export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credentials?: CredentialLookup; fetch?: typeof fetch; timeouts?: Timeouts; retry?: RetryOptions } = {}): Backends & { close(): void } {
   const timeouts = opts.timeouts ?? DEFAULT_TIMEOUTS;
   let s3 = opts.s3;
   const stores = new Map<string, FileStore>();
   const registries = new Map<string, RegistryClient>();
+  // Open descriptors folder batches may hold between write and commit, across all destinations.
+  const descriptors = new DescriptorBudget(KEPT_DESCRIPTORS);
   return {
     registry(host: string): RegistryClient {
       let r = registries.get(host);
@@ -60,7 +65,7 @@ export function createBackends(opts: { s3?: S3Client; env?: BackendEnv; credenti
     store(base: string): FileStore {
       let s = stores.get(base);
       if (s) return s;
-      if (base.startsWith('file://')) s = new FsStore(base);
+      if (base.startsWith('file://')) s = new FsStore(base, descriptors);
       else if (base.startsWith('s3://')) {
         s3 ??= s3ClientFor(opts.env ?? {}, timeouts);
         s = new S3Store(base, s3);

@@ -3,7 +3,7 @@
 // (or, in a confirmed run, from the bytes the plan already read and hashed) into an atomic write,
 // then prune. Stores that can (folders) commit writes in batches: one flush for many files, all
 // before the final ledger claims them. Every copy succeeds or fails on its own.
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { executeDestination, type ActionResult, type ExecuteOptions, type RunActions } from './execute-destination.js';
 import { cloneLedger, emptyLedger, ledgerKey, ledgerObjectName, type Ledger } from './ledger.js';
 import type { FileProject } from './model.js';
@@ -47,14 +47,9 @@ function batches(writes: readonly FileWrite[], parallel: number): FileWrite[][] 
 
 export async function executeFiles(project: FileProject, plan: ProjectPlan, observed: Observed, store: (base: string) => FileStore, opts: ExecuteFilesOptions): Promise<ActionResult[]> {
   const src = store(project.src);
-  // The staging bytes: kept from the plan (read and hashed once, already verified), else read
-  // again through the verifier.
-  const body = async (a: FileWrite): Promise<Readable> => {
-    const kept = opts.stagingBytes?.get(project.src, a.name, a.sha256);
-    return kept ? Readable.from([kept]) : verified(await src.read(a.name), a.sha256, `${project.src}${a.name}`, a.bytes);
-  };
-  // A batch takes kept bytes as they are: one write per file, no stream.
-  const batchBody = async (a: FileWrite): Promise<Readable | Buffer> => opts.stagingBytes?.get(project.src, a.name, a.sha256) ?? body(a);
+  // The staging bytes: kept from the plan (read and hashed once, already verified), written as
+  // they are (one write or request per file, no stream); else read again through the verifier.
+  const body = async (a: FileWrite): Promise<Readable | Buffer> => opts.stagingBytes?.get(project.src, a.name, a.sha256) ?? verified(await src.read(a.name), a.sha256, `${project.src}${a.name}`, a.bytes);
   // Results of batched writes are reported once their batch is committed, not when staged.
   const held = new Set<Action>();
   const execOpts: ExecuteOptions = { ...opts, onResult: (r) => held.has(r.action) || opts.onResult?.(r) };
@@ -114,7 +109,7 @@ export async function executeFiles(project: FileProject, plan: ProjectPlan, obse
     for (const chunk of batches(writes, opts.parallel)) {
       const b = batch();
       for (const a of chunk) held.add(a);
-      const staged = await run(chunk, async (a) => b.write(a.name, await batchBody(a)));
+      const staged = await run(chunk, async (a) => b.write(a.name, await body(a)));
       committing = committing.then(async () => {
         const failed = await b.commit();
         for (const r of staged) {

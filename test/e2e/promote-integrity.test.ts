@@ -191,20 +191,41 @@ test('an object another tool wrote is downloaded once: a confirmed run records i
   t.regex(bad.stdout, new RegExp(`file-conflict: gs://prod/bins/tool has sha256 ${sha(EVIL)}`));
 });
 
-test('writing a new S3 object is one request (PutObject with its sha256), no HEAD after it', async (t) => {
-  const s3 = await startS3(['prod']);
-  t.teardown(() => s3.stop());
+/** The names of the commands `client` sends from now on, in order. */
+function commandsSentBy(client: import('@aws-sdk/client-s3').S3Client): string[] {
   const commands: string[] = [];
-  s3.client.middlewareStack.add(
+  client.middlewareStack.add(
     (next, context) => async (args) => {
       commands.push(context.commandName ?? '?');
       return next(args);
     },
     { step: 'initialize', name: 'countCommands' },
   );
+  return commands;
+}
+
+test('writing a new S3 object is one request (PutObject with its sha256), no HEAD after it', async (t) => {
+  const s3 = await startS3(['prod']);
+  t.teardown(() => s3.stop());
+  const commands = commandsSentBy(s3.client);
   const store = new S3Store('s3://prod/bins/', s3.client);
   const written = await store.write('tool', Readable.from([Buffer.from(GOOD)]), GOOD.length, sha(GOOD));
   t.deepEqual(commands, ['PutObjectCommand']);
   t.is(written?.claimedSha256, sha(GOOD));
   t.deepEqual(await store.stat('tool'), written, 'the state from the answer is what a HEAD reports');
+});
+
+test('bytes in memory are one PutObject too, carrying their checksum: bytes that do not match it are refused', async (t) => {
+  const s3 = await startS3(['prod']);
+  t.teardown(() => s3.stop());
+  const proxy = await startS3ChecksumProxy(s3.endpoint);
+  t.teardown(() => proxy.stop());
+  const commands = commandsSentBy(proxy.client);
+  const store = new S3Store('s3://prod/bins/', proxy.client);
+  const written = await store.write('tool', Buffer.from(GOOD), GOOD.length, sha(GOOD));
+  t.deepEqual(commands, ['PutObjectCommand']);
+  t.is(written.claimedSha256, sha(GOOD));
+  t.is((await store.stat('tool'))?.sha256, sha(GOOD), 'S3 verified and kept the checksum');
+  await t.throwsAsync(store.write('evil', Buffer.from(EVIL), EVIL.length, sha(GOOD)), { message: /SHA256|BadDigest|checksum/i });
+  t.is(await store.stat('evil'), undefined, 'nothing under the name');
 });

@@ -9,7 +9,7 @@
 // resolves its whole path first (a check-then-use window of microseconds).
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
-import { type FileHandle, link, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, opendir, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -89,8 +89,9 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/** fsync of one file or folder. */
-async function fsyncPath(path: string): Promise<void> {
+/** fsync of one file or folder, by path or through a descriptor still open. */
+async function fsyncPath(path: string | FileHandle): Promise<void> {
+  if (typeof path !== 'string') return path.sync();
   const handle = await open(path, 'r');
   await handle.sync().finally(() => handle.close());
 }
@@ -101,7 +102,7 @@ async function fsyncPath(path: string): Promise<void> {
  * syncfs(2): it would flush every other writer's data on the filesystem too, which on a busy
  * machine costs far more than it saves.)
  */
-async function syncAll(paths: readonly string[]): Promise<void> {
+async function syncAll(paths: readonly (string | FileHandle)[]): Promise<void> {
   const settled = await mapPool(paths, SYNC_PARALLEL, fsyncPath);
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
@@ -116,6 +117,27 @@ const SYNC_PARALLEL = 32;
  */
 const SYNC_AT_WRITE_FROM = 2 ** 20;
 
+/**
+ * How many temp files' descriptors batches may keep open from their write to their commit, so
+ * the commit flushes and checks each through it instead of opening it twice more (for the fsync,
+ * and to check where the rename put it): four of a small file's dozen or so system calls, each a
+ * round trip through libuv's thread pool. Bounded across all stores of a run (createBackends
+ * shares one budget), since every destination can have a batch in flight; files beyond it are
+ * closed after writing, as before.
+ */
+export class DescriptorBudget {
+  constructor(private free: number) {}
+  take(): boolean {
+    if (this.free <= 0) return false;
+    this.free--;
+    return true;
+  }
+  give(): void {
+    this.free++;
+  }
+}
+const DEFAULT_KEPT_DESCRIPTORS = 256;
+
 export class FsStore implements FileStore {
   readonly root: string;
   /** Folders written to in this run, each cleaned of abandoned temp files once. */
@@ -123,7 +145,10 @@ export class FsStore implements FileStore {
   /** Folders (relative) resolved and checked inside the base recently: their real paths. */
   private readonly dirs = new Map<string, { at: number; real: Promise<string | undefined> }>();
   private realRoot: Promise<string> | undefined;
-  constructor(readonly base: string) {
+  constructor(
+    readonly base: string,
+    private readonly descriptors = new DescriptorBudget(DEFAULT_KEPT_DESCRIPTORS),
+  ) {
     assertBase(base);
     this.root = fileURLToPath(base);
   }
@@ -266,6 +291,41 @@ export class FsStore implements FileStore {
     }
   }
 
+  /**
+   * Every name under the base if there are at most `max` (one directory read per folder, where a
+   * fresh destination took two failed path resolutions per file); undefined when there are more,
+   * or when the tree holds a symlink: names behind one are judged by stat, confined, as before.
+   * Only a hint of absence: names listed are still checked one by one.
+   */
+  async names(max: number): Promise<Set<string> | undefined> {
+    const names = new Set<string>();
+    let root: string;
+    try {
+      root = await this.resolvedRoot();
+    } catch (e) {
+      if (isMissing(e)) return names; // nothing written yet
+      throw e;
+    }
+    const folders = [''];
+    for (let folder = folders.pop(); folder !== undefined; folder = folders.pop()) {
+      let dir: Awaited<ReturnType<typeof opendir>>;
+      try {
+        dir = await opendir(join(root, folder), { bufferSize: 256 });
+      } catch (e) {
+        if (isMissing(e)) continue; // removed while listing: its names are absent
+        throw e;
+      }
+      for await (const entry of dir) {
+        const name = folder === '' ? entry.name : `${folder}/${entry.name}`;
+        if (entry.isSymbolicLink()) return undefined;
+        if (entry.isDirectory()) folders.push(name);
+        else if (!entry.name.startsWith(TEMP_PREFIX)) names.add(name);
+        if (names.size > max) return undefined; // the loop closes the folder on return
+      }
+    }
+    return names;
+  }
+
   async read(name: string): Promise<Readable> {
     // Open first so a missing file rejects here rather than as a stream error later.
     const handle = await this.openInside(name);
@@ -301,25 +361,26 @@ export class FsStore implements FileStore {
    * it fails. Bytes already in memory take one write, not a stream; if the folder went missing
    * since it was resolved (removed by someone else), it is made again once.
    */
-  private async stage(name: string, body: Readable | Buffer, flush = false): Promise<{ temp: string; final: string }> {
+  private async stage(name: string, body: Readable | Buffer, flush = false, keep = false): Promise<{ temp: string; final: string; handle?: FileHandle }> {
     const final = await this.prepare(name);
     try {
-      return { temp: await this.writeTemp(final, name, body, flush), final };
+      return { ...(await this.writeTemp(final, name, body, flush, keep)), final };
     } catch (e) {
       if (e instanceof ConfinementError) this.forgetFolder(name);
       if (!Buffer.isBuffer(body) || !isMissing(e)) throw e;
       this.forgetFolder(name);
       const again = await this.prepare(name);
-      return { temp: await this.writeTemp(again, name, body, flush), final: again };
+      return { ...(await this.writeTemp(again, name, body, flush, keep)), final: again };
     }
   }
 
   /**
    * `body` into a new temp file beside `final`, created exclusively and checked inside the base
    * (checkFd) before a byte is written; nothing is left if it fails. `flush`: bytes in memory are
-   * fsynced right after they are written, on the same descriptor.
+   * fsynced right after they are written, on the same descriptor. `keep`: bytes in memory leave
+   * the descriptor open, returned with the temp path (the caller closes it).
    */
-  private async writeTemp(final: string, name: string, body: Readable | Buffer, flush = false): Promise<string> {
+  private async writeTemp(final: string, name: string, body: Readable | Buffer, flush = false, keep = false): Promise<{ temp: string; handle?: FileHandle }> {
     const temp = tempPath(final);
     const handle = await open(temp, CREATE_NEW, 0o644);
     try {
@@ -330,14 +391,17 @@ export class FsStore implements FileStore {
     }
     try {
       if (Buffer.isBuffer(body)) {
+        let kept = false;
         try {
           await handle.writeFile(body);
           if (flush) await handle.sync();
+          kept = keep;
         } finally {
-          await handle.close();
+          if (!kept) await handle.close();
         }
+        if (kept) return { temp, handle };
       } else await pipeline(body, handle.createWriteStream()); // the stream closes the handle
-      return temp;
+      return { temp };
     } catch (e) {
       await rm(temp, { force: true });
       throw e;
@@ -350,11 +414,12 @@ export class FsStore implements FileStore {
    * land it elsewhere, and then it is removed again and the write fails (it existed there for
    * that moment: the one window left, and it holds bytes already verified, never read back).
    */
-  private async checkPlaced(final: string, name: string): Promise<void> {
+  private async checkPlaced(final: string, name: string, renamed?: FileHandle): Promise<void> {
     if (!PROC_FD) return; // final's folder was resolved for this write (no cache)
     let handle: FileHandle;
     try {
-      handle = await open(final, READ_NOFOLLOW);
+      // The temp's own descriptor, still open, names where the rename put it; else open it again.
+      handle = renamed ?? (await open(final, READ_NOFOLLOW));
     } catch (e) {
       throw new ConfinementError(`${this.base}${name}: not where it was renamed to (${errorMessage(e)}): its folder changed during the write`);
     }
@@ -364,10 +429,10 @@ export class FsStore implements FileStore {
       await rm(final, { force: true });
       throw e;
     }
-    await handle.close();
+    if (!renamed) await handle.close(); // a kept descriptor is the caller's to close
   }
 
-  async write(name: string, body: Readable, _size: number, _sha256: string): Promise<undefined> {
+  async write(name: string, body: Readable | Buffer, _size: number, _sha256: string): Promise<undefined> {
     const { temp, final } = await this.stage(name, body);
     try {
       await fsyncPath(temp);
@@ -388,39 +453,67 @@ export class FsStore implements FileStore {
    * is written is what makes thousands of small files cheap.
    */
   batch(): WriteBatch {
-    const staged: { name: string; temp: string; final: string; synced: boolean }[] = [];
+    const staged: { name: string; temp: string; final: string; synced: boolean; handle?: FileHandle | undefined }[] = [];
+    /** A kept descriptor closed (once) and its place in the budget given back. */
+    const release = async (s: (typeof staged)[number]): Promise<void> => {
+      const handle = s.handle;
+      if (!handle) return;
+      s.handle = undefined;
+      this.descriptors.give();
+      await handle.close().catch(() => undefined); // already closed by a refused check
+    };
     return {
       write: async (name, body) => {
         const synced = Buffer.isBuffer(body) && body.length >= SYNC_AT_WRITE_FROM;
-        staged.push({ name, ...(await this.stage(name, body, synced)), synced });
+        // Small files in memory keep their descriptor for the commit (large ones are flushed now).
+        const keep = Buffer.isBuffer(body) && !synced && this.descriptors.take();
+        try {
+          const written = await this.stage(name, body, synced, keep);
+          staged.push({ name, ...written, synced });
+          if (keep && !written.handle) this.descriptors.give();
+        } catch (e) {
+          if (keep) this.descriptors.give();
+          throw e;
+        }
       },
       commit: async () => {
         const failed = new Map<string, string>();
         try {
-          await syncAll(staged.filter((s) => !s.synced).map((s) => s.temp));
-        } catch (e) {
-          await Promise.all(staged.map((s) => rm(s.temp, { force: true })));
-          for (const s of staged) failed.set(s.name, `not made durable: ${errorMessage(e)}`);
-          return failed;
-        }
-        const dirs = new Set<string>();
-        // Renames side by side (each is one metadata update; in turn they were a round trip each).
-        await mapPool(staged, SYNC_PARALLEL, async (s) => {
           try {
-            await rename(s.temp, s.final);
-            await this.checkPlaced(s.final, s.name);
-            dirs.add(dirname(s.final));
+            await syncAll(staged.filter((s) => !s.synced).map((s) => s.handle ?? s.temp));
           } catch (e) {
-            await rm(s.temp, { force: true });
-            failed.set(s.name, errorMessage(e));
+            await Promise.all(
+              staged.map(async (s) => {
+                await release(s);
+                await rm(s.temp, { force: true });
+              }),
+            );
+            for (const s of staged) failed.set(s.name, `not made durable: ${errorMessage(e)}`);
+            return failed;
           }
-        });
-        try {
-          await syncAll([...dirs]);
-        } catch (e) {
-          for (const s of staged) if (!failed.has(s.name)) failed.set(s.name, `rename not made durable: ${errorMessage(e)}`);
+          const dirs = new Set<string>();
+          // Renames side by side (each is one metadata update; in turn they were a round trip each).
+          await mapPool(staged, SYNC_PARALLEL, async (s) => {
+            try {
+              await rename(s.temp, s.final);
+              await this.checkPlaced(s.final, s.name, s.handle);
+              dirs.add(dirname(s.final));
+            } catch (e) {
+              await rm(s.temp, { force: true });
+              failed.set(s.name, errorMessage(e));
+            } finally {
+              await release(s);
+            }
+          });
+          try {
+            await syncAll([...dirs]);
+          } catch (e) {
+            for (const s of staged) if (!failed.has(s.name)) failed.set(s.name, `rename not made durable: ${errorMessage(e)}`);
+          }
+          return failed;
+        } finally {
+          await Promise.all(staged.map(release));
         }
-        return failed;
       },
     };
   }
@@ -447,7 +540,7 @@ export class FsStore implements FileStore {
     if (!final) throw new Error(`${this.base}${name}: cannot create its folder`);
     // Written whole under a temporary name, then hard-linked: link fails if the name exists, and
     // a reader never sees the file empty or partial.
-    const temp = await this.writeTemp(final, name, Buffer.from(text), true);
+    const { temp } = await this.writeTemp(final, name, Buffer.from(text), true);
     try {
       await link(temp, final);
       return true;

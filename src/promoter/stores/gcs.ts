@@ -74,8 +74,8 @@ export class GcsStore implements FileStore {
     return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
   }
 
-  async write(name: string, body: Readable, size: number, sha256: string): Promise<FileState> {
-    await this.upload(name, body, size, sha256, '');
+  async write(name: string, body: Readable | Buffer, size: number, sha256: string): Promise<FileState> {
+    await this.upload(name, Buffer.isBuffer(body) ? Readable.from([body]) : body, size, sha256, '');
     const written = await this.stat(name);
     if (!written || written.size !== size || (sha256 && written.claimedSha256 !== sha256)) {
       throw new Error(`${this.base}${name}: after upload the object has size ${written?.size ?? 'none'}; expected ${size}`);

@@ -21,10 +21,12 @@ export interface FileStore {
   readAll?(name: string): Promise<Buffer>;
   /**
    * Write `body` so that no reader ever sees it partial: it appears whole under `name` or not at
-   * all. If `body` errors (e.g. verification failed), nothing is left under `name`. Returns the
-   * object's state after the write where the store checks it (for the ledger's fingerprint).
+   * all. If `body` errors (e.g. verification failed), nothing is left under `name`. A Buffer is
+   * bytes in memory already verified (kept from the plan): sent as they are, no stream per file.
+   * Returns the object's state after the write where the store checks it (for the ledger's
+   * fingerprint).
    */
-  write(name: string, body: Readable, size: number, sha256: string): Promise<FileState | undefined>;
+  write(name: string, body: Readable | Buffer, size: number, sha256: string): Promise<FileState | undefined>;
   /** Delete; a missing object is not an error. */
   delete(name: string): Promise<void>;
   readText(name: string): Promise<string | undefined>;
