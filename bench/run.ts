@@ -215,7 +215,7 @@ function disturbance(runs: Runs, ours: string, base: string): string {
   if (!a || !b) return '';
   const others = a.map((run, i) => Math.max(run.othersPct ?? Number.NaN, b[i]!.othersPct ?? Number.NaN));
   const disturbed = others.filter((pct) => !(pct <= OTHERS_LIMIT_PCT)).length;
-  const verdict = disturbed === 0 ? 'none in this VM; a slower raw node:http round is the host' : `${disturbed} of ${others.length} rounds disturbed (over ${OTHERS_LIMIT_PCT}%): read those ratios as noise`;
+  const verdict = disturbed === 0 ? 'none in this VM' : `${disturbed} of ${others.length} rounds disturbed (over ${OTHERS_LIMIT_PCT}%): read those ratios as noise`;
   // Raw node:http's CPU per request in the same rounds gauges what /proc/stat cannot see: the
   // host slowing this VM's cores (other VMs), which moved a quiet run's A/A rounds to 0.82-1.05.
   const gauge = runs
