@@ -331,10 +331,10 @@ function classify(status: number, headers: { get(name: string): string | null },
   return { availability: { state: 'error', reason: `HEAD: HTTP ${status}`, checkedAt }, mirrorFailed };
 }
 
-// A NUL cannot occur in a mirror name or an object key, so the pair maps to one string uniquely.
 /** Mirrors whose last joined key is kept: far more than a config names. */
 const MAX_JOINED_MIRRORS = 1024;
 
+// A NUL cannot occur in a mirror name or an object key, so the pair maps to one string uniquely.
 function keyOf(mirror: string, key: string): string {
   return `${mirror}\u0000${key}`;
 }

@@ -482,12 +482,8 @@ export class FsStore implements FileStore {
           try {
             await syncAll(staged.filter((s) => !s.synced).map((s) => s.handle ?? s.temp));
           } catch (e) {
-            await Promise.all(
-              staged.map(async (s) => {
-                await release(s);
-                await rm(s.temp, { force: true });
-              }),
-            );
+            // Their descriptors are closed by the finally below.
+            await Promise.all(staged.map((s) => rm(s.temp, { force: true })));
             for (const s of staged) failed.set(s.name, `not made durable: ${errorMessage(e)}`);
             return failed;
           }
