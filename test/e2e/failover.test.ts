@@ -103,11 +103,14 @@ test.before(async () => {
   // The EU registry lags too: it has nothing.
   await Promise.all([pushImage(image, usRegistry.host, 'app', 'v1'), pushImage(image, originRegistry.host, 'app', 'v1')]);
 
-  const probe = '{ path: /health, intervalSeconds: 0.1, timeoutMs: 250, rise: 1, fall: 1 }';
+  // Bounds far above what a loopback answer takes even on a loaded machine (at 250 ms and 300 ms
+  // a busy CI host timed the first check out, and the baseline went to "us"), and still short
+  // enough that the hanging mirrors below cost each test about a second.
+  const probe = '{ path: /health, intervalSeconds: 0.1, timeoutMs: 1000, rise: 1, fall: 1 }';
   const config = writeConfig(`
 trustedProxies: [127.0.0.1/32]
 health:
-  checkTimeoutMs: 300
+  checkTimeoutMs: 1000
 mirrors:
   eu: { url: ${eu.url}, probe: ${probe} }
   us: { url: ${us.url}, probe: ${probe} }
@@ -115,9 +118,9 @@ mirrors:
   counted: { url: http://127.0.0.1:${counted.port} }
   # Never probed: only availability checks (and the breaker) can tell it is broken.
   hanging: { url: http://127.0.0.1:${hang.port} }
-  eu-reg: { registry: ${euRegistry.url}, probe: { intervalSeconds: 0.1, timeoutMs: 250, rise: 1, fall: 1 } }
-  us-reg: { registry: ${usRegistry.url}, probe: { intervalSeconds: 0.1, timeoutMs: 250, rise: 1, fall: 1 } }
-  origin-reg: { registry: ${originRegistry.url}, probe: { intervalSeconds: 0.1, timeoutMs: 250, rise: 1, fall: 1 } }
+  eu-reg: { registry: ${euRegistry.url}, probe: { intervalSeconds: 0.1, timeoutMs: 1000, rise: 1, fall: 1 } }
+  us-reg: { registry: ${usRegistry.url}, probe: { intervalSeconds: 0.1, timeoutMs: 1000, rise: 1, fall: 1 } }
+  origin-reg: { registry: ${originRegistry.url}, probe: { intervalSeconds: 0.1, timeoutMs: 1000, rise: 1, fall: 1 } }
 routes:
   - prefix: /files
     regions: { Europe: [eu, us] }
@@ -272,7 +275,7 @@ test.serial('a stopped mirror is taken out, and comes back when it does', async 
 });
 
 test.serial('a mirror that hangs costs a bounded wait, then the next mirror serves', async (t) => {
-  // "hanging" is never probed, so only the availability check (300 ms bound) can find out.
+  // "hanging" is never probed, so only the availability check (1 s bound) can find out.
   const result = await downloadLoop('/slow/v1/tool', sha.tool!);
   t.deepEqual(result.failures, []);
   t.false(result.mirrors.has('hanging'));
