@@ -151,7 +151,25 @@ function targetOf(facts: RequestFacts, isOci: boolean, config: CompiledConfig, t
   if (known) return known;
   const target = isOci ? ociTarget(facts, config) : binaryTarget(facts, config);
   // Refusals are cheap to work out again, and a client could fill the memo with bad paths.
-  if (!('kind' in target)) targets.set(config, facts.path, target);
+  if (!('kind' in target)) targets.set(config, facts.path, withUrlsKept(target));
+  return target;
+}
+
+/**
+ * A memoised target keeps each mirror's URL once built: without a query string, both of urlOn's
+ * forms are the same, and a redirect builds two or three of them (Location, Link) per request.
+ */
+function withUrlsKept(target: Target): Target {
+  const build = target.urlOn;
+  const urls = new Map<CompiledMirror, string>();
+  target.urlOn = (mirror) => {
+    let url = urls.get(mirror);
+    if (url === undefined) {
+      url = build(mirror);
+      urls.set(mirror, url);
+    }
+    return url;
+  };
   return target;
 }
 
