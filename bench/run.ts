@@ -4,7 +4,6 @@
 // does (bench/nginx-routing.ts). One server process each. Prints requests/s, p50/p99, the ratios
 // issue 10 sets targets for, and a paced run at half the raw server's maximum rate for latency.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -13,8 +12,9 @@ import { loadConfigFile } from '../src/config/load.js';
 import { readCloudRangesFile, type CloudRange } from '../src/geo/cloud-ranges.js';
 import { median as medianOf } from '../src/util/median.js';
 import { freePort } from '../test/helpers/peers.js';
-import { benchConfig, clientAddresses, ROOT, SHARED, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
+import { benchConfig, clientAddresses, SHARED, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
 import { nginxRoutingConf } from './nginx-routing.js';
+import { CLOCK_TICKS, cpuMicroseconds, startProcess, stopProcess } from './processes.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
 // More, shorter rounds than one long run per server: a ratio is the median of the rounds' ratios,
@@ -26,27 +26,6 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const PACED_MEAN_DELAY_MS = 10;
 /** More distinct clients than the server's location memo (65,536) holds: each one is new to it. */
 const ALL_NEW_CLIENTS = 200_000;
-
-async function startProcess(command: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = ready.exec(output);
-      if (match) resolve({ child, port: Number(match[1]) });
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${command} exited with ${code}:\n${output}`)));
-  });
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-}
 
 interface Target {
   name: string;
@@ -73,23 +52,6 @@ function summarise(name: string, runs: (WrkResult & { cpuUs?: number })[]): Row 
   if (cpu.length > 0) row.cpuUs = median(cpu);
   return row;
 }
-
-/**
- * CPU time (user + system) a process and its children have used so far, in microseconds, from
- * /proc: on a machine shared with other work, the server's CPU per request is a steadier measure
- * than requests/s, which also counts the time the server waited for a core.
- */
-function cpuMicroseconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-    return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / CLOCK_TICKS + children.reduce((sum, child) => sum + cpuMicroseconds(child), 0);
-  } catch {
-    return Number.NaN;
-  }
-}
-/** USER_HZ: the unit of /proc/<pid>/stat's times (100 on Linux). */
-const CLOCK_TICKS = 100;
 
 /**
  * CPU time the whole machine has been busy (every core: user, nice, system, irq, softirq, steal),

@@ -10,6 +10,7 @@ import { byLatencyWithinRegions, candidatesFor, type Candidate } from '../mirror
 import type { Availability, AvailabilityCheck, CacheReads, MirrorStateView, ObjectKind } from '../mirrors/state-view.js';
 import { distrust, type Freshness, type TrustRequest } from '../trust/view.js';
 import { checkBinaryPath, MAX_PATH_LENGTH, parseOciPath, type OciRequest } from './request-path.js';
+import type { TargetMemo } from './target-memo.js';
 
 export interface RequestFacts {
   method: string;
@@ -95,7 +96,7 @@ function isIntegrityFile(path: string): boolean {
 const MAX_ALTERNATIVES = 3;
 const METALINK_SUFFIX = '.meta4';
 
-interface Target {
+export interface Target {
   route: CompiledRoute;
   /** The object's path as requested (without .meta4). */
   path: string;
@@ -118,10 +119,11 @@ interface Target {
 }
 
 /**
- * The answer to one request. `locations` memoises client locations across requests (the server
- * owns one); without it every call looks the client up afresh.
+ * The answer to one request. `locations` memoises client locations across requests, and
+ * `targets` what a path names (the server owns one of each); without them every call works both
+ * out afresh, with the same answer.
  */
-export function decide(facts: RequestFacts, config: CompiledConfig, state: MirrorStateView, locations?: LocationCache): Decision {
+export function decide(facts: RequestFacts, config: CompiledConfig, state: MirrorStateView, locations?: LocationCache, targets?: TargetMemo<Target>): Decision {
   if (facts.method !== 'GET' && facts.method !== 'HEAD') {
     return refusal(facts, config, locations, 405, 'UNSUPPORTED', `${facts.method} is not supported: this endpoint is read-only (GET and HEAD)`);
   }
@@ -131,7 +133,7 @@ export function decide(facts: RequestFacts, config: CompiledConfig, state: Mirro
   // Mirror lists are for files: `<path>.meta4` (Metalink) or `<path>?mirrorlist`.
   const listing = isOci ? undefined : facts.path.endsWith(METALINK_SUFFIX) ? 'metalink' : facts.query !== '' && /(?:^|&)mirrorlist(?:[=&]|$)/.test(facts.query) ? 'mirrorlist' : undefined;
   const objectFacts = listing === 'metalink' ? { ...facts, path: facts.path.slice(0, -METALINK_SUFFIX.length) } : listing ? { ...facts, query: '' } : facts;
-  const target = isOci ? ociTarget(objectFacts, config) : binaryTarget(objectFacts, config);
+  const target = targetOf(objectFacts, isOci, config, targets);
   if ('kind' in target) return target.kind === 'error' || target.kind === 'v2-base' ? { ...target, client: locate(facts, config, locations) } : target;
 
   const client = locate(facts, config, locations);
@@ -140,6 +142,35 @@ export function decide(facts: RequestFacts, config: CompiledConfig, state: Mirro
   const candidates = target.route.order === 'latency' ? byLatencyWithinRegions(listed, (name) => state.health(name).latencyMs) : listed;
   if (listing) return list(target, candidates, client, state, facts.checksDone === true, listing, target.path.slice(target.path.lastIndexOf('/') + 1));
   return choose(target, candidates, client, state, facts.checksDone === true);
+}
+
+/** What the request's path names, through the server's memo when there is one (paths without a query only). */
+function targetOf(facts: RequestFacts, isOci: boolean, config: CompiledConfig, targets: TargetMemo<Target> | undefined): Target | Decision {
+  if (!targets || facts.query !== '') return isOci ? ociTarget(facts, config) : binaryTarget(facts, config);
+  const known = targets.get(config, facts.path);
+  if (known) return known;
+  const target = isOci ? ociTarget(facts, config) : binaryTarget(facts, config);
+  // Refusals are cheap to work out again, and a client could fill the memo with bad paths.
+  if (!('kind' in target)) targets.set(config, facts.path, withUrlsKept(target));
+  return target;
+}
+
+/**
+ * A memoised target keeps each mirror's URL once built: without a query string, both of urlOn's
+ * forms are the same, and a redirect builds two or three of them (Location, Link) per request.
+ */
+function withUrlsKept(target: Target): Target {
+  const build = target.urlOn;
+  const urls = new Map<CompiledMirror, string>();
+  target.urlOn = (mirror) => {
+    let url = urls.get(mirror);
+    if (url === undefined) {
+      url = build(mirror);
+      urls.set(mirror, url);
+    }
+    return url;
+  };
+  return target;
 }
 
 /** An error answer, with the client located: the access log and `report` count bad requests per country. */

@@ -8,7 +8,8 @@ import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from 'pino';
 import type { ConfigHolder } from '../config/config-holder.js';
 import type { CompiledConfig, CompiledRateLimit } from '../config/compiled.js';
-import { decide, type Decision, type RequestFacts } from '../decision/decide.js';
+import { decide, type Decision, type RequestFacts, type Target } from '../decision/decide.js';
+import { TargetMemo } from '../decision/target-memo.js';
 import { resolveClientIp } from '../geo/client-ip.js';
 import { LocationCache } from '../geo/location.js';
 import type { MirrorStateService } from '../mirrors/state-view.js';
@@ -49,6 +50,8 @@ export function createRedirectorServer(deps: AppDeps): Server {
   deps.metrics.observeRateLimiter(() => limiter.clients);
   // Client locations by address, for this server's lifetime (started over when a reload brings new geo data).
   const locations = new LocationCache();
+  // What each path names under the serving config (started over when a reload brings another).
+  const targets = new TargetMemo<Target>();
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -94,7 +97,7 @@ export function createRedirectorServer(deps: AppDeps): Server {
     };
     let first: Decision;
     try {
-      first = decide(facts, config, deps.state, locations);
+      first = decide(facts, config, deps.state, locations, targets);
     } catch (error) {
       return fail(error);
     }
@@ -106,7 +109,7 @@ export function createRedirectorServer(deps: AppDeps): Server {
     deps.state
       .ensureChecked(first.checks, config.checkTimeoutMs)
       .then(() => {
-        const second = decide({ ...facts, checksDone: true }, config, deps.state, locations);
+        const second = decide({ ...facts, checksDone: true }, config, deps.state, locations, targets);
         finish(headers, res, facts, second, started, deps, config);
         followUp(deps.state, first, second);
       })

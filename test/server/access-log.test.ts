@@ -64,6 +64,8 @@ test('a log line is exactly what JSON.stringify writes, whatever the client sent
     { ...base, path: '/bin/a"b\\c\n\u0000\u001f', ua: 'x"y\\z\t\r' },
     { ...base, path: '/bin/\ud800', ua: '\udc00 and \ud83d\ude00 and é€' },
     { ...base, path: '/bin/\u2028\u007f', status: 404, ms: 12.5 },
+    // Fields whose quoted pieces are memoised (config and GeoIP names): odd ones are escaped, every time.
+    ...[1, 2].map(() => ({ ...base, method: 'GE"T', country: 'x"\u0001', continent: '\ud800', cloud: 'aws:é', mirror: 'm\\', region: 'r"' })),
   ];
   // Keys in the order the server writes them (the interface's order), as JSON.stringify sees them.
   const inOrder = (e: AccessLogEntry): AccessLogEntry => ({
