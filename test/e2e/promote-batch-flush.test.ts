@@ -17,7 +17,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const TEMP = '.artifact-serving-tmp-';
 
 /** A flush that records, at each call, how many of the batch's final names were visible. */
-function recordingFlush(prod: string, result: boolean): BatchFlush & { visibleAtCalls: number[] } {
+function recordingFlush(result: boolean): BatchFlush & { visibleAtCalls: number[] } {
   const visibleAtCalls: number[] = [];
   return {
     visibleAtCalls,
@@ -44,7 +44,7 @@ test('a batch of many small files is flushed once before any rename and once aft
   const { dir, cleanup } = await tree({});
   t.teardown(cleanup);
   const prod = join(dir, 'prod');
-  const flush = recordingFlush(join(prod, 'v1'), true);
+  const flush = recordingFlush(true);
   const bodies = await fortyFiles(new FsStore(`${pathToFileURL(prod).href}/`, undefined, flush));
   t.deepEqual(flush.visibleAtCalls, [0, 40], 'flushed with no name visible, then again with all renamed');
   for (const [i, b] of bodies.entries()) t.is(sha(await readFile(join(prod, 'v1', `f${i}`))), sha(b));
@@ -58,7 +58,7 @@ test('a flush that fails falls back to an fsync per file and per folder: the bat
   const { dir, cleanup } = await tree({});
   t.teardown(cleanup);
   const prod = join(dir, 'prod');
-  const flush = recordingFlush(join(prod, 'v1'), false);
+  const flush = recordingFlush(false);
   const bodies = await fortyFiles(new FsStore(`${pathToFileURL(prod).href}/`, undefined, flush));
   t.deepEqual(flush.visibleAtCalls, [0], 'tried once before the renames; the folders were fsynced instead');
   for (const [i, b] of bodies.entries()) t.is(sha(await readFile(join(prod, 'v1', `f${i}`))), sha(b));
