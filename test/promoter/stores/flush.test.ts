@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dirtyBytes, FLUSH_FROM_FILES, worthFlushing } from '../../../src/promoter/stores/flush.js';
+import { dirtyBytes, FLUSH_FROM_FILES, syncfsReportsErrors, worthFlushing } from '../../../src/promoter/stores/flush.js';
 
 const MiB = 2 ** 20;
 
@@ -25,4 +25,12 @@ test('dirty bytes are Dirty + Writeback of /proc/meminfo; unknown when missing o
   t.is(dirtyBytes(meminfo), undefined);
   t.is(dirtyBytes(join(dir, 'absent')), undefined);
   t.is(typeof dirtyBytes(), process.platform === 'linux' ? 'number' : 'undefined');
+});
+
+test('syncfs is trusted only on kernels that report write-back errors to it (Linux 5.8 and later)', (t) => {
+  t.true(syncfsReportsErrors('6.18.0-1-amd64'));
+  t.true(syncfsReportsErrors('5.8.0'));
+  t.false(syncfsReportsErrors('5.7.19'));
+  t.false(syncfsReportsErrors('4.19.0-26-amd64'));
+  t.false(syncfsReportsErrors('unknown'));
 });
