@@ -2,7 +2,8 @@
 // coreutils' `sync -f`) where that is cheap, and with an fsync per file otherwise: the flush comes
 // before any rename (a name never shows bytes not on disk), and again after the renames; a flush
 // that fails or cannot run falls back to the fsyncs and the batch still lands whole. Small files
-// are read and written with synchronous calls: contents round-trip exactly, whatever the size.
+// are read and written with synchronous calls: contents round-trip exactly, whatever the size,
+// and a small staging file's size and bytes come from one open.
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -77,7 +78,7 @@ test('the flush is `sync -f`: done on a folder, false when the command is missin
   t.false(await syncFilesystem(join(dir, 'missing')), 'sync -f of a missing path fails');
 });
 
-test('small and large files, and an empty one, are read back exactly (synchronous reads below 1 MiB)', async (t) => {
+test('small and large files, and an empty one, are read back exactly (synchronous reads below 1 MiB, size and bytes from one open)', async (t) => {
   const { dir, cleanup } = await tree({});
   t.teardown(cleanup);
   const store = new FsStore(`${pathToFileURL(dir).href}/`);
@@ -86,7 +87,13 @@ test('small and large files, and an empty one, are read back exactly (synchronou
     await writeFile(join(dir, `f${size}`), body);
     t.is(sha(await store.readAll(`f${size}`)), sha(body), `${size} bytes`);
     t.deepEqual(await store.stat(`f${size}`), { size });
+    const small = await store.readSmall(`f${size}`);
+    t.is(small?.size, size);
+    if (size < 2 ** 20) t.is(sha(small?.bytes ?? Buffer.alloc(1)), sha(body), `${size} bytes read with its size`);
+    else t.is(small?.bytes, undefined, 'not small: size only');
   }
   await t.throwsAsync(store.readAll('absent'), { code: 'ENOENT' });
   t.is(await store.stat('absent'), undefined);
+  t.is(await store.readSmall('absent'), undefined);
+  t.is(await store.readSmall('absent/below'), undefined);
 });

@@ -430,6 +430,30 @@ export class FsStore implements FileStore {
     return handle.createReadStream();
   }
 
+  /** Size, and the bytes of a file under 1 MiB (SYNC_IO_BELOW), from one open and check. */
+  async readSmall(name: string): Promise<{ size: number; bytes?: Buffer } | undefined> {
+    if (!PROC_FD) {
+      const st = await this.stat(name);
+      return st && (st.size < SYNC_IO_BELOW ? { size: st.size, bytes: await this.readAll(name) } : st);
+    }
+    try {
+      await this.turns.turn();
+      const fd = await this.openFdInside(name);
+      try {
+        const s = fstatSync(fd);
+        if (!s.isFile()) return undefined;
+        if (s.size >= SYNC_IO_BELOW) return { size: s.size };
+        const bytes = readWhole(fd, s.size);
+        return { size: bytes.length, bytes };
+      } finally {
+        closeSync(fd);
+      }
+    } catch (e) {
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+  }
+
   /** The whole file in one read (small and kept staging files: no stream per file). */
   async readAll(name: string): Promise<Buffer> {
     if (PROC_FD) {
