@@ -240,19 +240,8 @@ export class FsStore implements FileStore {
 
   /** openInside with synchronous open and check (only with /proc/self/fd): a plain descriptor. */
   private async openFdInside(name: string): Promise<number> {
-    const path = await this.target(name, false);
     const root = await this.resolvedRoot();
-    if (path !== undefined) {
-      try {
-        return this.openFdChecked(path, name, root);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ELOOP') {
-          if (isMissing(e)) this.forgetFolder(name);
-          else throw e;
-        }
-      }
-    }
-    return this.openFdChecked(await this.existing(name), name, root);
+    return this.viaFolder(name, (path) => this.openFdChecked(path, name, root));
   }
 
   /**
@@ -351,11 +340,20 @@ export class FsStore implements FileStore {
    * following the final component, and the descriptor checked (checkFd); a symlink in the final
    * component takes the full check, and so does every open without /proc/self/fd.
    */
-  private async openInside(name: string): Promise<FileHandle> {
+  private openInside(name: string): Promise<FileHandle> {
+    return this.viaFolder(name, (path) => this.openChecked(path, READ_NOFOLLOW, name));
+  }
+
+  /**
+   * `open` (a confined open, see openInside) of `name` through its folder's cached real path
+   * (with /proc/self/fd); on a symlink in the final component or a folder gone missing, through
+   * the full resolution instead.
+   */
+  private async viaFolder<T>(name: string, open: (path: string) => T | Promise<T>): Promise<T> {
     const path = await this.target(name, false);
     if (path !== undefined && PROC_FD) {
       try {
-        return await this.openChecked(path, READ_NOFOLLOW, name);
+        return await open(path);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ELOOP') {
           if (isMissing(e)) this.forgetFolder(name);
@@ -363,7 +361,7 @@ export class FsStore implements FileStore {
         }
       }
     }
-    return this.openChecked(await this.existing(name), READ_NOFOLLOW, name);
+    return open(await this.existing(name));
   }
 
   async stat(name: string): Promise<FileState | undefined> {
@@ -456,17 +454,9 @@ export class FsStore implements FileStore {
 
   /** The whole file in one read (small and kept staging files: no stream per file). */
   async readAll(name: string): Promise<Buffer> {
-    if (PROC_FD) {
-      // A small regular file: read with synchronous calls (SYNC_IO_BELOW); anything else as below.
-      await this.turns.turn();
-      const fd = await this.openFdInside(name);
-      try {
-        const s = fstatSync(fd);
-        if (s.isFile() && s.size < SYNC_IO_BELOW) return readWhole(fd, s.size);
-      } finally {
-        closeSync(fd);
-      }
-    }
+    // A small regular file: read with synchronous calls (readSmall); anything else as below.
+    const small = PROC_FD ? await this.readSmall(name) : undefined;
+    if (small?.bytes) return small.bytes;
     const handle = await this.openInside(name);
     try {
       return await handle.readFile();
