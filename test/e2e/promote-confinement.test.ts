@@ -145,6 +145,7 @@ test('a folder swapped for a symlink after a first access is not followed out', 
     if (r instanceof Error) t.false(r.message.includes('OUTSIDE'));
   };
   await refusedOrMissing(store.readAll('a/f'));
+  await refusedOrMissing(store.readSmall('a/f'));
   await refusedOrMissing(store.read('a/f'));
   const s = await store.stat('a/f').catch((e: Error) => e);
   t.true(s === undefined || s instanceof Error, `stat went out: ${JSON.stringify(s)}`);

@@ -148,6 +148,12 @@ test('a confirmed run reads each staging file once for both destinations and com
             return s.readAll!(name);
           },
         }),
+        ...(s.readSmall && {
+          readSmall: (name: string) => {
+            if (base === stagingBase) reads.set(name, (reads.get(name) ?? 0) + 1);
+            return s.readSmall!(name);
+          },
+        }),
         ...(s.batch && {
           batch: () => {
             const b = s.batch!();

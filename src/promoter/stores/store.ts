@@ -20,6 +20,12 @@ export interface FileStore {
   /** The whole object in memory in one read, where the store can do that cheaply (folders). */
   readAll?(name: string): Promise<Buffer>;
   /**
+   * Size of a small object and its whole content, from one open (folders: a stat and a read of a
+   * staging file were two opens and two confinement checks); bytes absent when the object is not
+   * small; undefined when it is absent (as `stat`).
+   */
+  readSmall?(name: string): Promise<{ size: number; bytes?: Buffer } | undefined>;
+  /**
    * Write `body` so that no reader ever sees it partial: it appears whole under `name` or not at
    * all. If `body` errors (e.g. verification failed), nothing is left under `name`. A Buffer is
    * bytes in memory already verified (kept from the plan): sent as they are, no stream per file.
