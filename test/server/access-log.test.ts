@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ConfigHolder } from '../../src/config/config-holder.js';
 import { NO_CHECKS } from '../../src/mirrors/state-view.js';
-import { accessLogLine, openAccessLog, type AccessLogEntry } from '../../src/server/access-log.js';
+import { accessLogLines, openAccessLog, type AccessLogEntry } from '../../src/server/access-log.js';
+
+const accessLogLine = accessLogLines();
 import { createRedirectorServer } from '../../src/server/app.js';
 import { createMetrics } from '../../src/server/metrics.js';
 import { compile } from '../helpers/config.js';
