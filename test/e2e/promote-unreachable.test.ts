@@ -12,20 +12,12 @@ import { createBackends } from '../../src/promoter/backends.js';
 import { promote } from '../../src/promoter/promote.js';
 import { tree } from '../promoter/fixtures.js';
 import { captureIo } from '../helpers/io.js';
+import { refusedPort } from '../helpers/peers.js';
 
 const RETRY = { attempts: 3, baseMs: 1, maxMs: 2 };
 const PARALLEL = 4;
 const PROJECTS = ['k8s-staging-a', 'k8s-staging-b', 'k8s-staging-c'];
 const DIGESTS = 40;
-
-/** A port that was bound, then closed: connections to it are refused. */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 /** Accepts connections and never answers; counts them. */
 async function silent(): Promise<{ host: string; connections: () => number; stop: () => void }> {
@@ -51,10 +43,10 @@ function digest(p: string, i: number): string {
 }
 
 const unreachable = test.macro(async (t, confirm: boolean) => {
-  const refused = `127.0.0.1:${await closedPort()}`;
+  const refused = `127.0.0.1:${await refusedPort()}`;
   const hung = await silent();
   t.teardown(hung.stop);
-  const gcs = `127.0.0.1:${await closedPort()}`;
+  const gcs = `127.0.0.1:${await refusedPort()}`;
   const { dir, cleanup } = await tree({});
   t.teardown(cleanup);
   for (const p of PROJECTS) {

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launchChromium } from '../helpers/browser.js';
 import { writeConfig } from '../helpers/config.js';
-import { freePort, requireTool, startNginx, type Peer } from '../helpers/peers.js';
+import { refusedPort, requireTool, startNginx, type Peer } from '../helpers/peers.js';
 import { startRedirectorProcess, type RedirectorProcess } from '../helpers/redirector.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -17,7 +17,7 @@ test.before(async () => {
   requireTool('nginx', 'nginx');
   mirror = await startNginx();
   writeFileSync(join(mirror.dir, 'healthz.txt'), 'ok\n');
-  const closedPort = await freePort();
+  const closedPort = await refusedPort();
   // A generous probe timeout: on a loaded machine 250 ms took the healthy mirror down now and then.
   const probe = '{ path: /healthz.txt, intervalSeconds: 0.1, timeoutMs: 3000, rise: 1, fall: 2 }';
   const config = writeConfig(`

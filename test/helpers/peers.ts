@@ -129,6 +129,32 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A loopback port nothing listens on, for "connection refused": below the kernel's ephemeral
+ * range, so that no server of a concurrent test (they all bind port 0) is given it while the test
+ * runs. A port from freePort() was: in CI a parallel test's server took the closed port, and the
+ * "refused" host answered as a silent one.
+ */
+export async function refusedPort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: the usual default
+  }
+  const from = Math.max(1024, low - 12_000);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen({ host: LOOPBACK, port, exclusive: true }, () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`refusedPort: no free port in ${from}-${low - 1}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Generic supervised child process
 
