@@ -150,8 +150,9 @@ function targetOf(facts: RequestFacts, isOci: boolean, config: CompiledConfig, t
   const known = targets.get(config, facts.path);
   if (known) return known;
   const target = isOci ? ociTarget(facts, config) : binaryTarget(facts, config);
-  // Refusals are cheap to work out again, and a client could fill the memo with bad paths.
-  if (!('kind' in target)) targets.set(config, facts.path, withUrlsKept(target));
+  // Refusals are cheap to work out again, and a client could fill the memo with bad paths. A
+  // request's second pass (after its availability checks) is not a second request for the path.
+  if (!('kind' in target) && !facts.checksDone) targets.set(config, facts.path, withUrlsKept(target));
   return target;
 }
 

@@ -51,7 +51,7 @@ test('with the memo, every answer is the one decide gives without it, first time
     for (const path of PATHS) {
       for (const query of QUERIES) {
         for (const ip of ['81.2.69.160', '8.8.8.8']) {
-          const facts: RequestFacts = { method: 'GET', path, query, peerAddress: ip, checksDone: true };
+          const facts: RequestFacts = { method: 'GET', path, query, peerAddress: ip };
           const memoised = decide(facts, config, ALL_PRESENT, new LocationCache(4), targets);
           t.deepEqual(memoised, decide(facts, config, ALL_PRESENT), `${path}?${query} from ${ip}, round ${round}`);
         }
@@ -63,9 +63,13 @@ test('with the memo, every answer is the one decide gives without it, first time
 
 test('another config starts the memo over: nothing from the old one answers', (t) => {
   const targets = new TargetMemo<Target>();
-  const facts: RequestFacts = { method: 'GET', path: '/bin/tool', query: '', peerAddress: '81.2.69.160', checksDone: true };
-  const first = decide(facts, compile(CONFIG), ALL_PRESENT, undefined, targets);
+  const facts: RequestFacts = { method: 'GET', path: '/bin/tool', query: '', peerAddress: '81.2.69.160' };
+  const config = compile(CONFIG);
+  decide(facts, config, ALL_PRESENT, undefined, targets);
+  const first = decide(facts, config, ALL_PRESENT, undefined, targets);
+  t.is(targets.size, 1);
   const moved = compile(CONFIG.replace('https://eu.files.example', 'https://eu2.files.example'));
+  decide(facts, moved, ALL_PRESENT, undefined, targets);
   const second = decide(facts, moved, ALL_PRESENT, undefined, targets);
   t.like(first, { kind: 'redirect', location: 'https://eu.files.example/tool' });
   t.like(second, { kind: 'redirect', location: 'https://eu2.files.example/tool' });
@@ -75,6 +79,20 @@ test('another config starts the memo over: nothing from the old one answers', (t
 test('a bounded memo keeps at most its size', (t) => {
   const config = compile(CONFIG);
   const targets = new TargetMemo<Target>(4);
-  for (let i = 0; i < 20; i++) decide({ method: 'GET', path: `/bin/f${i}`, query: '', peerAddress: '192.0.2.1', checksDone: true }, config, ALL_PRESENT, undefined, targets);
+  for (let i = 0; i < 20; i++) for (const _ of [1, 2]) decide({ method: 'GET', path: `/bin/f${i}`, query: '', peerAddress: '192.0.2.1' }, config, ALL_PRESENT, undefined, targets);
   t.is(targets.size, 4);
+});
+
+test('a path is kept from its second request on: a flood of distinct paths keeps none', (t) => {
+  const config = compile(CONFIG);
+  const targets = new TargetMemo<Target>(4, 8);
+  const ask = (path: string, checksDone?: boolean) => decide({ method: 'GET', path, query: '', peerAddress: '192.0.2.1', ...(checksDone && { checksDone }) }, config, ALL_PRESENT, undefined, targets);
+  for (let i = 0; i < 100; i++) ask(`/bin/once-${i}`);
+  t.is(targets.size, 0, 'each path asked for once');
+  // A request's second pass, after its availability checks, is the same request.
+  ask('/bin/checked');
+  ask('/bin/checked', true);
+  t.is(targets.size, 0);
+  ask('/bin/checked');
+  t.is(targets.size, 1, 'asked for again');
 });
