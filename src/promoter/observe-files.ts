@@ -145,18 +145,16 @@ export async function statAndHash(store: FileStore, name: string, always = false
 
 /** Size and sha256 of a staging file, its bytes kept for the copy when they fit and match `expected`. */
 async function hashKeeping(store: FileStore, name: string, expected: string, keep: StagingBytes): Promise<FileState | undefined> {
-  if (store.readSmall) {
-    // One open for size and bytes; a large file takes the way below. The bytes are read before
-    // the budget is asked, so it may be exceeded by at most one small file per worker.
-    const small = await store.readSmall(name);
-    if (!small) return undefined;
-    if (small.bytes) {
-      const sha256 = createHash('sha256').update(small.bytes).digest('hex');
-      if (sha256 === expected && keep.reserve(small.bytes.length)) keep.keep(store.base, name, sha256, small.bytes);
-      return { size: small.bytes.length, sha256 };
-    }
+  // One open for size and bytes where the store can; a large file takes the way below with the
+  // size it gave. The bytes are read before the budget is asked, so it may be exceeded by at most
+  // one small file per worker.
+  const small = store.readSmall ? await store.readSmall(name) : undefined;
+  if (small?.bytes) {
+    const sha256 = createHash('sha256').update(small.bytes).digest('hex');
+    if (sha256 === expected && keep.reserve(small.bytes.length)) keep.keep(store.base, name, sha256, small.bytes);
+    return { size: small.bytes.length, sha256 };
   }
-  const st = await store.stat(name);
+  const st = store.readSmall ? small : await store.stat(name);
   if (!st) return undefined;
   if (!keep.reserve(st.size)) return statAndHash(store, name, true);
   let bytes: Buffer;

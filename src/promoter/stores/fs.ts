@@ -8,8 +8,8 @@
 // symlink between a check and a use cannot lead a read, stat or write out. Elsewhere each access
 // resolves its whole path first (a check-then-use window of microseconds).
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, existsSync, fstatSync, fsync, openSync, readlinkSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { type FileHandle, link, mkdir, open, opendir, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
+import { closeSync, constants, existsSync, fstatSync, fsync, openSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { type FileHandle, link, mkdir, open, opendir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -129,24 +129,6 @@ const SYNC_AT_WRITE_FROM = 2 ** 20;
  */
 const SYNC_IO_BELOW = SYNC_AT_WRITE_FROM;
 
-/** The whole content of an open regular file of about `size` bytes (it may have grown since). */
-function readWhole(fd: number, size: number): Buffer {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for (let want = Math.max(size, 1); ; want = 64 * 1024) {
-    const buf = Buffer.allocUnsafe(want);
-    let got = 0;
-    while (got < want) {
-      const n = readSync(fd, buf, got, want - got, null);
-      if (n === 0) break;
-      got += n;
-    }
-    chunks.push(got === want ? buf : buf.subarray(0, got));
-    total += got;
-    if (got < want) return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
-  }
-}
-
 /**
  * How many temp files' descriptors batches may keep open from their write to their commit, so
  * the commit flushes and checks each through it instead of opening it twice more (for the fsync,
@@ -246,13 +228,13 @@ export class FsStore implements FileStore {
 
   /**
    * `handle`, refused (closed, ConfinementError) unless the file it has open lies inside the
-   * base: the proof that no folder on the way was swapped for a symlink after it was checked.
-   * Returns the file's real path (undefined without /proc/self/fd, where callers resolved it).
+   * base: the proof that no folder on the way was swapped for a symlink after it was checked
+   * (checkFdSync; without /proc/self/fd, callers resolved the path instead).
    */
-  private async checkFd(handle: FileHandle, name: string): Promise<string | undefined> {
-    if (!PROC_FD) return undefined;
+  private async checkFd(handle: FileHandle, name: string): Promise<void> {
+    if (!PROC_FD) return;
     try {
-      return await this.inside(await readlink(`/proc/self/fd/${handle.fd}`), name);
+      this.checkFdSync(handle.fd, name, await this.resolvedRoot());
     } catch (e) {
       await handle.close();
       throw e;
@@ -441,7 +423,7 @@ export class FsStore implements FileStore {
         const s = fstatSync(fd);
         if (!s.isFile()) return undefined;
         if (s.size >= SYNC_IO_BELOW) return { size: s.size };
-        const bytes = readWhole(fd, s.size);
+        const bytes = readFileSync(fd); // to its end, should it have grown since the fstat
         return { size: bytes.length, bytes };
       } finally {
         closeSync(fd);
@@ -452,11 +434,8 @@ export class FsStore implements FileStore {
     }
   }
 
-  /** The whole file in one read (small and kept staging files: no stream per file). */
+  /** The whole file in one read (kept staging files of 1 MiB or more: small ones come whole from readSmall). */
   async readAll(name: string): Promise<Buffer> {
-    // A small regular file: read with synchronous calls (readSmall); anything else as below.
-    const small = PROC_FD ? await this.readSmall(name) : undefined;
-    if (small?.bytes) return small.bytes;
     const handle = await this.openInside(name);
     try {
       return await handle.readFile();
