@@ -120,7 +120,7 @@ export function locateRequestClient(peer: string, forwardedFor: string | undefin
 }
 
 export function locateClient(ip: ParsedIp, geo: GeoData): ClientLocation {
-  const country = geo.geoip.country(ip.text);
+  const country = geo.geoip.country(ip);
   const location: ClientLocation = { ip };
   if (country) {
     location.country = country;
