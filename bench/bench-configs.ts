@@ -23,6 +23,20 @@ export function clientAddresses(count: number): string[] {
 }
 
 /**
+ * `count` distinct public IPv4 addresses, a fixed stride apart: the addresses of bench/wrk.ts's
+ * `distinct` load (the same formula, in Lua there), every one new to the server's location memo.
+ * clientAddresses' generator repeats (about 20,000 distinct in 250,000), so it cannot stand in.
+ */
+export function distinctClientAddresses(count: number): string[] {
+  const ips: string[] = [];
+  for (let n = 0; n < count; n++) {
+    const k = (n * 7919) % 16_000_000;
+    ips.push(`${11 + Math.floor(k / 65536)}.${Math.floor(k / 256) % 256}.${k % 256}.7`);
+  }
+  return ips;
+}
+
+/**
  * Mirrors that hold everything: a local server answering every HEAD (and GET) with 200. A tag
  * named in `tagDigests` (by the path after /v2/<mirror repository>/) answers with its promoted
  * Docker-Content-Digest, as a registry does: routing by proof then finds the tag where it belongs.

@@ -18,7 +18,7 @@ import { createMetrics } from '../src/server/metrics.js';
 import { openAccessLog } from '../src/server/access-log.js';
 import { loadExpected } from '../src/trust/expected.js';
 import { TrustRunner, TrustState, withTrust } from '../src/trust/state.js';
-import { benchConfig, clientAddresses, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
+import { benchConfig, clientAddresses, distinctClientAddresses, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 200_000);
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   const binary = facts(['/binaries/v1.31.0/bin/linux/amd64/kubectl', '/binaries/v1.30.2/bin/linux/arm64/kubelet'], ips);
   const blob = facts([`/v2/kube-apiserver/blobs/sha256:${'ab'.repeat(32)}`, `/v2/pause/blobs/sha256:${'cd'.repeat(32)}`], ips);
   const checked = facts(['/checked/v1.31.0/bin/linux/amd64/kubectl', '/checked/v1.30.2/bin/linux/arm64/kubelet'], ips);
-  const fresh = facts(['/binaries/v1.31.0/bin/linux/amd64/kubectl'], clientAddresses(ITERATIONS + 52_000).slice(2000));
+  const fresh = facts(['/binaries/v1.31.0/bin/linux/amd64/kubectl'], distinctClientAddresses(ITERATIONS + 50_000));
   const main = await setUp(benchConfig(stub.port));
   await warm(main, checked);
   const locations = new LocationCache();
@@ -112,6 +112,7 @@ async function main(): Promise<void> {
   const handle = handlerOf(main);
   measure('handler binary route (access log on)', binary, handle);
   measure('handler blob route (access log on)', blob, handle);
+  measure('handler binary route, all-new clients (access log on)', fresh, handle);
   await main.stop();
   if (existsSync(TRUST_MANIFESTS)) {
     const { tagPaths, stub: tagStub } = await trustTargets();

@@ -3,16 +3,20 @@
 // specific range in at most 32 (or 128) steps, independent of how many ranges are loaded.
 import { parseIp, type ParsedIp } from './ip.js';
 
-interface TrieNode<T> {
-  zero?: TrieNode<T>;
-  one?: TrieNode<T>;
-  value?: T;
-  prefixLength?: number;
+export interface CidrMatch<T> {
+  readonly value: T;
+  readonly prefixLength: number;
 }
 
-export interface CidrMatch<T> {
-  value: T;
-  prefixLength: number;
+/**
+ * A class with every field set in its constructor, so all nodes share one hidden class and the
+ * walk's property reads stay monomorphic (object literals grown field by field in varying orders
+ * made them polymorphic). A range's answer is built once, on insert: a lookup allocates nothing.
+ */
+class TrieNode<T> {
+  zero: TrieNode<T> | undefined = undefined;
+  one: TrieNode<T> | undefined = undefined;
+  match: CidrMatch<T> | undefined = undefined;
 }
 
 export interface ParsedCidr {
@@ -44,8 +48,8 @@ function bitAt(ip: ParsedIp, index: number): number {
 }
 
 export class CidrTrie<T> {
-  private readonly v4: TrieNode<T> = {};
-  private readonly v6: TrieNode<T> = {};
+  private readonly v4 = new TrieNode<T>();
+  private readonly v6 = new TrieNode<T>();
   private count = 0;
 
   get size(): number {
@@ -57,7 +61,7 @@ export class CidrTrie<T> {
     const out: T[] = [];
     const walk = (node: TrieNode<T> | undefined): void => {
       if (!node) return;
-      if (node.prefixLength !== undefined) out.push(node.value as T);
+      if (node.match) out.push(node.match.value);
       walk(node.zero);
       walk(node.one);
     };
@@ -72,12 +76,11 @@ export class CidrTrie<T> {
     if (!parsed) return false;
     let node = parsed.ip.version === 4 ? this.v4 : this.v6;
     for (let i = 0; i < parsed.prefixLength; i++) {
-      const key = bitAt(parsed.ip, i) ? 'one' : 'zero';
-      node = node[key] ??= {};
+      if (bitAt(parsed.ip, i)) node = node.one ??= new TrieNode<T>();
+      else node = node.zero ??= new TrieNode<T>();
     }
-    if (node.prefixLength === undefined) {
-      node.value = value;
-      node.prefixLength = parsed.prefixLength;
+    if (!node.match) {
+      node.match = { value, prefixLength: parsed.prefixLength };
       this.count++;
     }
     return true;
@@ -87,14 +90,29 @@ export class CidrTrie<T> {
   lookup(ip: ParsedIp | string): CidrMatch<T> | undefined {
     const parsed = typeof ip === 'string' ? parseIp(ip) : ip;
     if (!parsed) return undefined;
-    let node: TrieNode<T> | undefined = parsed.version === 4 ? this.v4 : this.v6;
-    const bits = parsed.version === 4 ? 32 : 128;
-    let best: TrieNode<T> | undefined;
-    for (let i = 0; node; i++) {
-      if (node.prefixLength !== undefined) best = node;
-      if (i === bits) break;
-      node = bitAt(parsed, i) ? node.one : node.zero;
+    return parsed.version === 4 ? this.lookupV4(parsed.value) : this.lookupV6(parsed.groups);
+  }
+
+  /** An IPv4 address as its 32-bit number: one shift and mask per step. */
+  private lookupV4(value: number): CidrMatch<T> | undefined {
+    let node: TrieNode<T> | undefined = this.v4;
+    let best: CidrMatch<T> | undefined;
+    for (let i = 31; node; i--) {
+      if (node.match) best = node.match;
+      if (i < 0) break;
+      node = (value >>> i) & 1 ? node.one : node.zero;
     }
-    return best ? { value: best.value as T, prefixLength: best.prefixLength! } : undefined;
+    return best;
+  }
+
+  private lookupV6(groups: Uint16Array): CidrMatch<T> | undefined {
+    let node: TrieNode<T> | undefined = this.v6;
+    let best: CidrMatch<T> | undefined;
+    for (let i = 0; node; i++) {
+      if (node.match) best = node.match;
+      if (i === 128) break;
+      node = (groups[i >>> 4]! >>> (15 - (i & 15))) & 1 ? node.one : node.zero;
+    }
+    return best;
   }
 }

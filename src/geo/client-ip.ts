@@ -9,13 +9,28 @@ export function resolveClientIp(peer: string, forwardedFor: string | undefined, 
   let current = parseIp(peer);
   if (!current || !forwardedFor || trustedProxies.size === 0) return current;
   if (!trustedProxies.lookup(current)) return current;
-  const hops = forwardedFor.split(',');
-  for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = parseIp(hops[i]!);
+  // Hop by hop from the right, by index: no array of hops, and a hop's spaces (", " between
+  // hops) are cut off before parsing, so it takes parseIp's one-pass path for a dotted quad.
+  let end = forwardedFor.length;
+  while (end >= 0) {
+    const comma = forwardedFor.lastIndexOf(',', end - 1);
+    const hop = parseIp(hopText(forwardedFor, comma + 1, end));
     // A hop that is not an address cannot be located; the last proxy we trust is the best we know.
     if (!hop) return current;
     current = hop;
     if (!trustedProxies.lookup(hop)) return hop;
+    end = comma;
   }
   return current;
+}
+
+/** The header's text from `start` to `end` without spaces or tabs around it: the header itself when it is one bare hop. */
+function hopText(header: string, start: number, end: number): string {
+  while (start < end && isBlank(header.charCodeAt(start))) start++;
+  while (end > start && isBlank(header.charCodeAt(end - 1))) end--;
+  return start === 0 && end === header.length ? header : header.slice(start, end);
+}
+
+function isBlank(code: number): boolean {
+  return code === 32 || code === 9;
 }

@@ -1,13 +1,13 @@
 // Where a client is, as far as the routing decision cares: its address, country, continent and
 // cloud region. A pure function of the address and the config's (immutable) geo data; the
 // server memoises it in a LocationCache of its own.
-import { LRUCache } from 'lru-cache';
 import type { CidrTrie } from './cidr-trie.js';
 import { resolveClientIp } from './client-ip.js';
 import type { CloudIndex } from './cloud-ranges.js';
 import type { GeoIpDatabase } from './geoip.js';
 import { parseIp, type ParsedIp } from './ip.js';
 import { continentOf } from './regions.js';
+import { TwoGenerationMemo } from './two-generation-memo.js';
 
 export interface ClientLocation {
   ip: ParsedIp;
@@ -28,18 +28,18 @@ export interface GeoData {
  * geo data it came from: given another (a reloaded config), the memo starts over.
  */
 export class LocationCache {
-  private readonly memo: LRUCache<string, ClientLocation>;
+  private readonly memo: TwoGenerationMemo<string, ClientLocation>;
   /**
    * By the request's own text: X-Forwarded-For (or the peer address, without one), with the peer
    * it came from checked on a hit. A repeat skips parsing too, and no key is joined per request.
    */
-  private readonly byRequest: LRUCache<string, RequestMemo>;
+  private readonly byRequest: TwoGenerationMemo<string, RequestMemo>;
   private geo: GeoData | undefined;
   private trustedProxies: CidrTrie<true> | undefined;
 
   constructor(max = 65_536) {
-    this.memo = new LRUCache<string, ClientLocation>({ max });
-    this.byRequest = new LRUCache<string, RequestMemo>({ max });
+    this.memo = new TwoGenerationMemo<string, ClientLocation>(max);
+    this.byRequest = new TwoGenerationMemo<string, RequestMemo>(max);
   }
 
   /** Locations held, in both memos. */
@@ -120,7 +120,7 @@ export function locateRequestClient(peer: string, forwardedFor: string | undefin
 }
 
 export function locateClient(ip: ParsedIp, geo: GeoData): ClientLocation {
-  const country = geo.geoip.country(ip.text);
+  const country = geo.geoip.country(ip);
   const location: ClientLocation = { ip };
   if (country) {
     location.country = country;

@@ -19,6 +19,10 @@ const cases: [string, string, string | undefined, CidrTrie<true>, string][] = [
   ['IPv6 loopback proxy, IPv6 client', '::1', '2001:db8::5', trusted, '2001:db8::5'],
   ['mapped IPv4 peer is IPv4', '::ffff:10.0.0.2', '1.1.1.1', trusted, '1.1.1.1'],
   ['bracketed IPv6 hop', '10.0.0.2', '[2001:db8::7]', trusted, '2001:db8::7'],
+  ['spaces and tabs around hops', '10.0.0.2', ' 6.6.6.6 ,\t1.1.1.1 ', trusted, '1.1.1.1'],
+  ['spaces around trusted hops', '10.0.0.2', '1.1.1.1 , 10.3.3.3 ,10.4.4.4', trusted, '1.1.1.1'],
+  ['an empty hop stops the walk at the last trusted address', '10.0.0.2', ', 10.0.0.9', trusted, '10.0.0.9'],
+  ['only commas', '10.0.0.2', ',,', trusted, '10.0.0.2'],
 ];
 
 for (const [name, peer, header, proxies, expected] of cases) {
