@@ -10,14 +10,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { median } from '../src/util/median.js';
-import { benchConfig, clientAddresses, startMirrorStub } from './bench-configs.js';
+import { BENCH_PATHS, benchConfig, clientAddresses, startMirrorStub } from './bench-configs.js';
 import { cpuMicroseconds, startProcess, stopProcess } from './processes.js';
 import { runWrk, type WrkLoad } from './wrk.js';
-
-const PATHS = {
-  binary: ['/binaries/v1.31.0/bin/linux/amd64/kubectl', '/binaries/v1.30.2/bin/linux/arm64/kubelet'],
-  blob: [`/v2/kube-apiserver/blobs/sha256:${'ab'.repeat(32)}`, `/v2/pause/blobs/sha256:${'cd'.repeat(32)}`],
-};
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +26,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '2000' },
   },
 });
-if (!values.a || !values.b || !(values.paths in PATHS)) {
+if (!values.a || !values.b || !(values.paths in BENCH_PATHS)) {
   console.error("usage: bench/ab.ts --a 'COMMAND' --b 'COMMAND' [--rounds N] [--seconds S] [--connections N] [--paths binary|blob] [--clients N|new]");
   process.exit(2);
 }
@@ -40,7 +35,7 @@ const seconds = Number(values.seconds);
 const stub = await startMirrorStub();
 const config = benchConfig(stub.port);
 const clients: WrkLoad['clients'] = values.clients === 'new' ? { distinct: 200_000 } : clientAddresses(Number(values.clients));
-const paths = PATHS[values.paths as keyof typeof PATHS];
+const paths = BENCH_PATHS[values.paths as keyof typeof BENCH_PATHS];
 const ready = /listening (?:on https?:\/\/\S+:)?(\d+)/;
 
 const start = (command: string) => {

@@ -1,5 +1,6 @@
-// The configs, client addresses and mirror stub the redirect benches share: bench/run.ts (wrk
-// against the servers) and bench/decide.ts (the request path in-process, per request).
+// The configs, paths, client addresses and mirror stub the redirect benches share: bench/run.ts
+// and bench/ab.ts (wrk against the servers), bench/profile.ts (where their CPU goes) and
+// bench/decide.ts (the request path in-process, per request).
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,12 @@ export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const SHARED = join(ROOT, '../shared/testdata/cloud-ranges');
 /** k8s.io's real promoter manifests: the expected content of issue 9's trust figures. */
 export const TRUST_MANIFESTS = join(ROOT, '../shared/testdata/promoter/k8s.io/registry.k8s.io');
+
+/** Two paths per route the bench config serves from its mirrors, requested in turn. */
+export const BENCH_PATHS: { readonly binary: readonly string[]; readonly blob: readonly string[] } = {
+  binary: ['/binaries/v1.31.0/bin/linux/amd64/kubectl', '/binaries/v1.30.2/bin/linux/arm64/kubelet'],
+  blob: [`/v2/kube-apiserver/blobs/sha256:${'ab'.repeat(32)}`, `/v2/pause/blobs/sha256:${'cd'.repeat(32)}`],
+};
 
 /** Deterministic spread of public client addresses, so GeoIP and cloud lookups do real work. */
 export function clientAddresses(count: number): string[] {

@@ -18,7 +18,7 @@ import { createMetrics } from '../src/server/metrics.js';
 import { openAccessLog } from '../src/server/access-log.js';
 import { loadExpected } from '../src/trust/expected.js';
 import { TrustRunner, TrustState, withTrust } from '../src/trust/state.js';
-import { benchConfig, clientAddresses, distinctClientAddresses, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
+import { BENCH_PATHS, benchConfig, clientAddresses, distinctClientAddresses, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 200_000);
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -97,10 +97,10 @@ function handlerOf(setup: Setup): (facts: RequestFacts) => void {
 async function main(): Promise<void> {
   const stub = await startMirrorStub();
   const ips = clientAddresses(2000);
-  const binary = facts(['/binaries/v1.31.0/bin/linux/amd64/kubectl', '/binaries/v1.30.2/bin/linux/arm64/kubelet'], ips);
-  const blob = facts([`/v2/kube-apiserver/blobs/sha256:${'ab'.repeat(32)}`, `/v2/pause/blobs/sha256:${'cd'.repeat(32)}`], ips);
+  const binary = facts(BENCH_PATHS.binary, ips);
+  const blob = facts(BENCH_PATHS.blob, ips);
   const checked = facts(['/checked/v1.31.0/bin/linux/amd64/kubectl', '/checked/v1.30.2/bin/linux/arm64/kubelet'], ips);
-  const fresh = facts(['/binaries/v1.31.0/bin/linux/amd64/kubectl'], distinctClientAddresses(ITERATIONS + 50_000));
+  const fresh = facts(BENCH_PATHS.binary.slice(0, 1), distinctClientAddresses(ITERATIONS + 50_000));
   const main = await setUp(benchConfig(stub.port));
   await warm(main, checked);
   const locations = new LocationCache();

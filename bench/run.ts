@@ -12,7 +12,7 @@ import { loadConfigFile } from '../src/config/load.js';
 import { readCloudRangesFile, type CloudRange } from '../src/geo/cloud-ranges.js';
 import { median as medianOf } from '../src/util/median.js';
 import { freePort } from '../test/helpers/peers.js';
-import { benchConfig, clientAddresses, SHARED, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
+import { BENCH_PATHS, benchConfig, clientAddresses, SHARED, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
 import { nginxRoutingConf } from './nginx-routing.js';
 import { CLOCK_TICKS, cpuMicroseconds, startProcess, stopProcess } from './processes.js';
 import { runWrk, type WrkResult } from './wrk.js';
@@ -32,7 +32,7 @@ interface Target {
   port: number;
   /** The server's process (nginx: its master; its workers are counted with it). */
   pid?: number | undefined;
-  paths: string[];
+  paths: readonly string[];
   /** Client addresses for this target; the shared list unless given. */
   clients?: string[] | { distinct: number };
 }
@@ -234,8 +234,8 @@ async function main(): Promise<void> {
       trustPaths.push(`/v2/${name}/manifests/${tag}`, `/v2/${name}/manifests/${digest}`);
     }
   }
-  const binaryPaths = ['/binaries/v1.31.0/bin/linux/amd64/kubectl', '/binaries/v1.30.2/bin/linux/arm64/kubelet'];
-  const blobPaths = [`/v2/kube-apiserver/blobs/sha256:${'ab'.repeat(32)}`, `/v2/pause/blobs/sha256:${'cd'.repeat(32)}`];
+  const binaryPaths = BENCH_PATHS.binary;
+  const blobPaths = BENCH_PATHS.blob;
   const mirrorStub = await startMirrorStub(tagDigests);
   const config = benchConfig(mirrorStub.port);
   const compiled = loadConfigFile(config);
