@@ -1,7 +1,7 @@
 // Longest-prefix match over IPv4 and IPv6 CIDRs. registry.k8s.io takes the first matching
 // range, which for nested cloud ranges can be the wide, wrong one; a trie answers with the most
 // specific range in at most 32 (or 128) steps, independent of how many ranges are loaded.
-import { parseIp, type ParsedIp } from './ip.js';
+import { ipv4Bit, ipv6Bit, parseIp, type ParsedIp } from './ip.js';
 
 export interface CidrMatch<T> {
   readonly value: T;
@@ -43,8 +43,7 @@ export function parseCidr(text: string): ParsedCidr | undefined {
 }
 
 function bitAt(ip: ParsedIp, index: number): number {
-  if (ip.version === 4) return (ip.value >>> (31 - index)) & 1;
-  return (ip.groups[index >>> 4]! >>> (15 - (index & 15))) & 1;
+  return ip.version === 4 ? ipv4Bit(ip.value, index) : ipv6Bit(ip.groups, index);
 }
 
 export class CidrTrie<T> {
@@ -97,10 +96,10 @@ export class CidrTrie<T> {
   private lookupV4(value: number): CidrMatch<T> | undefined {
     let node: TrieNode<T> | undefined = this.v4;
     let best: CidrMatch<T> | undefined;
-    for (let i = 31; node; i--) {
+    for (let i = 0; node; i++) {
       if (node.match) best = node.match;
-      if (i < 0) break;
-      node = (value >>> i) & 1 ? node.one : node.zero;
+      if (i === 32) break;
+      node = ipv4Bit(value, i) ? node.one : node.zero;
     }
     return best;
   }
@@ -111,7 +110,7 @@ export class CidrTrie<T> {
     for (let i = 0; node; i++) {
       if (node.match) best = node.match;
       if (i === 128) break;
-      node = (groups[i >>> 4]! >>> (15 - (i & 15))) & 1 ? node.one : node.zero;
+      node = ipv6Bit(groups, i) ? node.one : node.zero;
     }
     return best;
   }

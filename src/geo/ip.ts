@@ -60,6 +60,19 @@ function ipv4ToNumber(text: string): number {
   return value >>> 0;
 }
 
+/**
+ * Bit `index` of an IPv4 address's 32, counted from the most significant (0) as in a CIDR
+ * prefix: what the CIDR trie and the .mmdb tree walk, one bit per step.
+ */
+export function ipv4Bit(value: number, index: number): number {
+  return (value >>> (31 - index)) & 1;
+}
+
+/** Bit `index` of an IPv6 address's 128 (its eight 16-bit groups), counted as ipv4Bit's. */
+export function ipv6Bit(groups: Uint16Array, index: number): number {
+  return (groups[index >>> 4]! >>> (15 - (index & 15))) & 1;
+}
+
 function numberToIpv4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }

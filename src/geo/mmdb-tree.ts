@@ -5,7 +5,7 @@
 // findAddressInTree (https://maxmind.github.io/MaxMind-DB/, "Search Tree Section"), reading the
 // IPv4 address's bits off its number; test/geo/mmdb-tree.test.ts checks it against maxmind on
 // many addresses. Decoding a record stays maxmind's job.
-import type { ParsedIp } from './ip.js';
+import { ipv4Bit, ipv6Bit, type ParsedIp } from './ip.js';
 
 /** What the walk needs of the file's metadata (maxmind's `reader.metadata`). */
 export interface MmdbTreeShape {
@@ -45,11 +45,11 @@ export class MmdbTree {
     if (ip.version === 4) {
       const value = ip.value;
       node = this.ipv4Start;
-      for (let i = 31; i >= 0 && node < nodeCount; i--) node = this.child(node, (value >>> i) & 1);
+      for (let i = 0; i < 32 && node < nodeCount; i++) node = this.child(node, ipv4Bit(value, i));
     } else {
       const groups = ip.groups;
       node = 0;
-      for (let i = 0; i < 128 && node < nodeCount; i++) node = this.child(node, (groups[i >>> 4]! >>> (15 - (i & 15))) & 1);
+      for (let i = 0; i < 128 && node < nodeCount; i++) node = this.child(node, ipv6Bit(groups, i));
     }
     return node > nodeCount ? node : undefined;
   }
