@@ -220,10 +220,20 @@ export class FsStore implements FileStore {
     return fd;
   }
 
-  /** openInside with synchronous open and check (only with /proc/self/fd): a plain descriptor. */
-  private async openFdInside(name: string): Promise<number> {
+  /**
+   * `use` of a plain descriptor of `name`, opened and checked as openInside does but with
+   * synchronous calls (only with /proc/self/fd), and closed after; the event loop gets its turn
+   * first (LoopTurns).
+   */
+  private async withFdInside<T>(name: string, use: (fd: number) => T): Promise<T> {
+    await this.turns.turn();
     const root = await this.resolvedRoot();
-    return this.viaFolder(name, (path) => this.openFdChecked(path, name, root));
+    const fd = await this.viaFolder(name, (path) => this.openFdChecked(path, name, root));
+    try {
+      return use(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /**
@@ -350,21 +360,14 @@ export class FsStore implements FileStore {
     try {
       // fstat of the checked descriptor: an lstat by path could be led out by a swapped folder.
       let s: import('node:fs').Stats;
-      if (PROC_FD) {
-        await this.turns.turn();
-        const fd = await this.openFdInside(name);
-        try {
-          s = fstatSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-      } else {
+      if (PROC_FD) s = await this.withFdInside(name, (fd) => fstatSync(fd));
+      else {
         const handle = await this.openInside(name);
         s = await handle.stat().finally(() => handle.close());
       }
       return s.isFile() ? { size: s.size } : undefined;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      if (isMissing(e)) return undefined;
       throw e;
     }
   }
@@ -417,17 +420,13 @@ export class FsStore implements FileStore {
       return st && (st.size < SYNC_IO_BELOW ? { size: st.size, bytes: await this.readAll(name) } : st);
     }
     try {
-      await this.turns.turn();
-      const fd = await this.openFdInside(name);
-      try {
+      return await this.withFdInside(name, (fd) => {
         const s = fstatSync(fd);
         if (!s.isFile()) return undefined;
         if (s.size >= SYNC_IO_BELOW) return { size: s.size };
         const bytes = readFileSync(fd); // to its end, should it have grown since the fstat
         return { size: bytes.length, bytes };
-      } finally {
-        closeSync(fd);
-      }
+      });
     } catch (e) {
       if (isMissing(e)) return undefined;
       throw e;
