@@ -10,9 +10,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { median } from '../src/util/median.js';
-import { BENCH_PATHS, benchConfig, clientAddresses, startMirrorStub } from './bench-configs.js';
+import { BENCH_PATHS, benchConfig, clientsOption, startMirrorStub } from './bench-configs.js';
 import { cpuMicroseconds, startProcess, stopProcess } from './processes.js';
-import { runWrk, type WrkLoad } from './wrk.js';
+import { runWrk } from './wrk.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,7 +34,7 @@ const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const stub = await startMirrorStub();
 const config = benchConfig(stub.port);
-const clients: WrkLoad['clients'] = values.clients === 'new' ? { distinct: 200_000 } : clientAddresses(Number(values.clients));
+const clients = clientsOption(values.clients);
 const paths = BENCH_PATHS[values.paths as keyof typeof BENCH_PATHS];
 const ready = /listening (?:on https?:\/\/\S+:)?(\d+)/;
 

@@ -29,6 +29,14 @@ export function clientAddresses(count: number): string[] {
   return ips;
 }
 
+/** More distinct clients than the server's location memo (65,536) holds: each one is new to it. */
+export const ALL_NEW_CLIENTS = 200_000;
+
+/** A `--clients` option's load: `new` (every request a new client) or a number of addresses cycled. */
+export function clientsOption(option: string): string[] | { distinct: number } {
+  return option === 'new' ? { distinct: ALL_NEW_CLIENTS } : clientAddresses(Number(option));
+}
+
 /**
  * `count` distinct public IPv4 addresses, a fixed stride apart: the addresses of bench/wrk.ts's
  * `distinct` load (the same formula, in Lua there), every one new to the server's location memo.

@@ -1,5 +1,5 @@
-// Server processes for the redirect benches (bench/run.ts, bench/ab.ts): started, read for their
-// port, measured by the CPU time /proc gives them, and stopped.
+// Server processes for the redirect benches (bench/run.ts, bench/ab.ts, bench/profile.ts):
+// started, read for their port, measured by the CPU time /proc gives them, and stopped.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -18,6 +18,23 @@ export async function startProcess(command: string, args: string[], ready: RegEx
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`${command} exited with ${code}:\n${output}`)));
   });
+}
+
+/**
+ * The built redirector, as production runs it (tsx adds per-closure overhead of its own), on a
+ * free loopback port; `nodeArgs` go to node before the script (bench/profile.ts: a perf map).
+ */
+export function startRedirector(config: string, accessLog: string, nodeArgs: readonly string[] = []): Promise<{ child: ChildProcess; port: number }> {
+  return startProcess(
+    process.execPath,
+    [...nodeArgs, 'dist/cli.js', 'serve', '--config', config, '--port', '0', '--host', '127.0.0.1', '--no-watch', '--access-log', accessLog],
+    /listening on http:\/\/127\.0\.0\.1:(\d+)/,
+  );
+}
+
+/** The baseline every ratio is taken against: raw node:http answering a fixed 302 (bench/raw-302-server.ts). */
+export function startRaw302(nodeArgs: readonly string[] = []): Promise<{ child: ChildProcess; port: number }> {
+  return startProcess(process.execPath, [...nodeArgs, '--import', 'tsx', 'bench/raw-302-server.ts'], /listening (\d+)/);
 }
 
 export async function stopProcess(child: ChildProcess): Promise<void> {

@@ -15,10 +15,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BENCH_PATHS, benchConfig, clientAddresses, ROOT, startMirrorStub } from './bench-configs.js';
+import { BENCH_PATHS, benchConfig, clientsOption, ROOT, startMirrorStub } from './bench-configs.js';
 import { inclusiveSamples, isJavaScript, parsePerfScript } from './perf-stacks.js';
-import { startProcess, stopProcess } from './processes.js';
-import { runWrk, type WrkLoad } from './wrk.js';
+import { startRaw302, startRedirector, stopProcess } from './processes.js';
+import { runWrk } from './wrk.js';
 
 const FREQUENCY = 1999;
 const WARM_UP_SECONDS = 3;
@@ -43,22 +43,19 @@ if (!existsSync(join(ROOT, 'dist/cli.js'))) {
 }
 const seconds = Number(values.seconds);
 const paths = BENCH_PATHS[values.paths as keyof typeof BENCH_PATHS];
-const clients: WrkLoad['clients'] = values.clients === 'new' ? { distinct: 200_000 } : clientAddresses(Number(values.clients));
+const clients = clientsOption(values.clients);
 const dir = mkdtempSync(join(tmpdir(), 'artifact-serving-profile-'));
 const stub = await startMirrorStub();
 // Node writes /tmp/perf-PID.map, naming its JIT-compiled functions for perf.
 const perfMap = '--perf-basic-prof-only-functions';
 const servers = {
-  raw: { args: [perfMap, '--import', 'tsx', 'bench/raw-302-server.ts'], ready: /listening (\d+)/ },
-  ours: {
-    args: [perfMap, 'dist/cli.js', 'serve', '--config', benchConfig(stub.port), '--port', '0', '--host', '127.0.0.1', '--no-watch', '--access-log', join(dir, 'access.log')],
-    ready: /listening on http:\/\/127\.0\.0\.1:(\d+)/,
-  },
+  raw: () => startRaw302([perfMap]),
+  ours: () => startRedirector(benchConfig(stub.port), join(dir, 'access.log'), [perfMap]),
 };
 
 /** Samples the server under load: its stacks, and the requests it answered meanwhile. */
 async function profile(name: keyof typeof servers): Promise<{ perRequest: Map<string, number>; total: number; rps: number }> {
-  const server = await startProcess(process.execPath, servers[name].args, servers[name].ready);
+  const server = await servers[name]();
   const pid = server.child.pid!;
   const data = join(dir, `${name}.perf.data`);
   try {

@@ -12,9 +12,9 @@ import { loadConfigFile } from '../src/config/load.js';
 import { readCloudRangesFile, type CloudRange } from '../src/geo/cloud-ranges.js';
 import { median as medianOf } from '../src/util/median.js';
 import { freePort } from '../test/helpers/peers.js';
-import { BENCH_PATHS, benchConfig, clientAddresses, SHARED, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
+import { ALL_NEW_CLIENTS, BENCH_PATHS, benchConfig, clientAddresses, SHARED, startMirrorStub, TRUST_MANIFESTS, trustConfigs } from './bench-configs.js';
 import { nginxRoutingConf } from './nginx-routing.js';
-import { CLOCK_TICKS, cpuMicroseconds, startProcess, stopProcess } from './processes.js';
+import { CLOCK_TICKS, cpuMicroseconds, startRaw302, startRedirector, stopProcess } from './processes.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
 // More, shorter rounds than one long run per server: a ratio is the median of the rounds' ratios,
@@ -24,8 +24,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 /** Paced run: each connection waits a random 0..2x this many ms after an answer (bench/wrk.ts). */
 const PACED_MEAN_DELAY_MS = 10;
-/** More distinct clients than the server's location memo (65,536) holds: each one is new to it. */
-const ALL_NEW_CLIENTS = 200_000;
 
 interface Target {
   name: string;
@@ -199,15 +197,6 @@ function ratio(runs: Runs, ours: string, base: string, target?: number, spread =
   if (spread) console.log(`  per round: ${list(measured.byRps)}${measured.byCpu ? `; by CPU ${list(measured.byCpu)}` : ''}\n${disturbance(runs, ours, base)}`);
 }
 
-async function startServer(config: string, accessLog: string): Promise<{ child: ChildProcess; port: number }> {
-  return startProcess(
-    process.execPath,
-    // The built server, as production runs it (tsx adds per-closure overhead of its own).
-    ['dist/cli.js', 'serve', '--config', config, '--port', '0', '--host', '127.0.0.1', '--no-watch', '--access-log', accessLog],
-    /listening on http:\/\/127\.0\.0\.1:(\d+)/,
-  );
-}
-
 const RAW = 'raw node:http fixed 302';
 const PLAIN = 'redirector checked OCI tags and digests (plain)';
 const TRUSTED = 'redirector checked OCI tags and digests (expected content loaded)';
@@ -246,7 +235,7 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   const targets: Target[] = [];
   try {
-    const raw = await startProcess(process.execPath, ['--import', 'tsx', 'bench/raw-302-server.ts'], /listening (\d+)/);
+    const raw = await startRaw302();
     children.push(raw.child);
     targets.push({ name: 'raw node:http fixed 302', port: raw.port, pid: raw.child.pid, paths: binaryPaths });
     const nginx302 = await startNginx(RETURN_302_CONF);
@@ -261,13 +250,13 @@ async function main(): Promise<void> {
     children.push(nginxGeo.child);
     targets.push({ name: 'nginx+geoip2 binary route (access log on)', port: nginxGeo.port, pid: nginxGeo.child.pid, paths: binaryPaths });
     targets.push({ name: 'nginx+geoip2 blob route (access log on)', port: nginxGeo.port, pid: nginxGeo.child.pid, paths: blobPaths });
-    const logged = await startServer(config, '/dev/null');
+    const logged = await startRedirector(config, '/dev/null');
     children.push(logged.child);
     await checkSameRouting(logged.port, nginxGeo.port, [...binaryPaths, ...blobPaths], ips.slice(0, 250));
     targets.push({ name: 'redirector binary route (access log on)', port: logged.port, pid: logged.child.pid, paths: binaryPaths });
     targets.push({ name: 'redirector blob route (access log on)', port: logged.port, pid: logged.child.pid, paths: blobPaths });
     targets.push({ name: 'redirector binary route, all-new clients (access log on)', port: logged.port, pid: logged.child.pid, paths: binaryPaths, clients: { distinct: ALL_NEW_CLIENTS } });
-    const quiet = await startServer(config, 'off');
+    const quiet = await startRedirector(config, 'off');
     children.push(quiet.child);
     targets.push({ name: 'redirector binary route (access log off)', port: quiet.port, pid: quiet.child.pid, paths: binaryPaths });
     targets.push({ name: 'redirector failover path, warm cache (access log off)', port: quiet.port, pid: quiet.child.pid, paths: checkedPaths });
@@ -279,7 +268,7 @@ async function main(): Promise<void> {
         [PLAIN, configs.plain],
         [TRUSTED, configs.trusted],
       ] as const) {
-        const server = await startServer(file, 'off');
+        const server = await startRedirector(file, 'off');
         children.push(server.child);
         targets.push({ name, port: server.port, pid: server.child.pid, paths: trustPaths });
       }
