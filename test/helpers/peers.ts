@@ -112,21 +112,7 @@ function resolveTool(binary: string, debianPackage: string): string {
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). */
 export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen({ host: LOOPBACK, port: 0, exclusive: true }, () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error('freePort: unexpected server address'));
-        return;
-      }
-      const { port } = address;
-      server.close((err) => (err ? reject(err) : resolve(port)));
-    });
-  });
+  return bindAndRelease(0);
 }
 
 /**
@@ -145,14 +131,32 @@ export async function refusedPort(): Promise<number> {
   const from = Math.max(1024, low - 12_000);
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = from + Math.floor(Math.random() * (low - from));
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen({ host: LOOPBACK, port, exclusive: true }, () => server.close(() => resolve(true)));
-    });
+    const free = await bindAndRelease(port).then(
+      () => true,
+      () => false,
+    );
     if (free) return port;
   }
   throw new Error(`refusedPort: no free port in ${from}-${low - 1}`);
+}
+
+/** Listens on 127.0.0.1 at `port` (0: one the OS picks) and closes again: the port it had. */
+function bindAndRelease(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen({ host: LOOPBACK, port, exclusive: true }, () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') {
+        server.close();
+        reject(new Error('freePort: unexpected server address'));
+        return;
+      }
+      const bound = address.port;
+      server.close((err) => (err ? reject(err) : resolve(bound)));
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
